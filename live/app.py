@@ -1,0 +1,164 @@
+"""Wiring: one process with the store, the live streams, the ingest servers and HTTP."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from live.api import build_api, request_id_middleware
+from live.broadcast.manager import StreamManager, StreamSettings
+from live.config import Settings, split_address
+from live.hls import HlsRegistry, setup_hls_routes
+from live.ingest.rtmp import RtmpIngestServer
+from live.packaging.packager import PackagingSettings
+from live.stats.metrics import Metrics, setup_metrics_route
+from live.store.sqlite import SqliteStore
+from live.urls import PublicUrls
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class StartupInfo:
+    http_port: int
+    rtmp_port: int
+    rtmps_port: int | None
+    urls: PublicUrls
+    created_api_key: str | None
+
+
+class LiveServer:
+    """Everything `live serve` runs, startable and stoppable from tests too."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store: SqliteStore | None = None
+        self.manager: StreamManager | None = None
+        self.hls = HlsRegistry()
+        self.metrics = Metrics()
+        self._runner: web.AppRunner | None = None
+        self._ingest: list[RtmpIngestServer] = []
+        self.urls: PublicUrls | None = None
+
+    async def start(self) -> StartupInfo:
+        settings = self.settings
+        data_dir = Path(settings.data_dir)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.store = await SqliteStore.open(data_dir / "live.db")
+        created_key = await self._ensure_admin_key()
+        self.manager = StreamManager(
+            self.store,
+            self.hls,
+            StreamSettings(
+                packaging=PackagingSettings(
+                    part_target=settings.part_target_s,
+                    segment_target=settings.segment_target_s,
+                    window_segments=settings.window_segments,
+                ),
+                publisher_takeover=settings.publisher_takeover,  # type: ignore[arg-type]
+                stale_after_s=settings.stale_publisher_s,
+                ended_playlist_linger_s=settings.ended_playlist_linger_s,
+            ),
+        )
+        await self.manager.recover()
+        self.metrics.bind(self.manager, self.hls)
+
+        rtmp_host, rtmp_port = split_address(settings.rtmp, "rtmp")
+        rtmp = RtmpIngestServer(
+            self.manager, rtmp_host, rtmp_port, idle_timeout_s=settings.rtmp_idle_timeout_s
+        )
+        rtmp_port = await rtmp.start()
+        self._ingest.append(rtmp)
+        rtmps_port = None
+        if settings.tls_cert:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(settings.tls_cert, settings.tls_key)
+            rtmps_host, rtmps_port = split_address(settings.rtmps, "rtmps")
+            rtmps = RtmpIngestServer(
+                self.manager, rtmps_host, rtmps_port, ssl_context=context,
+                idle_timeout_s=settings.rtmp_idle_timeout_s,
+            )
+            rtmps_port = await rtmps.start()
+            self._ingest.append(rtmps)
+
+        http_host, http_port = split_address(settings.http, "http")
+        # The URLs need the HTTP port (which may be 0: any free one), so bind first.
+        http_socket = _bind_tcp(http_host, http_port)
+        http_port = http_socket.getsockname()[1]
+        self.urls = _public_urls(settings, http_port, rtmp_port, rtmps_port)
+        self._runner = web.AppRunner(self._build_http_app(), access_log=None)
+        await self._runner.setup()
+        await web.SockSite(self._runner, http_socket).start()
+        log.info("listening: http %d, rtmp %d, rtmps %s", http_port, rtmp_port, rtmps_port)
+        return StartupInfo(http_port, rtmp_port, rtmps_port, self.urls, created_key)
+
+    def _build_http_app(self) -> web.Application:
+        assert self.store is not None and self.manager is not None and self.urls is not None
+        app = web.Application(middlewares=[request_id_middleware], client_max_size=2 * 1024**2)
+        app.router.add_get("/healthz", self._healthz)
+        setup_metrics_route(app, self.metrics)
+        setup_hls_routes(app, self.hls, on_request=self.metrics.on_hls_request)
+        app.add_subapp("/v1", build_api(store=self.store, control=self.manager, urls=self.urls))
+        return app
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        live_streams = len(self.manager.broadcasts) if self.manager else 0
+        return web.json_response({"status": "ok", "live_streams": live_streams})
+
+    async def _ensure_admin_key(self) -> str | None:
+        assert self.store is not None
+        if self.settings.api_key:
+            await self.store.ensure_api_key(self.settings.api_key, "admin (configured)", "admin")
+            return None
+        if await self.store.count_api_keys() == 0:
+            _, plaintext = await self.store.create_api_key("admin (first start)", "admin")
+            return plaintext
+        return None
+
+    async def stop(self) -> None:
+        """End every session cleanly (server_shutdown), then close everything."""
+        if self.manager is not None:
+            await self.manager.shutdown()
+        for server in self._ingest:
+            await server.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self.store is not None:
+            await self.store.close()
+
+
+def _bind_tcp(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(512)
+    sock.setblocking(False)
+    return sock
+
+
+def _public_urls(
+    settings: Settings, http_port: int, rtmp_port: int, rtmps_port: int | None
+) -> PublicUrls:
+    srt_port = split_address(settings.srt, "srt")[1]
+    if settings.public_url:
+        base = settings.public_url.rstrip("/")
+        host = base.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0]
+        http_base = base
+    else:
+        http_host = split_address(settings.http)[0]
+        host = "127.0.0.1" if http_host in ("0.0.0.0", "::", "") else http_host
+        if ":" in host:
+            host = f"[{host}]"
+        http_base = f"http://{host}:{http_port}"
+    return PublicUrls(
+        http_base=http_base,
+        rtmp_base=f"rtmp://{host}:{rtmp_port}/live",
+        srt_base=f"srt://{host}:{srt_port}",
+        rtmps_base=f"rtmps://{host}:{rtmps_port}/live" if rtmps_port else None,
+    )

@@ -1,0 +1,436 @@
+"""aiohttp handlers for `/live/...`: playlists with blocking reload, parts, segments, inits.
+
+Waiting is event-driven: a held request sleeps on a future that `HlsWindow.add_part`
+resolves, so the answer leaves within the same loop iteration. Rendered playlists are
+cached per (window version, query, skip, rendition reports) so that the many viewers
+released by one part share one rendering and one gzip.
+
+A blocked request whose client went away is cancelled by aiohttp when the runner has
+`handler_cancellation=True`; without it, a coarse liveness check releases the waiter
+within `DISCONNECT_POLL_S` (and the hold timeout bounds it in any case).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import weakref
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from live.hls.directives import (
+    DirectiveError,
+    Directives,
+    check_blocking,
+    parse_directives,
+    strip_hls_params,
+)
+from live.hls.playlist import RenditionReport, render_media_playlist, render_multivariant
+from live.hls.responses import (
+    CORS_HEADERS,
+    IMMUTABLE,
+    NO_CACHE,
+    PLAYLIST_TYPE,
+    accepts_gzip,
+    blocking_playlist_max_age,
+    error_response,
+    gzip_bytes,
+    playlist_error_max_age,
+    playlist_max_age,
+)
+from live.hls.stream import HlsRegistry, HlsStream, Rendition
+from live.hls.window import HlsWindow
+
+log = logging.getLogger(__name__)
+
+RequestHook = Callable[[web.Request, str, str, int], None]
+QueryHook = Callable[[web.Request], str]
+
+HOLD_TARGET_DURATIONS = 3.0  # §6.2.5.2: a request held longer than 3 x TD gets 503
+DISCONNECT_POLL_S = 1.0
+_MAX_INDEX_DIGITS = 18
+_CACHE_ENTRIES = 256
+
+
+class _Hold(enum.Enum):
+    READY = "ready"
+    TIMEOUT = "timeout"
+    GONE = "gone"
+
+
+@dataclass(slots=True)
+class _Rendered:
+    body: bytes
+    gzipped: bytes | None = None
+
+    def gzip(self) -> bytes:
+        if self.gzipped is None:
+            self.gzipped = gzip_bytes(self.body)
+        return self.gzipped
+
+
+class _RenderCache:
+    """Renderings of one window's current version; older versions are dropped whole."""
+
+    __slots__ = ("entries", "version")
+
+    def __init__(self) -> None:
+        self.version = -1
+        self.entries: dict[tuple, _Rendered] = {}
+
+
+def setup_hls_routes(
+    app: web.Application,
+    registry: HlsRegistry,
+    *,
+    on_request: RequestHook | None = None,
+    query_for_multivariant: QueryHook | None = None,
+) -> None:
+    """Add the `/live/...` routes.
+
+    `on_request(request, playback_id, kind, bytes_sent)` runs after each successful
+    response (kind: multivariant, playlist, part, segment, init); it must be cheap.
+    `query_for_multivariant(request)` gives the query to put on the media playlist URIs
+    of a multivariant (default: the request's own query without `_HLS_*`), which lets the
+    stats code add a player-session id.
+    """
+    h = _HlsHandlers(registry, on_request, query_for_multivariant)
+    r = app.router
+    r.add_get("/live/{playback_id}/index.m3u8", h.multivariant)
+    r.add_get("/live/{playback_id}/{rendition}/index.m3u8", h.media_playlist)
+    r.add_get(r"/live/{playback_id}/{rendition}/init-{n:\d+}.mp4", h.init)
+    r.add_get(r"/live/{playback_id}/{rendition}/part-{n:\d+}.m4s", h.part)
+    r.add_get(r"/live/{playback_id}/{rendition}/seg-{n:\d+}.m4s", h.segment)
+    r.add_route("OPTIONS", "/live/{tail:.*}", h.preflight)
+    r.add_get("/live/{tail:.*}", h.not_found)
+
+
+def _default_query(request: web.Request) -> str:
+    return strip_hls_params(request.rel_url.raw_query_string)
+
+
+class _HlsHandlers:
+    def __init__(
+        self,
+        registry: HlsRegistry,
+        on_request: RequestHook | None,
+        query_for_multivariant: QueryHook | None,
+    ) -> None:
+        self._registry = registry
+        self._on_request = on_request
+        self._mv_query = query_for_multivariant or _default_query
+        self._caches: weakref.WeakKeyDictionary[HlsWindow, _RenderCache] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    # ------------------------------------------------------------------ playlists
+
+    async def multivariant(self, request: web.Request) -> web.StreamResponse:
+        playback_id = request.match_info["playback_id"]
+        stream = self._registry.get(playback_id)
+        if stream is None:
+            return _not_found("No live stream with this playback id")
+        renditions = list(stream.renditions)
+        if not renditions:
+            return error_response(
+                503,
+                "stream_starting",
+                "The stream has no renditions yet",
+                headers={"Retry-After": "1"},
+            )
+        query = strip_hls_params(self._mv_query(request))
+        body = render_multivariant(renditions, query=query).encode()
+        return await self._send(
+            request,
+            playback_id,
+            "multivariant",
+            _Rendered(body),
+            content_type=PLAYLIST_TYPE,
+            cache_control=NO_CACHE,
+        )
+
+    async def media_playlist(self, request: web.Request) -> web.StreamResponse:
+        found = self._lookup(request)
+        if isinstance(found, web.Response):
+            return found
+        stream, rendition = found
+        window = rendition.window
+        td = window.target_duration
+        low = stream.latency_mode == "low"
+
+        directives = Directives()
+        if low and not window.ended:  # after ENDLIST every directive is ignored
+            try:
+                directives = parse_directives(request.query)
+                check_blocking(
+                    directives,
+                    last_msn=window.last_msn,
+                    last_part=window.last_part,
+                    part_target=window.part_target,
+                )
+            except DirectiveError as exc:
+                return error_response(
+                    400,
+                    "invalid_parameter_value",
+                    exc.message,
+                    cache_control=playlist_error_max_age(td),
+                    param=exc.param,
+                )
+
+        if directives.msn is not None:
+            msn, part = directives.msn, directives.part
+            outcome = await self._hold(
+                request,
+                window,
+                lambda: window.is_satisfied(msn, part),
+                lambda: window.wait_for(msn, part),
+            )
+        else:
+            # First-playlist wait: nothing to show until the first part (or, without
+            # parts, the first segment) exists.
+            first = (0, 0) if low else (0, None)
+            outcome = await self._hold(
+                request,
+                window,
+                lambda: window.is_satisfied(*first),
+                lambda: window.wait_for(*first),
+            )
+        ready = window.has_parts if low else window.last_closed_msn >= 0
+        if outcome is _Hold.GONE:
+            return error_response(503, "client_gone", "The client went away")
+        if not ready and window.ended:
+            return _not_found("The stream ended without media")
+        if outcome is _Hold.TIMEOUT or not ready:
+            return error_response(
+                503,
+                "playlist_unavailable",
+                "The requested update did not arrive in time",
+                cache_control=playlist_error_max_age(td),
+                headers={"Retry-After": str(max(1, td))},
+            )
+
+        blocked = directives.blocking and not window.ended
+        rendered = self._render(request, stream, rendition, low=low, skip=directives.skip)
+        cache = blocking_playlist_max_age(td) if blocked else playlist_max_age(td)
+        return await self._send(
+            request,
+            stream.playback_id,
+            "playlist",
+            rendered,
+            content_type=PLAYLIST_TYPE,
+            cache_control=cache,
+        )
+
+    def _render(
+        self,
+        request: web.Request,
+        stream: HlsStream,
+        rendition: Rendition,
+        *,
+        low: bool,
+        skip: bool,
+    ) -> _Rendered:
+        window = rendition.window
+        snap = window.snapshot()
+        query = strip_hls_params(request.rel_url.raw_query_string)
+        reports: tuple[RenditionReport, ...] = ()
+        if low and len(stream.renditions) > 1:
+            reports = tuple(
+                RenditionReport(r.name, r.window.last_msn, r.window.last_part)
+                for r in stream.renditions
+                if r is not rendition and r.window.has_parts
+            )
+        cache = self._caches.get(window)
+        if cache is None:
+            cache = self._caches[window] = _RenderCache()
+        if cache.version != snap.version:
+            cache.version = snap.version
+            cache.entries.clear()
+        key = (low, skip, query, reports)
+        rendered = cache.entries.get(key)
+        if rendered is None:
+            text = render_media_playlist(
+                snap, low_latency=low, query=query, skip=skip, reports=reports
+            )
+            rendered = _Rendered(text.encode())
+            if len(cache.entries) >= _CACHE_ENTRIES:
+                cache.entries.clear()
+            cache.entries[key] = rendered
+        return rendered
+
+    # ------------------------------------------------------------------ media files
+
+    async def init(self, request: web.Request) -> web.StreamResponse:
+        found = self._lookup(request)
+        if isinstance(found, web.Response):
+            return found
+        stream, rendition = found
+        index = _index(request)
+        data = None if index is None else rendition.window.init_data(index)
+        if data is None:
+            return _not_found("No such init section")
+        return await self._send_media(request, stream, rendition, "init", data)
+
+    async def segment(self, request: web.Request) -> web.StreamResponse:
+        found = self._lookup(request)
+        if isinstance(found, web.Response):
+            return found
+        stream, rendition = found
+        index = _index(request)
+        data = None if index is None else rendition.window.segment_data(index)
+        if data is None:
+            return _not_found("No such segment")
+        return await self._send_media(request, stream, rendition, "segment", data)
+
+    async def part(self, request: web.Request) -> web.StreamResponse:
+        """A part; the preload-hinted one is held until complete, then sent whole."""
+        found = self._lookup(request)
+        if isinstance(found, web.Response):
+            return found
+        stream, rendition = found
+        window = rendition.window
+        index = _index(request)
+        if index is None:
+            return _not_found("No such part")
+        data = window.part_data(index)
+        if data is None and window.is_hinted(index):
+            outcome = await self._hold(
+                request,
+                window,
+                lambda: window.part_data(index) is not None or window.ended,
+                lambda: window.wait_for_part(index),
+            )
+            if outcome is _Hold.GONE:
+                return error_response(503, "client_gone", "The client went away")
+            data = window.part_data(index)
+            if data is None and outcome is _Hold.TIMEOUT:
+                return error_response(
+                    503,
+                    "part_unavailable",
+                    "The hinted part did not arrive in time",
+                    headers={"Retry-After": "1"},
+                )
+        if data is None:
+            return _not_found("No such part")
+        return await self._send_media(request, stream, rendition, "part", data)
+
+    async def _send_media(
+        self,
+        request: web.Request,
+        stream: HlsStream,
+        rendition: Rendition,
+        kind: str,
+        data: bytes | memoryview,
+    ) -> web.StreamResponse:
+        content_type = "audio/mp4" if rendition.audio_only else "video/mp4"
+        return await self._send(
+            request,
+            stream.playback_id,
+            kind,
+            data,
+            content_type=content_type,
+            cache_control=IMMUTABLE,
+        )
+
+    # ------------------------------------------------------------------ misc routes
+
+    async def preflight(self, request: web.Request) -> web.StreamResponse:
+        headers = {
+            **CORS_HEADERS,
+            "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
+            "Access-Control-Allow-Headers": request.headers.get(
+                "Access-Control-Request-Headers", "*"
+            ),
+            "Access-Control-Max-Age": "86400",
+        }
+        return web.Response(status=204, headers=headers)
+
+    async def not_found(self, request: web.Request) -> web.StreamResponse:
+        return _not_found("Not found")
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _lookup(self, request: web.Request) -> tuple[HlsStream, Rendition] | web.Response:
+        stream = self._registry.get(request.match_info["playback_id"])
+        if stream is None:
+            return _not_found("No live stream with this playback id")
+        rendition = stream.rendition(request.match_info["rendition"])
+        if rendition is None:
+            return _not_found("No such rendition")
+        return stream, rendition
+
+    async def _hold(
+        self,
+        request: web.Request,
+        window: HlsWindow,
+        ready: Callable[[], bool],
+        wait: Callable[[], Awaitable[None]],
+    ) -> _Hold:
+        """Wait for `ready()` up to 3 x TD, giving up early if the client disconnects."""
+        if ready() or window.ended:
+            return _Hold.READY
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + HOLD_TARGET_DURATIONS * window.target_duration
+        waiter = asyncio.ensure_future(wait())
+        try:
+            while True:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    return _Hold.TIMEOUT
+                done, _ = await asyncio.wait({waiter}, timeout=min(remaining, DISCONNECT_POLL_S))
+                if done:
+                    waiter.result()
+                    return _Hold.READY
+                if request.transport is None or request.transport.is_closing():
+                    return _Hold.GONE
+        finally:
+            if not waiter.done():
+                waiter.cancel()
+
+    async def _send(
+        self,
+        request: web.Request,
+        playback_id: str,
+        kind: str,
+        payload: _Rendered | bytes | memoryview,
+        *,
+        content_type: str,
+        cache_control: str,
+    ) -> web.StreamResponse:
+        """Send a 200 now, then report it to the stats hook."""
+        headers = {**CORS_HEADERS, "Cache-Control": cache_control}
+        if isinstance(payload, _Rendered):
+            headers["Vary"] = "Accept-Encoding"
+            if accepts_gzip(request):
+                headers["Content-Encoding"] = "gzip"
+                body: bytes | memoryview = payload.gzip()
+            else:
+                body = payload.body
+        else:
+            body = payload
+        resp = web.Response(body=body, content_type=content_type, headers=headers)
+        try:
+            await resp.prepare(request)
+            await resp.write_eof()
+        except ConnectionResetError:
+            return resp
+        if self._on_request is not None:
+            sent = 0 if request.method == "HEAD" else len(body)
+            try:
+                self._on_request(request, playback_id, kind, sent)
+            except Exception:
+                log.exception("HLS on_request hook failed")
+        return resp
+
+
+def _index(request: web.Request) -> int | None:
+    raw = request.match_info["n"]
+    return int(raw) if len(raw) <= _MAX_INDEX_DIGITS else None
+
+
+def _not_found(message: str) -> web.Response:
+    # Short-lived on purpose: a missing part or stream may exist a moment later.
+    return error_response(404, "not_found", message, cache_control=NO_CACHE)

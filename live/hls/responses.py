@@ -1,0 +1,78 @@
+"""HTTP details shared by the /live handlers: CORS, Cache-Control, gzip, error bodies.
+
+Kept apart from the handlers so the caching policy (HLS B.1 recommendations) reads in
+one place.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+from aiohttp import web
+
+PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
+
+CORS_HEADERS = {
+    # Playback is public: any page may embed the player (API.md).
+    "Access-Control-Allow-Origin": "*",
+    # hls.js reads Age to tune in behind a CDN.
+    "Access-Control-Expose-Headers": "Age",
+}
+
+IMMUTABLE = "public, max-age=3600, immutable"
+NO_CACHE = "no-cache"
+
+
+def blocking_playlist_max_age(target_duration: int) -> str:
+    return f"max-age={6 * target_duration}"
+
+
+def playlist_max_age(target_duration: int) -> str:
+    """A non-blocking playlist may be reused for half a target duration (at least 1 s)."""
+    return f"max-age={max(1, int(0.5 * target_duration))}"
+
+
+def playlist_error_max_age(target_duration: int) -> str:
+    return f"max-age={max(1, target_duration)}"
+
+
+def accepts_gzip(request: web.BaseRequest) -> bool:
+    """True when Accept-Encoding lists gzip (or *) without q=0."""
+    header = request.headers.get("Accept-Encoding", "")
+    for item in header.split(","):
+        name, _, params = item.strip().partition(";")
+        if name.strip().lower() not in ("gzip", "*"):
+            continue
+        q = params.strip().lower().replace(" ", "")
+        return not (q.startswith("q=") and _is_zero(q[2:]))
+    return False
+
+
+def _is_zero(value: str) -> bool:
+    try:
+        return float(value) == 0
+    except ValueError:
+        return False
+
+
+def gzip_bytes(data: bytes) -> bytes:
+    """Gzip without a timestamp, so equal playlists compress to equal bytes."""
+    comp = zlib.compressobj(6, zlib.DEFLATED, 31)
+    return comp.compress(data) + comp.flush()
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    *,
+    cache_control: str = NO_CACHE,
+    param: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
+    """A JSON error in the API's shape, with the CORS headers every /live answer has."""
+    error: dict[str, str] = {"code": code, "message": message}
+    if param is not None:
+        error["param"] = param
+    all_headers = {**CORS_HEADERS, "Cache-Control": cache_control, **(headers or {})}
+    return web.json_response({"error": error}, status=status, headers=all_headers)

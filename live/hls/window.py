@@ -1,0 +1,478 @@
+"""The rolling in-memory LL-HLS window of one rendition.
+
+The packager appends CMAF parts; viewers read playlists, parts, segments and init
+sections from here. Everything lives in memory so that a playlist is rendered from one
+consistent state (HLS §6.2.1 wants atomic updates) and so that one copy of each part
+serves every viewer.
+
+Naming: parts are numbered by a global counter (`part-{n}.m4s`), not by (msn, index).
+The packager only learns that a segment ended when the next keyframe arrives, so the
+PRELOAD-HINT for the next part must be right whether or not that part opens a new
+segment; a global counter makes `part-{next}.m4s` right in both cases.
+
+Retention is measured in media time, not wall time: a segment's EXT-X-PART tags are
+listed while its start is within 3 x TD of the playlist's end (§4.4.4.9 SHOULD), its part
+files stay for another 3 x TD (§6.2.2 MUST), then they are dropped. Segments leave the
+playlist after `window_segments` newer ones (never shrinking it below 3 x TD) and stay
+requestable for about one more playlist's worth. When the publisher stalls nothing is
+dropped, which only ever keeps data longer than required.
+
+All methods must be called from the event loop thread: waiters are asyncio futures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from live.hls.snapshot import PartInfo, SegmentInfo, WindowSnapshot
+
+log = logging.getLogger(__name__)
+
+_EPS = 1e-6
+PART_TAGS_TD = 3.0  # EXT-X-PART tags listed for segments within this many TD of the end
+PART_FILES_TD = 6.0  # part files kept while within this many TD of the end
+
+# Waiter keys: ("pl", msn, part | None) for blocking playlist reloads, ("part", n) for the
+# preload-hinted part file.
+_WaitKey = tuple
+
+
+class _Part:
+    __slots__ = ("data", "duration", "independent", "index")
+
+    def __init__(self, index: int, data: bytes, duration: float, independent: bool) -> None:
+        self.index = index
+        self.data: bytes | memoryview = data
+        self.duration = duration
+        self.independent = independent
+
+
+class _Segment:
+    __slots__ = (
+        "closed",
+        "data",
+        "discontinuity",
+        "duration",
+        "init_id",
+        "msn",
+        "parts",
+        "pdt",
+        "start_time",
+    )
+
+    def __init__(self, msn: int, pdt: datetime, discontinuity: bool, start_time: float) -> None:
+        self.msn = msn
+        self.pdt = pdt
+        self.discontinuity = discontinuity
+        self.start_time = start_time  # media time since the window began
+        self.init_id = -1  # bound when the first part arrives
+        self.parts: list[_Part] = []
+        self.duration = 0.0
+        self.closed = False
+        self.data: bytes | None = None
+
+
+class HlsWindow:
+    """Parts, segments and init sections of one rendition, plus blocking-reload waiters."""
+
+    def __init__(
+        self,
+        *,
+        target_duration: int,
+        part_target: float = 0.2,
+        window_segments: int = 7,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if int(target_duration) != target_duration or target_duration < 1:
+            raise ValueError("target_duration must be a positive integer")
+        if not 0 < part_target <= target_duration:
+            raise ValueError("part_target must be in (0, target_duration]")
+        if window_segments < 1:
+            raise ValueError("window_segments must be >= 1")
+        self._td = int(target_duration)
+        self._part_target = float(part_target)
+        self._window_segments = window_segments
+        self._clock = clock
+
+        self._inits: dict[int, bytes] = {}
+        self._next_init_id = 0
+        self._current_init: int | None = None
+        self._last_init: int | None = None  # init of the newest segment that has parts
+
+        self._open: _Segment | None = None
+        self._closed: deque[_Segment] = deque()  # retained closed segments, oldest first
+        self._by_msn: dict[int, _Segment] = {}
+        self._with_part_files: deque[_Segment] = deque()  # closed, part files still kept
+        self._parts: dict[int, _Part] = {}
+
+        self._next_msn = 0
+        self._next_part = 0
+        self._media_sequence = 0
+        self._discontinuity_sequence = 0
+        self._media_end = 0.0
+        self._last_msn = -1
+        self._last_part = -1
+        self._last_closed_msn = -1
+
+        self._ended = False
+        self._version = 0
+        self._snapshot: WindowSnapshot | None = None
+        self._waiters: dict[_WaitKey, set[asyncio.Future[None]]] = {}
+        self._warned: set[str] = set()
+
+    # ------------------------------------------------------------------ packager side
+
+    def set_init(self, data: bytes) -> None:
+        """Register a new init section; the next segment starts with an EXT-X-MAP of it."""
+        self._require_live()
+        old = self._current_init
+        init_id = self._next_init_id
+        self._next_init_id += 1
+        self._inits[init_id] = bytes(data)
+        self._current_init = init_id
+        if old is not None:
+            self._maybe_free_init(old)
+        self._changed()
+
+    def start_segment(
+        self, *, discontinuity: bool = False, program_date_time: datetime | None = None
+    ) -> None:
+        """Close the open segment (if it has parts) and open a new one.
+
+        An open segment without parts is reused rather than closed, so MSNs stay
+        contiguous and an empty segment never reaches the playlist.
+        """
+        self._require_live()
+        pdt = _as_utc(program_date_time) if program_date_time else self._now()
+        closed = False
+        if self._open is not None and self._open.parts:
+            self._close_open()
+            closed = True
+        if self._open is None:
+            self._open = _Segment(self._next_msn, pdt, discontinuity, self._media_end)
+            self._next_msn += 1
+        else:
+            self._open.pdt = pdt
+            self._open.discontinuity = self._open.discontinuity or discontinuity
+        if closed:
+            self._trim()
+        self._changed()
+
+    def add_part(self, data: bytes, duration: float, independent: bool) -> None:
+        """Append a complete part to the open segment and wake whoever waits for it.
+
+        A part that arrives while a newer init section is pending starts a new segment
+        by itself: EXT-X-MAP applies to whole segments.
+        """
+        self._require_live()
+        if self._current_init is None:
+            raise RuntimeError("add_part before set_init: no init section to map")
+        if not duration > 0:
+            raise ValueError("part duration must be positive")
+        if self._open is None or (self._open.parts and self._open.init_id != self._current_init):
+            self.start_segment()
+        seg = self._open
+        assert seg is not None
+        if not seg.parts:
+            seg.init_id = self._current_init
+            if self._last_msn < 0:
+                seg.discontinuity = False  # nothing before it to be discontinuous with
+            elif self._last_init != seg.init_id:
+                seg.discontinuity = True
+        if duration > self._part_target + 0.0005:
+            self._warn_once(
+                "part", "part of %.3fs exceeds PART-TARGET %.3f", duration, self._part_target
+            )
+        part = _Part(self._next_part, bytes(data), float(duration), bool(independent))
+        self._next_part += 1
+        self._parts[part.index] = part
+        seg.parts.append(part)
+        seg.duration += part.duration
+        self._media_end += part.duration
+        self._last_msn = seg.msn
+        self._last_part = len(seg.parts) - 1
+        self._last_init = seg.init_id
+        self._free_part_files()
+        self._changed()
+
+    def end(self) -> None:
+        """Close the session: the playlist gets ENDLIST, no hint, and every waiter answers."""
+        if self._ended:
+            return
+        if self._open is not None and self._open.parts:
+            self._close_open()
+        self._open = None
+        self._ended = True
+        self._changed()
+
+    # ------------------------------------------------------------------ viewer side
+
+    @property
+    def ended(self) -> bool:
+        return self._ended
+
+    @property
+    def last_msn(self) -> int:
+        """MSN of the segment holding the newest part, -1 before the first part."""
+        return self._last_msn
+
+    @property
+    def last_part(self) -> int:
+        """Index of the newest part within its segment, -1 before the first part."""
+        return self._last_part
+
+    @property
+    def last_closed_msn(self) -> int:
+        return self._last_closed_msn
+
+    @property
+    def next_part(self) -> int:
+        """Global number of the part the preload hint names."""
+        return self._next_part
+
+    @property
+    def has_parts(self) -> bool:
+        return self._last_msn >= 0
+
+    @property
+    def version(self) -> int:
+        """Bumped on every change; keys caches of rendered playlists."""
+        return self._version
+
+    @property
+    def target_duration(self) -> int:
+        return self._td
+
+    @property
+    def part_target(self) -> float:
+        return self._part_target
+
+    @property
+    def window_segments(self) -> int:
+        return self._window_segments
+
+    @property
+    def media_sequence(self) -> int:
+        return self._media_sequence
+
+    @property
+    def waiter_count(self) -> int:
+        """Pending waiters; lets tests (and metrics) see that none leak."""
+        return sum(len(futs) for futs in self._waiters.values())
+
+    def init_data(self, init_id: int) -> bytes | None:
+        return self._inits.get(init_id)
+
+    def part_data(self, index: int) -> bytes | memoryview | None:
+        part = self._parts.get(index)
+        return None if part is None else part.data
+
+    def segment_data(self, msn: int) -> bytes | None:
+        seg = self._by_msn.get(msn)
+        return None if seg is None else seg.data
+
+    def is_hinted(self, index: int) -> bool:
+        """True for the part a live playlist currently names in its PRELOAD-HINT."""
+        return not self._ended and self._last_msn >= 0 and index == self._next_part
+
+    def is_satisfied(self, msn: int, part: int | None) -> bool:
+        """Whether a blocking reload for (msn, part) can be answered now (HLS §6.2.5.2).
+
+        Without a part the request waits for segment `msn` to be complete. A part index
+        past the last part of a closed segment means the first part of the next one.
+        """
+        if part is None:
+            return self._last_closed_msn >= msn
+        target = (msn, part)
+        seg = self._by_msn.get(msn)
+        if seg is not None and part >= len(seg.parts):
+            target = (msn + 1, 0)
+        return (self._last_msn, self._last_part) >= target
+
+    async def wait_for(self, msn: int, part: int | None) -> None:
+        """Return once (msn, part) or anything later exists, or the session ended."""
+        await self._wait(("pl", msn, part))
+
+    async def wait_for_part(self, index: int) -> None:
+        """Return once part file `index` exists, or the session ended."""
+        await self._wait(("part", index))
+
+    def snapshot(self) -> WindowSnapshot:
+        """The current state, frozen; cached until the next change."""
+        if self._snapshot is None:
+            self._snapshot = self._build_snapshot()
+        return self._snapshot
+
+    # ------------------------------------------------------------------ internals
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self._clock(), UTC)
+
+    def _require_live(self) -> None:
+        if self._ended:
+            raise RuntimeError("HLS window has ended")
+
+    def _warn_once(self, key: str, msg: str, *args: object) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            log.warning(msg, *args)
+
+    def _close_open(self) -> None:
+        seg = self._open
+        assert seg is not None and seg.parts
+        data = b"".join(p.data for p in seg.parts)
+        # Parts become views into the segment so each byte is held once.
+        view = memoryview(data)
+        offset = 0
+        for p in seg.parts:
+            size = len(p.data)
+            p.data = view[offset : offset + size]
+            offset += size
+        seg.data = data
+        seg.closed = True
+        if round(seg.duration) > self._td:
+            self._warn_once(
+                "extinf", "segment of %.3fs exceeds TARGETDURATION %d", seg.duration, self._td
+            )
+        self._closed.append(seg)
+        self._by_msn[seg.msn] = seg
+        self._with_part_files.append(seg)
+        self._last_closed_msn = seg.msn
+        self._open = None
+
+    def _trim(self) -> None:
+        """Roll the playlist forward, keeping >= window_segments and >= 3 x TD (§6.2.2)."""
+        in_playlist = deque(s for s in self._closed if s.msn >= self._media_sequence)
+        duration = sum(s.duration for s in in_playlist)
+        while len(in_playlist) > self._window_segments:
+            oldest = in_playlist[0]
+            if duration - oldest.duration < 3 * self._td - _EPS:
+                break
+            in_playlist.popleft()
+            duration -= oldest.duration
+            if oldest.discontinuity:
+                self._discontinuity_sequence += 1  # its DISCONTINUITY tag left the playlist
+            self._media_sequence = oldest.msn + 1
+        # Segments that left the playlist stay requestable for one more window.
+        while self._closed and self._closed[0].msn < self._media_sequence - (
+            self._window_segments + 1
+        ):
+            self._free_segment(self._closed.popleft())
+
+    def _free_segment(self, seg: _Segment) -> None:
+        del self._by_msn[seg.msn]
+        if self._with_part_files and self._with_part_files[0] is seg:
+            self._with_part_files.popleft()
+            self._drop_part_files(seg)
+        self._maybe_free_init(seg.init_id)
+
+    def _free_part_files(self) -> None:
+        limit = PART_FILES_TD * self._td + _EPS
+        while self._with_part_files and (
+            self._media_end - self._with_part_files[0].start_time > limit
+        ):
+            self._drop_part_files(self._with_part_files.popleft())
+
+    def _drop_part_files(self, seg: _Segment) -> None:
+        for p in seg.parts:
+            self._parts.pop(p.index, None)
+
+    def _maybe_free_init(self, init_id: int) -> None:
+        if init_id == self._current_init:
+            return
+        if self._open is not None and self._open.init_id == init_id:
+            return
+        if any(s.init_id == init_id for s in self._closed):
+            return
+        self._inits.pop(init_id, None)
+
+    def _changed(self) -> None:
+        self._version += 1
+        self._snapshot = None
+        self._notify()
+
+    def _check(self, key: _WaitKey) -> bool:
+        if self._ended:
+            return True
+        if key[0] == "part":
+            return key[1] < self._next_part
+        return self.is_satisfied(key[1], key[2])
+
+    def _notify(self) -> None:
+        for key in [k for k in self._waiters if self._check(k)]:
+            for fut in self._waiters.pop(key):
+                if not fut.done():
+                    fut.set_result(None)
+
+    async def _wait(self, key: _WaitKey) -> None:
+        if self._check(key):
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(key, set()).add(fut)
+        try:
+            await fut
+        finally:
+            # A cancelled wait (client gone, timeout) must not leave its future behind.
+            futs = self._waiters.get(key)
+            if futs is not None:
+                futs.discard(fut)
+                if not futs:
+                    del self._waiters[key]
+
+    def _build_snapshot(self) -> WindowSnapshot:
+        listed = [s for s in self._closed if s.msn >= self._media_sequence]
+        if self._open is not None and self._open.parts:
+            listed.append(self._open)
+        tag_limit = PART_TAGS_TD * self._td + _EPS
+        segments = []
+        for seg in listed:
+            show_parts = not seg.closed or self._media_end - seg.start_time <= tag_limit
+            parts = (
+                tuple(PartInfo(p.index, p.duration, p.independent) for p in seg.parts)
+                if show_parts
+                else None
+            )
+            segments.append(
+                SegmentInfo(
+                    msn=seg.msn,
+                    duration=seg.duration,
+                    program_date_time=seg.pdt,
+                    init_id=seg.init_id,
+                    discontinuity=seg.discontinuity,
+                    closed=seg.closed,
+                    parts=parts,
+                )
+            )
+        pending = None
+        if (
+            not self._ended
+            and self._current_init is not None
+            and self._last_init is not None
+            and self._current_init != self._last_init
+        ):
+            pending = self._current_init
+        return WindowSnapshot(
+            version=self._version,
+            target_duration=self._td,
+            part_target=self._part_target,
+            media_sequence=self._media_sequence,
+            discontinuity_sequence=self._discontinuity_sequence,
+            segments=tuple(segments),
+            next_part=self._next_part,
+            pending_init_id=pending,
+            ended=self._ended,
+            last_msn=self._last_msn,
+            last_part=self._last_part,
+        )
+
+
+def _as_utc(value: datetime) -> datetime:
+    """Treat naive datetimes as UTC so PROGRAM-DATE-TIME can always end in Z."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)

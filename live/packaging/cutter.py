@@ -1,0 +1,138 @@
+"""Where parts and segments begin: the LL-HLS timing rules, apart from any I/O.
+
+Fragments (one frame each) are grouped into parts no longer than the advertised
+PART-TARGET and, because another frame would not fit, no shorter than it by more
+than one frame; segments begin on a keyframe once the segment target is reached.
+A keyframe interval that outgrows the fixed TARGETDURATION gets a segment cut
+without a keyframe (the part is then not INDEPENDENT) and a warning instead of a
+playlist that breaks the spec.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+# EXTINF is compared with TARGETDURATION after rounding to the nearest integer.
+_ROUNDING_SLACK_S = 0.49
+
+
+class PartSink(Protocol):
+    def set_init(self, data: bytes) -> None: ...
+
+    def start_segment(self, *, discontinuity: bool = False) -> None: ...
+
+    def add_part(self, data: bytes, duration: float, independent: bool) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """The fixed timing of one rendition's playlist."""
+
+    part_target: float  # advertised PART-TARGET, seconds
+    target_duration: int  # TARGETDURATION, seconds
+    segment_target: float  # preferred segment length, seconds
+    frame_duration: float  # nominal duration of one reference-track sample
+
+
+def plan_timing(
+    *, part_target: float, segment_target: float, frame_duration: float, keyframe_interval: float
+) -> Timing:
+    """Fix PART-TARGET and TARGETDURATION from what the publisher sends.
+
+    Parts are a whole number of frames, and PART-TARGET gets a few ms of slack so
+    millisecond-rounded RTMP timestamps never push a part past it. Segments are a
+    whole number of keyframe intervals of at least the segment target.
+    """
+    frames_per_part = max(1, round(part_target / frame_duration))
+    advertised_part = math.ceil((frames_per_part * frame_duration + 0.004) * 1000) / 1000
+    if keyframe_interval > 0:
+        intervals = max(1, math.ceil(segment_target / keyframe_interval - 0.05))
+        expected_segment = intervals * keyframe_interval
+    else:
+        expected_segment = segment_target
+    target_duration = max(1, math.ceil(expected_segment - 0.45), math.ceil(segment_target))
+    return Timing(advertised_part, target_duration, max(segment_target, expected_segment),
+                  frame_duration)
+
+
+class PartCutter:
+    """Feeds fragments into a PartSink, deciding part and segment boundaries."""
+
+    def __init__(
+        self,
+        sink: PartSink,
+        timing: Timing,
+        *,
+        has_video: bool,
+        on_forced_cut: Callable[[float], None] | None = None,
+    ) -> None:
+        self.sink = sink
+        self.timing = timing
+        self.has_video = has_video
+        self._on_forced_cut = on_forced_cut
+        self._chunks: list[bytes] = []
+        self._part_duration = 0.0
+        self._part_independent = False
+        self._segment_duration = 0.0
+        self._segment_open = False
+        self._discontinuity = False
+
+    def new_init(self, init: bytes, *, discontinuity: bool) -> None:
+        """A new init section applies from the next segment on."""
+        self.flush_part()
+        self.sink.set_init(init)
+        self._segment_open = False
+        self._discontinuity = self._discontinuity or discontinuity
+
+    def mark_discontinuity(self) -> None:
+        """The next fragment starts a new segment with EXT-X-DISCONTINUITY."""
+        self.flush_part()
+        self._segment_open = False
+        self._discontinuity = True
+
+    def add(self, data: bytes, duration: float, keyframe: bool) -> None:
+        """One fragment: `duration` of the reference track, `keyframe` if its first
+        reference sample is a sync sample."""
+        if not self._segment_open and self.has_video and not keyframe:
+            return  # a segment may only begin on a keyframe
+        if self._should_cut_segment(duration, keyframe):
+            self.flush_part()
+            self.sink.start_segment(discontinuity=self._discontinuity)
+            self._discontinuity = False
+            self._segment_open = True
+            self._segment_duration = 0.0
+        if not self._chunks:
+            self._part_independent = keyframe or not self.has_video
+        self._chunks.append(data)
+        self._part_duration += duration
+        self._segment_duration += duration
+        if self._part_duration + self.timing.frame_duration > self.timing.part_target + 1e-6:
+            self.flush_part()
+
+    def _should_cut_segment(self, duration: float, keyframe: bool) -> bool:
+        if not self._segment_open:
+            return True
+        if duration <= 0:
+            return False
+        half_frame = self.timing.frame_duration / 2
+        if self.has_video:
+            if keyframe and self._segment_duration >= self.timing.segment_target - half_frame:
+                return True
+            limit = self.timing.target_duration + _ROUNDING_SLACK_S
+            if self._segment_duration + duration > limit:
+                if self._on_forced_cut is not None:
+                    self._on_forced_cut(self._segment_duration)
+                return True
+            return False
+        return self._segment_duration >= self.timing.segment_target - half_frame
+
+    def flush_part(self) -> None:
+        if not self._chunks:
+            return
+        data = b"".join(self._chunks)
+        self._chunks.clear()
+        duration, self._part_duration = self._part_duration, 0.0
+        self.sink.add_part(data, duration, self._part_independent)

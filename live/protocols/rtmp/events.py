@@ -1,0 +1,114 @@
+"""What an RTMP server connection reports to its adapter.
+
+Small immutable records in the order things happened on the wire. Timestamps are
+milliseconds, already extended past the 32-bit RTMP wrap; video `timestamp` is the
+decode time and `timestamp + composition_time` the presentation time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectRequested:
+    """The client connected to the configured app; the core has already answered."""
+
+    app: str
+    tc_url: str
+    flash_ver: str
+    properties: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class PublishRequested:
+    """The client wants to publish; answer with `accept_publish` or `reject_publish`.
+
+    `stream_key` is the URL-decoded publish name before any "?", without a
+    leading "<app>/"; `query` is the raw text after the "?" ("" if none).
+    """
+
+    stream_id: int
+    stream_key: str
+    query: str
+    publish_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class MetadataReceived:
+    """`onMetaData`, with or without `@setDataFrame`."""
+
+    values: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class VideoConfig:
+    """A video decoder configuration record (avcC, hvcC, av1C, vpcC) as received."""
+
+    codec: str
+    config: bytes
+    timestamp: int
+
+
+@dataclass(frozen=True, slots=True)
+class VideoFrame:
+    """One coded video frame; for h264/hevc, length-prefixed NAL units."""
+
+    codec: str
+    timestamp: int
+    composition_time: int
+    keyframe: bool
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class VideoEndOfSequence:
+    timestamp: int
+
+
+@dataclass(frozen=True, slots=True)
+class AudioConfig:
+    """An audio decoder configuration (an AudioSpecificConfig for AAC) as received."""
+
+    codec: str
+    config: bytes
+    timestamp: int
+
+
+@dataclass(frozen=True, slots=True)
+class AudioFrame:
+    """One raw audio frame (no ADTS header)."""
+
+    codec: str
+    timestamp: int
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class PublishEnded:
+    """The client ended the publish (`reason`: FCUnpublish, deleteStream, closeStream)."""
+
+    stream_id: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProtocolError:
+    """The input was malformed or refused; the connection is closed after this."""
+
+    reason: str
+
+
+RtmpEvent = (
+    ConnectRequested
+    | PublishRequested
+    | MetadataReceived
+    | VideoConfig
+    | VideoFrame
+    | VideoEndOfSequence
+    | AudioConfig
+    | AudioFrame
+    | PublishEnded
+    | ProtocolError
+)

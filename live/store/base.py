@@ -1,0 +1,158 @@
+"""The store interface: all persistent state goes through here.
+
+Implementations: `SqliteStore` (embedded default, one file under the data dir).
+A Redis implementation for cluster mode must pass the same suite,
+`tests/store/test_store_contract.py`, so the rules below are part of the contract:
+
+- `get_*` return None for an unknown id; mutators return the updated record, or
+  None (or False) when the id is unknown. They never raise for "not found".
+- Unknown field names given to `update_*` raise ValueError: a typo must not be
+  silently dropped.
+- Lists are newest first (by `created_at`, `started_at` for sessions, ties broken by
+  insertion order) and return `(items, total)` where `total` ignores paging.
+- Datetimes in and out are timezone-aware UTC.
+
+Coming next, each with its own group of methods here (not implemented yet):
+- assets: create/get/list(livestream_id)/update status/delete (recordings)
+- webhooks: endpoints with their signing secret, create/get/list/delete
+- deliveries: the durable webhook outbox: enqueue, claim due, mark attempt, list, resend
+- viewer stats: per-session players and counters behind `/players`
+- idempotency keys: (key, api key id) -> stored first answer, expiring after 24 h
+"""
+
+from __future__ import annotations
+
+import abc
+from datetime import datetime
+from typing import Any
+
+from live.store.models import ApiKey, Livestream, Scope, Session, Status
+
+
+class Store(abc.ABC):
+    """Async access to livestreams, API keys and publish sessions."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
+        """Release connections. The store is unusable afterwards."""
+
+    # -- livestreams --------------------------------------------------------
+
+    @abc.abstractmethod
+    async def create_livestream(
+        self,
+        *,
+        name: str,
+        record: bool = True,
+        latency_mode: str = "low",
+        transcode: str = "auto",
+        reconnect_window_s: int = 10,
+        max_duration_s: int = 43200,
+        srt_passphrase: str | None = None,
+    ) -> Livestream:
+        """Create a livestream with a fresh id, stream key and playback id."""
+
+    @abc.abstractmethod
+    async def get_livestream(self, livestream_id: str) -> Livestream | None: ...
+
+    @abc.abstractmethod
+    async def get_livestream_by_stream_key(self, stream_key: str) -> Livestream | None:
+        """The ingest's authorisation lookup."""
+
+    @abc.abstractmethod
+    async def get_livestream_by_playback_id(self, playback_id: str) -> Livestream | None:
+        """The playback side's lookup."""
+
+    @abc.abstractmethod
+    async def list_livestreams(
+        self,
+        page: int = 1,
+        page_size: int = 20,
+        status: Status | None = None,
+        *,
+        now: datetime | None = None,
+    ) -> tuple[list[Livestream], int]:
+        """Newest first. `status` filters as `Livestream.status(now)` would."""
+
+    @abc.abstractmethod
+    async def update_livestream(self, livestream_id: str, **changes: Any) -> Livestream | None:
+        """Change settings (`models.LIVESTREAM_SETTINGS`); bumps `updated_at`."""
+
+    @abc.abstractmethod
+    async def delete_livestream(self, livestream_id: str) -> bool:
+        """Delete the livestream. Its sessions stay: assets refer to them."""
+
+    @abc.abstractmethod
+    async def set_live(self, livestream_id: str, live: bool) -> bool:
+        """Runtime flag "a publisher is on". Not a settings change: `updated_at`
+        is left alone. False if the id is unknown."""
+
+    @abc.abstractmethod
+    async def reset_stream_key(self, livestream_id: str) -> str | None:
+        """Replace the stream key; the old one stops matching at once."""
+
+    @abc.abstractmethod
+    async def ban(
+        self, livestream_id: str, reason: str | None = None, until: datetime | None = None
+    ) -> Livestream | None:
+        """Ban now (again, if already banned), until `until` or, if None, for good."""
+
+    @abc.abstractmethod
+    async def unban(self, livestream_id: str) -> Livestream | None: ...
+
+    # -- API keys ------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def create_api_key(self, name: str, scope: Scope) -> tuple[ApiKey, str]:
+        """A new key and its plaintext ("lk_..."), which is not kept anywhere."""
+
+    @abc.abstractmethod
+    async def ensure_api_key(self, plaintext: str, name: str, scope: Scope) -> ApiKey:
+        """Make a configured key (LIVE_API_KEY) valid. Idempotent: an existing key
+        with this secret is returned unchanged."""
+
+    @abc.abstractmethod
+    async def verify_api_key(self, plaintext: str) -> ApiKey | None:
+        """The key with this secret, or None. Records `last_used_at` (coarsely, so
+        that reads do not turn into a write per request)."""
+
+    @abc.abstractmethod
+    async def get_api_key(self, api_key_id: str) -> ApiKey | None: ...
+
+    @abc.abstractmethod
+    async def list_api_keys(self, page: int = 1, page_size: int = 20) -> tuple[list[ApiKey], int]:
+        """Newest first."""
+
+    @abc.abstractmethod
+    async def delete_api_key(self, api_key_id: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def count_api_keys(self) -> int:
+        """Used at start-up to decide whether to create a first admin key."""
+
+    # -- publish sessions ------------------------------------------------------
+
+    @abc.abstractmethod
+    async def create_session(self, session: Session) -> Session: ...
+
+    @abc.abstractmethod
+    async def update_session(self, session_id: str, **changes: Any) -> Session | None:
+        """Change `models.SESSION_MUTABLE` fields (codecs, counters, asset id)."""
+
+    @abc.abstractmethod
+    async def end_session(
+        self, session_id: str, ended_at: datetime, end_reason: str, **final_fields: Any
+    ) -> Session | None:
+        """Close the session, with its final counters in the same write."""
+
+    @abc.abstractmethod
+    async def get_session(self, session_id: str) -> Session | None: ...
+
+    @abc.abstractmethod
+    async def list_sessions(
+        self, livestream_id: str, page: int = 1, page_size: int = 20
+    ) -> tuple[list[Session], int]:
+        """A livestream's sessions, newest first."""
+
+    @abc.abstractmethod
+    async def list_open_sessions(self) -> list[Session]:
+        """Sessions without `ended_at`: after a crash, start-up closes these."""

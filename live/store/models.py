@@ -1,0 +1,144 @@
+"""The records the store keeps, as plain dataclasses.
+
+They carry no I/O and no HTTP shape: `live/api/serialize.py` turns them into API
+objects, and each store implementation maps them to its own storage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, get_args
+
+from live.store.ids import new_id
+from live.store.times import utcnow
+
+LatencyMode = Literal["low", "standard"]
+Transcode = Literal["passthrough", "auto", "ladder"]
+Scope = Literal["admin", "read"]
+Status = Literal["idle", "live", "banned"]
+IngestProtocol = Literal["rtmp", "rtmps", "srt", "whip"]
+
+LATENCY_MODES: tuple[str, ...] = get_args(LatencyMode)
+TRANSCODES: tuple[str, ...] = get_args(Transcode)
+SCOPES: tuple[str, ...] = get_args(Scope)
+STATUSES: tuple[str, ...] = get_args(Status)
+PROTOCOLS: tuple[str, ...] = get_args(IngestProtocol)
+END_REASONS: tuple[str, ...] = (
+    "publisher_disconnected",
+    "banned",
+    "deleted",
+    "key_reset",
+    "kicked",
+    "max_duration",
+    "timeout",
+    "error",
+    "server_shutdown",
+)
+
+# Livestream fields a user may change (API.md's PATCH list); everything else is
+# owned by the server.
+LIVESTREAM_SETTINGS: tuple[str, ...] = (
+    "name",
+    "record",
+    "latency_mode",
+    "transcode",
+    "reconnect_window_s",
+    "max_duration_s",
+    "srt_passphrase",
+)
+
+
+@dataclass(slots=True, kw_only=True)
+class Livestream:
+    """A stream a broadcaster publishes to with `stream_key` and viewers watch by
+    `playback_id`. `live` is the runtime's "a publisher is on" flag."""
+
+    id: str
+    name: str
+    stream_key: str = field(repr=False)  # a secret: kept out of logs
+    playback_id: str
+    record: bool = True
+    latency_mode: LatencyMode = "low"
+    transcode: Transcode = "auto"
+    reconnect_window_s: int = 10
+    max_duration_s: int = 43200
+    srt_passphrase: str | None = field(default=None, repr=False)
+    live: bool = False
+    ban_reason: str | None = None
+    banned_at: datetime | None = None
+    ban_until: datetime | None = None  # None with banned_at set: banned until unbanned
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+
+    def is_banned(self, now: datetime | None = None) -> bool:
+        """Banned now? A ban whose `ban_until` has passed no longer counts, so
+        expiry needs no background job."""
+        if self.banned_at is None:
+            return False
+        if self.ban_until is None:
+            return True
+        return self.ban_until > (now or utcnow())
+
+    def status(self, now: datetime | None = None) -> Status:
+        """The API's status: a ban outranks a live publisher."""
+        if self.is_banned(now):
+            return "banned"
+        return "live" if self.live else "idle"
+
+
+@dataclass(slots=True, kw_only=True)
+class ApiKey:
+    """An API key. Only the sha256 of the secret is kept; the plaintext is
+    returned once, by `Store.create_api_key`."""
+
+    id: str
+    name: str
+    scope: Scope
+    key_hash: str = field(repr=False)
+    created_at: datetime = field(default_factory=utcnow)
+    last_used_at: datetime | None = None
+
+
+@dataclass(slots=True, kw_only=True)
+class Session:
+    """One publish session, written by the runtime, read back as history.
+
+    The defaults let the runtime create one with just the stream and protocol and
+    fill in the rest (codecs, byte counts, viewers) as they become known.
+    """
+
+    livestream_id: str
+    protocol: IngestProtocol
+    id: str = field(default_factory=lambda: new_id("ses"))
+    remote_addr: str = ""
+    encoder: str | None = None
+    started_at: datetime = field(default_factory=utcnow)
+    ended_at: datetime | None = None
+    end_reason: str | None = None
+    video: dict[str, Any] | None = None
+    audio: dict[str, Any] | None = None
+    bytes_in: int = 0
+    peak_viewers: int = 0
+    total_views: int = 0
+    asset_id: str | None = None
+
+    def duration_s(self, now: datetime | None = None) -> float:
+        """Seconds from start to end, or to `now` while the session is open."""
+        end = self.ended_at or now or utcnow()
+        return max(0.0, (end - self.started_at).total_seconds())
+
+
+# Session fields the runtime may change after creation.
+SESSION_MUTABLE: tuple[str, ...] = (
+    "remote_addr",
+    "encoder",
+    "ended_at",
+    "end_reason",
+    "video",
+    "audio",
+    "bytes_in",
+    "peak_viewers",
+    "total_views",
+    "asset_id",
+)

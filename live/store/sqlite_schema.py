@@ -1,0 +1,70 @@
+"""The SQLite schema, as numbered migrations.
+
+`schema_version` holds the number of the last migration applied. Opening a store
+applies the missing ones in order, each in its own transaction, so an old data
+dir upgrades itself and a half-applied migration is never left behind. To change
+the schema, append a migration; never edit one that has shipped.
+
+Timestamps are fixed-width UTC text (`times.to_storage`), so SQL compares them as
+times. `seq` gives every row an insertion order to break ties in newest-first lists.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: livestreams, API keys, publish sessions
+    """
+    CREATE TABLE livestreams (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        stream_key TEXT NOT NULL UNIQUE,
+        playback_id TEXT NOT NULL UNIQUE,
+        record INTEGER NOT NULL,
+        latency_mode TEXT NOT NULL,
+        transcode TEXT NOT NULL,
+        reconnect_window_s INTEGER NOT NULL,
+        max_duration_s INTEGER NOT NULL,
+        srt_passphrase TEXT,
+        live INTEGER NOT NULL DEFAULT 0,
+        ban_reason TEXT,
+        banned_at TEXT,
+        ban_until TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX livestreams_newest ON livestreams (created_at, seq);
+
+    CREATE TABLE api_keys (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        key_hash TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL,
+        last_used_at TEXT
+    );
+
+    CREATE TABLE sessions (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        livestream_id TEXT NOT NULL,
+        protocol TEXT NOT NULL,
+        remote_addr TEXT NOT NULL,
+        encoder TEXT,
+        started_at TEXT NOT NULL,
+        ended_at TEXT,
+        end_reason TEXT,
+        video TEXT,
+        audio TEXT,
+        bytes_in INTEGER NOT NULL DEFAULT 0,
+        peak_viewers INTEGER NOT NULL DEFAULT 0,
+        total_views INTEGER NOT NULL DEFAULT 0,
+        asset_id TEXT
+    );
+    CREATE INDEX sessions_by_stream ON sessions (livestream_id, started_at, seq);
+    CREATE INDEX sessions_open ON sessions (ended_at) WHERE ended_at IS NULL;
+    """,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)

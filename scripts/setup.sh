@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Prepare a Debian machine for live: system packages (only those missing), a
+# virtualenv in .venv with the project installed. `setup.sh test` also installs
+# what the test suite drives: ffmpeg, chromium, srt-tools, redis and hls.js.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode="${1:-runtime}"
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+apt_updated=""
+need_apt() {  # need_apt COMMAND PACKAGE...: install PACKAGEs when COMMAND is missing
+  local probe="$1"; shift
+  if ! command -v "$probe" >/dev/null 2>&1 && ! dpkg -s "$@" >/dev/null 2>&1; then
+    if [ -z "$apt_updated" ]; then as_root apt-get update -qq; apt_updated=1; fi
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+  fi
+}
+
+need_apt python3 python3
+python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt __none__ python3-venv
+if [ "$mode" = test ]; then
+  need_apt ffmpeg ffmpeg
+  need_apt chromium chromium
+  need_apt node nodejs
+  need_apt npm npm
+fi
+
+if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
+pip=(.venv/bin/python -m pip install -q --disable-pip-version-check)
+if [ "$mode" = test ]; then
+  "${pip[@]}" -e '.[test]'
+  if [ ! -f tests/web/node_modules/hls.js/dist/hls.min.js ]; then
+    (cd tests/web && npm install --no-audit --no-fund --loglevel=error >/dev/null)
+  fi
+else
+  "${pip[@]}" -e .
+fi

@@ -1,0 +1,24 @@
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from media_fixtures import Clip, make_clip  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def media_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture(scope="session")
+def clip(media_dir) -> Clip:
+    """3 s of 320x180 H.264 (1 s GOP, no B-frames) + AAC, 30 fps."""
+    return make_clip(media_dir)
+
+
+@pytest.fixture(scope="session")
+def bframe_clip(media_dir) -> Clip:
+    return make_clip(media_dir, bframes=2)

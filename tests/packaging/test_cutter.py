@@ -1,0 +1,133 @@
+import pytest
+
+from live.packaging.cutter import PartCutter, plan_timing
+
+FRAME = 1 / 30
+
+
+class Sink:
+    def __init__(self):
+        self.events = []
+
+    def set_init(self, data):
+        self.events.append(("init", data))
+
+    def start_segment(self, *, discontinuity=False):
+        self.events.append(("segment", discontinuity))
+
+    def add_part(self, data, duration, independent):
+        self.events.append(("part", data, round(duration, 6), independent))
+
+    def segments(self):
+        """[[part durations] per segment]"""
+        out = []
+        for event in self.events:
+            if event[0] == "segment":
+                out.append([])
+            elif event[0] == "part":
+                out[-1].append(event)
+        return out
+
+
+def feed(cutter, frames, gop):
+    for index in range(frames):
+        cutter.add(bytes([index % 256]), FRAME, index % gop == 0)
+
+
+def test_timing_for_30fps_one_second_gop():
+    timing = plan_timing(part_target=0.2, segment_target=1.0, frame_duration=FRAME,
+                         keyframe_interval=1.0)
+    assert timing.target_duration == 1
+    assert 0.2 <= timing.part_target <= 0.21
+    # 6 frames fit, 7 do not: parts are never shorter than 85% of the target
+    assert 6 * FRAME <= timing.part_target < 7 * FRAME
+    assert 6 * FRAME >= 0.85 * timing.part_target
+
+
+@pytest.mark.parametrize(("interval", "expected_td"), [(0.5, 1), (1.0, 1), (2.0, 2), (8.33, 8)])
+def test_target_duration_covers_the_keyframe_interval(interval, expected_td):
+    timing = plan_timing(part_target=0.2, segment_target=1.0, frame_duration=FRAME,
+                         keyframe_interval=interval)
+    assert timing.target_duration == expected_td
+
+
+def test_parts_and_segments_at_30fps():
+    sink = Sink()
+    timing = plan_timing(part_target=0.2, segment_target=1.0, frame_duration=FRAME,
+                         keyframe_interval=1.0)
+    cutter = PartCutter(sink, timing, has_video=True)
+    cutter.new_init(b"init", discontinuity=False)
+    feed(cutter, 90, gop=30)
+    cutter.flush_part()
+    segments = sink.segments()
+    assert len(segments) == 3
+    for parts in segments:
+        assert [p[2] for p in parts] == [pytest.approx(0.2)] * 5
+        assert [p[3] for p in parts] == [True, False, False, False, False]
+    assert sink.events[0] == ("init", b"init")
+
+
+def test_nothing_before_the_first_keyframe_and_no_part_exceeds_target():
+    sink = Sink()
+    timing = plan_timing(part_target=0.2, segment_target=1.0, frame_duration=1 / 24,
+                         keyframe_interval=1.0)
+    cutter = PartCutter(sink, timing, has_video=True)
+    cutter.new_init(b"i", discontinuity=False)
+    for index in range(5):
+        cutter.add(b"x", 1 / 24, False)  # joined mid-GOP: dropped
+    for index in range(72):
+        cutter.add(b"y", 1 / 24, index % 24 == 0)
+    parts = [e for e in sink.events if e[0] == "part"]
+    assert all(b"x" not in p[1] for p in parts)
+    for part in parts:
+        assert part[2] <= timing.part_target + 1e-9
+    # all but the last part of each segment respect the 85% rule
+    for segment in sink.segments():
+        for part in segment[:-1]:
+            assert part[2] >= 0.85 * timing.part_target
+
+
+def test_long_gop_forces_a_cut_at_the_target_duration_and_warns():
+    sink = Sink()
+    warnings = []
+    timing = plan_timing(part_target=0.2, segment_target=1.0, frame_duration=FRAME,
+                         keyframe_interval=1.0)
+    cutter = PartCutter(sink, timing, has_video=True, on_forced_cut=warnings.append)
+    cutter.new_init(b"i", discontinuity=False)
+    feed(cutter, 150, gop=150)  # one keyframe in 5 s
+    cutter.flush_part()
+    segments = sink.segments()
+    assert len(segments) > 1
+    for parts in segments:
+        total = sum(p[2] for p in parts)
+        assert round(total) <= timing.target_duration
+    assert warnings
+    assert segments[1][0][3] is False  # the forced segment does not start independent
+
+
+def test_new_init_starts_a_discontinuous_segment():
+    sink = Sink()
+    timing = plan_timing(part_target=0.2, segment_target=1.0, frame_duration=FRAME,
+                         keyframe_interval=1.0)
+    cutter = PartCutter(sink, timing, has_video=True)
+    cutter.new_init(b"a", discontinuity=False)
+    feed(cutter, 20, gop=30)
+    cutter.new_init(b"b", discontinuity=True)
+    feed(cutter, 10, gop=30)
+    kinds = [e[0] if e[0] != "segment" else ("segment", e[1]) for e in sink.events]
+    index = kinds.index("init", 1)
+    assert kinds[index + 1] == ("segment", True)
+
+
+def test_audio_only_parts_are_all_independent():
+    sink = Sink()
+    frame = 1024 / 48000
+    timing = plan_timing(part_target=0.2, segment_target=1.0, frame_duration=frame,
+                         keyframe_interval=0)
+    cutter = PartCutter(sink, timing, has_video=False)
+    cutter.new_init(b"a", discontinuity=False)
+    for _ in range(200):
+        cutter.add(b"s", frame, False)
+    parts = [e for e in sink.events if e[0] == "part"]
+    assert parts and all(p[3] for p in parts)
+    assert len(sink.segments()) >= 4

@@ -1,0 +1,419 @@
+"""The Store contract: every implementation (SQLite now, Redis later) must pass it.
+
+Add an implementation by adding a factory to STORE_FACTORIES.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from live.store import SqliteStore, Store
+from live.store.models import Session
+from live.store.times import utcnow
+
+
+async def _sqlite(tmp_path: Path) -> Store:
+    return await SqliteStore.open(tmp_path / "data")
+
+
+STORE_FACTORIES: dict[str, Callable[[Path], Awaitable[Store]]] = {"sqlite": _sqlite}
+
+
+@pytest.fixture(params=sorted(STORE_FACTORIES))
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    instance = await STORE_FACTORIES[request.param](tmp_path)
+    try:
+        yield instance
+    finally:
+        await instance.close()
+
+
+# -- livestreams ---------------------------------------------------------------
+
+
+async def test_create_livestream_defaults(store: Store) -> None:
+    before = utcnow()
+    ls = await store.create_livestream(name="Main stage")
+    assert ls.id.startswith("ls_")
+    assert ls.name == "Main stage"
+    assert ls.stream_key.startswith("sk_")
+    assert ls.playback_id.startswith("pb_")
+    assert (ls.record, ls.latency_mode, ls.transcode) == (True, "low", "auto")
+    assert (ls.reconnect_window_s, ls.max_duration_s) == (10, 43200)
+    assert ls.srt_passphrase is None
+    assert ls.live is False
+    assert ls.banned_at is None and ls.ban_until is None and ls.ban_reason is None
+    assert ls.created_at.tzinfo is not None
+    assert before <= ls.created_at <= utcnow()
+    assert ls.updated_at == ls.created_at
+    assert await store.get_livestream(ls.id) == ls
+
+
+async def test_create_livestream_with_settings(store: Store) -> None:
+    ls = await store.create_livestream(
+        name="x",
+        record=False,
+        latency_mode="standard",
+        transcode="ladder",
+        reconnect_window_s=0,
+        max_duration_s=60,
+        srt_passphrase="0123456789abc",
+    )
+    got = await store.get_livestream(ls.id)
+    assert got is not None
+    assert (got.record, got.latency_mode, got.transcode) == (False, "standard", "ladder")
+    assert (got.reconnect_window_s, got.max_duration_s) == (0, 60)
+    assert got.srt_passphrase == "0123456789abc"
+
+
+async def test_secrets_are_long_and_independent(store: Store) -> None:
+    streams = [await store.create_livestream(name=f"s{i}") for i in range(20)]
+    keys = {ls.stream_key for ls in streams}
+    playback_ids = {ls.playback_id for ls in streams}
+    assert len(keys) == len(playback_ids) == 20
+    assert not keys & playback_ids
+    for ls in streams:
+        # >= 128 bits: at least 22 base64url characters after the prefix
+        assert len(ls.stream_key) - 3 >= 22
+        assert len(ls.playback_id) - 3 >= 22
+        assert ls.stream_key[3:] not in ls.playback_id
+        assert ls.playback_id[3:] not in ls.stream_key
+
+
+async def test_lookups(store: Store) -> None:
+    ls = await store.create_livestream(name="a")
+    await store.create_livestream(name="b")
+    assert await store.get_livestream_by_stream_key(ls.stream_key) == ls
+    assert await store.get_livestream_by_playback_id(ls.playback_id) == ls
+    assert await store.get_livestream("ls_nope") is None
+    assert await store.get_livestream_by_stream_key("sk_nope") is None
+    assert await store.get_livestream_by_playback_id("pb_nope") is None
+    assert await store.get_livestream_by_stream_key(ls.playback_id) is None
+
+
+async def test_list_newest_first_with_pages(store: Store) -> None:
+    created = [await store.create_livestream(name=f"s{i}") for i in range(7)]
+    newest_first = [ls.id for ls in reversed(created)]
+    items, total = await store.list_livestreams(1, 3)
+    assert total == 7
+    assert [ls.id for ls in items] == newest_first[:3]
+    items, total = await store.list_livestreams(3, 3)
+    assert total == 7
+    assert [ls.id for ls in items] == newest_first[6:]
+    items, total = await store.list_livestreams(4, 3)
+    assert (items, total) == ([], 7)
+    items, _ = await store.list_livestreams(1, 100)
+    assert [ls.id for ls in items] == newest_first
+
+
+async def test_list_empty(store: Store) -> None:
+    assert await store.list_livestreams() == ([], 0)
+
+
+async def test_list_rejects_bad_paging_and_status(store: Store) -> None:
+    with pytest.raises(ValueError):
+        await store.list_livestreams(0, 20)
+    with pytest.raises(ValueError):
+        await store.list_livestreams(1, 0)
+    with pytest.raises(ValueError):
+        await store.list_livestreams(1, 20, "bogus")  # type: ignore[arg-type]
+
+
+async def test_list_status_filter(store: Store) -> None:
+    idle = await store.create_livestream(name="idle")
+    live = await store.create_livestream(name="live")
+    banned = await store.create_livestream(name="banned")
+    banned_live = await store.create_livestream(name="banned and still flagged live")
+    await store.set_live(live.id, True)
+    await store.set_live(banned_live.id, True)
+    await store.ban(banned.id, "spam")
+    await store.ban(banned_live.id, None)
+
+    async def ids(status: str | None) -> set[str]:
+        items, total = await store.list_livestreams(1, 100, status)  # type: ignore[arg-type]
+        assert total == len(items)
+        return {ls.id for ls in items}
+
+    assert await ids("idle") == {idle.id}
+    assert await ids("live") == {live.id}
+    assert await ids("banned") == {banned.id, banned_live.id}
+    assert len(await ids(None)) == 4
+
+
+async def test_ban_expiry(store: Store) -> None:
+    ls = await store.create_livestream(name="x")
+    now = utcnow()
+    banned = await store.ban(ls.id, "cool down", now + timedelta(hours=1))
+    assert banned is not None
+    assert banned.ban_reason == "cool down"
+    assert banned.ban_until == now + timedelta(hours=1)
+    assert banned.banned_at is not None and banned.banned_at >= now
+    assert banned.is_banned(now)
+    assert banned.status(now) == "banned"
+    later = now + timedelta(hours=2)
+    assert not banned.is_banned(later)
+    assert banned.status(later) == "idle"
+    assert (await store.list_livestreams(1, 20, "banned", now=now))[1] == 1
+    assert (await store.list_livestreams(1, 20, "banned", now=later))[1] == 0
+    assert (await store.list_livestreams(1, 20, "idle", now=later))[1] == 1
+
+
+async def test_ban_forever_and_unban(store: Store) -> None:
+    ls = await store.create_livestream(name="x")
+    banned = await store.ban(ls.id)
+    assert banned is not None and banned.ban_until is None and banned.ban_reason is None
+    assert banned.is_banned(utcnow() + timedelta(days=3650))
+    assert banned.updated_at > ls.updated_at
+    unbanned = await store.unban(ls.id)
+    assert unbanned is not None
+    assert not unbanned.is_banned()
+    assert (unbanned.banned_at, unbanned.ban_until, unbanned.ban_reason) == (None, None, None)
+    assert await store.ban("ls_nope") is None
+    assert await store.unban("ls_nope") is None
+
+
+async def test_reban_replaces_ban(store: Store) -> None:
+    ls = await store.create_livestream(name="x")
+    await store.ban(ls.id, "first", utcnow() + timedelta(minutes=5))
+    again = await store.ban(ls.id, "second")
+    assert again is not None
+    assert (again.ban_reason, again.ban_until) == ("second", None)
+
+
+async def test_update_livestream(store: Store) -> None:
+    ls = await store.create_livestream(name="x")
+    updated = await store.update_livestream(
+        ls.id, name="y", record=False, latency_mode="standard", srt_passphrase="abcdefghijk"
+    )
+    assert updated is not None
+    assert (updated.name, updated.record, updated.latency_mode) == ("y", False, "standard")
+    assert updated.srt_passphrase == "abcdefghijk"
+    assert updated.created_at == ls.created_at
+    assert updated.updated_at > ls.updated_at
+    assert updated.stream_key == ls.stream_key
+    assert await store.get_livestream(ls.id) == updated
+    cleared = await store.update_livestream(ls.id, srt_passphrase=None)
+    assert cleared is not None and cleared.srt_passphrase is None
+
+
+async def test_update_livestream_edge_cases(store: Store) -> None:
+    ls = await store.create_livestream(name="x")
+    assert await store.update_livestream(ls.id) == ls
+    assert await store.update_livestream("ls_nope", name="y") is None
+    for forbidden in ("stream_key", "live", "id", "bogus"):
+        with pytest.raises(ValueError):
+            await store.update_livestream(ls.id, **{forbidden: "z"})
+    assert await store.get_livestream(ls.id) == ls
+
+
+async def test_delete_livestream(store: Store) -> None:
+    ls = await store.create_livestream(name="x")
+    other = await store.create_livestream(name="y")
+    assert await store.delete_livestream(ls.id) is True
+    assert await store.get_livestream(ls.id) is None
+    assert await store.get_livestream_by_stream_key(ls.stream_key) is None
+    assert await store.delete_livestream(ls.id) is False
+    assert await store.list_livestreams() == ([other], 1)
+
+
+async def test_set_live(store: Store) -> None:
+    ls = await store.create_livestream(name="x")
+    assert await store.set_live(ls.id, True) is True
+    got = await store.get_livestream(ls.id)
+    assert got is not None and got.live is True and got.status() == "live"
+    assert got.updated_at == ls.updated_at  # runtime state, not a settings change
+    assert await store.set_live(ls.id, False) is True
+    got = await store.get_livestream(ls.id)
+    assert got is not None and got.live is False
+    assert await store.set_live("ls_nope", True) is False
+
+
+async def test_reset_stream_key(store: Store) -> None:
+    ls = await store.create_livestream(name="x")
+    new_key = await store.reset_stream_key(ls.id)
+    assert new_key is not None and new_key.startswith("sk_") and new_key != ls.stream_key
+    assert await store.get_livestream_by_stream_key(ls.stream_key) is None
+    got = await store.get_livestream_by_stream_key(new_key)
+    assert got is not None and got.id == ls.id and got.playback_id == ls.playback_id
+    assert await store.reset_stream_key("ls_nope") is None
+
+
+def test_is_banned_without_store() -> None:
+    from live.store.models import Livestream
+
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    ls = Livestream(id="ls_x", name="x", stream_key="sk_x", playback_id="pb_x")
+    assert not ls.is_banned(now)
+    ls.banned_at = now
+    assert ls.is_banned(now)
+    ls.ban_until = now + timedelta(seconds=1)
+    assert ls.is_banned(now)
+    assert not ls.is_banned(now + timedelta(seconds=1))  # the until instant is free again
+
+
+def test_secrets_stay_out_of_repr() -> None:
+    from live.store.models import ApiKey, Livestream
+
+    ls = Livestream(
+        id="ls_x", name="x", stream_key="sk_secret", playback_id="pb_x", srt_passphrase="pass-word!"
+    )
+    assert "sk_secret" not in repr(ls) and "pass-word!" not in repr(ls)
+    key = ApiKey(id="ak_x", name="k", scope="read", key_hash="f00d" * 16)
+    assert "f00d" not in repr(key)
+
+
+# -- API keys --------------------------------------------------------------------
+
+
+async def test_create_and_verify_api_key(store: Store) -> None:
+    key, plaintext = await store.create_api_key("ci", "admin")
+    assert key.id.startswith("ak_")
+    assert plaintext.startswith("lk_") and len(plaintext) >= 3 + 43
+    assert (key.name, key.scope, key.last_used_at) == ("ci", "admin", None)
+    assert key.key_hash == hashlib.sha256(plaintext.encode()).hexdigest()
+    verified = await store.verify_api_key(plaintext)
+    assert verified is not None and verified.id == key.id
+    assert verified.last_used_at is not None
+    got = await store.get_api_key(key.id)
+    assert got is not None and got.last_used_at is not None
+
+
+async def test_verify_rejects_wrong_keys(store: Store) -> None:
+    key, plaintext = await store.create_api_key("ci", "read")
+    assert await store.verify_api_key(plaintext + "x") is None
+    assert await store.verify_api_key(plaintext[:-1]) is None
+    assert await store.verify_api_key("") is None
+    assert await store.verify_api_key(key.key_hash) is None  # the hash is not the key
+    assert await store.verify_api_key(key.id) is None
+
+
+async def test_api_key_scope_is_checked(store: Store) -> None:
+    with pytest.raises(ValueError):
+        await store.create_api_key("x", "root")  # type: ignore[arg-type]
+
+
+async def test_list_count_delete_api_keys(store: Store) -> None:
+    assert await store.count_api_keys() == 0
+    keys = [(await store.create_api_key(f"k{i}", "read"))[0] for i in range(5)]
+    assert await store.count_api_keys() == 5
+    items, total = await store.list_api_keys(1, 2)
+    assert total == 5
+    assert [k.id for k in items] == [keys[4].id, keys[3].id]
+    items, _ = await store.list_api_keys(3, 2)
+    assert [k.id for k in items] == [keys[0].id]
+    assert await store.delete_api_key(keys[0].id) is True
+    assert await store.delete_api_key(keys[0].id) is False
+    assert await store.get_api_key(keys[0].id) is None
+    assert await store.count_api_keys() == 4
+
+
+async def test_deleted_api_key_stops_working(store: Store) -> None:
+    key, plaintext = await store.create_api_key("gone", "admin")
+    await store.delete_api_key(key.id)
+    assert await store.verify_api_key(plaintext) is None
+
+
+async def test_ensure_api_key_is_idempotent(store: Store) -> None:
+    plaintext = "lk_configured-from-the-environment"
+    first = await store.ensure_api_key(plaintext, "env", "admin")
+    second = await store.ensure_api_key(plaintext, "renamed", "read")
+    assert first.id == second.id
+    assert (second.name, second.scope) == ("env", "admin")
+    assert await store.count_api_keys() == 1
+    verified = await store.verify_api_key(plaintext)
+    assert verified is not None and verified.id == first.id
+
+
+# -- sessions --------------------------------------------------------------------
+
+
+def _session(livestream_id: str, started_at: datetime, **fields: object) -> Session:
+    return Session(livestream_id=livestream_id, protocol="rtmp", started_at=started_at, **fields)  # type: ignore[arg-type]
+
+
+async def test_create_and_get_session(store: Store) -> None:
+    started = utcnow()
+    session = Session(
+        livestream_id="ls_a",
+        protocol="srt",
+        remote_addr="203.0.113.7:53211",
+        encoder="obs-output module (libobs version 30.1.2)",
+        started_at=started,
+        video={"codec": "h264", "width": 1280, "height": 720, "fps": 30.0},
+        audio={"codec": "aac", "sample_rate": 48000, "channels": 2},
+    )
+    assert session.id.startswith("ses_")
+    assert await store.create_session(session) == session
+    got = await store.get_session(session.id)
+    assert got == session
+    assert got is not None and got.ended_at is None and got.end_reason is None
+    assert (got.bytes_in, got.peak_viewers, got.total_views, got.asset_id) == (0, 0, 0, None)
+    assert await store.get_session("ses_nope") is None
+
+
+async def test_update_and_end_session(store: Store) -> None:
+    started = utcnow() - timedelta(minutes=10)
+    session = await store.create_session(_session("ls_a", started))
+    updated = await store.update_session(session.id, bytes_in=1000, peak_viewers=3)
+    assert updated is not None and (updated.bytes_in, updated.peak_viewers) == (1000, 3)
+    ended_at = started + timedelta(seconds=3621.4)
+    ended = await store.end_session(
+        session.id, ended_at, "kicked", bytes_in=5000, total_views=9, asset_id="ast_1"
+    )
+    assert ended is not None
+    assert (ended.ended_at, ended.end_reason) == (ended_at, "kicked")
+    assert (ended.bytes_in, ended.total_views, ended.asset_id) == (5000, 9, "ast_1")
+    assert ended.peak_viewers == 3
+    assert ended.duration_s() == pytest.approx(3621.4)
+    assert await store.get_session(session.id) == ended
+    assert await store.update_session("ses_nope", bytes_in=1) is None
+    assert await store.end_session("ses_nope", ended_at, "error") is None
+
+
+async def test_update_session_rejects_unknown_fields(store: Store) -> None:
+    session = await store.create_session(_session("ls_a", utcnow()))
+    for field in ("livestream_id", "id", "started_at", "bogus"):
+        with pytest.raises(ValueError):
+            await store.update_session(session.id, **{field: "x"})
+    with pytest.raises(ValueError):
+        await store.end_session(session.id, utcnow(), "error", bogus=1)
+
+
+async def test_open_session_duration_runs_on(store: Store) -> None:
+    started = utcnow() - timedelta(seconds=30)
+    session = await store.create_session(_session("ls_a", started))
+    assert session.duration_s(started + timedelta(seconds=45)) == pytest.approx(45)
+
+
+async def test_list_sessions_newest_first(store: Store) -> None:
+    base = utcnow() - timedelta(hours=1)
+    mine = [
+        await store.create_session(_session("ls_a", base + timedelta(minutes=i))) for i in range(5)
+    ]
+    await store.create_session(_session("ls_b", base + timedelta(minutes=30)))
+    items, total = await store.list_sessions("ls_a", 1, 2)
+    assert total == 5
+    assert [s.id for s in items] == [mine[4].id, mine[3].id]
+    items, total = await store.list_sessions("ls_a", 3, 2)
+    assert [s.id for s in items] == [mine[0].id]
+    assert await store.list_sessions("ls_none") == ([], 0)
+
+
+async def test_list_open_sessions(store: Store) -> None:
+    now = utcnow()
+    open_one = await store.create_session(_session("ls_a", now))
+    closed = await store.create_session(_session("ls_b", now))
+    await store.end_session(closed.id, now + timedelta(seconds=5), "publisher_disconnected")
+    assert [s.id for s in await store.list_open_sessions()] == [open_one.id]
+
+
+async def test_sessions_survive_livestream_delete(store: Store) -> None:
+    ls = await store.create_livestream(name="x")
+    session = await store.create_session(_session(ls.id, utcnow()))
+    await store.delete_livestream(ls.id)
+    assert await store.get_session(session.id) is not None
