@@ -10,7 +10,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from live.api import build_api, request_id_middleware
+from live.api import build_api, request_id_middleware, request_id_on_prepare
 from live.broadcast.manager import StreamManager, StreamSettings
 from live.config import Settings, split_address
 from live.hls import HlsRegistry, setup_hls_routes
@@ -100,6 +100,7 @@ class LiveServer:
     def _build_http_app(self) -> web.Application:
         assert self.store is not None and self.manager is not None and self.urls is not None
         app = web.Application(middlewares=[request_id_middleware], client_max_size=2 * 1024**2)
+        app.on_response_prepare.append(request_id_on_prepare)
         app.router.add_get("/healthz", self._healthz)
         setup_metrics_route(app, self.metrics)
         setup_hls_routes(app, self.hls, on_request=self.metrics.on_hls_request)

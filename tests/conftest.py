@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parent / "e2e"))
 
 from media_fixtures import Clip, make_clip  # noqa: E402
 

@@ -83,6 +83,8 @@ class PartCutter:
     def new_init(self, init: bytes, *, discontinuity: bool) -> None:
         """A new init section applies from the next segment on."""
         self.flush_part()
+        self._chunks.clear()  # leftovers were muxed for the old init section
+        self._part_duration = 0.0
         self.sink.set_init(init)
         self._segment_open = False
         self._discontinuity = self._discontinuity or discontinuity
@@ -104,7 +106,9 @@ class PartCutter:
             self._discontinuity = False
             self._segment_open = True
             self._segment_duration = 0.0
-        if not self._chunks:
+        if duration > 0 and self._part_duration == 0:
+            # The part's first sample of the reference track decides independence;
+            # audio that rode along before it does not count.
             self._part_independent = keyframe or not self.has_video
         self._chunks.append(data)
         self._part_duration += duration
@@ -130,7 +134,9 @@ class PartCutter:
         return self._segment_duration >= self.timing.segment_target - half_frame
 
     def flush_part(self) -> None:
-        if not self._chunks:
+        """Publish the part in progress. Fragments without reference-track time
+        (audio between two video frames) wait for the next part instead."""
+        if not self._chunks or self._part_duration <= 0:
             return
         data = b"".join(self._chunks)
         self._chunks.clear()

@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from live.broadcast.hub import Gap, PublisherChanged, StreamEnded, Subscription, TracksChanged
 from live.hls import HlsRegistry, HlsStream, HlsWindow, Rendition
@@ -197,8 +198,12 @@ class HlsPackager:
         assert self._muxer is not None
         times = learning.keyframe_times
         interval = times[1] - times[0] if len(times) >= 2 else learning.elapsed
+        # A trimmed mean: RTMP's millisecond timestamps make single durations jitter
+        # (33, 34, 33 ms), and a stall must not count as the frame rate.
         durations = sorted(learning.frame_durations)
-        frame_duration = durations[len(durations) // 2]
+        trim = len(durations) // 10
+        kept = durations[trim : len(durations) - trim] or durations
+        frame_duration = sum(kept) / len(kept)
         timing = plan_timing(
             part_target=self.settings.part_target,
             segment_target=self.settings.segment_target,
@@ -215,7 +220,7 @@ class HlsPackager:
         )
         self._frame_duration = frame_duration
         self._cutter = PartCutter(
-            _CountingSink(self.window, self._part_added),
+            _CountingSink(self.window, self._part_added, backlog_s=learning.elapsed),
             timing,
             has_video=self._reference_kind == "video",
             on_forced_cut=self._forced_cut,
@@ -301,20 +306,36 @@ class HlsPackager:
 
 
 class _CountingSink:
-    """Passes window calls through and reports each new part."""
+    """Passes window calls through, reports each new part, and dates segments.
 
-    def __init__(self, window: HlsWindow, on_part: Callable[[], None]) -> None:
+    EXT-X-PROGRAM-DATE-TIME follows media time from an anchor taken when the
+    first sample arrived, so segments released together (the first GOPs, held
+    while the keyframe interval was learnt) still get their own times.
+    """
+
+    def __init__(self, window: HlsWindow, on_part: Callable[[], None], backlog_s: float) -> None:
         self._window = window
         self._on_part = on_part
+        self._position = 0.0
+        self._anchor_position = 0.0
+        self._anchor_wall = time.time() - backlog_s
 
     def set_init(self, data: bytes) -> None:
         self._window.set_init(data)
 
     def start_segment(self, *, discontinuity: bool = False) -> None:
-        self._window.start_segment(discontinuity=discontinuity)
+        wall = self._anchor_wall + (self._position - self._anchor_position)
+        if discontinuity:  # a new source clock: date it by arrival, never going back
+            wall = max(wall, time.time())
+            self._anchor_wall, self._anchor_position = wall, self._position
+        self._window.start_segment(
+            discontinuity=discontinuity,
+            program_date_time=datetime.fromtimestamp(wall, tz=UTC),
+        )
 
     def add_part(self, data: bytes, duration: float, independent: bool) -> None:
         self._window.add_part(data, duration, independent)
+        self._position += duration
         self._on_part()
 
 

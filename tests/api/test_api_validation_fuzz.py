@@ -32,7 +32,7 @@ def _check(call: Any, body: dict[str, Any]) -> None:
         assert exc.param is not None
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(bodies)
 def test_livestream_bodies(body: dict[str, Any]) -> None:
     _check(lambda b: livestream_settings(b, creating=True), body)

@@ -1,0 +1,565 @@
+"""The /live HTTP surface: blocking reload, parts, errors, headers, query propagation."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import pytest
+from aiohttp import web
+from hls_testing import PB, add_parts, feed, make_stream, make_window, parse, part_bytes, serve
+
+import live.hls.handlers as handlers
+from live.hls import HlsRegistry, HlsStream, HlsWindow, Rendition, setup_hls_routes
+
+MEDIA = f"/live/{PB}/source"
+PLAYLIST = f"{MEDIA}/index.m3u8"
+
+
+@pytest.fixture
+def fast_hold(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hold blocked requests 0.3 x TD instead of 3 x TD so timeouts are quick to test."""
+    monkeypatch.setattr(handlers, "HOLD_TARGET_DURATIONS", 0.3)
+
+
+def live_setup(**stream_kw: Any) -> tuple[HlsRegistry, HlsWindow]:
+    window = make_window(td=1)
+    feed(window, 2)
+    window.start_segment()
+    add_parts(window, 2)  # segments 0, 1 closed; segment 2 has parts 0, 1; next part 12
+    registry = HlsRegistry()
+    registry.register(make_stream(window, **stream_kw))
+    return registry, window
+
+
+async def wait_until(predicate: Any, timeout: float = 2.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached"
+        await asyncio.sleep(0.005)
+
+
+def assert_cors(resp: Any) -> None:
+    assert resp.headers["Access-Control-Allow-Origin"] == "*"
+    assert resp.headers["Access-Control-Expose-Headers"] == "Age"
+
+
+# ---------------------------------------------------------------------- playlists
+
+
+async def test_media_playlist_headers_and_body() -> None:
+    registry, window = live_setup()
+    async with serve(registry) as client:
+        resp = await client.get(PLAYLIST)
+        assert resp.status == 200
+        assert resp.headers["Content-Type"] == "application/vnd.apple.mpegurl"
+        assert resp.headers["Cache-Control"] == "max-age=1"
+        assert resp.headers["Content-Encoding"] == "gzip"
+        assert "Age" not in resp.headers
+        assert_cors(resp)
+        pl = parse(await resp.text())
+        assert pl.preload_hint.uri == "part-12.m4s"
+
+        plain = await client.get(PLAYLIST, headers={"Accept-Encoding": "identity"})
+        assert "Content-Encoding" not in plain.headers
+        assert await plain.text() == await resp.text()
+
+
+async def test_non_blocking_max_age_is_half_a_target_duration() -> None:
+    window = make_window(td=4)
+    feed(window, 1)
+    registry = HlsRegistry()
+    registry.register(make_stream(window))
+    async with serve(registry) as client:
+        resp = await client.get(PLAYLIST)
+        assert resp.headers["Cache-Control"] == "max-age=2"
+
+
+async def test_blocking_reload_is_answered_when_the_part_arrives() -> None:
+    registry, window = live_setup()
+    async with serve(registry) as client:
+        task = asyncio.create_task(client.get(f"{PLAYLIST}?_HLS_msn=2&_HLS_part=2"))
+        await wait_until(lambda: window.waiter_count == 1)
+        await asyncio.sleep(0.05)
+        assert not task.done()
+        added = time.monotonic()
+        add_parts(window, 1)
+        resp = await asyncio.wait_for(task, 1)
+        body = await resp.text()
+        assert time.monotonic() - added < 0.1
+        assert resp.status == 200
+        assert resp.headers["Cache-Control"] == "max-age=6"
+        assert parse(body).segments[-1].parts[-1].uri == "part-12.m4s"
+        assert window.waiter_count == 0
+
+
+async def test_part_index_past_a_closed_segment_waits_for_the_next_segment() -> None:
+    registry, window = live_setup()
+    add_parts(window, 3)
+    window.start_segment()  # segment 2 closed with 5 parts; segment 3 empty
+    async with serve(registry) as client:
+        task = asyncio.create_task(client.get(f"{PLAYLIST}?_HLS_msn=2&_HLS_part=5"))
+        await wait_until(lambda: window.waiter_count == 1)
+        assert not task.done()
+        add_parts(window, 1)
+        resp = await asyncio.wait_for(task, 1)
+        assert resp.status == 200
+        assert parse(await resp.text()).segments[-1].parts[0].uri == "part-15.m4s"
+
+
+async def test_msn_only_waits_for_the_segment_to_complete() -> None:
+    registry, window = live_setup()
+    async with serve(registry) as client:
+        task = asyncio.create_task(client.get(f"{PLAYLIST}?_HLS_msn=2"))
+        await wait_until(lambda: window.waiter_count == 1)
+        add_parts(window, 1)
+        await asyncio.sleep(0.05)
+        assert not task.done()
+        window.start_segment()
+        resp = await asyncio.wait_for(task, 1)
+        assert "seg-2.m4s" in await resp.text()
+
+
+async def test_many_waiters_share_one_rendering(monkeypatch: pytest.MonkeyPatch) -> None:
+    registry, window = live_setup()
+    calls = 0
+    real = handlers.render_media_playlist
+
+    def counting(*args: Any, **kwargs: Any) -> str:
+        nonlocal calls
+        calls += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(handlers, "render_media_playlist", counting)
+    async with serve(registry) as client:
+        url = f"{PLAYLIST}?_HLS_msn=2&_HLS_part=2"
+        tasks = [asyncio.create_task(client.get(url)) for _ in range(8)]
+        await wait_until(lambda: window.waiter_count == 8)
+        add_parts(window, 1)
+        responses = await asyncio.wait_for(asyncio.gather(*tasks), 2)
+        bodies = {await r.read() for r in responses}
+        assert len(bodies) == 1 and calls == 1
+
+
+async def test_old_msn_is_answered_at_once_with_the_full_playlist() -> None:
+    registry, window = live_setup()
+    async with serve(registry) as client:
+        for query in ("_HLS_msn=0", "_HLS_msn=0&_HLS_part=3", "_HLS_msn=1&_HLS_part=99"):
+            resp = await asyncio.wait_for(client.get(f"{PLAYLIST}?{query}"), 0.5)
+            assert resp.status == 200
+            pl = parse(await resp.text())
+            assert [s.uri for s in pl.segments][:2] == ["seg-0.m4s", "seg-1.m4s"]
+
+
+@pytest.mark.parametrize(
+    ("query", "param"),
+    [
+        ("_HLS_part=1", "_HLS_part"),  # part without msn
+        ("_HLS_msn=5", "_HLS_msn"),  # last msn is 2: more than 2 ahead
+        ("_HLS_msn=2&_HLS_part=17", "_HLS_part"),  # newest is part 1; limit 15
+        ("_HLS_msn=3&_HLS_part=16", "_HLS_part"),
+        ("_HLS_msn=abc", "_HLS_msn"),
+        ("_HLS_msn=2&_HLS_part=1.5", "_HLS_part"),
+        ("_HLS_msn=-1", "_HLS_msn"),
+        ("_HLS_skip=maybe", "_HLS_skip"),
+    ],
+)
+async def test_bad_directives_get_400(query: str, param: str) -> None:
+    registry, _ = live_setup()
+    async with serve(registry) as client:
+        resp = await asyncio.wait_for(client.get(f"{PLAYLIST}?{query}"), 0.5)
+        assert resp.status == 400
+        assert resp.headers["Cache-Control"] == "max-age=1"
+        assert_cors(resp)
+        error = (await resp.json())["error"]
+        assert error["code"] == "invalid_parameter_value" and error["param"] == param
+
+
+async def test_held_too_long_gets_503(fast_hold: None) -> None:
+    registry, window = live_setup()
+    async with serve(registry) as client:
+        started = time.monotonic()
+        resp = await client.get(f"{PLAYLIST}?_HLS_msn=3&_HLS_part=0")
+        assert 0.25 < time.monotonic() - started < 1.0
+        assert resp.status == 503
+        assert resp.headers["Retry-After"] == "1"
+        assert resp.headers["Cache-Control"] == "max-age=1"
+        assert_cors(resp)
+        assert window.waiter_count == 0
+
+
+async def test_endlist_makes_every_directive_ignored() -> None:
+    registry, window = live_setup()
+    window.end()
+    async with serve(registry) as client:
+        for query in ("_HLS_msn=99&_HLS_part=0", "_HLS_part=x", "_HLS_msn=3&_HLS_skip=YES"):
+            resp = await asyncio.wait_for(client.get(f"{PLAYLIST}?{query}"), 0.5)
+            assert resp.status == 200
+            text = await resp.text()
+            assert text.rstrip().endswith("#EXT-X-ENDLIST") and "EXT-X-SKIP" not in text
+            assert resp.headers["Cache-Control"] == "max-age=1"
+
+
+async def test_blocked_request_answers_when_the_stream_ends() -> None:
+    registry, window = live_setup()
+    async with serve(registry) as client:
+        task = asyncio.create_task(client.get(f"{PLAYLIST}?_HLS_msn=3&_HLS_part=0"))
+        await wait_until(lambda: window.waiter_count == 1)
+        window.end()
+        resp = await asyncio.wait_for(task, 1)
+        assert resp.status == 200
+        text = await resp.text()
+        assert "#EXT-X-ENDLIST" in text and "PRELOAD-HINT" not in text
+
+
+async def test_delta_update_over_http() -> None:
+    window = make_window(td=1, window_segments=20)
+    feed(window, 20)
+    window.start_segment()
+    add_parts(window, 1)
+    registry = HlsRegistry()
+    registry.register(make_stream(window))
+    async with serve(registry) as client:
+        resp = await client.get(f"{PLAYLIST}?_HLS_skip=YES&pl=7")
+        pl = parse(await resp.text())
+        assert pl.skip.skipped_segments == 14
+        assert pl.media_sequence == 0
+        assert pl.segments[0].uri == "seg-14.m4s?pl=7"
+
+
+async def test_first_playlist_waits_for_the_first_part() -> None:
+    window = make_window(td=1)
+    registry = HlsRegistry()
+    registry.register(make_stream(window))
+    async with serve(registry) as client:
+        task = asyncio.create_task(client.get(PLAYLIST))
+        await wait_until(lambda: window.waiter_count == 1)
+        add_parts(window, 1)
+        resp = await asyncio.wait_for(task, 1)
+        assert resp.status == 200
+        assert parse(await resp.text()).preload_hint.uri == "part-1.m4s"
+
+
+async def test_first_playlist_503_when_nothing_arrives(fast_hold: None) -> None:
+    window = make_window(td=1)
+    registry = HlsRegistry()
+    registry.register(make_stream(window))
+    async with serve(registry) as client:
+        resp = await client.get(PLAYLIST)
+        assert resp.status == 503 and resp.headers["Retry-After"] == "1"
+        window.end()
+        resp = await client.get(PLAYLIST)
+        assert resp.status == 404
+
+
+# ---------------------------------------------------------------------- media files
+
+
+async def test_parts_segments_and_inits_are_served_whole_and_immutable() -> None:
+    registry, window = live_setup()
+    async with serve(registry) as client:
+        resp = await client.get(f"{MEDIA}/part-11.m4s")
+        assert resp.status == 200 and await resp.read() == part_bytes(11)
+        assert resp.headers["Content-Type"] == "video/mp4"
+        assert "max-age=3600" in resp.headers["Cache-Control"]
+        assert "Content-Encoding" not in resp.headers
+        assert_cors(resp)
+        resp = await client.get(f"{MEDIA}/part-2.m4s")  # part of a closed segment
+        assert await resp.read() == part_bytes(2)
+        resp = await client.get(f"{MEDIA}/seg-1.m4s")
+        assert await resp.read() == b"".join(part_bytes(i) for i in range(5, 10))
+        assert "max-age=3600" in resp.headers["Cache-Control"]
+        resp = await client.get(f"{MEDIA}/init-0.mp4")
+        assert await resp.read() == b"ftyp-moov-0"
+        assert resp.headers["Content-Type"] == "video/mp4"
+        for missing in ("seg-2.m4s", "seg-9.m4s", "init-1.mp4", "part-99.m4s",
+                        "part-13.m4s", "part-123456789012345678901234.m4s"):
+            resp = await asyncio.wait_for(client.get(f"{MEDIA}/{missing}"), 0.5)
+            assert resp.status == 404, missing
+            assert resp.headers["Cache-Control"] == "no-cache"
+            assert_cors(resp)
+
+
+async def test_audio_only_media_type() -> None:
+    window = make_window()
+    feed(window, 1)
+    registry = HlsRegistry()
+    registry.register(HlsStream(PB, [Rendition("audio", window, 128_000, None, "mp4a.40.2",
+                                               None, None, audio_only=True)]))
+    async with serve(registry) as client:
+        resp = await client.get(f"/live/{PB}/audio/part-0.m4s")
+        assert resp.headers["Content-Type"] == "audio/mp4"
+
+
+async def test_hinted_part_is_held_then_sent_whole() -> None:
+    registry, window = live_setup()
+    async with serve(registry) as client:
+        task = asyncio.create_task(client.get(f"{MEDIA}/part-12.m4s"))
+        await wait_until(lambda: window.waiter_count == 1)
+        await asyncio.sleep(0.05)
+        assert not task.done()
+        window.start_segment()  # the hinted part opens a new segment: same URI
+        window.add_part(b"X" * 100_000, 0.2, True)
+        resp = await asyncio.wait_for(task, 1)
+        assert resp.status == 200
+        assert resp.headers["Content-Length"] == "100000"
+        assert await resp.read() == b"X" * 100_000
+
+
+async def test_hinted_part_404_when_the_stream_ends() -> None:
+    registry, window = live_setup()
+    async with serve(registry) as client:
+        task = asyncio.create_task(client.get(f"{MEDIA}/part-12.m4s"))
+        await wait_until(lambda: window.waiter_count == 1)
+        window.end()
+        resp = await asyncio.wait_for(task, 1)
+        assert resp.status == 404 and resp.headers["Cache-Control"] == "no-cache"
+
+
+async def test_hinted_part_503_when_it_never_comes(fast_hold: None) -> None:
+    registry, window = live_setup()
+    async with serve(registry) as client:
+        resp = await client.get(f"{MEDIA}/part-12.m4s")
+        assert resp.status == 503
+        assert window.waiter_count == 0
+
+
+async def test_part_files_404_once_freed() -> None:
+    registry, window = live_setup()
+    feed(window, 8)
+    async with serve(registry) as client:
+        assert (await client.get(f"{MEDIA}/part-0.m4s")).status == 404
+        assert (await client.get(f"{MEDIA}/seg-0.m4s")).status == 200
+
+
+# ---------------------------------------------------------------------- lookup, CORS
+
+
+async def test_unknown_stream_or_rendition_is_404_json() -> None:
+    registry, _ = live_setup()
+    async with serve(registry) as client:
+        for path in (
+            "/live/nope/index.m3u8",
+            "/live/nope/source/index.m3u8",
+            f"/live/{PB}/1080p/index.m3u8",
+            f"/live/{PB}/1080p/part-0.m4s",
+            "/live/nope/source/init-0.mp4",
+            f"{MEDIA}/whatever.txt",
+            f"/live/{PB}",
+        ):
+            resp = await client.get(path)
+            assert resp.status == 404, path
+            assert_cors(resp)
+            assert json.loads(await resp.text())["error"]["code"] == "not_found"
+
+
+async def test_options_preflight() -> None:
+    registry, _ = live_setup()
+    async with serve(registry) as client:
+        resp = await client.options(
+            PLAYLIST,
+            headers={"Origin": "https://example.com", "Access-Control-Request-Method": "GET",
+                     "Access-Control-Request-Headers": "range"},
+        )
+        assert resp.status == 204
+        assert_cors(resp)
+        assert "GET" in resp.headers["Access-Control-Allow-Methods"]
+        assert resp.headers["Access-Control-Allow-Headers"] == "range"
+
+
+async def test_head_requests() -> None:
+    registry, _ = live_setup()
+    async with serve(registry) as client:
+        resp = await client.head(f"{MEDIA}/seg-0.m4s")
+        seg0 = b"".join(part_bytes(i) for i in range(5))
+        assert resp.status == 200 and resp.headers["Content-Length"] == str(len(seg0))
+        assert await resp.read() == b""
+
+
+# ---------------------------------------------------------------------- multivariant
+
+
+async def test_multivariant_playlist() -> None:
+    registry, _ = live_setup(extra=("480p",))
+    async with serve(registry) as client:
+        resp = await client.get(f"/live/{PB}/index.m3u8?pl=abc&_HLS_msn=3")
+        assert resp.status == 200
+        assert resp.headers["Content-Type"] == "application/vnd.apple.mpegurl"
+        assert_cors(resp)
+        pl = parse(await resp.text())
+        assert [p.uri for p in pl.playlists] == [
+            "source/index.m3u8?pl=abc", "480p/index.m3u8?pl=abc",
+        ]
+        assert pl.playlists[0].stream_info.resolution == (1280, 720)
+        assert pl.playlists[0].stream_info.average_bandwidth == 2_500_000
+
+
+async def test_multivariant_query_hook() -> None:
+    registry, _ = live_setup()
+
+    def add_session(request: web.Request) -> str:
+        own = request.rel_url.raw_query_string
+        return f"{own}&pl=pl_1" if own else "pl=pl_1"
+
+    async with serve(registry, query_for_multivariant=add_session) as client:
+        pl = parse(await (await client.get(f"/live/{PB}/index.m3u8?token=t")).text())
+        assert pl.playlists[0].uri == "source/index.m3u8?token=t&pl=pl_1"
+
+
+async def test_multivariant_without_renditions_is_503() -> None:
+    registry = HlsRegistry()
+    registry.register(HlsStream(PB))
+    async with serve(registry) as client:
+        resp = await client.get(f"/live/{PB}/index.m3u8")
+        assert resp.status == 503 and "Retry-After" in resp.headers
+
+
+async def test_rendition_reports_name_the_other_renditions() -> None:
+    registry, _ = live_setup(extra=("480p",))
+    stream = registry.get(PB)
+    assert stream is not None
+    other = stream.rendition("480p")
+    assert other is not None
+    feed(other.window, 2)
+    async with serve(registry) as client:
+        pl = parse(await (await client.get(f"{PLAYLIST}?pl=q")).text())
+        got = [(r.uri, r.last_msn, r.last_part) for r in pl.rendition_reports]
+        assert got == [("../480p/index.m3u8?pl=q", 1, 4)]
+        pl = parse(await (await client.get(f"/live/{PB}/480p/index.m3u8")).text())
+        assert [(r.uri, r.last_msn, r.last_part) for r in pl.rendition_reports] == [
+            ("../source/index.m3u8", 2, 1)
+        ]
+
+
+async def test_single_rendition_has_no_reports() -> None:
+    registry, _ = live_setup()
+    async with serve(registry) as client:
+        assert "RENDITION-REPORT" not in await (await client.get(PLAYLIST)).text()
+
+
+# ---------------------------------------------------------------------- query, hooks
+
+
+async def test_query_is_propagated_and_hls_params_stripped() -> None:
+    registry, window = live_setup()
+    window.set_init(b"init-1")
+    async with serve(registry) as client:
+        resp = await client.get(f"{PLAYLIST}?_HLS_msn=2&pl=abc&_HLS_part=0&x=a%20b%26c")
+        text = await resp.text()
+        assert "_HLS_" not in text
+        lines = [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
+        uris = [u.split('URI="')[1].split('"')[0] for u in text.splitlines() if 'URI="' in u]
+        assert len(lines + uris) > 8
+        assert all(u.endswith("?pl=abc&x=a%20b%26c") for u in lines + uris)
+
+
+async def test_on_request_hook_sees_successful_responses() -> None:
+    registry, _ = live_setup()
+    seen: list[tuple[str, str, int]] = []
+
+    def hook(request: web.Request, playback_id: str, kind: str, sent: int) -> None:
+        seen.append((playback_id, kind, sent))
+        if kind == "init":
+            raise RuntimeError("a broken hook must not break playback")
+
+    async with serve(registry, on_request=hook) as client:
+        hdr = {"Accept-Encoding": "identity"}
+        mv = await client.get(f"/live/{PB}/index.m3u8", headers=hdr)
+        pl = await client.get(PLAYLIST, headers=hdr)
+        await client.get(f"{MEDIA}/part-0.m4s")
+        await client.get(f"{MEDIA}/seg-0.m4s")
+        init = await client.get(f"{MEDIA}/init-0.mp4")
+        assert init.status == 200
+        await client.get(f"{MEDIA}/part-99.m4s")  # 404: not reported
+        assert seen == [
+            (PB, "multivariant", len(await mv.read())),
+            (PB, "playlist", len(await pl.read())),
+            (PB, "part", len(part_bytes(0))),
+            (PB, "segment", sum(len(part_bytes(i)) for i in range(5))),
+            (PB, "init", len(b"ftyp-moov-0")),
+        ]
+
+
+# ---------------------------------------------------------------------- disconnects
+
+
+async def test_client_disconnect_removes_the_waiter() -> None:
+    registry, window = live_setup()
+    async with serve(registry) as client:
+        task = asyncio.create_task(client.get(f"{PLAYLIST}?_HLS_msn=2&_HLS_part=2"))
+        hint = asyncio.create_task(client.get(f"{MEDIA}/part-12.m4s"))
+        await wait_until(lambda: window.waiter_count == 2)
+        task.cancel()
+        hint.cancel()
+        await asyncio.gather(task, hint, return_exceptions=True)
+        await wait_until(lambda: window.waiter_count == 0)
+
+
+async def test_disconnect_without_handler_cancellation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runners that keep handlers running after a disconnect still drop the waiter."""
+    monkeypatch.setattr(handlers, "DISCONNECT_POLL_S", 0.05)
+    registry, window = live_setup()
+    app = web.Application()
+    setup_hls_routes(app, registry)
+    runner = web.AppRunner(app, handler_cancellation=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        host, port = runner.addresses[0][:2]
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.write(
+            f"GET {PLAYLIST}?_HLS_msn=2&_HLS_part=2 HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+        )
+        await writer.drain()
+        await wait_until(lambda: window.waiter_count == 1)
+        writer.close()
+        await writer.wait_closed()
+        await wait_until(lambda: window.waiter_count == 0, timeout=1.0)
+    finally:
+        await runner.cleanup()
+
+
+# ---------------------------------------------------------------------- standard mode
+
+
+async def test_standard_mode_is_plain_hls_and_ignores_directives() -> None:
+    registry, window = live_setup(latency_mode="standard")
+    async with serve(registry) as client:
+        resp = await asyncio.wait_for(client.get(f"{PLAYLIST}?_HLS_msn=40&_HLS_part=x"), 0.5)
+        assert resp.status == 200
+        assert resp.headers["Cache-Control"] == "max-age=1"
+        text = await resp.text()
+        pl = parse(text)
+        assert pl.version == 6
+        assert "EXT-X-PART" not in text and "PRELOAD-HINT" not in text
+        assert "CAN-BLOCK-RELOAD" not in text
+        assert [s.uri for s in pl.segments] == ["seg-0.m4s", "seg-1.m4s"]
+
+
+async def test_standard_mode_first_playlist_waits_for_a_whole_segment() -> None:
+    window = make_window()
+    registry = HlsRegistry()
+    registry.register(make_stream(window, latency_mode="standard"))
+    async with serve(registry) as client:
+        task = asyncio.create_task(client.get(PLAYLIST))
+        await wait_until(lambda: window.waiter_count == 1)
+        add_parts(window, 3)
+        await asyncio.sleep(0.05)
+        assert not task.done()
+        window.start_segment()
+        resp = await asyncio.wait_for(task, 1)
+        assert [s.uri for s in parse(await resp.text()).segments] == ["seg-0.m4s"]
+
+
+async def test_unregister_releases_blocked_viewers() -> None:
+    registry, window = live_setup()
+    async with serve(registry) as client:
+        task = asyncio.create_task(client.get(f"{PLAYLIST}?_HLS_msn=3&_HLS_part=0"))
+        await wait_until(lambda: window.waiter_count == 1)
+        registry.unregister(PB)
+        resp = await asyncio.wait_for(task, 1)
+        assert resp.status == 200 and window.ended
+        assert (await client.get(PLAYLIST)).status == 404
