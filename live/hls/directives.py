@@ -66,9 +66,10 @@ def advance_part_limit(part_target: float) -> int:
 def check_blocking(d: Directives, *, last_msn: int, last_part: int, part_target: float) -> None:
     """Refuse requests that ask too far into the future (§6.2.5.2 SHOULDs).
 
-    `last_msn`/`last_part` locate the newest part (-1 before any). An msn more than two
-    segments ahead, or a part index more than the Advance Part Limit past the newest
-    part, will not be satisfied soon enough to be worth holding a connection for.
+    `last_msn`/`last_part` locate the newest part (before any: the window's first MSN
+    minus one, and -1). An msn more than two segments ahead, or a part index more than
+    the Advance Part Limit past the newest part, will not be satisfied soon enough to be
+    worth holding a connection for.
     """
     if d.msn is None:
         return

@@ -191,14 +191,14 @@ class _HlsHandlers:
         else:
             # First-playlist wait: nothing to show until the first part (or, without
             # parts, the first segment) exists.
-            first = (0, 0) if low else (0, None)
+            first = (window.first_msn, 0 if low else None)
             outcome = await self._hold(
                 request,
                 window,
                 lambda: window.is_satisfied(*first),
                 lambda: window.wait_for(*first),
             )
-        ready = window.has_parts if low else window.last_closed_msn >= 0
+        ready = window.has_parts if low else window.last_closed_msn >= window.first_msn
         if outcome is _Hold.GONE:
             return error_response(503, "client_gone", "The client went away")
         if not ready and window.ended:

@@ -65,4 +65,4 @@ class WindowSnapshot:
 
     @property
     def has_parts(self) -> bool:
-        return self.last_msn >= 0
+        return self.last_part >= 0

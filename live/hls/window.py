@@ -87,20 +87,27 @@ class HlsWindow:
         part_target: float = 0.2,
         window_segments: int = 7,
         clock: Callable[[], float] = time.time,
+        first_number: int = 0,
     ) -> None:
+        """`first_number` is where MSNs, part numbers and init numbers start. Parts,
+        segments and inits are served as immutable, so a later window under the same
+        playback id should start past every number an earlier one used (for example at
+        `int(time.time())`); otherwise caches may hand out the old session's bytes."""
         if int(target_duration) != target_duration or target_duration < 1:
             raise ValueError("target_duration must be a positive integer")
         if not 0 < part_target <= target_duration:
             raise ValueError("part_target must be in (0, target_duration]")
         if window_segments < 1:
             raise ValueError("window_segments must be >= 1")
+        if first_number < 0:
+            raise ValueError("first_number must be >= 0")
         self._td = int(target_duration)
         self._part_target = float(part_target)
         self._window_segments = window_segments
         self._clock = clock
 
         self._inits: dict[int, bytes] = {}
-        self._next_init_id = 0
+        self._next_init_id = first_number
         self._current_init: int | None = None
         self._last_init: int | None = None  # init of the newest segment that has parts
 
@@ -110,14 +117,15 @@ class HlsWindow:
         self._with_part_files: deque[_Segment] = deque()  # closed, part files still kept
         self._parts: dict[int, _Part] = {}
 
-        self._next_msn = 0
-        self._next_part = 0
-        self._media_sequence = 0
+        self._first_number = first_number
+        self._next_msn = first_number
+        self._next_part = first_number
+        self._media_sequence = first_number
         self._discontinuity_sequence = 0
         self._media_end = 0.0
-        self._last_msn = -1
-        self._last_part = -1
-        self._last_closed_msn = -1
+        self._last_msn = first_number - 1
+        self._last_part = -1  # -1 until the first part: "no part yet"
+        self._last_closed_msn = first_number - 1
 
         self._ended = False
         self._version = 0
@@ -180,7 +188,7 @@ class HlsWindow:
         assert seg is not None
         if not seg.parts:
             seg.init_id = self._current_init
-            if self._last_msn < 0:
+            if not self.has_parts:
                 seg.discontinuity = False  # nothing before it to be discontinuous with
             elif self._last_init != seg.init_id:
                 seg.discontinuity = True
@@ -217,8 +225,13 @@ class HlsWindow:
         return self._ended
 
     @property
+    def first_msn(self) -> int:
+        """MSN of the window's first segment (and number of its first part and init)."""
+        return self._first_number
+
+    @property
     def last_msn(self) -> int:
-        """MSN of the segment holding the newest part, -1 before the first part."""
+        """MSN of the segment holding the newest part, first_msn - 1 before any part."""
         return self._last_msn
 
     @property
@@ -237,7 +250,7 @@ class HlsWindow:
 
     @property
     def has_parts(self) -> bool:
-        return self._last_msn >= 0
+        return self._last_part >= 0
 
     @property
     def version(self) -> int:
@@ -278,7 +291,7 @@ class HlsWindow:
 
     def is_hinted(self, index: int) -> bool:
         """True for the part a live playlist currently names in its PRELOAD-HINT."""
-        return not self._ended and self._last_msn >= 0 and index == self._next_part
+        return not self._ended and self.has_parts and index == self._next_part
 
     def is_satisfied(self, msn: int, part: int | None) -> bool:
         """Whether a blocking reload for (msn, part) can be answered now (HLS §6.2.5.2).

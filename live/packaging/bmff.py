@@ -1,9 +1,8 @@
-"""Just enough ISO BMFF reading to cut a fragmented MP4 byte stream into parts.
+"""Just enough ISO BMFF reading to check what the packager writes.
 
-The muxer (PyAV's mp4 with one fragment per frame) decides the bytes; we need to
-know, for each moof+mdat pair, which track's samples it holds, when they start,
-how long they last and whether the first video sample is a sync sample. That is
-all read from the moof (ISO 14496-12 8.8), so nothing is guessed from input order.
+The writer needs the track timescales PyAV chose for the init section; tests and
+tools read fragments back (tfdt, sample durations, sync flags) to check that
+parts hold exactly the samples they should (ISO 14496-12 8.8).
 """
 
 from __future__ import annotations
@@ -48,14 +47,6 @@ class TrackRun:
     @property
     def duration(self) -> int:
         return sum(self.durations)
-
-
-@dataclass(slots=True)
-class Fragment:
-    """One moof+mdat pair, with what the packager needs to place it."""
-
-    data: bytes
-    runs: dict[int, TrackRun]
 
 
 def iter_boxes(data: bytes, offset: int = 0, end: int | None = None):
@@ -112,57 +103,6 @@ def _track_id_and_timescale(data: bytes, start: int, end: int) -> tuple[int, int
                         ">I", data, inner_payload + (20 if version else 12)
                     )[0]
     return track_id, timescale
-
-
-class FragmentReader:
-    """Turns the muxer's output stream into init bytes and complete Fragments.
-
-    Writes arrive in arbitrary slices; only whole top-level boxes are consumed.
-    """
-
-    def __init__(self) -> None:
-        self._buffer = bytearray()
-        self.init: bytes | None = None
-        self._defaults: dict[int, TrackDefaults] = {}
-        self._pending_moof: bytes | None = None
-
-    def feed(self, data: bytes) -> list[Fragment]:
-        self._buffer += data
-        fragments: list[Fragment] = []
-        init_parts: list[bytes] = []
-        offset = 0
-        buffer = bytes(self._buffer)
-        while offset + 8 <= len(buffer):
-            size, box_type = struct.unpack_from(">I4s", buffer, offset)
-            if size == 1:
-                if offset + 16 > len(buffer):
-                    break
-                size = struct.unpack_from(">Q", buffer, offset + 8)[0]
-            if size < 8:
-                raise BoxError(f"box {box_type!r} with size {size}")
-            if offset + size > len(buffer):
-                break
-            box = buffer[offset : offset + size]
-            offset += size
-            if box_type in (b"ftyp", b"moov"):
-                init_parts.append(box)
-                if box_type == b"moov":
-                    self.init = b"".join(init_parts)
-                    init_parts.clear()
-                    self._defaults, _ = read_track_defaults(self.init)
-                    continue
-            elif box_type == b"moof":
-                self._pending_moof = box
-            elif box_type == b"mdat":
-                if self._pending_moof is None:
-                    raise BoxError("mdat without a moof")
-                moof, self._pending_moof = self._pending_moof, None
-                fragments.append(Fragment(moof + box, parse_moof(moof, self._defaults)))
-            # styp, sidx, mfra and free boxes carry nothing the packager needs.
-        if init_parts:  # an ftyp whose moov has not arrived yet stays buffered
-            offset -= sum(len(p) for p in init_parts)
-        del self._buffer[:offset]
-        return fragments
 
 
 def parse_moof(moof: bytes, defaults: dict[int, TrackDefaults]) -> dict[int, TrackRun]:

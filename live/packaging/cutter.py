@@ -1,6 +1,6 @@
 """Where parts and segments begin: the LL-HLS timing rules, apart from any I/O.
 
-Fragments (one frame each) are grouped into parts no longer than the advertised
+Samples (one frame each) are grouped into parts no longer than the advertised
 PART-TARGET and, because another frame would not fit, no shorter than it by more
 than one frame; segments begin on a keyframe once the segment target is reached.
 A keyframe interval that outgrows the fixed TARGETDURATION gets a segment cut
@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 # EXTINF is compared with TARGETDURATION after rounding to the nearest integer.
 _ROUNDING_SLACK_S = 0.49
@@ -24,7 +24,7 @@ class PartSink(Protocol):
 
     def start_segment(self, *, discontinuity: bool = False) -> None: ...
 
-    def add_part(self, data: bytes, duration: float, independent: bool) -> None: ...
+    def add_part(self, items: list[Any], duration: float, independent: bool) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +59,12 @@ def plan_timing(
 
 
 class PartCutter:
-    """Feeds fragments into a PartSink, deciding part and segment boundaries."""
+    """Groups samples into parts and segments for a PartSink.
+
+    The samples themselves are opaque here: each comes with its duration on the
+    reference track (video, or audio when there is no video; other tracks' samples
+    count 0) and whether it is a keyframe of the reference track.
+    """
 
     def __init__(
         self,
@@ -73,7 +78,7 @@ class PartCutter:
         self.timing = timing
         self.has_video = has_video
         self._on_forced_cut = on_forced_cut
-        self._chunks: list[bytes] = []
+        self._items: list[Any] = []
         self._part_duration = 0.0
         self._part_independent = False
         self._segment_duration = 0.0
@@ -83,7 +88,7 @@ class PartCutter:
     def new_init(self, init: bytes, *, discontinuity: bool) -> None:
         """A new init section applies from the next segment on."""
         self.flush_part()
-        self._chunks.clear()  # leftovers were muxed for the old init section
+        self._items.clear()  # leftovers belong to the old init section
         self._part_duration = 0.0
         self.sink.set_init(init)
         self._segment_open = False
@@ -95,9 +100,9 @@ class PartCutter:
         self._segment_open = False
         self._discontinuity = True
 
-    def add(self, data: bytes, duration: float, keyframe: bool) -> None:
-        """One fragment: `duration` of the reference track, `keyframe` if its first
-        reference sample is a sync sample."""
+    def add(self, item: Any, duration: float, keyframe: bool) -> None:
+        """One sample: `duration` on the reference track (0 for other tracks),
+        `keyframe` if it is a sync sample of the reference track."""
         if not self._segment_open and self.has_video and not keyframe:
             return  # a segment may only begin on a keyframe
         if self._should_cut_segment(duration, keyframe):
@@ -110,7 +115,7 @@ class PartCutter:
             # The part's first sample of the reference track decides independence;
             # audio that rode along before it does not count.
             self._part_independent = keyframe or not self.has_video
-        self._chunks.append(data)
+        self._items.append(item)
         self._part_duration += duration
         self._segment_duration += duration
         if self._part_duration + self.timing.frame_duration > self.timing.part_target + 1e-6:
@@ -134,11 +139,10 @@ class PartCutter:
         return self._segment_duration >= self.timing.segment_target - half_frame
 
     def flush_part(self) -> None:
-        """Publish the part in progress. Fragments without reference-track time
-        (audio between two video frames) wait for the next part instead."""
-        if not self._chunks or self._part_duration <= 0:
+        """Publish the part in progress. Samples without reference-track time
+        (audio after the last video frame) wait for the next part instead."""
+        if not self._items or self._part_duration <= 0:
             return
-        data = b"".join(self._chunks)
-        self._chunks.clear()
+        items, self._items = self._items, []
         duration, self._part_duration = self._part_duration, 0.0
-        self.sink.add_part(data, duration, self._part_independent)
+        self.sink.add_part(items, duration, self._part_independent)

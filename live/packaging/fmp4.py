@@ -1,45 +1,39 @@
-"""CMAF fragmented-MP4 muxing of codec-neutral packets with PyAV, without decoding.
+"""CMAF fragmented MP4: PyAV writes the init section, we write the fragments.
 
-PyAV's mp4 muxer writes one moof+mdat per frame with
-`frag_every_frame+empty_moov+default_base_moof`; the FragmentReader reads those
-back so the packager can group them into LL-HLS parts. Timestamps are given in
-each track's own timescale (90 kHz video, the sample rate for audio) so the
-fragments carry exact sample durations.
+The init section (ftyp + moov with each codec's sample entry: avcC, hvcC, esds,
+dOps) is codec knowledge that FFmpeg's mp4 muxer has, so PyAV writes it. The
+fragments are ours: PyAV's muxer with `frag_every_frame` writes a zero duration
+for the last sample of a track whenever a packet of the *other* track triggers the
+flush, which leaves audio with collapsed timestamps that hls.js refuses to play
+(bufferSeekOverHole), and it can only cut where its interleaver lets it. A
+moof+mdat per LL-HLS part with exact per-sample durations is 60 lines of
+ISO 14496-12 8.8 and cuts exactly where the packager says.
 """
 
 from __future__ import annotations
 
 import io
+import struct
+from collections.abc import Sequence
 from fractions import Fraction
 
 import av
 
-from live.media.packet import MediaPacket, TrackInfo
-from live.packaging.bmff import Fragment, FragmentReader
+from live.media.packet import TrackInfo
+from live.media.timeline import TimedSample
+from live.packaging.bmff import read_track_defaults
 
 VIDEO_TIMESCALE = 90_000
 
-# PyAV names of the codecs the mp4 muxer can carry without re-encoding.
+# PyAV names of the codecs an mp4 sample entry can describe without re-encoding.
 _PYAV_CODEC = {"h264": "h264", "hevc": "hevc", "aac": "aac", "opus": "opus", "av1": "av1"}
 
-
-class _Sink(io.RawIOBase):
-    """A write-only file object that hands every write to the fragment reader."""
-
-    def __init__(self) -> None:
-        self.chunks: list[bytes] = []
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data) -> int:  # type: ignore[override]
-        self.chunks.append(bytes(data))
-        return len(data)
-
-    def take(self) -> bytes:
-        data = b"".join(self.chunks)
-        self.chunks.clear()
-        return data
+# Sample flags (ISO 14496-12 8.8.3.1): sync samples depend on nothing; others
+# depend on earlier samples and are not sync samples.
+_SYNC_SAMPLE = 0x02000000
+_NON_SYNC_SAMPLE = 0x01010000
+_TFHD_DEFAULT_BASE_IS_MOOF = 0x020000
+_TRUN_FLAGS = 0x000001 | 0x000100 | 0x000200 | 0x000400 | 0x000800
 
 
 def track_timescale(track: TrackInfo) -> int:
@@ -48,76 +42,103 @@ def track_timescale(track: TrackInfo) -> int:
     return VIDEO_TIMESCALE
 
 
-class Fmp4Muxer:
-    """One init section and a stream of per-frame fragments for a fixed set of tracks.
+class _Sink(io.RawIOBase):
+    def __init__(self) -> None:
+        self.data = bytearray()
 
-    A change of any track's configuration needs a new Fmp4Muxer (and so a new init
-    section and a discontinuity); that decision belongs to the packager.
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:  # type: ignore[override]
+        self.data += data
+        return len(data)
+
+
+def build_init(tracks: Sequence[TrackInfo]) -> bytes:
+    """ftyp + moov (with mvex, no samples) for these tracks, written by PyAV."""
+    sink = _Sink()
+    container = av.open(sink, "w", format="mp4",
+                        options={"movflags": "empty_moov+default_base_moof+frag_custom"})
+    try:
+        for track in tracks:
+            _add_stream(container, track)
+        container.start_encoding()
+        init = bytes(sink.data)
+    finally:
+        container.close()
+    return init
+
+
+class Fmp4Writer:
+    """The init section and the fragments of one fixed set of tracks.
+
+    A changed track configuration needs a new writer (a new init section and an
+    EXT-X-DISCONTINUITY); that decision is the packager's.
     """
 
-    def __init__(self, tracks: list[TrackInfo]) -> None:
+    def __init__(self, tracks: Sequence[TrackInfo]) -> None:
         if not tracks:
-            raise ValueError("a muxer needs at least one track")
-        self.tracks = tracks
-        self._sink = _Sink()
-        self._reader = FragmentReader()
-        self._container = av.open(
-            self._sink,
-            "w",
-            format="mp4",
-            options={
-                "movflags": "frag_every_frame+empty_moov+default_base_moof+negative_cts_offsets",
-                # Interleave only as far as the next packet of each track: no
-                # multi-second buffering when one track is sparse.
-                "max_interleave_delta": "200000",
-            },
+            raise ValueError("a writer needs at least one track")
+        self.tracks = tuple(tracks)
+        self.init = build_init(self.tracks)
+        _, timescales = read_track_defaults(self.init)
+        # The muxer numbers tracks in the order the streams were added.
+        self.track_ids = {track.kind: index + 1 for index, track in enumerate(self.tracks)}
+        self.timescales = {kind: timescales[track_id] for kind, track_id in self.track_ids.items()}
+        self._sequence = 0
+
+    def fragment(self, samples: Sequence[TimedSample]) -> bytes:
+        """One moof+mdat holding `samples` (in decode order within each track)."""
+        by_track: dict[int, list[TimedSample]] = {}
+        for sample in samples:
+            track_id = self.track_ids.get(sample.packet.kind)
+            if track_id is not None:
+                by_track.setdefault(track_id, []).append(sample)
+        if not by_track:
+            return b""
+        self._sequence += 1
+        ordered = sorted(by_track.items())
+        # Two passes: the data offsets in each trun depend on the moof's own size.
+        moof = _moof(self._sequence, ordered, [0] * len(ordered))
+        offsets, position = [], len(moof) + 8
+        for _, track_samples in ordered:
+            offsets.append(position)
+            position += sum(len(s.packet.data) for s in track_samples)
+        moof = _moof(self._sequence, ordered, offsets)
+        payload = b"".join(s.packet.data for _, track in ordered for s in track)
+        return moof + struct.pack(">I4s", 8 + len(payload), b"mdat") + payload
+
+
+def _box(box_type: bytes, *parts: bytes) -> bytes:
+    body = b"".join(parts)
+    return struct.pack(">I4s", 8 + len(body), box_type) + body
+
+
+def _full_box(box_type: bytes, version: int, flags: int, *parts: bytes) -> bytes:
+    return _box(box_type, struct.pack(">I", (version << 24) | flags), *parts)
+
+
+def _moof(sequence: int, tracks: list[tuple[int, list[TimedSample]]], offsets: list[int]) -> bytes:
+    trafs = []
+    for (track_id, samples), data_offset in zip(tracks, offsets, strict=True):
+        entries = b"".join(
+            struct.pack(
+                ">IIIi",
+                sample.duration,
+                len(sample.packet.data),
+                _SYNC_SAMPLE if sample.packet.keyframe else _NON_SYNC_SAMPLE,
+                sample.pts - sample.dts,
+            )
+            for sample in samples
         )
-        self._streams: dict[str, av.stream.Stream] = {}
-        self._track_ids: dict[str, int] = {}
-        for index, track in enumerate(tracks):
-            self._streams[track.kind] = _add_stream(self._container, track)
-            self._track_ids[track.kind] = index + 1
-        self._timescales = {t.kind: track_timescale(t) for t in tracks}
-        self.init = b""
-        self._started = False
-
-    def track_id(self, kind: str) -> int | None:
-        return self._track_ids.get(kind)
-
-    def timescale(self, kind: str) -> int:
-        return self._timescales[kind]
-
-    def mux(self, packet: MediaPacket, duration: int) -> list[Fragment]:
-        """Mux one packet whose timestamps are in its track's timescale."""
-        stream = self._streams.get(packet.kind)
-        if stream is None:
-            return []
-        av_packet = av.Packet(packet.data)
-        av_packet.stream = stream
-        av_packet.time_base = Fraction(1, self._timescales[packet.kind])
-        av_packet.dts = packet.dts
-        av_packet.pts = packet.pts
-        av_packet.duration = duration
-        av_packet.is_keyframe = packet.keyframe
-        self._container.mux_one(av_packet)
-        return self._collect()
-
-    def close(self) -> list[Fragment]:
-        """Flush what the muxer still holds (the last frames of a session)."""
-        try:
-            self._container.close()
-        except av.error.FFmpegError:
-            pass
-        return self._collect()
-
-    def _collect(self) -> list[Fragment]:
-        data = self._sink.take()
-        if not data:
-            return []
-        fragments = self._reader.feed(data)
-        if not self.init and self._reader.init:
-            self.init = self._reader.init
-        return fragments
+        trafs.append(_box(
+            b"traf",
+            _full_box(b"tfhd", 0, _TFHD_DEFAULT_BASE_IS_MOOF, struct.pack(">I", track_id)),
+            _full_box(b"tfdt", 1, 0, struct.pack(">Q", samples[0].dts)),
+            _full_box(b"trun", 1, _TRUN_FLAGS, struct.pack(">Ii", len(samples), data_offset),
+                      entries),
+        ))
+    return _box(b"moof", _full_box(b"mfhd", 0, 0, struct.pack(">I", sequence)), *trafs)
 
 
 _templates = av.open(io.BytesIO(), "w", format="mp4")

@@ -9,7 +9,17 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from hls_testing import PB, add_parts, feed, make_stream, make_window, parse, part_bytes, serve
+from hls_testing import (
+    PB,
+    FakeClock,
+    add_parts,
+    feed,
+    make_stream,
+    make_window,
+    parse,
+    part_bytes,
+    serve,
+)
 
 import live.hls.handlers as handlers
 from live.hls import HlsRegistry, HlsStream, HlsWindow, Rendition, setup_hls_routes
@@ -50,7 +60,7 @@ def assert_cors(resp: Any) -> None:
 
 
 async def test_media_playlist_headers_and_body() -> None:
-    registry, window = live_setup()
+    registry, _window = live_setup()
     async with serve(registry) as client:
         resp = await client.get(PLAYLIST)
         assert resp.status == 200
@@ -144,7 +154,7 @@ async def test_many_waiters_share_one_rendering(monkeypatch: pytest.MonkeyPatch)
 
 
 async def test_old_msn_is_answered_at_once_with_the_full_playlist() -> None:
-    registry, window = live_setup()
+    registry, _window = live_setup()
     async with serve(registry) as client:
         for query in ("_HLS_msn=0", "_HLS_msn=0&_HLS_part=3", "_HLS_msn=1&_HLS_part=99"):
             resp = await asyncio.wait_for(client.get(f"{PLAYLIST}?{query}"), 0.5)
@@ -258,7 +268,7 @@ async def test_first_playlist_503_when_nothing_arrives(fast_hold: None) -> None:
 
 
 async def test_parts_segments_and_inits_are_served_whole_and_immutable() -> None:
-    registry, window = live_setup()
+    registry, _window = live_setup()
     async with serve(registry) as client:
         resp = await client.get(f"{MEDIA}/part-11.m4s")
         assert resp.status == 200 and await resp.read() == part_bytes(11)
@@ -274,8 +284,14 @@ async def test_parts_segments_and_inits_are_served_whole_and_immutable() -> None
         resp = await client.get(f"{MEDIA}/init-0.mp4")
         assert await resp.read() == b"ftyp-moov-0"
         assert resp.headers["Content-Type"] == "video/mp4"
-        for missing in ("seg-2.m4s", "seg-9.m4s", "init-1.mp4", "part-99.m4s",
-                        "part-13.m4s", "part-123456789012345678901234.m4s"):
+        for missing in (
+            "seg-2.m4s",
+            "seg-9.m4s",
+            "init-1.mp4",
+            "part-99.m4s",
+            "part-13.m4s",
+            "part-123456789012345678901234.m4s",
+        ):
             resp = await asyncio.wait_for(client.get(f"{MEDIA}/{missing}"), 0.5)
             assert resp.status == 404, missing
             assert resp.headers["Cache-Control"] == "no-cache"
@@ -286,8 +302,12 @@ async def test_audio_only_media_type() -> None:
     window = make_window()
     feed(window, 1)
     registry = HlsRegistry()
-    registry.register(HlsStream(PB, [Rendition("audio", window, 128_000, None, "mp4a.40.2",
-                                               None, None, audio_only=True)]))
+    registry.register(
+        HlsStream(
+            PB,
+            [Rendition("audio", window, 128_000, None, "mp4a.40.2", None, None, audio_only=True)],
+        )
+    )
     async with serve(registry) as client:
         resp = await client.get(f"/live/{PB}/audio/part-0.m4s")
         assert resp.headers["Content-Type"] == "audio/mp4"
@@ -360,8 +380,11 @@ async def test_options_preflight() -> None:
     async with serve(registry) as client:
         resp = await client.options(
             PLAYLIST,
-            headers={"Origin": "https://example.com", "Access-Control-Request-Method": "GET",
-                     "Access-Control-Request-Headers": "range"},
+            headers={
+                "Origin": "https://example.com",
+                "Access-Control-Request-Method": "GET",
+                "Access-Control-Request-Headers": "range",
+            },
         )
         assert resp.status == 204
         assert_cors(resp)
@@ -390,7 +413,8 @@ async def test_multivariant_playlist() -> None:
         assert_cors(resp)
         pl = parse(await resp.text())
         assert [p.uri for p in pl.playlists] == [
-            "source/index.m3u8?pl=abc", "480p/index.m3u8?pl=abc",
+            "source/index.m3u8?pl=abc",
+            "480p/index.m3u8?pl=abc",
         ]
         assert pl.playlists[0].stream_info.resolution == (1280, 720)
         assert pl.playlists[0].stream_info.average_bandwidth == 2_500_000
@@ -509,10 +533,8 @@ async def test_disconnect_without_handler_cancellation(monkeypatch: pytest.Monke
     await site.start()
     try:
         host, port = runner.addresses[0][:2]
-        reader, writer = await asyncio.open_connection(host, port)
-        writer.write(
-            f"GET {PLAYLIST}?_HLS_msn=2&_HLS_part=2 HTTP/1.1\r\nHost: x\r\n\r\n".encode()
-        )
+        _reader, writer = await asyncio.open_connection(host, port)
+        writer.write(f"GET {PLAYLIST}?_HLS_msn=2&_HLS_part=2 HTTP/1.1\r\nHost: x\r\n\r\n".encode())
         await writer.drain()
         await wait_until(lambda: window.waiter_count == 1)
         writer.close()
@@ -526,7 +548,7 @@ async def test_disconnect_without_handler_cancellation(monkeypatch: pytest.Monke
 
 
 async def test_standard_mode_is_plain_hls_and_ignores_directives() -> None:
-    registry, window = live_setup(latency_mode="standard")
+    registry, _window = live_setup(latency_mode="standard")
     async with serve(registry) as client:
         resp = await asyncio.wait_for(client.get(f"{PLAYLIST}?_HLS_msn=40&_HLS_part=x"), 0.5)
         assert resp.status == 200
@@ -563,3 +585,20 @@ async def test_unregister_releases_blocked_viewers() -> None:
         resp = await asyncio.wait_for(task, 1)
         assert resp.status == 200 and window.ended
         assert (await client.get(PLAYLIST)).status == 404
+
+
+async def test_first_number_window_over_http() -> None:
+    window = HlsWindow(target_duration=1, clock=FakeClock(), first_number=7000)
+    window.set_init(b"init")
+    registry = HlsRegistry()
+    registry.register(make_stream(window))
+    async with serve(registry) as client:
+        task = asyncio.create_task(client.get(f"{PLAYLIST}?_HLS_msn=7000&_HLS_part=0"))
+        plain = asyncio.create_task(client.get(PLAYLIST))
+        await wait_until(lambda: window.waiter_count == 2)
+        add_parts(window, 1)
+        for resp in await asyncio.wait_for(asyncio.gather(task, plain), 1):
+            pl = parse(await resp.text())
+            assert pl.media_sequence == 7000
+            assert pl.segments[0].parts[0].uri == "part-7000.m4s"
+        assert (await client.get(f"{MEDIA}/init-7000.mp4")).status == 200

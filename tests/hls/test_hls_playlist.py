@@ -102,7 +102,9 @@ def test_map_discontinuity_and_pdt_precede_the_first_part() -> None:
     pl = parse(text)
     # (m3u8 only attaches the map to segments with a URI line)
     assert [s.init_section.uri for s in pl.segments if s.uri] == [
-        "init-0.mp4", "init-0.mp4", "init-1.mp4",
+        "init-0.mp4",
+        "init-0.mp4",
+        "init-1.mp4",
     ]
     assert re.findall(r'MAP:URI="(.*)"', text) == ["init-0.mp4", "init-1.mp4"]
     assert [s.discontinuity for s in pl.segments if s.uri] == [False, False, True]
@@ -289,9 +291,13 @@ def test_no_delta_after_endlist_or_when_nothing_can_be_skipped() -> None:
 def test_multivariant() -> None:
     def rendition(name: str, **kw: object) -> Rendition:
         base: dict[str, object] = {
-            "name": name, "window": make_window(), "bandwidth": 1_000_000,
-            "average_bandwidth": None, "codecs": "avc1.64001f,mp4a.40.2",
-            "resolution": (1280, 720), "frame_rate": 30.0,
+            "name": name,
+            "window": make_window(),
+            "bandwidth": 1_000_000,
+            "average_bandwidth": None,
+            "codecs": "avc1.64001f,mp4a.40.2",
+            "resolution": (1280, 720),
+            "frame_rate": 30.0,
         }
         base.update(kw)
         return Rendition(**base)  # type: ignore[arg-type]
@@ -299,19 +305,38 @@ def test_multivariant() -> None:
     stream = HlsStream(
         "pb_x",
         [
-            rendition("source", bandwidth=5_000_000, average_bandwidth=4_000_000,
-                      resolution=(1920, 1080), frame_rate=29.97),
+            rendition(
+                "source",
+                bandwidth=5_000_000,
+                average_bandwidth=4_000_000,
+                resolution=(1920, 1080),
+                frame_rate=29.97,
+            ),
             rendition("480p", resolution=(854, 480), frame_rate=None),
-            rendition("audio", codecs="mp4a.40.2", resolution=None, frame_rate=None,
-                      audio_only=True, bandwidth=128_000),
+            rendition(
+                "audio",
+                codecs="mp4a.40.2",
+                resolution=None,
+                frame_rate=None,
+                audio_only=True,
+                bandwidth=128_000,
+            ),
         ],
     )
     text = render_multivariant(stream.renditions, query="pl=1")
     assert "FRAME-RATE=29.970" in text
     pl = parse(text)
     assert pl.is_variant
-    got = [(p.uri, p.stream_info.bandwidth, p.stream_info.average_bandwidth,
-            p.stream_info.codecs, p.stream_info.resolution) for p in pl.playlists]
+    got = [
+        (
+            p.uri,
+            p.stream_info.bandwidth,
+            p.stream_info.average_bandwidth,
+            p.stream_info.codecs,
+            p.stream_info.resolution,
+        )
+        for p in pl.playlists
+    ]
     assert got == [
         ("source/index.m3u8?pl=1", 5_000_000, 4_000_000, "avc1.64001f,mp4a.40.2", (1920, 1080)),
         ("480p/index.m3u8?pl=1", 1_000_000, None, "avc1.64001f,mp4a.40.2", (854, 480)),

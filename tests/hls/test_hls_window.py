@@ -73,9 +73,12 @@ def test_misuse_raises() -> None:
     with pytest.raises(RuntimeError):
         w.add_part(b"x", 0.2, True)
     w.end()  # idempotent
-    for kwargs in ({"target_duration": 0}, {"target_duration": 1.5}, {"target_duration": 1,
-                                                                       "part_target": 0},
-                   {"target_duration": 1, "window_segments": 0}):
+    for kwargs in (
+        {"target_duration": 0},
+        {"target_duration": 1.5},
+        {"target_duration": 1, "part_target": 0},
+        {"target_duration": 1, "window_segments": 0},
+    ):
         with pytest.raises(ValueError):
             HlsWindow(**kwargs)  # type: ignore[arg-type]
 
@@ -304,3 +307,24 @@ async def test_wait_for_part_wakes_on_the_hinted_part() -> None:
     add_parts(w, 1)
     await asyncio.wait_for(task, 1)
     assert bytes(w.part_data(1) or b"") == part_bytes(1)
+
+
+async def test_first_number_offsets_every_name() -> None:
+    """A later session under the same playback id must not reuse cached URLs."""
+    w = HlsWindow(target_duration=1, clock=FakeClock(), first_number=5000)
+    assert (w.first_msn, w.last_msn, w.last_part, w.has_parts) == (5000, 4999, -1, False)
+    assert not w.is_satisfied(5000, 0)
+    task = asyncio.create_task(w.wait_for(5000, 0))
+    w.set_init(b"init")
+    await asyncio.sleep(0)
+    assert not task.done()
+    feed(w, 2)
+    await asyncio.wait_for(task, 1)
+    snap = w.snapshot()
+    assert snap.media_sequence == 5000
+    assert [s.msn for s in snap.segments] == [5000, 5001]
+    assert snap.segments[0].init_id == 5000 and w.init_data(5000) == b"init"
+    assert snap.segments[0].parts is not None and snap.segments[0].parts[0].index == 5000
+    assert snap.next_part == 5010 and w.is_hinted(5010)
+    with pytest.raises(ValueError):
+        HlsWindow(target_duration=1, first_number=-1)

@@ -15,8 +15,8 @@ class Sink:
     def start_segment(self, *, discontinuity=False):
         self.events.append(("segment", discontinuity))
 
-    def add_part(self, data, duration, independent):
-        self.events.append(("part", data, round(duration, 6), independent))
+    def add_part(self, items, duration, independent):
+        self.events.append(("part", b"".join(items), round(duration, 6), independent))
 
     def segments(self):
         """[[part durations] per segment]"""

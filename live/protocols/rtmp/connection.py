@@ -60,6 +60,17 @@ ENHANCED_CAPABILITY_KEYS: Final = (
 # Replies we never asked for and commands that are answered by silence.
 _IGNORED_COMMANDS: Final = frozenset({"_result", "_error", "onStatus", "onBWDone"})
 _MAX_NAME_IN_REPLY: Final = 64
+_MESSAGE_NAMES: Final = {
+    control.USER_CONTROL: "user control",
+    control.WINDOW_ACK_SIZE: "window ack size",
+    control.AUDIO: "audio",
+    control.VIDEO: "video",
+    control.DATA_AMF3: "AMF3 data",
+    control.COMMAND_AMF3: "AMF3 command",
+    control.DATA_AMF0: "data",
+    control.COMMAND_AMF0: "command",
+    control.AGGREGATE: "aggregate",
+}
 
 
 class _Phase(enum.Enum):
@@ -223,6 +234,14 @@ class RtmpServerConnection:
             self._on_message(message)
 
     def _on_message(self, msg: RtmpMessage) -> None:
+        try:
+            self._dispatch(msg)
+        except RtmpError as exc:
+            # Say where it happened: "truncated" alone helps nobody reading a log.
+            what = _MESSAGE_NAMES.get(msg.type_id, f"type {msg.type_id}")
+            raise type(exc)(f"{what} message on csid {msg.csid}: {exc}") from exc
+
+    def _dispatch(self, msg: RtmpMessage) -> None:
         kind = msg.type_id
         if kind in (control.AUDIO, control.VIDEO):
             self._on_media(kind, msg.timestamp, msg.payload)
@@ -436,6 +455,9 @@ class RtmpServerConnection:
         if not self._closed:
             self._events.append(ProtocolError(reason))
             self._closed = True
+            # Nothing will read the rest: let it go now rather than with the object.
+            self._handshake_buffer.clear()
+            self._reader = ChunkReader(max_message_size=self._reader.max_message_size)
 
     def _send_control(self, type_id: int, payload: bytes) -> None:
         self._out += self._writer.write(CSID_CONTROL, type_id, 0, 0, payload)

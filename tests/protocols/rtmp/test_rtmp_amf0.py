@@ -161,11 +161,7 @@ _values = st.recursive(
 
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, dict):
-        return (
-            type(a) is type(b)
-            and list(a) == list(b)
-            and all(_same(a[k], b[k]) for k in a)
-        )
+        return type(a) is type(b) and list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
     if isinstance(a, list):
         return isinstance(b, list) and len(a) == len(b) and all(map(_same, a, b))
     if isinstance(a, float):

@@ -367,5 +367,7 @@ def test_writer_output_reads_back() -> None:
         RtmpMessage(400, 9, 1, 0xFFFFFF, bytes(range(130))),
         RtmpMessage(5, 8, 1, 12, b""),
     ]
-    data = b"".join(writer.write(m.csid, m.type_id, m.stream_id, m.timestamp, m.payload) for m in messages)
+    data = b"".join(
+        writer.write(m.csid, m.type_id, m.stream_id, m.timestamp, m.payload) for m in messages
+    )
     assert read_all(data) == [messages[1], messages[2], messages[3]]

@@ -25,8 +25,8 @@ from live.protocols.rtmp import (
     VideoConfig,
     VideoEndOfSequence,
     VideoFrame,
+    amf0,
 )
-from live.protocols.rtmp import amf0
 from live.protocols.rtmp.amf0 import EcmaArray
 from live.protocols.rtmp.chunk import ChunkReader, RtmpMessage
 
@@ -130,8 +130,12 @@ CONNECT_REPLY = (
     + h("03 000000 0000be 14 00000000")
     + CONNECT_RESULT_BODY
 )
-RELEASE_RESULT = h("03 000000 000014 14 00000000 02 0007") + b"_result" + h("00 4000000000000000 05")
-FCPUBLISH_RESULT = h("03 000000 000014 14 00000000 02 0007") + b"_result" + h("00 4008000000000000 05")
+RELEASE_RESULT = (
+    h("03 000000 000014 14 00000000 02 0007") + b"_result" + h("00 4000000000000000 05")
+)
+FCPUBLISH_RESULT = (
+    h("03 000000 000014 14 00000000 02 0007") + b"_result" + h("00 4008000000000000 05")
+)
 CREATE_RESULT = (
     h("03 000000 00001d 14 00000000 02 0007")
     + b"_result"
@@ -225,10 +229,17 @@ def test_obs_conversation_byte_for_byte() -> None:
         + chunks(6, 9, 1, h("17 00 000000") + AVCC, chunk_size=4096)
         + chunks(4, 8, 1, h("af 00") + ASC, chunk_size=4096)
         + chunks(6, 9, 1, h("17 01 000042") + IDR, ts=0, chunk_size=4096)
-        + h("46 000021") + (5 + len(P_FRAME)).to_bytes(3, "big") + h("09")  # fmt 1, +33 ms
-        + h("27 01 ffffdf") + P_FRAME  # CTS -33
-        + h("44 000017 000006 08") + h("af 01 21100504")  # fmt 1 audio, +23 ms
-        + h("84 000017") + h("af 01 21100506")  # fmt 2, +23 ms
+        # fmt 1 video header: +33 ms, new length, type 9; then CTS -33
+        + h("46 000021")
+        + (5 + len(P_FRAME)).to_bytes(3, "big")
+        + h("09")
+        + h("27 01 ffffdf")
+        + P_FRAME
+        # fmt 1 audio header (+23 ms), then fmt 2 (+23 ms, same length and type)
+        + h("44 000017 000006 08")
+        + h("af 01 21100504")
+        + h("84 000017")
+        + h("af 01 21100506")
     )
     conn.receive_data(media)
     assert conn.events() == [
@@ -324,7 +335,11 @@ def test_reject_with_custom_code() -> None:
         "onStatus",
         0.0,
         None,
-        {"level": "error", "code": "NetStream.Publish.Denied", "description": "Stream key disabled"},
+        {
+            "level": "error",
+            "code": "NetStream.Publish.Denied",
+            "description": "Stream key disabled",
+        },
     ]
 
 
@@ -349,9 +364,10 @@ def test_wrong_app_is_rejected() -> None:
         + b"Unknown application"
         + h("000009")
     )
-    assert conn.data_to_send()[3073:] == h("03 000000") + len(body).to_bytes(3, "big") + h(
-        "14 00000000"
-    ) + body
+    assert (
+        conn.data_to_send()[3073:]
+        == h("03 000000") + len(body).to_bytes(3, "big") + h("14 00000000") + body
+    )
     events = conn.events()
     assert len(events) == 1
     assert isinstance(events[0], ProtocolError)
@@ -592,9 +608,14 @@ def test_timestamp_wrap_at_2_32() -> None:
     conn = publishing()
     frame = h("27 01 000000") + P_FRAME
     conn.receive_data(
-        h("06 ffffff") + len(frame).to_bytes(3, "big") + h("09 01000000 fffffff0") + frame
-        + h("86 000020") + frame  # +32 ms: the 32-bit timestamp wraps to 0x10
-        + h("86 000020") + frame
+        h("06 ffffff")
+        + len(frame).to_bytes(3, "big")
+        + h("09 01000000 fffffff0")
+        + frame
+        + h("86 000020")
+        + frame  # +32 ms: the 32-bit timestamp wraps to 0x10
+        + h("86 000020")
+        + frame
         + h("04 000005 000004 08 01000000 af01 0102")  # audio keeps its own timeline
     )
     assert [(type(e).__name__, e.timestamp) for e in conn.events()] == [

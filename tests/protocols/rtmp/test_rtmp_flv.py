@@ -114,7 +114,9 @@ def test_avc1_coded_frames() -> None:
     assert parse_video_tag(body) == [CodedFrame("h264", NALUS, 33, True)]
 
 
-@pytest.mark.parametrize(("fourcc", "codec"), [(b"av01", "av1"), (b"vp09", "vp9"), (b"vp08", "vp8")])
+@pytest.mark.parametrize(
+    ("fourcc", "codec"), [(b"av01", "av1"), (b"vp09", "vp9"), (b"vp08", "vp8")]
+)
 def test_codecs_without_cts(fourcc: bytes, codec: str) -> None:
     assert parse_video_tag(h("90") + fourcc + h("81")) == [SequenceStart(codec, h("81"))]
     # CodedFrames for these carries no composition time: every byte is frame data.

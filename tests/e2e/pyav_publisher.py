@@ -1,0 +1,79 @@
+"""A publisher built on PyAV's own FFmpeg (8.x), whose FLV muxer speaks Enhanced
+RTMP: HEVC goes out as `0x90 'hvc1'`. Run as a script so a test can end it by PID.
+
+    python pyav_publisher.py URL --codec libx265 --seconds 8 [--silent-after 3]
+
+With --silent-after the connection stays open but nothing more is sent: a
+half-dead publisher, as OBS leaves behind when the network drops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from fractions import Fraction
+
+import av
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("url")
+    parser.add_argument("--codec", default="libx264")
+    parser.add_argument("--seconds", type=float, default=8)
+    parser.add_argument("--silent-after", type=float, default=None)
+    parser.add_argument("--size", default="640x360")
+    parser.add_argument("--fps", type=int, default=30)
+    args = parser.parse_args()
+    width, height = (int(v) for v in args.size.split("x"))
+
+    output = av.open(args.url, "w", format="flv")
+    video = output.add_stream(args.codec, rate=args.fps)
+    video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+    video.options = {"g": str(args.fps), "bf": "0"}
+    if args.codec == "libx265":
+        video.options |= {"x265-params": "log-level=error:keyint=%d" % args.fps,
+                          "preset": "ultrafast"}
+    else:
+        video.options |= {"preset": "ultrafast", "tune": "zerolatency"}
+    audio = output.add_stream("aac", rate=48000)
+    audio.layout = "stereo"
+
+    start = time.monotonic()
+    frames = int(args.seconds * args.fps)
+    samples = 0
+    for index in range(frames):
+        media_time = index / args.fps
+        if args.silent_after is not None and media_time >= args.silent_after:
+            time.sleep(max(0.0, args.seconds - media_time))  # connection open, nothing sent
+            break
+        frame = av.VideoFrame(width, height, "yuv420p")
+        luma = bytes([(index * 4 + row) % 256 for row in range(width)]) * height
+        frame.planes[0].update(luma[: frame.planes[0].buffer_size])
+        for plane in frame.planes[1:]:
+            plane.update(bytes([128]) * plane.buffer_size)
+        frame.pts = index
+        frame.time_base = Fraction(1, args.fps)
+        for packet in video.encode(frame):
+            output.mux(packet)
+        while samples < (index + 1) * 48000 // args.fps:
+            tone = av.AudioFrame(format="fltp", layout="stereo", samples=1024)
+            for plane in tone.planes:
+                plane.update(bytes(plane.buffer_size))
+            tone.pts, tone.sample_rate = samples, 48000
+            tone.time_base = Fraction(1, 48000)
+            samples += 1024
+            for packet in audio.encode(tone):
+                output.mux(packet)
+        delay = start + media_time - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+    if args.silent_after is None:
+        for stream in (video, audio):
+            for packet in stream.encode(None):
+                output.mux(packet)
+    output.close()
+
+
+if __name__ == "__main__":
+    main()
