@@ -91,7 +91,9 @@ class LiveServer:
         http_socket = _bind_tcp(http_host, http_port)
         http_port = http_socket.getsockname()[1]
         self.urls = _public_urls(settings, http_port, rtmp_port, rtmps_port)
-        self._runner = web.AppRunner(self._build_http_app(), access_log=None)
+        self._runner = web.AppRunner(
+            self._build_http_app(), access_log=None, handler_cancellation=True
+        )
         await self._runner.setup()
         await web.SockSite(self._runner, http_socket).start()
         log.info("listening: http %d, rtmp %d, rtmps %s", http_port, rtmp_port, rtmps_port)

@@ -20,7 +20,7 @@ def _parser() -> argparse.ArgumentParser:
     _common(serve)
     serve.add_argument("--http", help="HTTP listen address HOST:PORT (API, HLS, WHIP)")
     serve.add_argument("--rtmp", help="RTMP listen address HOST:PORT")
-    serve.add_argument("--rtmps", help="RTMPS listen address HOST:PORT (needs --tls-cert/--tls-key)")
+    serve.add_argument("--rtmps", help="RTMPS listen address HOST:PORT (with --tls-cert/--tls-key)")
     serve.add_argument("--srt", help="SRT listen address HOST:PORT")
     serve.add_argument("--tls-cert", dest="tls_cert", help="PEM certificate for RTMPS")
     serve.add_argument("--tls-key", dest="tls_key", help="PEM private key for RTMPS")

@@ -6,7 +6,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent / "e2e"))
 
-from media_fixtures import Clip, make_clip  # noqa: E402
+from media_fixtures import Clip, make_clip
 
 
 @pytest.fixture(scope="session")

@@ -91,7 +91,7 @@ class Subscription:
             self._dropped_in_gap = 0
             return True
         if self._media >= self.max_packets:
-            log.warning("consumer %s fell behind; dropping media until the next keyframe", self.name)
+            log.warning("consumer %s fell behind; dropping media until a keyframe", self.name)
             self._dropping = True
             self._count_drop()
             return False

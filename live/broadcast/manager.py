@@ -195,7 +195,9 @@ class StreamManager:
         remote_addr: str,
         stop: Callable[[str], None],
     ) -> Publisher:
-        livestream = await self.store.get_livestream_by_stream_key(stream_key) if stream_key else None
+        livestream = None
+        if stream_key:
+            livestream = await self.store.get_livestream_by_stream_key(stream_key)
         if livestream is None:
             raise self._refuse("unknown_key", protocol, remote_addr, "no livestream has this key")
         if livestream.is_banned():

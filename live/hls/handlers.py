@@ -105,7 +105,7 @@ def setup_hls_routes(
     r.add_get(r"/live/{playback_id}/{rendition}/part-{n:\d+}.m4s", h.part)
     r.add_get(r"/live/{playback_id}/{rendition}/seg-{n:\d+}.m4s", h.segment)
     r.add_route("OPTIONS", "/live/{tail:.*}", h.preflight)
-    r.add_get("/live/{tail:.*}", h.not_found)
+    r.add_route("*", "/live/{tail:.*}", h.fallback)
 
 
 def _default_query(request: web.Request) -> str:
@@ -180,6 +180,7 @@ class _HlsHandlers:
                     param=exc.param,
                 )
 
+        outcome = _Hold.READY
         if directives.msn is not None:
             msn, part = directives.msn, directives.part
             outcome = await self._hold(
@@ -188,17 +189,17 @@ class _HlsHandlers:
                 lambda: window.is_satisfied(msn, part),
                 lambda: window.wait_for(msn, part),
             )
-        else:
-            # First-playlist wait: nothing to show until the first part (or, without
-            # parts, the first segment) exists.
-            first = (window.first_msn, 0 if low else None)
+        # First-playlist wait: nothing to show until the first part (or, without parts,
+        # the first whole segment) exists.
+        first = (window.first_msn, 0 if low else None)
+        if outcome is _Hold.READY:
             outcome = await self._hold(
                 request,
                 window,
                 lambda: window.is_satisfied(*first),
                 lambda: window.wait_for(*first),
             )
-        ready = window.has_parts if low else window.last_closed_msn >= window.first_msn
+        ready = window.is_satisfied(*first)
         if outcome is _Hold.GONE:
             return error_response(503, "client_gone", "The client went away")
         if not ready and window.ended:
@@ -348,8 +349,16 @@ class _HlsHandlers:
         }
         return web.Response(status=204, headers=headers)
 
-    async def not_found(self, request: web.Request) -> web.StreamResponse:
-        return _not_found("Not found")
+    async def fallback(self, request: web.Request) -> web.StreamResponse:
+        """Anything else under /live: still a JSON error with CORS headers."""
+        if request.method in ("GET", "HEAD"):
+            return _not_found("Not found")
+        return error_response(
+            405,
+            "method_not_allowed",
+            "Playback paths are read-only",
+            headers={"Allow": "GET, HEAD, OPTIONS"},
+        )
 
     # ------------------------------------------------------------------ plumbing
 

@@ -136,8 +136,14 @@ class HlsWindow:
     # ------------------------------------------------------------------ packager side
 
     def set_init(self, data: bytes) -> None:
-        """Register a new init section; the next segment starts with an EXT-X-MAP of it."""
+        """Register a new init section; the next segment starts with an EXT-X-MAP of it.
+
+        The same bytes again (encoders may repeat their codec configuration) change
+        nothing: a new MAP would force a needless DISCONTINUITY.
+        """
         self._require_live()
+        if self._current_init is not None and self._inits.get(self._current_init) == data:
+            return
         old = self._current_init
         init_id = self._next_init_id
         self._next_init_id += 1

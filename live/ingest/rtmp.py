@@ -14,7 +14,7 @@ import logging
 import ssl
 from fractions import Fraction
 
-from live.broadcast.manager import PublishRefused, Publisher, StreamManager
+from live.broadcast.manager import Publisher, PublishRefused, StreamManager
 from live.ingest.tracks import audio_track, video_track
 from live.media.packet import MediaPacket
 from live.protocols.rtmp import (

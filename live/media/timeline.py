@@ -113,7 +113,8 @@ class Timeline:
                 duration = clock.last_duration or round(clock.timescale / 30)
                 out.append(self._complete(clock, packet, dts, pts, duration))
                 clock.held = None
-        return sorted(out, key=lambda sample: sample.dts / self._clocks[sample.packet.kind].timescale)
+        clocks = self._clocks
+        return sorted(out, key=lambda sample: sample.dts / clocks[sample.packet.kind].timescale)
 
     @staticmethod
     def _complete(

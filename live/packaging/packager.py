@@ -200,6 +200,10 @@ class HlsPackager:
             target_duration=timing.target_duration,
             part_target=timing.part_target,
             window_segments=self.settings.window_segments,
+            # Media URIs are cached as immutable: a new window under the same
+            # playback id must never reuse an earlier one's numbers. Parts come at
+            # most a few per second, so tenths of a second since 1970 stay ahead.
+            first_number=int(time.time() * 10),
         )
         sink = _WindowSink(self.window, self._writer, self._part_added, learning.elapsed)
         self._sink = sink

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import urllib.parse
 
 import pytest
@@ -41,7 +42,7 @@ def test_hlsjs_plays_low_latency_without_stalls(live, processes, page_server, tm
     watched = [s for s in playing if s["t"] <= report["playingAt"] + 10.5]
     assert watched[-1]["currentTime"] - watched[0]["currentTime"] >= 9.0, watched
     assert report["stalls"] == 0, report["errors"]
-    for earlier, later in zip(watched, watched[1:], strict=False):
+    for earlier, later in itertools.pairwise(watched):
         assert later["currentTime"] > earlier["currentTime"], (earlier, later)
     # latency hls.js reports, once it has settled (2 s after playback starts), stays < 2 s
     settled = [s for s in playing if s["t"] >= report["playingAt"] + 2 and s["latency"]]

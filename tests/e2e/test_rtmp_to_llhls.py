@@ -26,7 +26,7 @@ def test_ffmpeg_rtmp_publish_plays_as_llhls_and_ends_with_endlist(live, processe
                                bframes=bframes)
     media_url = live.wait_playable(stream["playback_id"])
 
-    status, body, headers = live.get(f"/live/{stream['playback_id']}/index.m3u8")
+    _status, body, headers = live.get(f"/live/{stream['playback_id']}/index.m3u8")
     multivariant = m3u8.loads(body.decode())
     (variant,) = multivariant.playlists
     assert variant.stream_info.resolution == (640, 360)

@@ -375,6 +375,16 @@ async def test_unknown_stream_or_rendition_is_404_json() -> None:
             assert json.loads(await resp.text())["error"]["code"] == "not_found"
 
 
+async def test_other_methods_get_405_with_cors() -> None:
+    registry, _ = live_setup()
+    async with serve(registry) as client:
+        for path in (PLAYLIST, f"{MEDIA}/part-0.m4s", "/live/x"):
+            resp = await client.post(path, data=b"x")
+            assert resp.status == 405, path
+            assert_cors(resp)
+            assert "GET" in resp.headers["Allow"]
+
+
 async def test_options_preflight() -> None:
     registry, _ = live_setup()
     async with serve(registry) as client:
@@ -595,9 +605,11 @@ async def test_first_number_window_over_http() -> None:
     async with serve(registry) as client:
         task = asyncio.create_task(client.get(f"{PLAYLIST}?_HLS_msn=7000&_HLS_part=0"))
         plain = asyncio.create_task(client.get(PLAYLIST))
-        await wait_until(lambda: window.waiter_count == 2)
+        old = asyncio.create_task(client.get(f"{PLAYLIST}?_HLS_msn=5"))  # "old", yet no media
+        await wait_until(lambda: window.waiter_count == 3)
         add_parts(window, 1)
-        for resp in await asyncio.wait_for(asyncio.gather(task, plain), 1):
+        for resp in await asyncio.wait_for(asyncio.gather(task, plain, old), 1):
+            assert resp.status == 200
             pl = parse(await resp.text())
             assert pl.media_sequence == 7000
             assert pl.segments[0].parts[0].uri == "part-7000.m4s"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from hls_testing import FakeClock, add_parts, feed, make_window, parse
 
 from live.hls import HlsStream, HlsWindow, Rendition
@@ -347,6 +348,4 @@ def test_multivariant() -> None:
 
 
 def _approx(value: float) -> object:
-    import pytest
-
     return pytest.approx(value, abs=1e-4)

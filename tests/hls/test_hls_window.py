@@ -328,3 +328,14 @@ async def test_first_number_offsets_every_name() -> None:
     assert snap.next_part == 5010 and w.is_hinted(5010)
     with pytest.raises(ValueError):
         HlsWindow(target_duration=1, first_number=-1)
+
+
+def test_repeating_the_current_init_changes_nothing() -> None:
+    w = make_window()
+    feed(w, 1)
+    version = w.version
+    w.set_init(b"ftyp-moov-0")
+    assert w.version == version and w.snapshot().pending_init_id is None
+    w.start_segment()
+    add_parts(w, 1)
+    assert [(s.init_id, s.discontinuity) for s in w.snapshot().segments] == [(0, False)] * 2

@@ -1,3 +1,4 @@
+import itertools
 from fractions import Fraction
 
 from live.media.packet import MediaPacket
@@ -37,7 +38,7 @@ def test_backwards_step_is_clamped_never_repeated():
     timeline = Timeline({"audio": 48_000})
     samples = run(timeline, [audio(100), audio(121), audio(121), audio(120), audio(163)])
     dts = [s.dts for s in samples]
-    assert all(b > a for a, b in zip(dts, dts[1:], strict=False))
+    assert all(b > a for a, b in itertools.pairwise(dts))
 
 
 def test_clock_reset_continues_the_timeline():
@@ -52,7 +53,7 @@ def test_clock_reset_continues_the_timeline():
 def test_jump_inside_one_publisher_is_smoothed():
     timeline = Timeline({"video": 90_000})
     samples = run(timeline, [video(0, key=True), video(33), video(3_600_000), video(3_600_033)])
-    steps = [b.dts - a.dts for a, b in zip(samples, samples[1:], strict=False)]
+    steps = [b.dts - a.dts for a, b in itertools.pairwise(samples)]
     assert max(steps) < 90_000
     assert timeline.jumps == 1
 

@@ -1,9 +1,11 @@
+import itertools
 import subprocess
+
+from media_fixtures import make_clip
 
 from live.media.timeline import Timeline
 from live.packaging.bmff import iter_boxes, parse_moof, read_track_defaults
 from live.packaging.fmp4 import Fmp4Writer, track_timescale
-from media_fixtures import make_clip
 
 
 def samples_of(clip):
@@ -59,7 +61,7 @@ def test_fragments_carry_exact_durations_and_every_sample(clip, tmp_path):
     packets = probe(path, "packet=stream_index,dts_time")
     audio_index = str(writer.track_ids["audio"] - 1)
     audio_dts = [float(dts) for index, dts in packets if index == audio_index]
-    assert all(b > a for a, b in zip(audio_dts, audio_dts[1:], strict=False))
+    assert all(b > a for a, b in itertools.pairwise(audio_dts))
 
 
 def test_b_frames_keep_every_frame_and_signed_offsets(bframe_clip, tmp_path):
