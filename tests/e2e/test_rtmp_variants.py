@@ -75,3 +75,27 @@ def test_garbage_on_the_rtmp_port_is_dropped_and_the_live_stream_carries_on(live
     assert publisher.wait(30) == 0
     assert live.api("GET", f"/v1/livestreams/{stream['id']}/history")[1]["data"][0][
         "end_reason"] == "publisher_disconnected"
+
+
+def test_rtmps_publish_plays(processes, tmp_path):
+    import subprocess
+
+    from harness import LiveProcess
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out",
+         str(cert)], check=True, capture_output=True, timeout=30)
+    live = LiveProcess(processes, tmp_path / "data", "--rtmps", "127.0.0.1:0",
+                       "--tls-cert", str(cert), "--tls-key", str(key))
+    stream = live.create_livestream(reconnect_window_s=0)
+    assert stream["ingest"]["rtmps"].startswith("rtmps://")
+    url = f"rtmps://127.0.0.1:{live.ports['RTMPS ingest']}/live/{stream['stream_key']}"
+    publisher = ffmpeg_publish(processes, url, seconds=6)
+    media_url = live.wait_playable(stream["playback_id"])
+    assert any(s["codec_type"] == "video" for s in ffprobe_streams(media_url))
+    session = live.api("GET", f"/v1/livestreams/{stream['id']}")[1]["current_session"]
+    assert session["protocol"] == "rtmps"
+    assert publisher.wait(30) == 0, publisher.stderr.read()
+    live.stop()

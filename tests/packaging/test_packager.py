@@ -1,0 +1,117 @@
+"""The packager with the real hub and HLS window, on real encoded media."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+
+from live.broadcast.hub import Hub
+from live.hls import HlsRegistry
+from live.packaging.bmff import iter_boxes, parse_moof, read_track_defaults
+from live.packaging.packager import HlsPackager, PackagingSettings
+from media_fixtures import make_clip
+
+
+async def package(*steps, settings=PackagingSettings()):
+    """Run a packager over (tracks, packets) steps; 'publisher' marks a new publisher."""
+    hub = Hub()
+    registry = HlsRegistry()
+    warnings: list[str] = []
+    packager = HlsPackager(hub.subscribe("hls"), registry, "pb_test", settings,
+                           on_warning=warnings.append)
+    task = asyncio.create_task(packager.run())
+    for step in steps:
+        if step == "publisher":
+            hub.publisher_changed()
+            continue
+        tracks, packets = step
+        hub.set_tracks(tracks)
+        for packet in packets:
+            hub.push(packet)
+        await asyncio.sleep(0)
+    hub.end("publisher_disconnected")
+    await asyncio.wait_for(task, 10)
+    return packager, warnings
+
+
+def segments_bytes(window, snapshot):
+    """init + every listed segment's bytes, per init section in order."""
+    out, current = [], None
+    for segment in snapshot.segments:
+        if segment.init_id != current:
+            current = segment.init_id
+            out.append(bytearray(window.init_data(current)))
+        out[-1] += window.segment_data(segment.msn)
+    return [bytes(b) for b in out]
+
+
+def frames_in(data: bytes, tmp_path, name: str) -> int:
+    path = tmp_path / name
+    path.write_bytes(data)
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v",
+         "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", str(path)],
+        capture_output=True, text=True, check=True, timeout=60).stdout
+    return int(out.strip())
+
+
+async def test_every_frame_is_packaged_and_segments_start_on_keyframes(clip, tmp_path):
+    packager, warnings = await package((clip.tracks, clip.packets))
+    window = packager.window
+    snapshot = window.snapshot()
+    assert snapshot.ended and window.target_duration == 1
+    assert not warnings
+    assert all(s.parts[0].independent for s in snapshot.segments if s.parts)
+    (data,) = segments_bytes(window, snapshot)
+    assert frames_in(data, tmp_path, "all.mp4") == clip.frames
+    rendition = packager.rendition
+    assert rendition.resolution == (320, 180)
+    assert rendition.codecs.startswith("avc1.") and rendition.codecs.endswith(",mp4a.40.2")
+    assert 29 < rendition.frame_rate < 31
+
+
+async def test_a_changed_resolution_gives_a_new_init_and_a_discontinuity(media_dir, tmp_path):
+    small = make_clip(media_dir, size="320x180", seconds=3)
+    large = make_clip(media_dir, size="640x360", seconds=3)
+    shift = 3000  # the publisher's clock goes on across the change
+    moved = [type(p)(p.kind, p.dts + shift * p.time_base.denominator // 1000,
+                     p.pts + shift * p.time_base.denominator // 1000, p.data, p.keyframe,
+                     p.time_base) for p in large.packets]
+    packager, _ = await package((small.tracks, small.packets), (large.tracks, moved))
+    snapshot = packager.window.snapshot()
+    init_ids = sorted({s.init_id for s in snapshot.segments})
+    assert len(init_ids) == 2
+    first_of_new = next(s for s in snapshot.segments if s.init_id == init_ids[1])
+    assert first_of_new.discontinuity
+    first, second = segments_bytes(packager.window, snapshot)
+    assert frames_in(first, tmp_path, "a.mp4") == small.frames
+    assert frames_in(second, tmp_path, "b.mp4") == large.frames
+    assert packager.rendition.resolution == (640, 360)
+
+
+async def test_a_new_publisher_restarting_its_clock_continues_the_timeline(clip):
+    packager, _ = await package((clip.tracks, clip.packets), "publisher",
+                                (clip.tracks, clip.packets))
+    window = packager.window
+    snapshot = window.snapshot()
+    assert sum(s.discontinuity for s in snapshot.segments) == 1
+    defaults, _ = read_track_defaults(window.init_data(snapshot.segments[0].init_id))
+    video_times = []
+    for segment in snapshot.segments:
+        data = window.segment_data(segment.msn)
+        for box_type, start, _, end in iter_boxes(data):
+            if box_type == b"moof":
+                run = parse_moof(data[start:end], defaults).get(1)
+                if run:
+                    video_times.append((run.base_decode_time, run.duration))
+    for (start, duration), (next_start, _) in zip(video_times, video_times[1:], strict=False):
+        assert next_start >= start + duration  # never backwards, across the new publisher
+
+
+async def test_a_long_keyframe_interval_warns_and_sets_the_target_duration(media_dir):
+    clip = make_clip(media_dir, gop=90, seconds=7)  # a 3 s GOP at 30 fps
+    packager, warnings = await package((clip.tracks, clip.packets))
+    assert packager.window.target_duration == 3
+    assert any("keyframe interval is 3.0 s" in w.lower() for w in warnings)
+    for segment in packager.window.snapshot().segments:
+        assert round(segment.duration) <= 3
