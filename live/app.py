@@ -80,7 +80,10 @@ class LiveServer:
             context.load_cert_chain(settings.tls_cert, settings.tls_key)
             rtmps_host, rtmps_port = split_address(settings.rtmps, "rtmps")
             rtmps = RtmpIngestServer(
-                self.manager, rtmps_host, rtmps_port, ssl_context=context,
+                self.manager,
+                rtmps_host,
+                rtmps_port,
+                ssl_context=context,
                 idle_timeout_s=settings.rtmp_idle_timeout_s,
             )
             rtmps_port = await rtmps.start()

@@ -76,8 +76,9 @@ async def _serve(settings: Settings) -> int:
         f"  RTMP ingest            {urls.rtmp_base}/{{stream_key}}   (port {info.rtmp_port})",
     ]
     if urls.rtmps_base:
-        lines.append(f"  RTMPS ingest           {urls.rtmps_base}/{{stream_key}}   "
-                     f"(port {info.rtmps_port})")
+        lines.append(
+            f"  RTMPS ingest           {urls.rtmps_base}/{{stream_key}}   (port {info.rtmps_port})"
+        )
     lines += [
         f"  REST API               {urls.http_base}/v1/livestreams",
         f"  playback               {urls.http_base}/live/{{playback_id}}/index.m3u8",

@@ -67,7 +67,7 @@ class Settings:
 
 
 def split_address(value: str, name: str = "address") -> tuple[str, int]:
-    """"HOST:PORT", "[::1]:PORT" or ":PORT" → (host, port)."""
+    """ "HOST:PORT", "[::1]:PORT" or ":PORT" → (host, port)."""
     host, sep, port_text = value.rpartition(":")
     if not sep or not port_text.isdigit() or int(port_text) > 65535:
         raise ConfigError(f"{name} must be HOST:PORT, got {value!r}")

@@ -9,13 +9,25 @@ backed by a remote node.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from live.store.models import Session
+
+
+@dataclass(frozen=True, slots=True)
+class LiveSession:
+    """A session in progress: its record plus what only the running process knows."""
+
+    session: Session
+    reconnecting: bool = False
+    ingest_health: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 class LiveControl(Protocol):
-    def current_session(self, livestream_id: str) -> dict[str, Any] | None:
-        """The live session object of API.md (ended_at null, reconnecting,
-        ingest_health, warnings), or None when the stream has no publisher."""
+    def current_session(self, livestream_id: str) -> LiveSession | None:
+        """The session in progress, or None when the stream has no publisher here."""
 
     async def disconnect(self, livestream_id: str, end_reason: str) -> bool:
         """Close the live publisher of this stream, if any, ending its session with
@@ -25,7 +37,7 @@ class LiveControl(Protocol):
 class NoLiveControl:
     """A LiveControl with nothing live: for tests of the API alone."""
 
-    def current_session(self, livestream_id: str) -> dict[str, Any] | None:
+    def current_session(self, livestream_id: str) -> LiveSession | None:
         return None
 
     async def disconnect(self, livestream_id: str, end_reason: str) -> bool:

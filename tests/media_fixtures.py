@@ -50,8 +50,20 @@ def make_clip(
             command += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"]
         command += ["-t", str(seconds)]
         if video:
-            command += ["-c:v", codec, "-g", str(gop), "-keyint_min", str(gop),
-                        "-sc_threshold", "0", "-bf", str(bframes), "-pix_fmt", "yuv420p"]
+            command += [
+                "-c:v",
+                codec,
+                "-g",
+                str(gop),
+                "-keyint_min",
+                str(gop),
+                "-sc_threshold",
+                "0",
+                "-bf",
+                str(bframes),
+                "-pix_fmt",
+                "yuv420p",
+            ]
             if codec == "libx265":
                 command += ["-x265-params", "log-level=error"]
         if audio:
@@ -76,8 +88,14 @@ def read_clip(path: Path) -> Clip:
                 continue
             kind = packet.stream.type
             frames += kind == "video"
-            packets.append(MediaPacket(
-                kind, int(packet.dts), int(packet.pts), bytes(packet),
-                bool(packet.is_keyframe) or kind == "audio", Fraction(packet.time_base),
-            ))
+            packets.append(
+                MediaPacket(
+                    kind,
+                    int(packet.dts),
+                    int(packet.pts),
+                    bytes(packet),
+                    bool(packet.is_keyframe) or kind == "audio",
+                    Fraction(packet.time_base),
+                )
+            )
     return Clip(video_info, audio_info, packets, frames)

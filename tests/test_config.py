@@ -5,8 +5,10 @@ from live.config import ConfigError, load_settings, split_address
 
 def test_defaults_file_environment_and_flags_in_that_order(tmp_path):
     config = tmp_path / "live.toml"
-    config.write_text('[listen]\nhttp = "127.0.0.1:9001"\nrtmp = "127.0.0.1:9002"\n'
-                      '[hls]\npart_target_s = 0.5\nsegment_target_s = 2.0\n')
+    config.write_text(
+        '[listen]\nhttp = "127.0.0.1:9001"\nrtmp = "127.0.0.1:9002"\n'
+        "[hls]\npart_target_s = 0.5\nsegment_target_s = 2.0\n"
+    )
     settings = load_settings(
         config,
         overrides={"rtmp": "127.0.0.1:0", "data_dir": None},
@@ -29,10 +31,10 @@ def test_the_shipped_config_is_the_defaults():
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ('nonsense = 1\n', "unknown settings"),
+        ("nonsense = 1\n", "unknown settings"),
         ('http = "nowhere"\n', "HOST:PORT"),
         ('publisher_takeover = "maybe"\n', "publisher_takeover"),
-        ('part_target_s = 5.0\n', "part_target_s"),
+        ("part_target_s = 5.0\n", "part_target_s"),
         ('window_segments = "many"\n', "window_segments"),
         ('tls_cert = "a.pem"\n', "tls_cert and tls_key"),
         ("this is not toml", "cannot read"),

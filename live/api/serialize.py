@@ -48,7 +48,7 @@ def livestream_json(
         "srt_passphrase": ls.srt_passphrase if secrets else None,
         "ingest": ingest,
         "playback": urls.playback(ls.playback_id),
-        "current_session": control.current_session(ls.id) if ls.live else None,
+        "current_session": _current_session(control, ls),
         "ban": (
             {
                 "reason": ls.ban_reason,
@@ -60,6 +60,18 @@ def livestream_json(
         ),
         "created_at": _time(ls.created_at),
         "updated_at": _time(ls.updated_at),
+    }
+
+
+def _current_session(control: LiveControl, ls: Livestream) -> dict[str, Any] | None:
+    live = control.current_session(ls.id) if ls.live else None
+    if live is None:
+        return None
+    return {
+        **session_json(live.session),
+        "reconnecting": live.reconnecting,
+        "ingest_health": live.ingest_health,
+        "warnings": live.warnings,
     }
 
 

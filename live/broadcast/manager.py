@@ -17,9 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from live.api.serialize import session_json
 from live.broadcast.health import IngestHealth
 from live.broadcast.hub import Hub
+from live.control import LiveSession
 from live.hls import HlsRegistry
 from live.media.packet import MediaPacket, TrackInfo
 from live.packaging.packager import HlsPackager, PackagingSettings
@@ -212,7 +212,10 @@ class StreamManager:
                     raise self._refuse("busy", protocol, remote_addr, "another publisher is live")
                 log.info(
                     "stream %s: %s publisher from %s takes over from %s",
-                    livestream.id, protocol, remote_addr, current.remote_addr,
+                    livestream.id,
+                    protocol,
+                    remote_addr,
+                    current.remote_addr,
                 )
                 await self._close_session(broadcast, "publisher_disconnected")
                 current.stop("publisher_disconnected")
@@ -331,19 +334,18 @@ class StreamManager:
 
     # -- LiveControl -----------------------------------------------------------------
 
-    def current_session(self, livestream_id: str) -> dict[str, Any] | None:
+    def current_session(self, livestream_id: str) -> LiveSession | None:
         broadcast = self.broadcasts.get(livestream_id)
         if broadcast is None or broadcast.session is None:
             return None
         session = broadcast.session
-        video, audio = broadcast.media_description()
-        session.video, session.audio = video, audio
+        session.video, session.audio = broadcast.media_description()
         session.bytes_in = broadcast.health.bytes_in
-        data = session_json(session)
-        data["reconnecting"] = False
-        data["ingest_health"] = broadcast.health.report(time.monotonic())
-        data["warnings"] = broadcast.health.warnings()
-        return data
+        return LiveSession(
+            session=session,
+            ingest_health=broadcast.health.report(time.monotonic()),
+            warnings=broadcast.health.warnings(),
+        )
 
     async def disconnect(self, livestream_id: str, end_reason: str) -> bool:
         broadcast = self.broadcasts.get(livestream_id)

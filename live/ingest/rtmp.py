@@ -132,13 +132,21 @@ class _RtmpSession:
         publisher = self.publisher
         if isinstance(event, VideoFrame):
             if publisher is not None:
-                publisher.push(MediaPacket("video", event.timestamp,
-                                           event.timestamp + event.composition_time,
-                                           event.data, event.keyframe, _MS))
+                publisher.push(
+                    MediaPacket(
+                        "video",
+                        event.timestamp,
+                        event.timestamp + event.composition_time,
+                        event.data,
+                        event.keyframe,
+                        _MS,
+                    )
+                )
         elif isinstance(event, AudioFrame):
             if publisher is not None:
-                publisher.push(MediaPacket("audio", event.timestamp, event.timestamp,
-                                           event.data, True, _MS))
+                publisher.push(
+                    MediaPacket("audio", event.timestamp, event.timestamp, event.data, True, _MS)
+                )
         elif isinstance(event, VideoConfig):
             track = video_track(event.codec, event.config)
             if publisher is not None and track is not None:

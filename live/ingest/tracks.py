@@ -22,12 +22,14 @@ def video_track(codec: str, config: bytes) -> TrackInfo | None:
     try:
         if codec == "h264":
             width, height = avc_dimensions(config)
-            return TrackInfo("video", "h264", config, width, height,
-                             codec_string=avc_codec_string(config))
+            return TrackInfo(
+                "video", "h264", config, width, height, codec_string=avc_codec_string(config)
+            )
         if codec == "hevc":
             width, height = hevc_dimensions(config)
-            return TrackInfo("video", "hevc", config, width, height,
-                             codec_string=hevc_codec_string(config))
+            return TrackInfo(
+                "video", "hevc", config, width, height, codec_string=hevc_codec_string(config)
+            )
     except CodecConfigError as error:
         log.warning("unreadable %s configuration: %s", codec, error)
         return None
@@ -41,6 +43,12 @@ def audio_track(codec: str, config: bytes) -> TrackInfo | None:
         except CodecConfigError as error:
             log.warning("unreadable AAC configuration: %s", error)
             return None
-        return TrackInfo("audio", "aac", config, sample_rate=asc.sample_rate,
-                         channels=asc.channels, codec_string=asc.codec_string)
+        return TrackInfo(
+            "audio",
+            "aac",
+            config,
+            sample_rate=asc.sample_rate,
+            channels=asc.channels,
+            codec_string=asc.codec_string,
+        )
     return TrackInfo("audio", codec, config)

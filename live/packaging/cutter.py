@@ -54,8 +54,9 @@ def plan_timing(
     else:
         expected_segment = segment_target
     target_duration = max(1, math.ceil(expected_segment - 0.45), math.ceil(segment_target))
-    return Timing(advertised_part, target_duration, max(segment_target, expected_segment),
-                  frame_duration)
+    return Timing(
+        advertised_part, target_duration, max(segment_target, expected_segment), frame_duration
+    )
 
 
 class PartCutter:

@@ -57,8 +57,9 @@ class _Sink(io.RawIOBase):
 def build_init(tracks: Sequence[TrackInfo]) -> bytes:
     """ftyp + moov (with mvex, no samples) for these tracks, written by PyAV."""
     sink = _Sink()
-    container = av.open(sink, "w", format="mp4",
-                        options={"movflags": "empty_moov+default_base_moof+frag_custom"})
+    container = av.open(
+        sink, "w", format="mp4", options={"movflags": "empty_moov+default_base_moof+frag_custom"}
+    )
     try:
         for track in tracks:
             _add_stream(container, track)
@@ -131,13 +132,16 @@ def _moof(sequence: int, tracks: list[tuple[int, list[TimedSample]]], offsets: l
             )
             for sample in samples
         )
-        trafs.append(_box(
-            b"traf",
-            _full_box(b"tfhd", 0, _TFHD_DEFAULT_BASE_IS_MOOF, struct.pack(">I", track_id)),
-            _full_box(b"tfdt", 1, 0, struct.pack(">Q", samples[0].dts)),
-            _full_box(b"trun", 1, _TRUN_FLAGS, struct.pack(">Ii", len(samples), data_offset),
-                      entries),
-        ))
+        trafs.append(
+            _box(
+                b"traf",
+                _full_box(b"tfhd", 0, _TFHD_DEFAULT_BASE_IS_MOOF, struct.pack(">I", track_id)),
+                _full_box(b"tfdt", 1, 0, struct.pack(">Q", samples[0].dts)),
+                _full_box(
+                    b"trun", 1, _TRUN_FLAGS, struct.pack(">Ii", len(samples), data_offset), entries
+                ),
+            )
+        )
     return _box(b"moof", _full_box(b"mfhd", 0, 0, struct.pack(">I", sequence)), *trafs)
 
 

@@ -215,7 +215,10 @@ class HlsPackager:
             self._cutter.add(sample, duration, keyframe)
         log.info(
             "stream %s: TARGETDURATION %d s, PART-TARGET %.3f s, keyframe interval %.2f s",
-            self.playback_id, timing.target_duration, timing.part_target, interval,
+            self.playback_id,
+            timing.target_duration,
+            timing.part_target,
+            interval,
         )
 
     # -- output ---------------------------------------------------------------------
@@ -290,8 +293,9 @@ class _WindowSink:
     while the keyframe interval was learnt) still get their own times.
     """
 
-    def __init__(self, window: HlsWindow, writer: Fmp4Writer, on_part: Callable[[], None],
-                 backlog_s: float) -> None:
+    def __init__(
+        self, window: HlsWindow, writer: Fmp4Writer, on_part: Callable[[], None], backlog_s: float
+    ) -> None:
         self._window = window
         self.writer = writer
         self._on_part = on_part

@@ -72,7 +72,11 @@ class Metrics:
 def setup_metrics_route(app: web.Application, metrics: Metrics) -> None:
     async def handle(request: web.Request) -> web.Response:
         body = generate_latest(metrics.registry)
-        return web.Response(body=body, content_type="text/plain", charset="utf-8",
-                            headers={"Cache-Control": "no-store"})
+        return web.Response(
+            body=body,
+            content_type="text/plain",
+            charset="utf-8",
+            headers={"Cache-Control": "no-store"},
+        )
 
     app.router.add_get("/metrics", handle)

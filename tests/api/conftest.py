@@ -12,6 +12,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from live.api import build_api, request_id_middleware
+from live.control import LiveSession
 from live.store import SqliteStore
 from live.urls import PublicUrls
 
@@ -28,9 +29,9 @@ class RecordingControl:
 
     def __init__(self) -> None:
         self.disconnects: list[tuple[str, str]] = []
-        self.sessions: dict[str, dict[str, Any]] = {}
+        self.sessions: dict[str, LiveSession] = {}
 
-    def current_session(self, livestream_id: str) -> dict[str, Any] | None:
+    def current_session(self, livestream_id: str) -> LiveSession | None:
         return self.sessions.get(livestream_id)
 
     async def disconnect(self, livestream_id: str, end_reason: str) -> bool:

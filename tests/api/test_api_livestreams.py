@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from live.control import LiveSession
 from live.store import SqliteStore
 from live.store.models import Session
 from live.store.times import utcnow
@@ -225,14 +226,22 @@ async def test_live_stream_shows_current_session(
     client: TestClient, admin: dict[str, str], store: SqliteStore, control: Any
 ) -> None:
     ls = await create(client, admin)
-    live_session = {"id": "ses_1", "ended_at": None, "reconnecting": False, "warnings": []}
-    control.sessions[ls["id"]] = live_session
+    session = Session(livestream_id=ls["id"], protocol="rtmp", remote_addr="203.0.113.7:5000")
+    health = {"bitrate_kbps": 2980, "fps": 29.97, "keyframe_interval_s": 1.0}
+    control.sessions[ls["id"]] = LiveSession(
+        session, ingest_health=health, warnings=["Set the keyframe interval to 1 s."]
+    )
     response = await client.get(f"/v1/livestreams/{ls['id']}", headers=admin)
     assert (await response.json())["current_session"] is None  # store says not live
     await store.set_live(ls["id"], True)
     body = await (await client.get(f"/v1/livestreams/{ls['id']}", headers=admin)).json()
     assert body["status"] == "live"
-    assert body["current_session"] == live_session
+    current = body["current_session"]
+    assert current["id"] == session.id and current["ended_at"] is None
+    assert current["protocol"] == "rtmp" and current["remote_addr"] == "203.0.113.7:5000"
+    assert current["reconnecting"] is False
+    assert current["ingest_health"] == health
+    assert current["warnings"] == ["Set the keyframe interval to 1 s."]
 
 
 # -- update and delete --------------------------------------------------------------------

@@ -67,9 +67,21 @@ def open_chromium(processes: Processes, url: str, profile: Path) -> subprocess.P
     binary = shutil.which("chromium") or shutil.which("chromium-browser")
     assert binary, "chromium is not installed (scripts/setup.sh test installs it)"
     return processes.popen(
-        [binary, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-         "--no-first-run", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--autoplay-policy=no-user-gesture-required",
-         "--disable-dev-shm-usage", f"--user-data-dir={profile}", url],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            binary,
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--autoplay-policy=no-user-gesture-required",
+            "--disable-dev-shm-usage",
+            f"--user-data-dir={profile}",
+            url,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )

@@ -52,16 +52,32 @@ class Processes:
 class LiveProcess:
     """`live serve` on free loopback ports with its own data directory."""
 
-    def __init__(self, processes: Processes, data_dir: Path, *extra: str,
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, processes: Processes, data_dir: Path, *extra: str, env: dict[str, str] | None = None
+    ) -> None:
         self.data_dir = data_dir
         environment = {**os.environ, "LIVE_API_KEY": API_KEY, "PYTHONUNBUFFERED": "1"}
         environment.update(env or {})
         self.process = processes.popen(
-            [sys.executable, "-m", "live.cli", "serve", "--http", "127.0.0.1:0",
-             "--rtmp", "127.0.0.1:0", "--srt", "127.0.0.1:0", "--data-dir", str(data_dir),
-             *extra],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment,
+            [
+                sys.executable,
+                "-m",
+                "live.cli",
+                "serve",
+                "--http",
+                "127.0.0.1:0",
+                "--rtmp",
+                "127.0.0.1:0",
+                "--srt",
+                "127.0.0.1:0",
+                "--data-dir",
+                str(data_dir),
+                *extra,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=environment,
         )
         self.output: list[str] = []
         self.ports: dict[str, int] = {}
@@ -88,8 +104,9 @@ class LiveProcess:
     def rtmp_url(self, stream_key: str) -> str:
         return f"rtmp://127.0.0.1:{self.ports['RTMP ingest']}/live/{stream_key}"
 
-    def api(self, method: str, path: str, body: dict | None = None,
-            key: str | None = API_KEY) -> tuple[int, dict | None]:
+    def api(
+        self, method: str, path: str, body: dict | None = None, key: str | None = API_KEY
+    ) -> tuple[int, dict | None]:
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(self.http + path, data=data, method=method)
         if key:
@@ -123,8 +140,9 @@ class LiveProcess:
         while time.monotonic() < deadline:
             status, body, _ = self.get(f"/live/{playback_id}/index.m3u8")
             if status == 200:
-                uri = next(line for line in body.decode().splitlines()
-                           if line and not line.startswith("#"))
+                uri = next(
+                    line for line in body.decode().splitlines() if line and not line.startswith("#")
+                )
                 return f"{self.http}/live/{playback_id}/{uri}"
             time.sleep(0.2)
         raise AssertionError(f"{playback_id} never became playable:\n" + "".join(self.output))
@@ -148,14 +166,40 @@ def ffmpeg_publish(
     extra_output: tuple[str, ...] = (),
 ) -> subprocess.Popen:
     """Publish a real-time test pattern (+ a tone) with the ffmpeg CLI."""
-    command = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostats", "-re",
-               "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={fps}"]
+    command = [
+        "ffmpeg",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-nostats",
+        "-re",
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc2=size={size}:rate={fps}",
+    ]
     if audio:
         command += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"]
-    command += ["-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast",
-                "-tune", "zerolatency" if bframes == 0 else "film",
-                "-g", str(gop), "-keyint_min", str(gop), "-sc_threshold", "0",
-                "-bf", str(bframes), "-pix_fmt", "yuv420p"]
+    command += [
+        "-t",
+        str(seconds),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-tune",
+        "zerolatency" if bframes == 0 else "film",
+        "-g",
+        str(gop),
+        "-keyint_min",
+        str(gop),
+        "-sc_threshold",
+        "0",
+        "-bf",
+        str(bframes),
+        "-pix_fmt",
+        "yuv420p",
+    ]
     if audio:
         command += ["-c:a", "aac", "-b:a", "96k"]
     command += [*extra_output, "-f", "flv", url]
@@ -164,9 +208,19 @@ def ffmpeg_publish(
 
 def ffprobe_streams(url: str, timeout: float = 30) -> list[dict]:
     result = subprocess.run(
-        ["ffprobe", "-v", "error", "-show_entries",
-         "stream=codec_name,codec_type,width,height,codec_tag_string", "-of", "json", url],
-        capture_output=True, text=True, timeout=timeout,
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_name,codec_type,width,height,codec_tag_string",
+            "-of",
+            "json",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)["streams"]

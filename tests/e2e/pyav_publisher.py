@@ -32,8 +32,10 @@ def main() -> None:
     video.width, video.height, video.pix_fmt = width, height, "yuv420p"
     video.options = {"g": str(args.fps), "bf": "0"}
     if args.codec == "libx265":
-        video.options |= {"x265-params": f"log-level=error:keyint={args.fps}",
-                          "preset": "ultrafast"}
+        video.options |= {
+            "x265-params": f"log-level=error:keyint={args.fps}",
+            "preset": "ultrafast",
+        }
     else:
         video.options |= {"preset": "ultrafast", "tune": "zerolatency"}
     audio = output.add_stream("aac", rate=48000)

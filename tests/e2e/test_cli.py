@@ -23,8 +23,9 @@ def test_first_start_prints_an_admin_key_and_sigterm_ends_sessions_cleanly(proce
     assert first.api("GET", "/v1/livestreams", key=key)[0] == 200
     assert first.api("GET", "/v1/livestreams", key="lk_wrong")[0] == 401
 
-    status, stream = first.api("POST", "/v1/livestreams", {"name": "shutdown",
-                                                           "reconnect_window_s": 0}, key=key)
+    status, stream = first.api(
+        "POST", "/v1/livestreams", {"name": "shutdown", "reconnect_window_s": 0}, key=key
+    )
     assert status == 201
     publisher = ffmpeg_publish(processes, first.rtmp_url(stream["stream_key"]), seconds=30)
     media_url = first.wait_playable(stream["playback_id"])
@@ -57,6 +58,9 @@ def test_sigkill_leaves_sessions_that_the_next_start_closes(processes, tmp_path)
     assert session["end_reason"] == "error"
     # and the key publishes again on the new process
     ffmpeg_publish(processes, second.rtmp_url(stream["stream_key"]), seconds=6)
-    wait_for(lambda: second.api("GET", f"/v1/livestreams/{stream['id']}")[1]["status"] == "live",
-             15, message="live on the restarted server")
+    wait_for(
+        lambda: second.api("GET", f"/v1/livestreams/{stream['id']}")[1]["status"] == "live",
+        15,
+        message="live on the restarted server",
+    )
     second.stop()

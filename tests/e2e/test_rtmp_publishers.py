@@ -17,14 +17,19 @@ PUBLISHER = str(Path(__file__).with_name("pyav_publisher.py"))
 
 
 def pyav_publish(processes, url, *args):
-    return processes.popen([sys.executable, PUBLISHER, url, *args],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return processes.popen(
+        [sys.executable, PUBLISHER, url, *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_hevc_over_enhanced_rtmp_plays_as_hvc1(live, processes):
     stream = live.create_livestream(reconnect_window_s=0)
-    publisher = pyav_publish(processes, live.rtmp_url(stream["stream_key"]),
-                             "--codec", "libx265", "--seconds", "10")
+    publisher = pyav_publish(
+        processes, live.rtmp_url(stream["stream_key"]), "--codec", "libx265", "--seconds", "10"
+    )
     media_url = live.wait_playable(stream["playback_id"], timeout=30)
     multivariant = live.get(f"/live/{stream['playback_id']}/index.m3u8")[1].decode()
     assert 'CODECS="hvc1.' in multivariant
@@ -46,8 +51,11 @@ def test_silent_publisher_is_taken_over_by_a_new_one(live, processes):
     time.sleep(3 + 2.5)  # 3 s of media, then more than the 2 s staleness rule
     assert silent.poll() is None  # its TCP connection is still open
     successor = ffmpeg_publish(processes, url, seconds=8)
-    wait_for(lambda: live.api("GET", f"/v1/livestreams/{stream['id']}/history")[1]["total"] == 2,
-             10, message="a second session")
+    wait_for(
+        lambda: live.api("GET", f"/v1/livestreams/{stream['id']}/history")[1]["total"] == 2,
+        10,
+        message="a second session",
+    )
     history = live.api("GET", f"/v1/livestreams/{stream['id']}/history")[1]["data"]
     newest, oldest = history
     assert oldest["end_reason"] == "publisher_disconnected"

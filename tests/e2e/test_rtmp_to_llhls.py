@@ -22,8 +22,9 @@ def media_playlist(live, url: str) -> m3u8.M3U8:
 @pytest.mark.parametrize("bframes", [0, 2], ids=["no-bframes", "bframes"])
 def test_ffmpeg_rtmp_publish_plays_as_llhls_and_ends_with_endlist(live, processes, bframes):
     stream = live.create_livestream(reconnect_window_s=0)
-    publisher = ffmpeg_publish(processes, live.rtmp_url(stream["stream_key"]), seconds=8,
-                               bframes=bframes)
+    publisher = ffmpeg_publish(
+        processes, live.rtmp_url(stream["stream_key"]), seconds=8, bframes=bframes
+    )
     media_url = live.wait_playable(stream["playback_id"])
 
     _status, body, headers = live.get(f"/live/{stream['playback_id']}/index.m3u8")
@@ -90,8 +91,9 @@ def test_blocking_reload_and_preload_hint_answer_when_the_part_exists(live, proc
         async with aiohttp.ClientSession() as session:
             results = []
             for _ in range(8):
-                playlist = m3u8.loads((await _timed_get(session, media_url))[2].decode(),
-                                      uri=media_url)
+                playlist = m3u8.loads(
+                    (await _timed_get(session, media_url))[2].decode(), uri=media_url
+                )
                 hint = playlist.preload_hint.absolute_uri
                 last = playlist.segments[-1]
                 if last.uri:  # the last segment is closed: the next part opens the next one
@@ -102,9 +104,10 @@ def test_blocking_reload_and_preload_hint_answer_when_the_part_exists(live, proc
                 blocking = f"{media_url}?_HLS_msn={msn}&_HLS_part={next_index}"
                 part_task = asyncio.create_task(_timed_get(session, hint))
                 playlist_task = asyncio.create_task(_timed_get(session, blocking))
-                (part_done, part_status, part_body), (list_done, list_status, list_body) = (
-                    await asyncio.gather(part_task, playlist_task)
-                )
+                (
+                    (part_done, part_status, part_body),
+                    (list_done, list_status, list_body),
+                ) = await asyncio.gather(part_task, playlist_task)
                 assert part_status == 200 and list_status == 200
                 results.append((part_done, list_done, part_body, list_body.decode(), hint))
             return results
@@ -145,10 +148,16 @@ def test_second_publisher_is_refused_while_the_first_sends(live, processes):
     assert history["total"] == 1
     first.terminate()
     first.wait(10)
-    wait_for(lambda: live.api("GET", f"/v1/livestreams/{stream['id']}")[1]["status"] == "idle",
-             10, message="idle")
+    wait_for(
+        lambda: live.api("GET", f"/v1/livestreams/{stream['id']}")[1]["status"] == "idle",
+        10,
+        message="idle",
+    )
     # once the first has left, the key publishes again
     third = ffmpeg_publish(processes, url, seconds=4)
-    wait_for(lambda: live.api("GET", f"/v1/livestreams/{stream['id']}")[1]["status"] == "live",
-             15, message="live again")
+    wait_for(
+        lambda: live.api("GET", f"/v1/livestreams/{stream['id']}")[1]["status"] == "live",
+        15,
+        message="live again",
+    )
     assert third.wait(20) == 0

@@ -14,8 +14,9 @@ pytestmark = pytest.mark.e2e
 
 def test_audio_only_stream_plays(live, processes):
     stream = live.create_livestream(reconnect_window_s=0)
-    command = ffmpeg_publish(processes, live.rtmp_url(stream["stream_key"]), seconds=8,
-                             extra_output=("-vn",))
+    command = ffmpeg_publish(
+        processes, live.rtmp_url(stream["stream_key"]), seconds=8, extra_output=("-vn",)
+    )
     media_url = live.wait_playable(stream["playback_id"])
     multivariant = m3u8.loads(live.get(f"/live/{stream['playback_id']}/index.m3u8")[1].decode())
     (variant,) = multivariant.playlists
@@ -73,8 +74,10 @@ def test_garbage_on_the_rtmp_port_is_dropped_and_the_live_stream_carries_on(live
     before = m3u8.loads(live.get(media_url)[1].decode())
     assert before.preload_hint is not None
     assert publisher.wait(30) == 0
-    assert live.api("GET", f"/v1/livestreams/{stream['id']}/history")[1]["data"][0][
-        "end_reason"] == "publisher_disconnected"
+    assert (
+        live.api("GET", f"/v1/livestreams/{stream['id']}/history")[1]["data"][0]["end_reason"]
+        == "publisher_disconnected"
+    )
 
 
 def test_rtmps_publish_plays(processes, tmp_path):
@@ -84,11 +87,38 @@ def test_rtmps_publish_plays(processes, tmp_path):
 
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-         "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out",
-         str(cert)], check=True, capture_output=True, timeout=30)
-    live = LiveProcess(processes, tmp_path / "data", "--rtmps", "127.0.0.1:0",
-                       "--tls-cert", str(cert), "--tls-key", str(key))
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+    live = LiveProcess(
+        processes,
+        tmp_path / "data",
+        "--rtmps",
+        "127.0.0.1:0",
+        "--tls-cert",
+        str(cert),
+        "--tls-key",
+        str(key),
+    )
     stream = live.create_livestream(reconnect_window_s=0)
     assert stream["ingest"]["rtmps"].startswith("rtmps://")
     url = f"rtmps://127.0.0.1:{live.ports['RTMPS ingest']}/live/{stream['stream_key']}"

@@ -35,8 +35,9 @@ def feed(cutter, frames, gop):
 
 
 def test_timing_for_30fps_one_second_gop():
-    timing = plan_timing(part_target=0.2, segment_target=1.0, frame_duration=FRAME,
-                         keyframe_interval=1.0)
+    timing = plan_timing(
+        part_target=0.2, segment_target=1.0, frame_duration=FRAME, keyframe_interval=1.0
+    )
     assert timing.target_duration == 1
     assert 0.2 <= timing.part_target <= 0.21
     # 6 frames fit, 7 do not: parts are never shorter than 85% of the target
@@ -46,15 +47,17 @@ def test_timing_for_30fps_one_second_gop():
 
 @pytest.mark.parametrize(("interval", "expected_td"), [(0.5, 1), (1.0, 1), (2.0, 2), (8.33, 8)])
 def test_target_duration_covers_the_keyframe_interval(interval, expected_td):
-    timing = plan_timing(part_target=0.2, segment_target=1.0, frame_duration=FRAME,
-                         keyframe_interval=interval)
+    timing = plan_timing(
+        part_target=0.2, segment_target=1.0, frame_duration=FRAME, keyframe_interval=interval
+    )
     assert timing.target_duration == expected_td
 
 
 def test_parts_and_segments_at_30fps():
     sink = Sink()
-    timing = plan_timing(part_target=0.2, segment_target=1.0, frame_duration=FRAME,
-                         keyframe_interval=1.0)
+    timing = plan_timing(
+        part_target=0.2, segment_target=1.0, frame_duration=FRAME, keyframe_interval=1.0
+    )
     cutter = PartCutter(sink, timing, has_video=True)
     cutter.new_init(b"init", discontinuity=False)
     feed(cutter, 90, gop=30)
@@ -69,8 +72,9 @@ def test_parts_and_segments_at_30fps():
 
 def test_nothing_before_the_first_keyframe_and_no_part_exceeds_target():
     sink = Sink()
-    timing = plan_timing(part_target=0.2, segment_target=1.0, frame_duration=1 / 24,
-                         keyframe_interval=1.0)
+    timing = plan_timing(
+        part_target=0.2, segment_target=1.0, frame_duration=1 / 24, keyframe_interval=1.0
+    )
     cutter = PartCutter(sink, timing, has_video=True)
     cutter.new_init(b"i", discontinuity=False)
     for _ in range(5):
@@ -90,8 +94,9 @@ def test_nothing_before_the_first_keyframe_and_no_part_exceeds_target():
 def test_long_gop_forces_a_cut_at_the_target_duration_and_warns():
     sink = Sink()
     warnings = []
-    timing = plan_timing(part_target=0.2, segment_target=1.0, frame_duration=FRAME,
-                         keyframe_interval=1.0)
+    timing = plan_timing(
+        part_target=0.2, segment_target=1.0, frame_duration=FRAME, keyframe_interval=1.0
+    )
     cutter = PartCutter(sink, timing, has_video=True, on_forced_cut=warnings.append)
     cutter.new_init(b"i", discontinuity=False)
     feed(cutter, 150, gop=150)  # one keyframe in 5 s
@@ -107,8 +112,9 @@ def test_long_gop_forces_a_cut_at_the_target_duration_and_warns():
 
 def test_new_init_starts_a_discontinuous_segment():
     sink = Sink()
-    timing = plan_timing(part_target=0.2, segment_target=1.0, frame_duration=FRAME,
-                         keyframe_interval=1.0)
+    timing = plan_timing(
+        part_target=0.2, segment_target=1.0, frame_duration=FRAME, keyframe_interval=1.0
+    )
     cutter = PartCutter(sink, timing, has_video=True)
     cutter.new_init(b"a", discontinuity=False)
     feed(cutter, 20, gop=30)
@@ -122,8 +128,9 @@ def test_new_init_starts_a_discontinuous_segment():
 def test_audio_only_parts_are_all_independent():
     sink = Sink()
     frame = 1024 / 48000
-    timing = plan_timing(part_target=0.2, segment_target=1.0, frame_duration=frame,
-                         keyframe_interval=0)
+    timing = plan_timing(
+        part_target=0.2, segment_target=1.0, frame_duration=frame, keyframe_interval=0
+    )
     cutter = PartCutter(sink, timing, has_video=False)
     cutter.new_init(b"a", discontinuity=False)
     for _ in range(200):

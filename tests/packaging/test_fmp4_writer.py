@@ -17,15 +17,30 @@ def samples_of(clip):
 def write_in_parts(clip, per_part=7):
     writer = Fmp4Writer(clip.tracks)
     samples = samples_of(clip)
-    fragments = [writer.fragment(samples[i : i + per_part])
-                 for i in range(0, len(samples), per_part)]
+    fragments = [
+        writer.fragment(samples[i : i + per_part]) for i in range(0, len(samples), per_part)
+    ]
     return writer, samples, fragments
 
 
 def probe(path, entries="stream=codec_name,codec_tag_string,width,height,nb_read_frames"):
     out = subprocess.run(
-        ["ffprobe", "-v", "error", "-count_frames", "-show_entries", entries, "-of", "csv=p=0",
-         str(path)], capture_output=True, text=True, check=True, timeout=60).stdout
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-count_frames",
+            "-show_entries",
+            entries,
+            "-of",
+            "csv=p=0",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
     return [line.split(",") for line in out.split()]
 
 

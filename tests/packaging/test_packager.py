@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import subprocess
+
+from media_fixtures import make_clip
 
 from live.broadcast.hub import Hub
 from live.hls import HlsRegistry
 from live.packaging.bmff import iter_boxes, parse_moof, read_track_defaults
 from live.packaging.packager import HlsPackager, PackagingSettings
-from media_fixtures import make_clip
 
 
-async def package(*steps, settings=PackagingSettings()):
+async def package(*steps, settings: PackagingSettings | None = None):
     """Run a packager over (tracks, packets) steps; 'publisher' marks a new publisher."""
     hub = Hub()
     registry = HlsRegistry()
     warnings: list[str] = []
-    packager = HlsPackager(hub.subscribe("hls"), registry, "pb_test", settings,
-                           on_warning=warnings.append)
+    packager = HlsPackager(
+        hub.subscribe("hls"),
+        registry,
+        "pb_test",
+        settings or PackagingSettings(),
+        on_warning=warnings.append,
+    )
     task = asyncio.create_task(packager.run())
     for step in steps:
         if step == "publisher":
@@ -49,9 +56,24 @@ def frames_in(data: bytes, tmp_path, name: str) -> int:
     path = tmp_path / name
     path.write_bytes(data)
     out = subprocess.run(
-        ["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v",
-         "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", str(path)],
-        capture_output=True, text=True, check=True, timeout=60).stdout
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-count_frames",
+            "-select_streams",
+            "v",
+            "-show_entries",
+            "stream=nb_read_frames",
+            "-of",
+            "csv=p=0",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
     return int(out.strip())
 
 
@@ -74,9 +96,17 @@ async def test_a_changed_resolution_gives_a_new_init_and_a_discontinuity(media_d
     small = make_clip(media_dir, size="320x180", seconds=3)
     large = make_clip(media_dir, size="640x360", seconds=3)
     shift = 3000  # the publisher's clock goes on across the change
-    moved = [type(p)(p.kind, p.dts + shift * p.time_base.denominator // 1000,
-                     p.pts + shift * p.time_base.denominator // 1000, p.data, p.keyframe,
-                     p.time_base) for p in large.packets]
+    moved = [
+        type(p)(
+            p.kind,
+            p.dts + shift * p.time_base.denominator // 1000,
+            p.pts + shift * p.time_base.denominator // 1000,
+            p.data,
+            p.keyframe,
+            p.time_base,
+        )
+        for p in large.packets
+    ]
     packager, _ = await package((small.tracks, small.packets), (large.tracks, moved))
     snapshot = packager.window.snapshot()
     init_ids = sorted({s.init_id for s in snapshot.segments})
@@ -90,8 +120,9 @@ async def test_a_changed_resolution_gives_a_new_init_and_a_discontinuity(media_d
 
 
 async def test_a_new_publisher_restarting_its_clock_continues_the_timeline(clip):
-    packager, _ = await package((clip.tracks, clip.packets), "publisher",
-                                (clip.tracks, clip.packets))
+    packager, _ = await package(
+        (clip.tracks, clip.packets), "publisher", (clip.tracks, clip.packets)
+    )
     window = packager.window
     snapshot = window.snapshot()
     assert sum(s.discontinuity for s in snapshot.segments) == 1
@@ -104,7 +135,7 @@ async def test_a_new_publisher_restarting_its_clock_continues_the_timeline(clip)
                 run = parse_moof(data[start:end], defaults).get(1)
                 if run:
                     video_times.append((run.base_decode_time, run.duration))
-    for (start, duration), (next_start, _) in zip(video_times, video_times[1:], strict=False):
+    for (start, duration), (next_start, _) in itertools.pairwise(video_times):
         assert next_start >= start + duration  # never backwards, across the new publisher
 
 
