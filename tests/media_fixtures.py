@@ -26,6 +26,12 @@ class Clip:
         return tuple(t for t in (self.video, self.audio) if t is not None)
 
 
+def gop_args(gop: int, bframes: int) -> list[str]:
+    """ffmpeg encoder options for a fixed GOP (keyframes exactly every `gop` frames)."""
+    return ["-g", str(gop), "-keyint_min", str(gop), "-sc_threshold", "0",
+            "-bf", str(bframes), "-pix_fmt", "yuv420p"]  # fmt: skip
+
+
 def make_clip(
     directory: Path,
     *,
@@ -50,20 +56,7 @@ def make_clip(
             command += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"]
         command += ["-t", str(seconds)]
         if video:
-            command += [
-                "-c:v",
-                codec,
-                "-g",
-                str(gop),
-                "-keyint_min",
-                str(gop),
-                "-sc_threshold",
-                "0",
-                "-bf",
-                str(bframes),
-                "-pix_fmt",
-                "yuv420p",
-            ]
+            command += ["-c:v", codec, *gop_args(gop, bframes)]
             if codec == "libx265":
                 command += ["-x265-params", "log-level=error"]
         if audio:

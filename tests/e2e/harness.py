@@ -19,6 +19,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from media_fixtures import gop_args
+
 API_KEY = "lk_test_admin_key_0123456789"
 _PORT_LINE = re.compile(r"^\s+(HTTP|RTMP ingest|RTMPS ingest).*\(port (\d+)\)")
 
@@ -189,16 +191,7 @@ def ffmpeg_publish(
         "ultrafast",
         "-tune",
         "zerolatency" if bframes == 0 else "film",
-        "-g",
-        str(gop),
-        "-keyint_min",
-        str(gop),
-        "-sc_threshold",
-        "0",
-        "-bf",
-        str(bframes),
-        "-pix_fmt",
-        "yuv420p",
+        *gop_args(gop, bframes),
     ]
     if audio:
         command += ["-c:a", "aac", "-b:a", "96k"]
