@@ -14,7 +14,8 @@ import logging
 import ssl
 from fractions import Fraction
 
-from live.broadcast.manager import Publisher, PublishRefused, StreamManager
+from live.broadcast.manager import PublishRefused, StreamManager
+from live.broadcast.publisher import Publisher
 from live.ingest.tracks import audio_track, video_track
 from live.media.packet import MediaPacket
 from live.protocols.rtmp import (

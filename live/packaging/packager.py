@@ -59,12 +59,14 @@ class HlsPackager:
         settings: PackagingSettings,
         *,
         on_warning: Callable[[str], None] | None = None,
+        on_part: Callable[[], None] | None = None,
     ) -> None:
         self.subscription = subscription
         self.registry = registry
         self.playback_id = playback_id
         self.settings = settings
         self._on_warning = on_warning or (lambda message: None)
+        self._on_part = on_part
         self.stream: HlsStream | None = None
         self.window: HlsWindow | None = None
         self.rendition: Rendition | None = None
@@ -225,6 +227,8 @@ class HlsPackager:
 
     def _part_added(self) -> None:
         self.parts_produced += 1
+        if self._on_part is not None:
+            self._on_part()
         if self.stream is None and self.rendition is not None:
             self.stream = HlsStream(
                 playback_id=self.playback_id,
