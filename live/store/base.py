@@ -156,3 +156,7 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def list_open_sessions(self) -> list[Session]:
         """Sessions without `ended_at`: after a crash, start-up closes these."""
+
+    # -- assets (recordings) ---------------------------------------------------
+
+    # -- webhooks, deliveries, idempotency keys, viewer stats ------------------

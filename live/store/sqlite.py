@@ -353,6 +353,10 @@ class SqliteStore(Store):
         rows = await self._all("SELECT * FROM sessions WHERE ended_at IS NULL ORDER BY seq")
         return [_session(r) for r in rows]
 
+    # -- assets (recordings) ---------------------------------------------------
+
+    # -- webhooks, deliveries, idempotency keys, viewer stats ------------------
+
 
 async def _migrate(conn: aiosqlite.Connection) -> None:
     """Apply the migrations this file lacks; refuse a file from a newer version."""

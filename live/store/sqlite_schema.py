@@ -65,6 +65,14 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX sessions_by_stream ON sessions (livestream_id, started_at, seq);
     CREATE INDEX sessions_open ON sessions (ended_at) WHERE ended_at IS NULL;
     """,
+    # 2: assets (recordings)
+    """
+    SELECT 1;
+    """,
+    # 3: webhooks, webhook deliveries (the outbox), idempotency keys, viewer stats
+    """
+    SELECT 1;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
