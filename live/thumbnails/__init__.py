@@ -1,0 +1,1 @@
+"""Still images of streams: the live poster (and, for assets, sprite sheets)."""
