@@ -106,9 +106,9 @@ class LiveServer:
     def rtmp_url(self, stream_key: str) -> str:
         return f"rtmp://127.0.0.1:{self.ports['RTMP ingest']}/live/{stream_key}"
 
-    def create_livestream(self, name: str) -> dict:
+    def create_livestream(self, name: str, **fields: object) -> dict:
         """A livestream that ends as soon as its publisher leaves (no reconnect window)."""
-        body = json.dumps({"name": name, "reconnect_window_s": 0}).encode()
+        body = json.dumps({"name": name, "reconnect_window_s": 0, **fields}).encode()
         request = urllib.request.Request(
             self.http + "/v1/livestreams", data=body, method="POST",
             headers={"X-API-Key": self.api_key, "Content-Type": "application/json"},
@@ -135,6 +135,16 @@ class LiveServer:
             if line.startswith(name + " "):
                 return float(line.split()[1])
         return None
+
+
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM (e.g. from `timeout`) into SystemExit so `finally` blocks still
+    end the processes a benchmark started."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
 
 
 def free_port() -> int:

@@ -21,7 +21,7 @@ learns about parts from the playlist instead of the preload hint.
 The publisher is its own process (this script with --publisher) so that encoding never
 holds the client's GIL; both sides stamp with CLOCK_MONOTONIC, which is system-wide.
 
-    flock /tmp/live-heavy.lock .venv/bin/python bench/frame_to_part.py [--seconds 30] [--runs 3]
+    .venv/bin/python bench/frame_to_part.py [--seconds 30] [--runs 3] [--quick]
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import PYTHON, LiveServer, Reaper, percentile
+from common import PYTHON, LiveServer, Reaper, exit_on_sigterm, percentile
 
 from live.packaging.bmff import parse_moof, read_track_defaults
 
@@ -54,9 +54,10 @@ GOAL_P50_S = 0.250
 GOAL_P90_S = 0.500
 SAMPLE_RATE = 48000
 AUDIO_FRAME = 1024
-_HINT = re.compile(r'#EXT-X-PRELOAD-HINT:TYPE=PART,URI="part-(\d+)\.m4s')
+# URIs may carry a query (the server's player-session id); it is kept on every request.
+_HINT = re.compile(r'#EXT-X-PRELOAD-HINT:TYPE=PART,URI="part-(\d+)\.m4s([^"]*)"')
 _MAP = re.compile(r'#EXT-X-MAP:URI="([^"]+)"')
-_PART = re.compile(r'#EXT-X-PART:.*URI="part-(\d+)\.m4s"')
+_PART = re.compile(r'#EXT-X-PART:.*URI="part-(\d+)\.m4s([^"]*)"')
 
 
 # ---------------------------------------------------------------------------- publisher
@@ -188,10 +189,16 @@ async def follow_hints(session: aiohttp.ClientSession, playlist_url: str, obs: O
             raise RuntimeError(f"init section: {response.status} {init[:200]!r}")
     defaults, timescales = read_track_defaults(init)
     video_track = next(t for t, scale in timescales.items() if scale == VIDEO_TIMESCALE)
-    next_part = 0
+    # Part names are a counter with an arbitrary base; the first playlist a new stream
+    # serves starts with the stream's first part.
+    listed_first = _PART.search(first)
+    if listed_first is None:
+        raise RuntimeError(f"the first playlist lists no parts:\n{first}")
+    next_part = int(listed_first.group(1))
+    query = listed_first.group(2)
 
     async def fetch(index: int, waited: bool) -> bool:
-        async with session.get(f"{rendition}/part-{index}.m4s") as response:
+        async with session.get(f"{rendition}/part-{index}.m4s{query}") as response:
             body = await response.read()
             arrived = time.monotonic()
             if response.status != 200:
@@ -213,10 +220,13 @@ async def follow_hints(session: aiohttp.ClientSession, playlist_url: str, obs: O
                 obs.errors.append(f"playlist {response.status}")
                 break
         hint = _HINT.search(text)
-        listed = [int(n) for n in _PART.findall(text)]
+        listed = [int(n) for n, _ in _PART.findall(text)]
         # Once the stream has ended there is no hint: take what is left.
         ended_at = (max(listed) + 1) if listed else next_part
         last = int(hint.group(1)) if hint is not None else ended_at
+        if last - next_part > 100:
+            obs.errors.append(f"hint jumped from part {next_part} to {last}")
+            break
         for index in range(next_part, last):  # already complete: not a latency sample
             if not await fetch(index, waited=False):
                 obs.errors.append(f"part {index} missing")
@@ -232,8 +242,9 @@ async def follow_blocking(session: aiohttp.ClientSession, playlist_url: str, obs
     """Blocking playlist reloads for the part after the last one listed."""
     want: tuple[int, int] | None = None
     while time.monotonic() < deadline:
+        joiner = "&" if "?" in playlist_url else "?"
         url = playlist_url if want is None else (
-            f"{playlist_url}?_HLS_msn={want[0]}&_HLS_part={want[1]}")
+            f"{playlist_url}{joiner}_HLS_msn={want[0]}&_HLS_part={want[1]}")
         async with session.get(url) as response:
             text = await response.text()
             arrived = time.monotonic()
@@ -241,14 +252,17 @@ async def follow_blocking(session: aiohttp.ClientSession, playlist_url: str, obs
                 obs.errors.append(f"blocking playlist {response.status}")
                 break
         parts = _parse_parts(text)
-        for msn, part, index in parts:
-            if index not in obs.listed:
-                obs.listed[index] = arrived
-                if want is not None and (msn, part) == want:
-                    obs.listed_waited.add(index)
-        if "#EXT-X-ENDLIST" in text or not parts:
-            if "#EXT-X-ENDLIST" in text:
-                break
+        new = [index for _, _, index in parts if index not in obs.listed]
+        for index in new:
+            obs.listed[index] = arrived
+        if want is not None and new:
+            # The part this request waited for: (msn, n+1) past the end of a segment
+            # is answered by the next segment's first part, so take the first new one.
+            obs.listed_waited.add(new[0])
+        if "#EXT-X-ENDLIST" in text:
+            break
+        if not parts:  # nothing to block on yet: poll gently
+            await asyncio.sleep(0.05)
             continue
         msn, part, _ = parts[-1]
         closed = _closed_msns(text)
@@ -310,12 +324,12 @@ class RunResult:
 
 def analyse(log: PublisherLog, obs: Observations, skip: float, seconds: float) -> RunResult:
     notes = list(obs.errors)
-    first_part = obs.parts.get(0)
+    first_part = obs.parts[min(obs.parts)] if obs.parts else None
     if first_part is None or not first_part.video_dts:
-        raise RuntimeError("part 0 was not seen; cannot align frames")
+        raise RuntimeError("the stream's first part was not seen; cannot align frames")
     origin = first_part.video_dts[0]
     if not first_part.first_sync:
-        notes.append("part 0 does not start with a sync sample")
+        notes.append("the first part does not start with a sync sample")
     frame_part: dict[int, int] = {}
     for index, part in obs.parts.items():
         for dts in part.video_dts:
@@ -376,14 +390,17 @@ def summary(values: list[float]) -> str:
     if not values:
         return "no samples"
     ms = [v * 1000 for v in values]
-    return (f"p50 {percentile(ms, 50):6.1f} ms  p90 {percentile(ms, 90):6.1f} ms  "
+    return (f"mean {sum(ms) / len(ms):6.1f} ms  "
+            f"p50 {percentile(ms, 50):6.1f} ms  p90 {percentile(ms, 90):6.1f} ms  "
             f"p99 {percentile(ms, 99):6.1f} ms  max {max(ms):6.1f} ms  "
             f"min {min(ms):6.1f} ms  n={len(ms)}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=30, help="publishing time per run")
+    parser.add_argument("--seconds", type=float, default=None,
+                        help="publishing time per run (default 30, --quick 12)")
+    parser.add_argument("--quick", action="store_true", help="one 12 s run")
     parser.add_argument("--skip", type=float, default=3, help="start-up seconds left out")
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--audio-lead", type=float, default=0.1,
@@ -391,8 +408,13 @@ def main() -> None:
     parser.add_argument("--publisher", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.publisher:
-        publish(args.publisher, args.seconds, args.audio_lead)
+        publish(args.publisher, args.seconds or 30.0, args.audio_lead)
         return
+    exit_on_sigterm()
+    if args.seconds is None:
+        args.seconds = 12.0 if args.quick else 30.0
+    if args.quick:
+        args.runs = 1
 
     print(f"frame-to-part latency: {WIDTH}x{HEIGHT} {FPS} fps, GOP {FPS}, parts 200 ms, "
           f"{args.seconds:g} s per run, first {args.skip:g} s skipped")

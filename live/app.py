@@ -11,13 +11,27 @@ from pathlib import Path
 from aiohttp import web
 
 from live.api import build_api, request_id_middleware, request_id_on_prepare
+from live.api.assets import ASSET_FILES, asset_json
+from live.api.cors import parse_origins
+from live.api.ratelimit import RateLimiter
 from live.broadcast.manager import StreamManager, StreamSettings
 from live.config import Settings, split_address
+from live.events.dispatcher import DispatchSettings, RetryPolicy, WebhookDispatcher
+from live.events.outbox import WebhookOutbox
 from live.hls import HlsRegistry, setup_hls_routes
 from live.ingest.rtmp import RtmpIngestServer
+from live.ingest.srt import SrtIngestServer
+from live.ingest.whip import WhipServer, whip_settings
+from live.ladder.plan import parse_rungs
 from live.packaging.packager import PackagingSettings
+from live.recording.service import RecordingService
+from live.recording.vod_routes import setup_vod_routes
 from live.stats.metrics import Metrics, setup_metrics_route
+from live.stats.viewers import ViewerTracker
+from live.storage import LocalStorage
+from live.store.models import Asset
 from live.store.sqlite import SqliteStore
+from live.thumbnails.poster import PosterService
 from live.urls import PublicUrls
 
 log = logging.getLogger(__name__)
@@ -30,6 +44,7 @@ class StartupInfo:
     rtmps_port: int | None
     urls: PublicUrls
     created_api_key: str | None
+    srt_port: int = 0
 
 
 class LiveServer:
@@ -41,8 +56,13 @@ class LiveServer:
         self.manager: StreamManager | None = None
         self.hls = HlsRegistry()
         self.metrics = Metrics()
+        self.viewers = ViewerTracker(self.hls, default_target_duration=settings.segment_target_s)
+        self.dispatcher: WebhookDispatcher | None = None
+        self.outbox: WebhookOutbox | None = None
+        self.recordings: RecordingService | None = None
         self._runner: web.AppRunner | None = None
-        self._ingest: list[RtmpIngestServer] = []
+        self._ingest: list[RtmpIngestServer | SrtIngestServer] = []
+        self.whip: WhipServer | None = None
         self.urls: PublicUrls | None = None
 
     async def start(self) -> StartupInfo:
@@ -51,6 +71,20 @@ class LiveServer:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.store = await SqliteStore.open(data_dir / "live.db")
         created_key = await self._ensure_admin_key()
+        self.dispatcher = WebhookDispatcher(
+            self.store,
+            policy=RetryPolicy(
+                base_s=settings.webhook_backoff_base_s,
+                max_s=settings.webhook_backoff_max_s,
+                retry_for_s=settings.webhook_retry_for_s,
+            ),
+            settings=DispatchSettings(timeout_s=settings.webhook_timeout_s),
+        )
+        # The public URLs are known once HTTP is bound (below); events need them only
+        # for the URLs inside their payloads.
+        self.outbox = WebhookOutbox(
+            self.store, PublicUrls("", "", ""), on_enqueued=self.dispatcher.wake
+        )
         self.manager = StreamManager(
             self.store,
             self.hls,
@@ -63,10 +97,19 @@ class LiveServer:
                 publisher_takeover=settings.publisher_takeover,  # type: ignore[arg-type]
                 stale_after_s=settings.stale_publisher_s,
                 ended_playlist_linger_s=settings.ended_playlist_linger_s,
+                ladder_rungs=tuple(parse_rungs(settings.ladder_rungs)),
+                ladder_preset=settings.ladder_preset,
             ),
+            events=self.outbox,
         )
+        self.manager.viewer_totals = self.viewers.session_totals
+        self.manager.live_viewer_totals = self.viewers.live_totals
+        self.outbox.control = self.manager
         await self.manager.recover()
-        self.metrics.bind(self.manager, self.hls)
+        await self._start_recordings(data_dir)
+        self.metrics.bind(self.manager, self.hls, viewers=self.viewers, dispatcher=self.dispatcher)
+        self.dispatcher.start()
+        self.viewers.start()
 
         rtmp_host, rtmp_port = split_address(settings.rtmp, "rtmp")
         rtmp = RtmpIngestServer(
@@ -88,29 +131,93 @@ class LiveServer:
             )
             rtmps_port = await rtmps.start()
             self._ingest.append(rtmps)
+        srt_host, srt_port = split_address(settings.srt, "srt")
+        srt = SrtIngestServer(
+            self.manager, srt_host, srt_port, latency_s=settings.srt_latency_ms / 1000
+        )
+        srt_port = await srt.start()
+        self._ingest.append(srt)
+        self.metrics.srt_stats = srt.stats
 
         http_host, http_port = split_address(settings.http, "http")
         # The URLs need the HTTP port (which may be 0: any free one), so bind first.
         http_socket = _bind_tcp(http_host, http_port)
         http_port = http_socket.getsockname()[1]
-        self.urls = _public_urls(settings, http_port, rtmp_port, rtmps_port)
+        self.urls = _public_urls(settings, http_port, rtmp_port, rtmps_port, srt_port)
+        self.outbox.urls = self.urls
         self._runner = web.AppRunner(
             self._build_http_app(), access_log=None, handler_cancellation=True
         )
         await self._runner.setup()
         await web.SockSite(self._runner, http_socket).start()
         log.info("listening: http %d, rtmp %d, rtmps %s", http_port, rtmp_port, rtmps_port)
-        return StartupInfo(http_port, rtmp_port, rtmps_port, self.urls, created_key)
+        return StartupInfo(
+            http_port, rtmp_port, rtmps_port, self.urls, created_key, srt_port=srt_port
+        )
+
+    async def _start_recordings(self, data_dir: Path) -> None:
+        """Record every session, and finalise what a crash left (after the
+        manager has closed the crashed process's sessions)."""
+        assert self.store is not None and self.manager is not None
+        directory = self.settings.recordings_dir or data_dir / "recordings"
+        self.recordings = RecordingService(
+            self.store,
+            LocalStorage(directory),
+            part_target=self.settings.part_target_s,
+            retention_days=self.settings.recording_retention_days,
+        )
+        self.recordings.listeners.append(self._asset_event)
+        self.manager.consumers.append(self.recordings.consumer)
+        await self.recordings.recover()
+        self.recordings.start_retention()
+
+    async def _asset_event(self, event: str, asset: Asset) -> None:
+        if self.outbox is not None and self.urls is not None:
+            await self.outbox.emit_asset(event, asset_json(asset, self.urls))
 
     def _build_http_app(self) -> web.Application:
         assert self.store is not None and self.manager is not None and self.urls is not None
-        app = web.Application(middlewares=[request_id_middleware], client_max_size=2 * 1024**2)
+        assert self.recordings is not None
+        app = web.Application(
+            middlewares=[request_id_middleware, self.metrics.middleware],
+            client_max_size=2 * 1024**2,
+        )
         app.on_response_prepare.append(request_id_on_prepare)
         app.router.add_get("/healthz", self._healthz)
         setup_metrics_route(app, self.metrics)
-        setup_hls_routes(app, self.hls, on_request=self.metrics.on_hls_request)
-        app.add_subapp("/v1", build_api(store=self.store, control=self.manager, urls=self.urls))
+        PosterService(self.manager.latest_keyframe).setup_route(app)  # before /live/ fallback
+        setup_hls_routes(
+            app,
+            self.hls,
+            on_request=self._on_hls_request,
+            query_for_multivariant=self.viewers.query_for_multivariant,
+        )
+        limiter = None
+        if self.settings.api_rate_limit_per_min > 0:
+            limiter = RateLimiter(
+                self.settings.api_rate_limit_per_min, self.settings.api_rate_limit_burst
+            )
+        api = build_api(
+            store=self.store,
+            control=self.manager,
+            urls=self.urls,
+            events=self.outbox,
+            viewers=self.viewers,
+            rate_limiter=limiter,
+            cors_origins=parse_origins(self.settings.cors_origins),
+        )
+        api[ASSET_FILES] = self.recordings
+        setup_vod_routes(app, self.store, self.recordings.storage)
+        self.whip = WhipServer(self.manager, whip_settings(self.settings))
+        self.whip.setup_routes(app)  # POST /whip, DELETE/PATCH/OPTIONS /whip/{session}
+        app.add_subapp("/v1", api)
         return app
+
+    def _on_hls_request(
+        self, request: web.Request, playback_id: str, kind: str, size: int
+    ) -> None:
+        self.metrics.on_hls_request(request, playback_id, kind, size)
+        self.viewers.on_request(request, playback_id, kind, size)
 
     async def _healthz(self, request: web.Request) -> web.Response:
         live_streams = len(self.manager.broadcasts) if self.manager else 0
@@ -130,6 +237,13 @@ class LiveServer:
         """End every session cleanly (server_shutdown), then close everything."""
         if self.manager is not None:
             await self.manager.shutdown()
+        if self.whip is not None:  # peer connections and codec threads of WHIP sessions
+            await self.whip.close()
+        if self.recordings is not None:  # SIGTERM finalises every recording first
+            await self.recordings.close()
+        if self.dispatcher is not None:  # after the manager's last events are written
+            await self.dispatcher.stop()
+        await self.viewers.stop()
         for server in self._ingest:
             await server.close()
         if self._runner is not None:
@@ -149,9 +263,14 @@ def _bind_tcp(host: str, port: int) -> socket.socket:
 
 
 def _public_urls(
-    settings: Settings, http_port: int, rtmp_port: int, rtmps_port: int | None
+    settings: Settings,
+    http_port: int,
+    rtmp_port: int,
+    rtmps_port: int | None,
+    srt_port: int | None = None,
 ) -> PublicUrls:
-    srt_port = split_address(settings.srt, "srt")[1]
+    if srt_port is None:
+        srt_port = split_address(settings.srt, "srt")[1]
     if settings.public_url:
         base = settings.public_url.rstrip("/")
         host = base.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0]

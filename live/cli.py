@@ -79,6 +79,9 @@ async def _serve(settings: Settings) -> int:
         lines.append(
             f"  RTMPS ingest           {urls.rtmps_base}/{{stream_key}}   (port {info.rtmps_port})"
         )
+    lines.append(
+        f"  SRT ingest             {urls.srt_base}?streamid={{stream_key}}   (port {info.srt_port})"
+    )
     lines += [
         f"  REST API               {urls.http_base}/v1/livestreams",
         f"  playback               {urls.http_base}/live/{{playback_id}}/index.m3u8",

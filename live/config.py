@@ -14,6 +14,10 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from live.ladder.plan import parse_rungs
+
+_X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium")
+
 
 class ConfigError(ValueError):
     """A setting that cannot be used, with the name of the setting."""
@@ -47,12 +51,52 @@ class Settings:
     stale_publisher_s: float = 2.0
     # An RTMP publisher that sends nothing for this long is dropped (end reason: timeout).
     rtmp_idle_timeout_s: float = 30.0
+    # SRT receive latency (TSBPD), in ms: how long a lost packet may take to be
+    # retransmitted. The caller's latency wins when it is larger; ~3-4 x RTT is right.
+    srt_latency_ms: int = 120
     # How long an ended stream's playlist (with ENDLIST) stays up.
     ended_playlist_linger_s: float = 60.0
+    # `transcode: ladder`: HEIGHT:KBPS rungs (those strictly below the source height
+    # are made, aspect kept) and the x264 preset for them.
+    ladder_rungs: str = "1080:6000,720:3000,480:1200,360:700"
+    ladder_preset: str = "veryfast"
+    # WHIP (WebRTC) ingest: the address its UDP sockets bind, the address written in
+    # host candidates (empty: the bound addresses), the UDP port range ("40000-40999";
+    # empty: any free port), STUN/TURN URLs announced to clients in Link headers
+    # (comma-separated) with the TURN credentials, and how long a session may send
+    # nothing before it is ended (end reason: timeout).
+    whip_udp_host: str = "0.0.0.0"
+    whip_candidate_host: str = ""
+    whip_udp_ports: str = ""
+    whip_ice_servers: str = ""
+    whip_turn_username: str = ""
+    whip_turn_credential: str = ""
+    whip_idle_timeout_s: float = 5.0
+    # Recordings (VOD assets): where their files go (empty: DATA_DIR/recordings), and
+    # after how many days finished assets and their files are deleted (0: never).
+    recordings_dir: str = ""
+    recording_retention_days: float = 0.0
+    # REST API: requests per minute per API key (token bucket; 0: no limit) and burst.
+    api_rate_limit_per_min: int = 600
+    api_rate_limit_burst: int = 100
+    # Origins allowed to call /v1 from a browser, comma-separated ("*": any); empty: no CORS.
+    cors_origins: str = ""
+    # Webhooks: an attempt without a 2xx within webhook_timeout_s fails; retries wait
+    # base, 2 x base, ... up to webhook_backoff_max_s, for webhook_retry_for_s in all.
+    webhook_timeout_s: float = 10.0
+    webhook_backoff_base_s: float = 10.0
+    webhook_backoff_max_s: float = 900.0
+    webhook_retry_for_s: float = 86400.0
 
     def validate(self) -> Settings:
         for name in ("http", "rtmp", "rtmps", "srt"):
             split_address(getattr(self, name), name)
+        try:
+            parse_rungs(self.ladder_rungs)
+        except ValueError as error:
+            raise ConfigError(f"ladder_rungs: {error}") from error
+        if self.ladder_preset not in _X264_PRESETS:
+            raise ConfigError(f"ladder_preset must be one of {', '.join(_X264_PRESETS)}")
         if self.publisher_takeover not in ("stale", "always", "never"):
             raise ConfigError("publisher_takeover must be stale, always or never")
         if not 0.05 <= self.part_target_s <= 2.0:
@@ -63,7 +107,38 @@ class Settings:
             raise ConfigError("window_segments must be at least 3")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ConfigError("tls_cert and tls_key go together")
+        if not 20 <= self.srt_latency_ms <= 8000:
+            raise ConfigError("srt_latency_ms must be between 20 and 8000")
+        port_range(self.whip_udp_ports)
+        for url in filter(None, (u.strip() for u in self.whip_ice_servers.split(","))):
+            if not url.startswith(("stun:", "stuns:", "turn:", "turns:")):
+                raise ConfigError(f"whip_ice_servers: not a STUN/TURN URL: {url!r}")
+        if not 1 <= self.whip_idle_timeout_s <= 60:
+            raise ConfigError("whip_idle_timeout_s must be between 1 and 60")
+        if self.recording_retention_days < 0:
+            raise ConfigError("recording_retention_days must be >= 0 (0: keep forever)")
+        if self.api_rate_limit_per_min < 0 or self.api_rate_limit_burst < 1:
+            raise ConfigError("api_rate_limit_per_min must be >= 0 and api_rate_limit_burst >= 1")
+        if not 0.1 <= self.webhook_timeout_s <= 60:
+            raise ConfigError("webhook_timeout_s must be between 0.1 and 60")
+        if not 0 < self.webhook_backoff_base_s <= self.webhook_backoff_max_s:
+            raise ConfigError("webhook_backoff_base_s must be > 0 and <= webhook_backoff_max_s")
+        if self.webhook_retry_for_s < 0:
+            raise ConfigError("webhook_retry_for_s must be >= 0")
         return self
+
+
+def port_range(value: str) -> tuple[int, int]:
+    """ "40000-40999" → (40000, 40999); "" → (0, 0), any free port."""
+    if not value.strip():
+        return 0, 0
+    low, sep, high = value.partition("-")
+    if not (low.strip().isdigit() and (high.strip().isdigit() if sep else True)):
+        raise ConfigError(f"whip_udp_ports must be LOW-HIGH, got {value!r}")
+    first, last = int(low), int(high) if sep else int(low)
+    if not 1 <= first <= last <= 65535:
+        raise ConfigError(f"whip_udp_ports must be a range within 1-65535, got {value!r}")
+    return first, last
 
 
 def split_address(value: str, name: str = "address") -> tuple[str, int]:

@@ -4,40 +4,75 @@ Middleware order, outermost first; the commented slots are where the features of
 API.md that are not built yet go, so each sees what it needs:
 
 1. error_middleware      every failure below becomes API.md's JSON error
-2. (CORS)                answers preflights before auth; adds headers to everything
+2. cors_middleware       answers preflights before auth; adds headers to everything
+   anonymous rate limit  failed authentications spend their address's bucket
 3. auth_middleware       401/403; leaves the ApiKey on the request
-4. (rate limits)         per ApiKey, so after auth; X-RateLimit-* and 429
+4. key rate limit        per ApiKey, so after auth; X-RateLimit-* and 429
 5. json_body_middleware  400 invalid_json, 413 payload_too_large
-6. (Idempotency-Key)     needs the key and the raw body to fingerprint a POST
+6. idempotency           needs the key and the raw body to fingerprint a POST
 """
 
 from __future__ import annotations
 
-from aiohttp import web
+from collections.abc import Iterable
 
-from live.api import api_keys, livestreams
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from live.api import api_keys, assets, livestreams, openapi, players, webhooks
 from live.api.auth import auth_middleware
 from live.api.body import json_body_middleware
+from live.api.cors import cors_middleware
 from live.api.errors import error_middleware
+from live.api.idempotency import idempotency_middleware
+from live.api.players import VIEWERS, ViewerStats
+from live.api.ratelimit import (
+    RateLimiter,
+    anonymous_rate_limit_middleware,
+    key_rate_limit_middleware,
+)
 from live.api.state import CONTROL, STORE, URLS
+from live.api.webhooks import EVENTS, ApiEvents
 from live.control import LiveControl
 from live.store.base import Store
 from live.urls import PublicUrls
 
 
-def build_api(*, store: Store, control: LiveControl, urls: PublicUrls) -> web.Application:
+def build_api(
+    *,
+    store: Store,
+    control: LiveControl,
+    urls: PublicUrls,
+    events: ApiEvents | None = None,
+    viewers: ViewerStats | None = None,
+    rate_limiter: RateLimiter | None = None,
+    cors_origins: Iterable[str] = (),
+) -> web.Application:
     """The REST API, to be mounted with `root.add_subapp("/v1", api)`; the root app
-    should carry `request_id_middleware`."""
-    api = web.Application(
-        middlewares=[
-            error_middleware,
-            auth_middleware,
-            json_body_middleware,
-        ]
-    )
+    should carry `request_id_middleware`. Without `rate_limiter` there are no limits;
+    without `cors_origins` no CORS."""
+    origins = frozenset(cors_origins)
+    middlewares: list[Middleware] = [error_middleware]
+    if origins:
+        middlewares.append(cors_middleware(origins))
+    if rate_limiter is not None:
+        middlewares.append(anonymous_rate_limit_middleware(rate_limiter))
+    middlewares.append(auth_middleware)
+    if rate_limiter is not None:
+        middlewares.append(key_rate_limit_middleware(rate_limiter))
+    middlewares += [json_body_middleware, idempotency_middleware(store)]
+    api = web.Application(middlewares=middlewares)
     api[STORE] = store
     api[CONTROL] = control
     api[URLS] = urls
+    if events is not None:
+        api[EVENTS] = events
+    if viewers is not None:
+        api[VIEWERS] = viewers
     livestreams.add_routes(api.router)
+    assets.add_routes(api.router)
     api_keys.add_routes(api.router)
+    players.add_routes(api.router)
+    webhooks.add_routes(api.router)
+    openapi.add_routes(api.router)
     return api

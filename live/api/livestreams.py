@@ -16,6 +16,7 @@ from live.api.pagination import page_answer, pagination
 from live.api.serialize import livestream_json, session_json
 from live.api.state import CONTROL, STORE, URLS
 from live.api.validation import ban_request, livestream_settings
+from live.api.webhooks import announce
 from live.store.models import STATUSES, Livestream
 from live.store.times import utcnow
 
@@ -93,14 +94,17 @@ async def ban_livestream(request: web.Request) -> web.Response:
     ls = await _load(request)
     reason, until = ban_request(json_body(request))
     store = request.app[STORE]
-    await store.ban(ls.id, reason, until)
+    banned = await store.ban(ls.id, reason, until)
+    await announce(request, "livestream.banned", banned)
     await request.app[CONTROL].disconnect(ls.id, "banned")
     return _answer(request, await store.get_livestream(ls.id))
 
 
 async def unban_livestream(request: web.Request) -> web.Response:
     ls = await _load(request)
-    return _answer(request, await request.app[STORE].unban(ls.id))
+    unbanned = await request.app[STORE].unban(ls.id)
+    await announce(request, "livestream.unbanned", unbanned)
+    return _answer(request, unbanned)
 
 
 async def disconnect_livestream(request: web.Request) -> web.Response:

@@ -36,6 +36,8 @@ class Broadcast:
         self.timers: dict[str, asyncio.Task[None]] = {}
         self.reconnecting = False
         self.announced_live = False
+        # The newest video keyframe, for posters; replaced, never copied.
+        self.last_keyframe: MediaPacket | None = None
 
     def note_encoder(self, encoder: str) -> None:
         if self.session is not None and self.session.encoder != encoder:
@@ -43,9 +45,13 @@ class Broadcast:
             self.manager.spawn(self.manager.store.update_session(self.session.id, encoder=encoder))
 
     def set_tracks(self, tracks: tuple[TrackInfo, ...]) -> None:
+        if tracks != self.hub.tracks:
+            self.last_keyframe = None  # it was coded with the old configuration
         self.hub.set_tracks(tracks)
 
     def push(self, packet: MediaPacket) -> None:
+        if packet.keyframe and packet.kind == "video":
+            self.last_keyframe = packet
         self.health.on_packet(packet, time.monotonic())
         self.hub.push(packet)
 
@@ -53,6 +59,12 @@ class Broadcast:
         if message not in self.health.extra_warnings:
             self.health.extra_warnings.append(message)
             log.warning("stream %s: %s", self.livestream.id, message)
+
+    def latest_keyframe(self) -> tuple[TrackInfo, MediaPacket] | None:
+        video = next((t for t in self.hub.tracks if t.kind == "video"), None)
+        if video is None or self.last_keyframe is None:
+            return None
+        return video, self.last_keyframe
 
     def start_timer(self, name: str, after_s: float, action) -> None:
         """Run `action()` (a coroutine function) after `after_s`, replacing a timer

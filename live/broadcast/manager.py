@@ -25,6 +25,9 @@ from live.broadcast.health import IngestHealth
 from live.broadcast.publisher import Publisher
 from live.control import LiveSession
 from live.hls import HlsRegistry
+from live.ladder.ladder import Ladder
+from live.ladder.plan import DEFAULT_RUNGS, parse_rungs, plan_ladder
+from live.media.packet import MediaPacket, TrackInfo
 from live.packaging.packager import HlsPackager, PackagingSettings
 from live.store.base import Store
 from live.store.models import Livestream, Session
@@ -56,6 +59,9 @@ class StreamSettings:
     stale_after_s: float = 2.0
     # How long an ended stream's playlist (with ENDLIST) stays up for late viewers.
     ended_playlist_linger_s: float = 60.0
+    # `transcode: ladder`: (height, video bits per second) rungs, and the x264 preset.
+    ladder_rungs: tuple[tuple[int, int], ...] = tuple(parse_rungs(DEFAULT_RUNGS))
+    ladder_preset: str = "veryfast"
 
 
 class StreamManager:
@@ -74,6 +80,10 @@ class StreamManager:
         self.settings = settings
         self.events: StreamEvents = events or NoStreamEvents()
         self.consumers: list[ConsumerFactory] = []
+        # The session's viewer figures (peak_viewers, total_views) at its end.
+        self.viewer_totals: Callable[[Broadcast], dict[str, int]] | None = None
+        # The same figures while the session goes on (read-only), for current_session.
+        self.live_viewer_totals: Callable[[Broadcast], dict[str, int]] | None = None
         self.broadcasts: dict[str, Broadcast] = {}
         self.refusals: dict[str, int] = {"unknown_key": 0, "banned": 0, "busy": 0}
         self._background: set[asyncio.Task[Any]] = set()
@@ -163,6 +173,7 @@ class StreamManager:
             packaging,
             on_warning=broadcast.add_warning,
             on_part=lambda: self._on_part(broadcast),
+            ladder=self._ladder_factory(broadcast) if livestream.transcode == "ladder" else None,
         )
         broadcast.packager = packager
         broadcast.tasks.append(asyncio.create_task(packager.run(), name=f"hls-{livestream.id}"))
@@ -172,6 +183,30 @@ class StreamManager:
                 broadcast.tasks.append(asyncio.create_task(coroutine))
         self.broadcasts[livestream.id] = broadcast
         return broadcast
+
+    def _ladder_factory(self, broadcast: Broadcast) -> Callable[[HlsPackager], Ladder | None]:
+        """Lower renditions for a `transcode: ladder` stream, planned from the source
+        video once the packager knows it."""
+
+        def make(packager: HlsPackager) -> Ladder | None:
+            video = next((t for t in packager.tracks if t.kind == "video"), None)
+            if video is None or packager.window is None:
+                return None
+            rungs = plan_ladder(video.width, video.height, list(self.settings.ladder_rungs))
+            if not rungs:
+                return None
+            log.info("stream %s: ladder %s", broadcast.livestream.id,
+                     ", ".join(f"{r.name} {r.bitrate // 1000} kbps" for r in rungs))
+            return Ladder(
+                rungs,
+                source_window=packager.window,
+                stream=lambda: packager.stream,
+                frame_rate=lambda: packager.rendition.frame_rate if packager.rendition else None,
+                on_warning=broadcast.add_warning,
+                preset=self.settings.ladder_preset,
+            )
+
+        return make
 
     def _on_part(self, broadcast: Broadcast) -> None:
         if not broadcast.announced_live and broadcast.session is not None:
@@ -219,6 +254,7 @@ class StreamManager:
             audio=audio,
             bytes_in=broadcast.health.bytes_in,
             encoder=session.encoder,
+            **(self.viewer_totals(broadcast) if self.viewer_totals else {}),
         )
         await self._emit(events.IDLE, broadcast, ended or session)
 
@@ -281,6 +317,13 @@ class StreamManager:
         except Exception:
             log.exception("stream %s: could not record event %s", broadcast.livestream.id, event)
 
+    def latest_keyframe(self, playback_id: str) -> tuple[TrackInfo, MediaPacket] | None:
+        """The video track and newest keyframe of the live stream with this playback id."""
+        for broadcast in self.broadcasts.values():
+            if broadcast.livestream.playback_id == playback_id:
+                return broadcast.latest_keyframe()
+        return None
+
     # -- LiveControl -----------------------------------------------------------------
 
     def current_session(self, livestream_id: str) -> LiveSession | None:
@@ -290,6 +333,9 @@ class StreamManager:
         session = broadcast.session
         session.video, session.audio = broadcast.media_description()
         session.bytes_in = broadcast.health.bytes_in
+        if self.live_viewer_totals is not None:
+            for name, value in self.live_viewer_totals(broadcast).items():
+                setattr(session, name, value)
         return LiveSession(
             session=session,
             reconnecting=broadcast.reconnecting,
@@ -305,6 +351,9 @@ class StreamManager:
             return False
         publisher = broadcast.publisher
         if publisher is not None:
+            # Detach first: the closed connection's own end (publisher_disconnected),
+            # which may run while the event is emitted, must not decide the reason.
+            broadcast.publisher = None
             publisher.stop(end_reason)
             await self._emit(events.DISCONNECTED, broadcast)
         await self.end_session(broadcast, end_reason)

@@ -76,7 +76,11 @@ class Publisher:
             self._stop(reason)
 
     async def end(self, reason: str = "publisher_disconnected") -> None:
-        """The connection is gone (`reason`: publisher_disconnected, timeout, error)."""
+        """The connection is gone (`reason`: publisher_disconnected, timeout, error).
+
+        Whether the publisher dropped or stopped on purpose, the session waits for it
+        through the livestream's reconnect window (as Mux does): OBS's Stop then
+        Start is one broadcast, one recording."""
         if self.broadcast.publisher is self:
             await self.broadcast.manager.publisher_gone(self.broadcast, self, reason)
         self.attached = False

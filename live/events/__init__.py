@@ -1,0 +1,2 @@
+"""Webhooks: the durable outbox (outbox.py), its dispatcher (dispatcher.py) and the
+request signature (signing.py)."""

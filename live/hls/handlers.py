@@ -52,7 +52,10 @@ QueryHook = Callable[[web.Request], str]
 HOLD_TARGET_DURATIONS = 3.0  # §6.2.5.2: a request held longer than 3 x TD gets 503
 DISCONNECT_POLL_S = 1.0
 _MAX_INDEX_DIGITS = 18
-_CACHE_ENTRIES = 256
+_CACHE_ENTRIES = 4096
+# Stands where a player's query goes in a cached playlist template; a NUL never
+# appears in a rendered playlist or in a URL query.
+_QUERY_MARK = "\x00"
 
 
 class _Hold(enum.Enum):
@@ -75,11 +78,12 @@ class _Rendered:
 class _RenderCache:
     """Renderings of one window's current version; older versions are dropped whole."""
 
-    __slots__ = ("entries", "version")
+    __slots__ = ("entries", "templates", "version")
 
     def __init__(self) -> None:
         self.version = -1
         self.entries: dict[tuple, _Rendered] = {}
+        self.templates: dict[tuple, str] = {}
 
 
 def setup_hls_routes(
@@ -250,12 +254,21 @@ class _HlsHandlers:
         if cache.version != snap.version:
             cache.version = snap.version
             cache.entries.clear()
+            cache.templates.clear()
         key = (low, skip, query, reports)
         rendered = cache.entries.get(key)
         if rendered is None:
-            text = render_media_playlist(
-                snap, low_latency=low, query=query, skip=skip, reports=reports
-            )
+            # Every player carries its own id in the query, so the playlist is rendered
+            # once per version with a marker where queries go, and each player's copy
+            # is a splice of that text (a few microseconds, not a full render).
+            template_key = (low, skip, _QUERY_MARK, reports)
+            template = cache.templates.get(template_key)
+            if template is None:
+                template = render_media_playlist(
+                    snap, low_latency=low, query=_QUERY_MARK, skip=skip, reports=reports
+                )
+                cache.templates[template_key] = template
+            text = template.replace("?" + _QUERY_MARK, "?" + query if query else "")
             rendered = _Rendered(text.encode())
             if len(cache.entries) >= _CACHE_ENTRIES:
                 cache.entries.clear()

@@ -112,6 +112,12 @@ class PartCutter:
             self._discontinuity = False
             self._segment_open = True
             self._segment_duration = 0.0
+        elif self._part_duration > 0 and (
+            self._part_duration + duration > self.timing.part_target + 1e-6
+        ):
+            # A late or long frame would push the part past PART-TARGET, which
+            # the spec forbids: it opens the next part instead.
+            self.flush_part()
         if duration > 0 and self._part_duration == 0:
             # The part's first sample of the reference track decides independence;
             # audio that rode along before it does not count.

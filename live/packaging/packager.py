@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from live.broadcast.hub import Gap, PublisherChanged, StreamEnded, Subscription, TracksChanged
 from live.hls import HlsRegistry, HlsStream, HlsWindow, Rendition
@@ -22,6 +23,9 @@ from live.media.packet import MediaPacket, TrackInfo
 from live.media.timeline import TimedSample, Timeline
 from live.packaging.cutter import PartCutter, plan_timing
 from live.packaging.fmp4 import Fmp4Writer, track_timescale
+
+if TYPE_CHECKING:
+    from live.ladder.ladder import Ladder
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +64,7 @@ class HlsPackager:
         *,
         on_warning: Callable[[str], None] | None = None,
         on_part: Callable[[], None] | None = None,
+        ladder: Callable[[HlsPackager], Ladder | None] | None = None,
     ) -> None:
         self.subscription = subscription
         self.registry = registry
@@ -67,6 +72,8 @@ class HlsPackager:
         self.settings = settings
         self._on_warning = on_warning or (lambda message: None)
         self._on_part = on_part
+        self._ladder_factory = ladder
+        self.ladder: Ladder | None = None
         self.stream: HlsStream | None = None
         self.window: HlsWindow | None = None
         self.rendition: Rendition | None = None
@@ -79,7 +86,14 @@ class HlsPackager:
         self._reference_kind = "video"
         self._frame_duration = 0.0
         self._bytes: deque[tuple[float, int]] = deque()
+        self._total_bytes = 0
+        self._window_bytes = 0  # the sum of the sizes in self._bytes
+        self._first_byte_at: float | None = None
         self.parts_produced = 0
+
+    @property
+    def tracks(self) -> tuple[TrackInfo, ...]:
+        return self._tracks
 
     async def run(self) -> None:
         try:
@@ -93,6 +107,8 @@ class HlsPackager:
                     self._on_source_break()
                 elif isinstance(item, StreamEnded):
                     self._finish()
+                    if self.ladder is not None:
+                        await self.ladder.close()
                     return
         except Exception:
             log.exception("packager for %s failed", self.playback_id)
@@ -117,6 +133,8 @@ class HlsPackager:
             self._timeline.retrack(timescales)
         if self._cutter is not None and self._sink is not None:
             self._sink.writer = self._writer
+            if self.ladder is not None:
+                self.ladder.on_tracks(usable)
             self._cutter.new_init(self._writer.init, discontinuity=True)
         elif self._learning is not None:
             self._learning = _Learning()  # what was held belongs to the old init section
@@ -207,7 +225,13 @@ class HlsPackager:
             # most a few per second, so tenths of a second since 1970 stay ahead.
             first_number=int(time.time() * 10),
         )
-        sink = _WindowSink(self.window, self._writer, self._part_added, learning.elapsed)
+        if video and self._ladder_factory is not None:
+            self.ladder = self._ladder_factory(self)
+            if self.ladder is not None:
+                self.ladder.on_tracks(self._tracks)
+        sink = _WindowSink(
+            self.window, self._writer, self._part_added, learning.elapsed, ladder=self.ladder
+        )
         self._sink = sink
         self._cutter = PartCutter(sink, timing, has_video=video, on_forced_cut=self._forced_cut)
         self._cutter.new_init(self._writer.init, discontinuity=False)
@@ -236,8 +260,9 @@ class HlsPackager:
                 latency_mode=self.settings.latency_mode,
             )
             self.registry.register(self.stream)
-        elif self.rendition is not None and self.parts_produced % 25 == 0:
+        elif self.rendition is not None and self.parts_produced % 5 == 0:
             self.rendition.bandwidth = max(self.rendition.bandwidth, self._bandwidth())
+            self.rendition.average_bandwidth = self._average_bandwidth()
 
     def _forced_cut(self, segment_duration: float) -> None:
         self._on_warning(
@@ -252,19 +277,32 @@ class HlsPackager:
         finally:
             if self.window is not None:
                 self.window.end()
+            if self.ladder is not None:
+                self.ladder.on_end()
+
+    def _average_bandwidth(self) -> int | None:
+        """Bits per second over the whole stream so far."""
+        if self._first_byte_at is None:
+            return None
+        span = time.monotonic() - self._first_byte_at
+        return int(self._total_bytes * 8 / span) if span >= 0.2 else None
 
     def _note_bytes(self, size: int) -> None:
         now = time.monotonic()
+        if self._first_byte_at is None:
+            self._first_byte_at = now
+        self._total_bytes += size
         self._bytes.append((now, size))
+        self._window_bytes += size
         while self._bytes and now - self._bytes[0][0] > 10:
-            self._bytes.popleft()
+            self._window_bytes -= self._bytes.popleft()[1]
 
     def _bandwidth(self) -> int:
         """Peak-ish bits per second of what was received lately, plus headroom."""
         if len(self._bytes) < 2:
             return 3_000_000
         span = max(1.0, self._bytes[-1][0] - self._bytes[0][0])
-        return max(64_000, int(sum(size for _, size in self._bytes) * 8 / span * 1.25))
+        return max(64_000, int(self._window_bytes * 8 / span * 1.25))
 
     def _update_rendition(self) -> None:
         if self.window is None:
@@ -278,7 +316,7 @@ class HlsPackager:
                 name="source",
                 window=self.window,
                 bandwidth=self._bandwidth(),
-                average_bandwidth=None,
+                average_bandwidth=self._average_bandwidth(),
                 codecs=codecs,
                 resolution=resolution,
                 frame_rate=frame_rate,
@@ -298,9 +336,16 @@ class _WindowSink:
     """
 
     def __init__(
-        self, window: HlsWindow, writer: Fmp4Writer, on_part: Callable[[], None], backlog_s: float
+        self,
+        window: HlsWindow,
+        writer: Fmp4Writer,
+        on_part: Callable[[], None],
+        backlog_s: float,
+        *,
+        ladder: Ladder | None = None,
     ) -> None:
         self._window = window
+        self._ladder = ladder
         self.writer = writer
         self._on_part = on_part
         self._position = 0.0
@@ -315,13 +360,17 @@ class _WindowSink:
         if discontinuity:  # a new source clock: date it by arrival, never going back
             wall = max(wall, time.time())
             self._anchor_wall, self._anchor_position = wall, self._position
-        self._window.start_segment(
-            discontinuity=discontinuity,
-            program_date_time=datetime.fromtimestamp(wall, tz=UTC),
-        )
+        program_date_time = datetime.fromtimestamp(wall, tz=UTC)
+        self._window.start_segment(discontinuity=discontinuity, program_date_time=program_date_time)
+        if self._ladder is not None:
+            self._ladder.on_segment(discontinuity, program_date_time)
 
     def add_part(self, items: list[TimedSample], duration: float, independent: bool) -> None:
         self._window.add_part(self.writer.fragment(items), duration, independent)
+        if self._ladder is not None:
+            video = [s for s in items if s.packet.kind == "video"]
+            if video:
+                self._ladder.on_part(items, video[-1].dts + video[-1].duration, independent)
         self._position += duration
         self._on_part()
 

@@ -7,14 +7,26 @@ sit on the playback path.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, generate_latest
+from aiohttp.typedefs import Handler
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from live.broadcast.manager import StreamManager
 from live.hls import HlsRegistry
+
+if TYPE_CHECKING:
+    from live.events.dispatcher import WebhookDispatcher
+    from live.stats.viewers import ViewerTracker
+
+# Request latency buckets: API calls take milliseconds, blocking playlist reloads up
+# to a few target durations.
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
 class Metrics:
@@ -24,15 +36,65 @@ class Metrics:
         self._hls: HlsRegistry | None = None
         self.hls_requests: Counter[str] = Counter()
         self.hls_bytes_out = 0
+        self._viewers: ViewerTracker | None = None
+        self._dispatcher: WebhookDispatcher | None = None
+        # The SRT ingest's counters (malformed datagrams, lost/recovered packets...).
+        self.srt_stats: Callable[[], dict[str, int]] | None = None
         self.registry.register(self)
+        self.latency = Histogram(
+            "live_http_request_duration_seconds",
+            "HTTP request latency by kind of route (api, hls, other)",
+            ["route"],
+            registry=self.registry,
+            buckets=_LATENCY_BUCKETS,
+        )
 
-    def bind(self, manager: StreamManager, hls: HlsRegistry) -> None:
+    def bind(
+        self,
+        manager: StreamManager,
+        hls: HlsRegistry,
+        *,
+        viewers: ViewerTracker | None = None,
+        dispatcher: WebhookDispatcher | None = None,
+    ) -> None:
         self._manager = manager
         self._hls = hls
+        self._viewers = viewers
+        self._dispatcher = dispatcher
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Root-app middleware: time every request (the blocking HLS ones included)."""
+        started = time.perf_counter()
+        try:
+            return await handler(request)
+        finally:
+            path = request.path
+            route = (
+                "api"
+                if path.startswith("/v1/")
+                else "hls"
+                if path.startswith("/live/")
+                else ("other")
+            )
+            self.latency.labels(route).observe(time.perf_counter() - started)
 
     def on_hls_request(self, request: web.Request, playback_id: str, kind: str, size: int) -> None:
         self.hls_requests[kind] += 1
         self.hls_bytes_out += size
+
+    @staticmethod
+    def _ladder_shed(manager: StreamManager | None) -> GaugeMetricFamily:
+        shed = GaugeMetricFamily(
+            "live_ladder_renditions_shed",
+            "Ladder renditions dropped because the codecs could not keep up (live streams)",
+        )
+        count = 0
+        for broadcast in manager.broadcasts.values() if manager is not None else ():
+            if broadcast.packager is not None and broadcast.packager.ladder is not None:
+                count += len(broadcast.packager.ladder.shed)
+        shed.add_metric([], count)
+        return shed
 
     def collect(self):
         manager = self._manager
@@ -47,6 +109,14 @@ class Metrics:
         parts = CounterMetricFamily("live_hls_parts", "LL-HLS parts produced (live sessions)")
         requests = CounterMetricFamily("live_hls_requests", "HLS requests", labels=["kind"])
         bytes_out = CounterMetricFamily("live_hls_bytes_out", "HLS bytes sent")
+        viewers = GaugeMetricFamily("live_viewers", "Current viewers of live streams")
+        waiting = GaugeMetricFamily(
+            "live_hls_blocking_requests", "Blocking playlist and part requests waiting"
+        )
+        deliveries = CounterMetricFamily(
+            "live_webhook_deliveries", "Webhook delivery attempts by outcome", labels=["outcome"]
+        )
+        in_flight = GaugeMetricFamily("live_webhook_deliveries_in_flight", "Deliveries being sent")
         if manager is not None:
             live.add_metric([], len(manager.broadcasts))
             by_protocol: Counter[str] = Counter()
@@ -63,10 +133,28 @@ class Metrics:
                 refused.add_metric([reason], count)
             bytes_in.add_metric([], total_in)
             parts.add_metric([], total_parts)
+            total_waiting = 0
+            for broadcast in manager.broadcasts.values():
+                stream = broadcast.packager.stream if broadcast.packager is not None else None
+                if stream is not None:
+                    total_waiting += sum(r.window.waiter_count for r in stream.renditions)
+            waiting.add_metric([], total_waiting)
+        viewers.add_metric([], self._viewers.current_viewers() if self._viewers else 0)
+        dispatcher = self._dispatcher
+        for outcome in ("delivered", "failed_attempt", "gave_up"):
+            deliveries.add_metric([outcome], dispatcher.outcomes[outcome] if dispatcher else 0)
+        in_flight.add_metric([], dispatcher.in_flight if dispatcher else 0)
         for kind, count in sorted(self.hls_requests.items()):
             requests.add_metric([kind], count)
         bytes_out.add_metric([], self.hls_bytes_out)
         yield from (live, publishers, refused, bytes_in, parts, requests, bytes_out)
+        yield from (viewers, waiting, deliveries, in_flight)
+        yield self._ladder_shed(manager)
+        if self.srt_stats is not None:
+            srt = CounterMetricFamily("live_srt", "SRT ingest counters", labels=["kind"])
+            for kind, value in sorted(self.srt_stats().items()):
+                srt.add_metric([kind], value)
+            yield srt
 
 
 def setup_metrics_route(app: web.Application, metrics: Metrics) -> None:

@@ -26,7 +26,19 @@ import abc
 from datetime import datetime
 from typing import Any
 
-from live.store.models import ApiKey, Livestream, Scope, Session, Status
+from live.store.models import (
+    ApiKey,
+    Asset,
+    AssetStatus,
+    Delivery,
+    DeliveryState,
+    IdempotentAnswer,
+    Livestream,
+    Scope,
+    Session,
+    Status,
+    Webhook,
+)
 
 
 class Store(abc.ABC):
@@ -159,4 +171,110 @@ class Store(abc.ABC):
 
     # -- assets (recordings) ---------------------------------------------------
 
+    @abc.abstractmethod
+    async def create_asset(self, asset: Asset) -> Asset: ...
+
+    @abc.abstractmethod
+    async def get_asset(self, asset_id: str) -> Asset | None: ...
+
+    @abc.abstractmethod
+    async def list_assets(
+        self,
+        page: int = 1,
+        page_size: int = 20,
+        *,
+        livestream_id: str | None = None,
+        statuses: tuple[AssetStatus, ...] | None = None,
+        created_before: datetime | None = None,
+    ) -> tuple[list[Asset], int]:
+        """Newest first, filtered by livestream, by status (start-up finds the
+        unfinished ones) and by age (retention)."""
+
+    @abc.abstractmethod
+    async def update_asset(self, asset_id: str, **changes: Any) -> Asset | None:
+        """Change `models.ASSET_MUTABLE` fields (status, error, duration, size)."""
+
+    @abc.abstractmethod
+    async def delete_asset(self, asset_id: str) -> bool: ...
+
     # -- webhooks, deliveries, idempotency keys, viewer stats ------------------
+    # Viewer stats are counted in memory (live/stats/) and written into the session
+    # (`peak_viewers`, `total_views`) when it ends: no store write per HLS request.
+
+    @abc.abstractmethod
+    async def create_webhook(self, url: str, events: list[str], secret: str) -> Webhook: ...
+
+    @abc.abstractmethod
+    async def get_webhook(self, webhook_id: str) -> Webhook | None: ...
+
+    @abc.abstractmethod
+    async def list_webhooks(self, page: int = 1, page_size: int = 20) -> tuple[list[Webhook], int]:
+        """Newest first."""
+
+    @abc.abstractmethod
+    async def delete_webhook(self, webhook_id: str) -> bool:
+        """Delete the endpoint, its pending deliveries and its log, atomically."""
+
+    @abc.abstractmethod
+    async def enqueue_event(
+        self, event_id: str, event: str, body: str, created_at: datetime
+    ) -> int:
+        """The outbox write: one pending delivery of `body` for every endpoint
+        subscribed to `event`, due at once, all in one atomic write. Returns how many."""
+
+    @abc.abstractmethod
+    async def claim_due_deliveries(
+        self, webhook_id: str, now: datetime, lease_until: datetime, limit: int
+    ) -> list[Delivery]:
+        """Pending deliveries of one endpoint due by `now`, oldest first, pushed to
+        `lease_until` in the same write, so no other sender (or this one after a
+        crash) takes them before the lease runs out: at least once, rarely twice."""
+
+    @abc.abstractmethod
+    async def record_attempt(
+        self,
+        delivery_id: str,
+        *,
+        state: DeliveryState,
+        next_attempt_at: datetime,
+        last_status: int | None,
+        last_error: str | None,
+        delivered_at: datetime | None = None,
+    ) -> Delivery | None:
+        """Count one attempt and its outcome."""
+
+    @abc.abstractmethod
+    async def get_delivery(self, delivery_id: str) -> Delivery | None: ...
+
+    @abc.abstractmethod
+    async def list_deliveries(
+        self,
+        page: int = 1,
+        page_size: int = 20,
+        *,
+        webhook_id: str | None = None,
+        state: DeliveryState | None = None,
+    ) -> tuple[list[Delivery], int]:
+        """The delivery log, newest first."""
+
+    @abc.abstractmethod
+    async def resend_delivery(self, delivery_id: str, now: datetime) -> Delivery | None:
+        """Make the delivery pending and due at `now` (whatever its state)."""
+
+    @abc.abstractmethod
+    async def next_delivery_at(self) -> datetime | None:
+        """When the earliest pending delivery is due, or None."""
+
+    @abc.abstractmethod
+    async def get_idempotent_answer(
+        self, api_key_id: str, key: str, not_before: datetime
+    ) -> IdempotentAnswer | None:
+        """The stored answer for this key, unless it was stored before `not_before`."""
+
+    @abc.abstractmethod
+    async def put_idempotent_answer(self, answer: IdempotentAnswer) -> None:
+        """Store (or replace) the answer for (api_key_id, key)."""
+
+    @abc.abstractmethod
+    async def purge_idempotent_answers(self, before: datetime) -> int:
+        """Forget answers stored before `before`."""

@@ -142,3 +142,99 @@ SESSION_MUTABLE: tuple[str, ...] = (
     "total_views",
     "asset_id",
 )
+
+
+# -- assets (recordings) ---------------------------------------------------------
+
+AssetStatus = Literal["recording", "processing", "ready", "failed"]
+ASSET_STATUSES: tuple[str, ...] = get_args(AssetStatus)
+
+
+@dataclass(slots=True, kw_only=True)
+class Asset:
+    """The recording of one session: `recording` while live, `processing` while
+    being finalised, then `ready` (or `failed`, with `error`)."""
+
+    livestream_id: str
+    session_id: str
+    id: str = field(default_factory=lambda: new_id("ast"))
+    status: AssetStatus = "recording"
+    error: str | None = None
+    duration_s: float = 0.0
+    size_bytes: int = 0
+    has_poster: bool = False  # no poster for an audio-only recording
+    created_at: datetime = field(default_factory=utcnow)
+    ready_at: datetime | None = None
+
+
+# Asset fields the recorder may change after creation.
+ASSET_MUTABLE: tuple[str, ...] = (
+    "status",
+    "error",
+    "duration_s",
+    "size_bytes",
+    "has_poster",
+    "ready_at",
+)
+
+
+# -- webhooks, deliveries, idempotency keys --------------------------------------
+
+WEBHOOK_EVENTS: tuple[str, ...] = (
+    "livestream.connected",
+    "livestream.live",
+    "livestream.disconnected",
+    "livestream.idle",
+    "livestream.banned",
+    "livestream.unbanned",
+    "asset.ready",
+    "asset.failed",
+)
+DeliveryState = Literal["pending", "delivered", "failed"]
+DELIVERY_STATES: tuple[str, ...] = get_args(DeliveryState)
+
+
+@dataclass(slots=True, kw_only=True)
+class Webhook:
+    """An endpoint that receives the events it subscribed to, signed with `secret`
+    (kept in plaintext: it is the HMAC key, needed at every delivery)."""
+
+    id: str
+    url: str
+    events: list[str]
+    secret: str = field(repr=False)
+    created_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(slots=True, kw_only=True)
+class Delivery:
+    """One event for one endpoint: a row of the outbox and of the delivery log.
+
+    `body` is the exact JSON text sent (and signed), so a retry or a resend sends the
+    same bytes with the same event id."""
+
+    id: str
+    webhook_id: str
+    event_id: str
+    event: str
+    body: str
+    state: DeliveryState = "pending"
+    attempts: int = 0
+    next_attempt_at: datetime = field(default_factory=utcnow)
+    last_status: int | None = None
+    last_error: str | None = None
+    created_at: datetime = field(default_factory=utcnow)
+    delivered_at: datetime | None = None
+
+
+@dataclass(slots=True, kw_only=True)
+class IdempotentAnswer:
+    """The first answer to a POST carrying an Idempotency-Key, replayed for repeats."""
+
+    api_key_id: str
+    key: str
+    fingerprint: str
+    status: int
+    body: bytes
+    content_type: str
+    created_at: datetime = field(default_factory=utcnow)

@@ -20,15 +20,24 @@ import aiosqlite
 from live.store.base import Store
 from live.store.ids import hash_api_key, new_api_key_secret, new_id, new_playback_id, new_stream_key
 from live.store.models import (
+    ASSET_MUTABLE,
+    ASSET_STATUSES,
+    DELIVERY_STATES,
     LIVESTREAM_SETTINGS,
     SCOPES,
     SESSION_MUTABLE,
     STATUSES,
     ApiKey,
+    Asset,
+    AssetStatus,
+    Delivery,
+    DeliveryState,
+    IdempotentAnswer,
     Livestream,
     Scope,
     Session,
     Status,
+    Webhook,
 )
 from live.store.sqlite_schema import MIGRATIONS, SCHEMA_VERSION
 from live.store.times import from_storage, to_storage, utcnow
@@ -355,7 +364,234 @@ class SqliteStore(Store):
 
     # -- assets (recordings) ---------------------------------------------------
 
+    async def create_asset(self, asset: Asset) -> Asset:
+        await self._write(
+            "INSERT INTO assets (id, livestream_id, session_id, status, error, duration_s,"
+            " size_bytes, has_poster, created_at, ready_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                asset.id, asset.livestream_id, asset.session_id, asset.status, asset.error,
+                asset.duration_s, asset.size_bytes, int(asset.has_poster),
+                _encode(asset.created_at), _encode(asset.ready_at),
+            ),
+        )  # fmt: skip
+        return asset
+
+    async def get_asset(self, asset_id: str) -> Asset | None:
+        row = await self._one("SELECT * FROM assets WHERE id = ?", (asset_id,))
+        return _asset(row) if row else None
+
+    async def list_assets(
+        self,
+        page: int = 1,
+        page_size: int = 20,
+        *,
+        livestream_id: str | None = None,
+        statuses: tuple[AssetStatus, ...] | None = None,
+        created_before: datetime | None = None,
+    ) -> tuple[list[Asset], int]:
+        _check_page(page, page_size)
+        conditions, params = ["1"], {}
+        if livestream_id is not None:
+            conditions.append("livestream_id = :livestream_id")
+            params["livestream_id"] = livestream_id
+        if statuses is not None:
+            unknown = set(statuses) - set(ASSET_STATUSES)
+            if unknown:
+                raise ValueError(f"unknown asset status {sorted(unknown)}")
+            names = [f":status{i}" for i in range(len(statuses))]
+            conditions.append(f"status IN ({', '.join(names) or 'NULL'})")
+            params.update({name[1:]: value for name, value in zip(names, statuses, strict=True)})
+        if created_before is not None:
+            conditions.append("created_at < :created_before")
+            params["created_before"] = to_storage(created_before)
+        where = " AND ".join(conditions)
+        total = (await self._one(f"SELECT COUNT(*) FROM assets WHERE {where}", params))[0]
+        rows = await self._all(
+            f"SELECT * FROM assets WHERE {where}"
+            " ORDER BY created_at DESC, seq DESC LIMIT :limit OFFSET :offset",
+            {**params, "limit": page_size, "offset": (page - 1) * page_size},
+        )
+        return [_asset(r) for r in rows], total
+
+    async def update_asset(self, asset_id: str, **changes: Any) -> Asset | None:
+        _check_fields(changes, ASSET_MUTABLE)
+        if "status" in changes and changes["status"] not in ASSET_STATUSES:
+            raise ValueError(f"unknown asset status {changes['status']!r}")
+        if not changes:
+            return await self.get_asset(asset_id)
+        values = {k: _encode(v) for k, v in changes.items()}
+        assignments = ", ".join(f"{column} = :{column}" for column in values)
+        row = await self._one(
+            f"UPDATE assets SET {assignments} WHERE id = :_id RETURNING *",
+            {**values, "_id": asset_id},
+        )
+        return _asset(row) if row else None
+
+    async def delete_asset(self, asset_id: str) -> bool:
+        return await self._write("DELETE FROM assets WHERE id = ?", (asset_id,)) > 0
+
     # -- webhooks, deliveries, idempotency keys, viewer stats ------------------
+
+    async def create_webhook(self, url: str, events: list[str], secret: str) -> Webhook:
+        hook = Webhook(id=new_id("wh"), url=url, events=list(events), secret=secret)
+        await self._write(
+            "INSERT INTO webhooks (id, url, events, secret, created_at) VALUES (?, ?, ?, ?, ?)",
+            (hook.id, hook.url, json.dumps(hook.events), hook.secret, to_storage(hook.created_at)),
+        )
+        return hook
+
+    async def get_webhook(self, webhook_id: str) -> Webhook | None:
+        row = await self._one("SELECT * FROM webhooks WHERE id = ?", (webhook_id,))
+        return _webhook(row) if row else None
+
+    async def list_webhooks(self, page: int = 1, page_size: int = 20) -> tuple[list[Webhook], int]:
+        _check_page(page, page_size)
+        total = (await self._one("SELECT COUNT(*) FROM webhooks"))[0]
+        rows = await self._all(
+            "SELECT * FROM webhooks ORDER BY created_at DESC, seq DESC LIMIT ? OFFSET ?",
+            (page_size, (page - 1) * page_size),
+        )
+        return [_webhook(r) for r in rows], total
+
+    async def delete_webhook(self, webhook_id: str) -> bool:
+        # The trigger of migration 3 deletes the endpoint's deliveries in this statement.
+        return await self._write("DELETE FROM webhooks WHERE id = ?", (webhook_id,)) > 0
+
+    async def enqueue_event(
+        self, event_id: str, event: str, body: str, created_at: datetime
+    ) -> int:
+        at = to_storage(created_at)
+        return await self._write(
+            "INSERT INTO webhook_deliveries (id, webhook_id, event_id, event, body, state,"
+            " attempts, next_attempt_at, created_at)"
+            " SELECT 'dlv_' || lower(hex(randomblob(12))), w.id, :event_id, :event, :body,"
+            " 'pending', 0, :at, :at FROM webhooks AS w"
+            " WHERE EXISTS (SELECT 1 FROM json_each(w.events) WHERE value = :event)"
+            " ORDER BY w.seq",
+            {"event_id": event_id, "event": event, "body": body, "at": at},
+        )
+
+    async def claim_due_deliveries(
+        self, webhook_id: str, now: datetime, lease_until: datetime, limit: int
+    ) -> list[Delivery]:
+        rows = await self._all(
+            "UPDATE webhook_deliveries SET next_attempt_at = :lease WHERE id IN ("
+            " SELECT id FROM webhook_deliveries WHERE webhook_id = :hook AND state = 'pending'"
+            " AND next_attempt_at <= :now ORDER BY next_attempt_at, seq LIMIT :limit)"
+            " RETURNING *",
+            {
+                "lease": to_storage(lease_until),
+                "hook": webhook_id,
+                "now": to_storage(now),
+                "limit": limit,
+            },
+        )
+        # RETURNING has no order: restore the outbox's (insertion) order.
+        return [_delivery(r) for r in sorted(rows, key=lambda r: r["seq"])]
+
+    async def record_attempt(
+        self,
+        delivery_id: str,
+        *,
+        state: DeliveryState,
+        next_attempt_at: datetime,
+        last_status: int | None,
+        last_error: str | None,
+        delivered_at: datetime | None = None,
+    ) -> Delivery | None:
+        if state not in DELIVERY_STATES:
+            raise ValueError(f"unknown delivery state {state!r}")
+        row = await self._one(
+            "UPDATE webhook_deliveries SET attempts = attempts + 1, state = ?,"
+            " next_attempt_at = ?, last_status = ?, last_error = ?,"
+            " delivered_at = COALESCE(?, delivered_at) WHERE id = ? RETURNING *",
+            (
+                state, to_storage(next_attempt_at), last_status, last_error,
+                _encode(delivered_at), delivery_id,
+            ),
+        )  # fmt: skip
+        return _delivery(row) if row else None
+
+    async def get_delivery(self, delivery_id: str) -> Delivery | None:
+        row = await self._one("SELECT * FROM webhook_deliveries WHERE id = ?", (delivery_id,))
+        return _delivery(row) if row else None
+
+    async def list_deliveries(
+        self,
+        page: int = 1,
+        page_size: int = 20,
+        *,
+        webhook_id: str | None = None,
+        state: DeliveryState | None = None,
+    ) -> tuple[list[Delivery], int]:
+        _check_page(page, page_size)
+        if state is not None and state not in DELIVERY_STATES:
+            raise ValueError(f"unknown delivery state {state!r}")
+        where = "(:hook IS NULL OR webhook_id = :hook) AND (:state IS NULL OR state = :state)"
+        params = {
+            "hook": webhook_id,
+            "state": state,
+            "limit": page_size,
+            "offset": (page - 1) * page_size,
+        }
+        total = (await self._one(f"SELECT COUNT(*) FROM webhook_deliveries WHERE {where}", params))[
+            0
+        ]
+        rows = await self._all(
+            f"SELECT * FROM webhook_deliveries WHERE {where}"
+            " ORDER BY created_at DESC, seq DESC LIMIT :limit OFFSET :offset",
+            params,
+        )
+        return [_delivery(r) for r in rows], total
+
+    async def resend_delivery(self, delivery_id: str, now: datetime) -> Delivery | None:
+        row = await self._one(
+            "UPDATE webhook_deliveries SET state = 'pending', next_attempt_at = ?"
+            " WHERE id = ? RETURNING *",
+            (to_storage(now), delivery_id),
+        )
+        return _delivery(row) if row else None
+
+    async def next_delivery_at(self) -> datetime | None:
+        row = await self._one(
+            "SELECT MIN(next_attempt_at) FROM webhook_deliveries WHERE state = 'pending'"
+        )
+        return _time(row[0]) if row else None
+
+    async def get_idempotent_answer(
+        self, api_key_id: str, key: str, not_before: datetime
+    ) -> IdempotentAnswer | None:
+        row = await self._one(
+            "SELECT * FROM idempotency_keys WHERE api_key_id = ? AND key = ? AND created_at >= ?",
+            (api_key_id, key, to_storage(not_before)),
+        )
+        if row is None:
+            return None
+        return IdempotentAnswer(
+            api_key_id=row["api_key_id"],
+            key=row["key"],
+            fingerprint=row["fingerprint"],
+            status=row["status"],
+            body=bytes(row["body"]),
+            content_type=row["content_type"],
+            created_at=from_storage(row["created_at"]),
+        )
+
+    async def put_idempotent_answer(self, answer: IdempotentAnswer) -> None:
+        await self._write(
+            "INSERT OR REPLACE INTO idempotency_keys (api_key_id, key, fingerprint, status,"
+            " body, content_type, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                answer.api_key_id, answer.key, answer.fingerprint, answer.status, answer.body,
+                answer.content_type, to_storage(answer.created_at),
+            ),
+        )  # fmt: skip
+
+    async def purge_idempotent_answers(self, before: datetime) -> int:
+        return await self._write(
+            "DELETE FROM idempotency_keys WHERE created_at < ?", (to_storage(before),)
+        )
 
 
 async def _migrate(conn: aiosqlite.Connection) -> None:
@@ -455,4 +691,46 @@ def _session(row: sqlite3.Row) -> Session:
         peak_viewers=row["peak_viewers"],
         total_views=row["total_views"],
         asset_id=row["asset_id"],
+    )
+
+
+def _asset(row: sqlite3.Row) -> Asset:
+    return Asset(
+        id=row["id"],
+        livestream_id=row["livestream_id"],
+        session_id=row["session_id"],
+        status=row["status"],
+        error=row["error"],
+        duration_s=row["duration_s"],
+        size_bytes=row["size_bytes"],
+        has_poster=bool(row["has_poster"]),
+        created_at=from_storage(row["created_at"]),
+        ready_at=_time(row["ready_at"]),
+    )
+
+
+def _webhook(row: sqlite3.Row) -> Webhook:
+    return Webhook(
+        id=row["id"],
+        url=row["url"],
+        events=json.loads(row["events"]),
+        secret=row["secret"],
+        created_at=from_storage(row["created_at"]),
+    )
+
+
+def _delivery(row: sqlite3.Row) -> Delivery:
+    return Delivery(
+        id=row["id"],
+        webhook_id=row["webhook_id"],
+        event_id=row["event_id"],
+        event=row["event"],
+        body=row["body"],
+        state=row["state"],
+        attempts=row["attempts"],
+        next_attempt_at=from_storage(row["next_attempt_at"]),
+        last_status=row["last_status"],
+        last_error=row["last_error"],
+        created_at=from_storage(row["created_at"]),
+        delivered_at=_time(row["delivered_at"]),
     )

@@ -67,11 +67,70 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # 2: assets (recordings)
     """
-    SELECT 1;
+    CREATE TABLE assets (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        livestream_id TEXT NOT NULL,
+        session_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        error TEXT,
+        duration_s REAL NOT NULL DEFAULT 0,
+        size_bytes INTEGER NOT NULL DEFAULT 0,
+        has_poster INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        ready_at TEXT
+    );
+    CREATE INDEX assets_newest ON assets (created_at, seq);
+    CREATE INDEX assets_by_stream ON assets (livestream_id, created_at, seq);
+    CREATE INDEX assets_unfinished ON assets (status)
+        WHERE status IN ('recording', 'processing');
     """,
-    # 3: webhooks, webhook deliveries (the outbox), idempotency keys, viewer stats
+    # 3: webhooks, webhook deliveries (the outbox), idempotency keys. Viewer stats
+    # live in memory and land in `sessions` (peak_viewers, total_views) at a session's end.
     """
-    SELECT 1;
+    CREATE TABLE webhooks (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        url TEXT NOT NULL,
+        events TEXT NOT NULL,
+        secret TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+
+    CREATE TABLE webhook_deliveries (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        webhook_id TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        event TEXT NOT NULL,
+        body TEXT NOT NULL,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT NOT NULL,
+        last_status INTEGER,
+        last_error TEXT,
+        created_at TEXT NOT NULL,
+        delivered_at TEXT
+    );
+    CREATE INDEX deliveries_due ON webhook_deliveries (webhook_id, next_attempt_at)
+        WHERE state = 'pending';
+    CREATE INDEX deliveries_newest ON webhook_deliveries (created_at, seq);
+    -- Deleting an endpoint drops its outbox and log in the same statement.
+    CREATE TRIGGER webhooks_delete_deliveries AFTER DELETE ON webhooks BEGIN
+        DELETE FROM webhook_deliveries WHERE webhook_id = OLD.id;
+    END;
+
+    CREATE TABLE idempotency_keys (
+        api_key_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        body BLOB NOT NULL,
+        content_type TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (api_key_id, key)
+    );
+    CREATE INDEX idempotency_age ON idempotency_keys (created_at);
     """,
 )
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from media_fixtures import gop_args
 
 API_KEY = "lk_test_admin_key_0123456789"
-_PORT_LINE = re.compile(r"^\s+(HTTP|RTMP ingest|RTMPS ingest).*\(port (\d+)\)")
+_PORT_LINE = re.compile(r"^\s+(HTTP|RTMP ingest|RTMPS ingest|SRT ingest).*\(port (\d+)\)")
 
 
 @dataclass
@@ -105,6 +105,11 @@ class LiveProcess:
 
     def rtmp_url(self, stream_key: str) -> str:
         return f"rtmp://127.0.0.1:{self.ports['RTMP ingest']}/live/{stream_key}"
+
+    def srt_url(self, stream_id: str, **options: str) -> str:
+        """`srt://` URL for ffmpeg (its `streamid` is used as given, not URL-decoded)."""
+        query = "".join(f"&{name}={value}" for name, value in options.items())
+        return f"srt://127.0.0.1:{self.ports['SRT ingest']}?streamid={stream_id}{query}"
 
     def api(
         self, method: str, path: str, body: dict | None = None, key: str | None = API_KEY

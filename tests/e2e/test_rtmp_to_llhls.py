@@ -101,7 +101,8 @@ def test_blocking_reload_and_preload_hint_answer_when_the_part_exists(live, proc
                 else:  # trailing parts of the open segment
                     msn = playlist.media_sequence + len(playlist.segments) - 1
                     next_index = len(last.parts)
-                blocking = f"{media_url}?_HLS_msn={msn}&_HLS_part={next_index}"
+                joiner = "&" if "?" in media_url else "?"
+                blocking = f"{media_url}{joiner}_HLS_msn={msn}&_HLS_part={next_index}"
                 part_task = asyncio.create_task(_timed_get(session, hint))
                 playlist_task = asyncio.create_task(_timed_get(session, blocking))
                 (
@@ -161,3 +162,23 @@ def test_second_publisher_is_refused_while_the_first_sends(live, processes):
         message="live again",
     )
     assert third.wait(20) == 0
+
+
+def test_live_poster_is_a_jpeg_of_the_stream_that_changes(live, processes):
+    import io
+
+    import av
+
+    stream = live.create_livestream(reconnect_window_s=0)
+    ffmpeg_publish(processes, live.rtmp_url(stream["stream_key"]), seconds=15, size="480x270")
+    live.wait_playable(stream["playback_id"])
+    path = f"/live/{stream['playback_id']}/poster.jpg"
+    status, first, headers = live.get(path)
+    assert status == 200 and headers["Content-Type"] == "image/jpeg"
+    with av.open(io.BytesIO(first), format="image2pipe") as container:
+        frame = next(container.decode(video=0))
+        assert (frame.width, frame.height) == (480, 270)
+    time.sleep(6)  # past the refresh interval; the test pattern has moved on
+    status, later, _ = live.get(path)
+    assert status == 200 and later != first
+    assert live.get("/live/pb_unknown/poster.jpg")[0] == 404

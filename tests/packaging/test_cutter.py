@@ -138,3 +138,18 @@ def test_audio_only_parts_are_all_independent():
     parts = [e for e in sink.events if e[0] == "part"]
     assert parts and all(p[3] for p in parts)
     assert len(sink.segments()) >= 4
+
+
+def test_a_late_frame_starts_a_new_part_instead_of_overflowing_one():
+    sink = Sink()
+    timing = plan_timing(part_target=0.2, segment_target=1.0, frame_duration=FRAME,
+                         keyframe_interval=1.0)
+    cutter = PartCutter(sink, timing, has_video=True)
+    cutter.new_init(b"i", discontinuity=False)
+    durations = [FRAME] * 5 + [0.05] + [FRAME] * 24  # the sixth frame came late
+    for index, duration in enumerate(durations):
+        cutter.add(b"f", duration, index == 0)
+    cutter.flush_part()
+    parts = [e for e in sink.events if e[0] == "part"]
+    assert all(p[2] <= timing.part_target + 1e-9 for p in parts)
+    assert parts[0][2] == pytest.approx(5 * FRAME, abs=1e-5)

@@ -417,3 +417,175 @@ async def test_sessions_survive_livestream_delete(store: Store) -> None:
     session = await store.create_session(_session(ls.id, utcnow()))
     await store.delete_livestream(ls.id)
     assert await store.get_session(session.id) is not None
+
+
+# -- webhooks, deliveries, idempotency keys -----------------------------------------
+
+
+async def test_webhooks_crud(store: Store) -> None:
+    first = await store.create_webhook("https://a.example/h", ["livestream.live"], "whsec_1")
+    second = await store.create_webhook("https://b.example/h", ["asset.ready"], "whsec_2")
+    assert await store.get_webhook(first.id) == first
+    hooks, total = await store.list_webhooks(1, 1)
+    assert total == 2 and hooks == [second]  # newest first
+    assert await store.delete_webhook(first.id) is True
+    assert await store.delete_webhook(first.id) is False
+    assert await store.get_webhook(first.id) is None
+
+
+async def test_enqueue_event_fans_out_to_subscribers_only(store: Store) -> None:
+    live = await store.create_webhook("https://a.example", ["livestream.live"], "s1")
+    both = await store.create_webhook(
+        "https://b.example", ["livestream.live", "asset.ready"], "s2"
+    )
+    now = utcnow()
+    assert await store.enqueue_event("evt_1", "livestream.live", '{"id":"evt_1"}', now) == 2
+    assert await store.enqueue_event("evt_2", "asset.ready", '{"id":"evt_2"}', now) == 1
+    assert await store.enqueue_event("evt_3", "asset.failed", "{}", now) == 0
+    items, total = await store.list_deliveries()
+    assert total == 3
+    assert {(d.webhook_id, d.event_id) for d in items} == {
+        (live.id, "evt_1"), (both.id, "evt_1"), (both.id, "evt_2"),
+    }  # fmt: skip
+    assert all(d.state == "pending" and d.attempts == 0 for d in items)
+    assert len({d.id for d in items}) == 3
+    only, count = await store.list_deliveries(webhook_id=live.id)
+    assert count == 1 and only[0].body == '{"id":"evt_1"}'
+    assert await store.next_delivery_at() == items[0].next_attempt_at
+
+
+async def test_claim_leases_due_deliveries(store: Store) -> None:
+    hook = await store.create_webhook("https://a.example", ["asset.ready"], "s")
+    now = utcnow()
+    for n in range(3):
+        await store.enqueue_event(f"evt_{n}", "asset.ready", "{}", now)
+    lease = now + timedelta(seconds=30)
+    claimed = await store.claim_due_deliveries(hook.id, now, lease, 2)
+    assert [d.event_id for d in claimed] == ["evt_0", "evt_1"]  # oldest first
+    assert all(d.next_attempt_at == lease for d in claimed)
+    rest = await store.claim_due_deliveries(hook.id, now, lease, 10)
+    assert [d.event_id for d in rest] == ["evt_2"]
+    assert await store.claim_due_deliveries(hook.id, now, lease, 10) == []
+    again = await store.claim_due_deliveries(hook.id, lease, lease + timedelta(seconds=1), 10)
+    assert len(again) == 3  # the lease ran out: at least once
+
+
+async def test_record_attempt_and_resend(store: Store) -> None:
+    hook = await store.create_webhook("https://a.example", ["asset.ready"], "s")
+    now = utcnow()
+    await store.enqueue_event("evt_1", "asset.ready", "{}", now)
+    (delivery,) = await store.claim_due_deliveries(hook.id, now, now, 1)
+    later = now + timedelta(seconds=10)
+    failed = await store.record_attempt(
+        delivery.id, state="pending", next_attempt_at=later, last_status=503, last_error="HTTP 503"
+    )
+    assert failed is not None
+    assert (failed.attempts, failed.last_status, failed.next_attempt_at) == (1, 503, later)
+    assert await store.claim_due_deliveries(hook.id, now, now, 1) == []
+    done = await store.record_attempt(
+        delivery.id, state="delivered", next_attempt_at=later, last_status=200,
+        last_error=None, delivered_at=later,
+    )  # fmt: skip
+    assert done is not None and done.state == "delivered" and done.delivered_at == later
+    assert (await store.list_deliveries(state="delivered"))[1] == 1
+    assert await store.next_delivery_at() is None
+    resent = await store.resend_delivery(delivery.id, now)
+    assert resent is not None and resent.state == "pending" and resent.attempts == 2
+    assert await store.resend_delivery("dlv_nope", now) is None
+    assert await store.record_attempt(
+        "dlv_nope", state="failed", next_attempt_at=now, last_status=None, last_error="x"
+    ) is None  # fmt: skip
+
+
+async def test_deleting_a_webhook_deletes_its_deliveries(store: Store) -> None:
+    gone = await store.create_webhook("https://a.example", ["asset.ready"], "s")
+    kept = await store.create_webhook("https://b.example", ["asset.ready"], "s")
+    await store.enqueue_event("evt_1", "asset.ready", "{}", utcnow())
+    await store.delete_webhook(gone.id)
+    items, total = await store.list_deliveries()
+    assert total == 1 and items[0].webhook_id == kept.id
+
+
+async def test_idempotent_answers_expire(store: Store) -> None:
+    from live.store.models import IdempotentAnswer
+
+    now = utcnow()
+    answer = IdempotentAnswer(
+        api_key_id="ak_1", key="k", fingerprint="f", status=201, body=b'{"a":1}',
+        content_type="application/json; charset=utf-8", created_at=now,
+    )  # fmt: skip
+    await store.put_idempotent_answer(answer)
+    assert await store.get_idempotent_answer("ak_1", "k", now - timedelta(hours=24)) == answer
+    assert await store.get_idempotent_answer("ak_2", "k", now - timedelta(hours=24)) is None
+    assert await store.get_idempotent_answer("ak_1", "k", now + timedelta(seconds=1)) is None
+    assert await store.purge_idempotent_answers(now + timedelta(seconds=1)) == 1
+    assert await store.get_idempotent_answer("ak_1", "k", now - timedelta(hours=24)) is None
+
+
+# -- assets (recordings) ---------------------------------------------------------
+
+
+async def test_create_get_update_asset(store: Store) -> None:
+    from live.store.models import Asset
+
+    asset = await store.create_asset(Asset(livestream_id="ls_1", session_id="ses_1"))
+    assert asset.id.startswith("ast_") and asset.status == "recording"
+    assert await store.get_asset(asset.id) == asset
+    assert await store.get_asset("ast_nope") is None
+    ready_at = utcnow()
+    updated = await store.update_asset(
+        asset.id, status="ready", duration_s=12.5, size_bytes=1234, has_poster=True,
+        ready_at=ready_at,
+    )  # fmt: skip
+    assert updated is not None
+    assert (updated.status, updated.duration_s, updated.size_bytes) == ("ready", 12.5, 1234)
+    assert updated.has_poster is True and updated.ready_at == ready_at
+    assert await store.get_asset(asset.id) == updated
+    failed = await store.update_asset(asset.id, status="failed", error="the disk is full")
+    assert failed is not None and failed.error == "the disk is full"
+    assert await store.update_asset("ast_nope", status="ready") is None
+
+
+async def test_update_asset_rejects_unknown_fields_and_statuses(store: Store) -> None:
+    from live.store.models import Asset
+
+    asset = await store.create_asset(Asset(livestream_id="ls_1", session_id="ses_1"))
+    with pytest.raises(ValueError):
+        await store.update_asset(asset.id, livestream_id="ls_2")
+    with pytest.raises(ValueError):
+        await store.update_asset(asset.id, status="gone")
+
+
+async def test_list_assets_newest_first_with_filters(store: Store) -> None:
+    from live.store.models import Asset
+
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    made = []
+    for number in range(5):
+        asset = Asset(
+            livestream_id="ls_a" if number % 2 == 0 else "ls_b",
+            session_id=f"ses_{number}",
+            created_at=base + timedelta(hours=number),
+            status="ready" if number < 3 else "recording",
+        )
+        made.append(await store.create_asset(asset))
+    items, total = await store.list_assets()
+    assert total == 5 and [a.id for a in items] == [a.id for a in reversed(made)]
+    items, total = await store.list_assets(page=2, page_size=2)
+    assert total == 5 and [a.id for a in items] == [made[2].id, made[1].id]
+    items, total = await store.list_assets(livestream_id="ls_b")
+    assert total == 2 and {a.id for a in items} == {made[1].id, made[3].id}
+    items, total = await store.list_assets(statuses=("recording", "processing"))
+    assert {a.id for a in items} == {made[3].id, made[4].id}
+    items, _ = await store.list_assets(created_before=base + timedelta(hours=2))
+    assert {a.id for a in items} == {made[0].id, made[1].id}
+    assert (await store.list_assets(statuses=()))[1] == 0
+
+
+async def test_delete_asset(store: Store) -> None:
+    from live.store.models import Asset
+
+    asset = await store.create_asset(Asset(livestream_id="ls_1", session_id="ses_1"))
+    assert await store.delete_asset(asset.id) is True
+    assert await store.get_asset(asset.id) is None
+    assert await store.delete_asset(asset.id) is False

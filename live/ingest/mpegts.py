@@ -1,0 +1,270 @@
+"""MPEG-TS bytes → TrackInfo and MediaPacket, for ingests that carry TS (SRT).
+
+PyAV's MPEG-TS demuxer (no decoding) runs in a thread of its own, reading from a
+bounded, queue-fed file object: the event loop only appends bytes, and if the
+demuxer stalls the buffer fills up and further bytes are dropped (and counted)
+rather than held without limit. What it demuxes goes through `TsToMedia`, which
+turns Annex B video and ADTS audio into the MP4 forms the rest of the server uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
+from fractions import Fraction
+from typing import Final
+
+import av
+
+from live.ingest.tracks import audio_track, video_track
+from live.media import adts, annexb
+from live.media.codecs import CodecConfigError
+from live.media.packet import MediaPacket, TrackInfo
+
+log = logging.getLogger(__name__)
+
+TS_TIME_BASE: Final = Fraction(1, 90000)
+_PTS_WRAP: Final = 1 << 33
+# Enough to find the streams of a live TS without waiting seconds for it.
+_PROBE_OPTIONS: Final = {"probesize": "65536", "analyzeduration": "200000"}
+DEFAULT_BUFFER_BYTES: Final = 16 * 1024 * 1024  # ~6 s at 20 Mbps
+
+MediaItem = TrackInfo | MediaPacket
+
+
+SUPPORTED_CODECS: Final = frozenset({"h264", "hevc", "aac"})
+# How many packets may wait at the start for every track's configuration.
+_MAX_HELD: Final = 600
+
+
+class TsToMedia:
+    """Converts demuxed TS packets, keeping the parameter sets seen so far.
+
+    A TS announces its streams (PMT) before their configurations show up in band:
+    the first video frame may come before the first ADTS header. Packets are held
+    back at the start until every `expected` kind has a track (or `_MAX_HELD`
+    packets are waiting), so the stream starts with all its tracks at once instead
+    of starting video-only and changing its init section a moment later.
+    """
+
+    def __init__(self, expected: set[str] | frozenset[str] = frozenset()) -> None:
+        self._expected = set(expected)
+        self._held: list[MediaItem] | None = [] if expected else None
+        self._parameter_sets: dict[int, bytes] = {}
+        self._tracks: dict[str, TrackInfo] = {}
+        self._offset = 0
+        self._last_dts: int | None = None
+        self.skipped_codecs: set[str] = set()
+
+    def convert(self, codec: str, pts: int | None, dts: int | None, data: bytes) -> list[MediaItem]:
+        if pts is None:
+            return []
+        dts = pts if dts is None else dts
+        dts, pts = self._unwrap(dts, pts)
+        try:
+            if codec in ("h264", "hevc"):
+                return self._release(self._video(codec, pts, dts, data))
+            if codec == "aac":
+                return self._release(self._audio(pts, data))
+        except (CodecConfigError, adts.AdtsError) as error:
+            log.warning("dropping an unreadable %s packet: %s", codec, error)
+            return []
+        if codec not in self.skipped_codecs:
+            self.skipped_codecs.add(codec)
+            log.warning("MPEG-TS stream with codec %s is not supported; skipping it", codec)
+        return []
+
+    def _release(self, items: list[MediaItem]) -> list[MediaItem]:
+        held = self._held
+        if held is None:
+            return items
+        held += items
+        if not self._expected <= self._tracks.keys() and len(held) < _MAX_HELD:
+            return []
+        self._held = None
+        packets = [i for i in held if isinstance(i, MediaPacket)]
+        return [*self._tracks.values(), *packets]
+
+    def _unwrap(self, dts: int, pts: int) -> tuple[int, int]:
+        """Keep timestamps monotonic across the 33-bit wrap (every 26.5 h)."""
+        dts += self._offset
+        pts += self._offset
+        if self._last_dts is not None and dts < self._last_dts - _PTS_WRAP // 2:
+            self._offset += _PTS_WRAP
+            dts += _PTS_WRAP
+            pts += _PTS_WRAP
+        self._last_dts = dts if self._last_dts is None else max(self._last_dts, dts)
+        return dts, pts
+
+    def _video(self, codec: str, pts: int, dts: int, data: bytes) -> list[MediaItem]:
+        units = annexb.split_nal_units(data)
+        out: list[MediaItem] = []
+        if codec == "h264":
+            for unit in units:
+                kind = annexb.h264_type(unit)
+                if kind in (annexb.H264_SPS, annexb.H264_PPS):
+                    self._parameter_sets[kind] = unit
+            sps = self._parameter_sets.get(annexb.H264_SPS)
+            pps = self._parameter_sets.get(annexb.H264_PPS)
+            if sps and pps:
+                self._set_track(out, video_track("h264", annexb.avcc_from_parameter_sets(sps, pps)))
+            sample, keyframe = annexb.h264_sample(units)
+        else:
+            for unit in units:
+                kind = annexb.hevc_type(unit)
+                if kind in (annexb.HEVC_VPS, annexb.HEVC_SPS, annexb.HEVC_PPS):
+                    self._parameter_sets[kind] = unit
+            vps, sps, pps = (self._parameter_sets.get(k, b"") for k in (32, 33, 34))
+            if vps and sps and pps:
+                hvcc = annexb.hvcc_from_parameter_sets(vps, sps, pps)
+                self._set_track(out, video_track("hevc", hvcc))
+            sample, keyframe = annexb.hevc_sample(units)
+        if sample:
+            out.append(MediaPacket("video", dts, pts, sample, keyframe, TS_TIME_BASE))
+        return out
+
+    def _audio(self, pts: int, data: bytes) -> list[MediaItem]:
+        out: list[MediaItem] = []
+        for index, frame in enumerate(adts.parse_adts(data)):
+            self._set_track(out, audio_track("aac", frame.audio_specific_config))
+            at = pts + round(index * adts.SAMPLES_PER_FRAME * 90000 / frame.sample_rate)
+            out.append(MediaPacket("audio", at, at, frame.payload, True, TS_TIME_BASE))
+        return out
+
+    def _set_track(self, out: list[MediaItem], track: TrackInfo | None) -> None:
+        if track is not None and self._tracks.get(track.kind) != track:
+            self._tracks[track.kind] = track
+            out.append(track)
+
+
+class BoundedByteQueue:
+    """A file object for PyAV: `read` blocks until bytes arrive or `close` is called.
+
+    `feed` never blocks and refuses bytes beyond `limit` (returns False).
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._chunks: collections.deque[bytes] = collections.deque()
+        self._size = 0
+        self._closed = False
+        self._condition = threading.Condition()
+
+    def feed(self, data: bytes) -> bool:
+        with self._condition:
+            if self._closed or self._size + len(data) > self.limit:
+                return False
+            self._chunks.append(data)
+            self._size += len(data)
+            self._condition.notify()
+        return True
+
+    def close(self) -> None:
+        with self._condition:
+            self._closed = True
+            self._condition.notify_all()
+
+    def read(self, size: int = -1) -> bytes:
+        with self._condition:
+            while not self._chunks and not self._closed:
+                self._condition.wait()
+            if size < 0:
+                size = self._size
+            parts: list[bytes] = []
+            taken = 0
+            chunks = self._chunks
+            while chunks and taken < size:
+                chunk = chunks[0]
+                if taken + len(chunk) <= size:
+                    parts.append(chunks.popleft())
+                    taken += len(chunk)
+                else:
+                    cut = size - taken
+                    parts.append(chunk[:cut])
+                    chunks[0] = chunk[cut:]
+                    taken = size
+            self._size -= taken
+            return b"".join(parts)
+
+    @property
+    def buffered(self) -> int:
+        return self._size
+
+
+class TsDemuxer:
+    """Demuxes one TS stream in a thread; results come back on the event loop.
+
+    `on_items(list)` gets TrackInfo/MediaPacket lists; `on_done(error)` is called
+    once at the end (error is None at a clean end of stream).
+    """
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        on_items: Callable[[list[MediaItem]], None],
+        on_done: Callable[[str | None], None],
+        *,
+        buffer_bytes: int = DEFAULT_BUFFER_BYTES,
+        name: str = "ts-demux",
+    ) -> None:
+        self._loop = loop
+        self._on_items = on_items
+        self._on_done = on_done
+        self._queue = BoundedByteQueue(buffer_bytes)
+        self.dropped_bytes = 0
+        self.done = asyncio.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def feed(self, data: bytes) -> None:
+        if not self._queue.feed(data):
+            if self.dropped_bytes == 0:
+                log.warning("TS demuxer is behind: dropping input")
+            self.dropped_bytes += len(data)
+
+    def close(self) -> None:
+        """End of input: the thread drains what is buffered, then ends."""
+        self._queue.close()
+
+    def _run(self) -> None:
+        error: str | None = None
+        try:
+            container = av.open(self._queue, mode="r", format="mpegts", options=_PROBE_OPTIONS)
+            try:
+                converter = TsToMedia(
+                    {
+                        s.type
+                        for s in container.streams
+                        if s.type in ("video", "audio") and s.codec_context.name in SUPPORTED_CODECS
+                    }
+                )
+                for packet in container.demux():
+                    if packet.size == 0:
+                        continue
+                    stream = packet.stream
+                    items = converter.convert(
+                        stream.codec_context.name, packet.pts, packet.dts, bytes(packet)
+                    )
+                    if items:
+                        self._loop.call_soon_threadsafe(self._on_items, items)
+            finally:
+                container.close()
+        except (av.FFmpegError, OSError) as exc:
+            error = str(exc)
+        except Exception as exc:  # a bug here must still end the session cleanly
+            log.exception("TS demuxer failed")
+            error = repr(exc)
+        finally:
+            self._queue.close()
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting
+                self._loop.call_soon_threadsafe(self._finish, error)
+
+    def _finish(self, error: str | None) -> None:
+        self.done.set()
+        self._on_done(error)

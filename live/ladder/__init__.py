@@ -1,0 +1,1 @@
+"""Adaptive bitrate: lower H.264 renditions beside the untouched source."""

@@ -1,0 +1,333 @@
+"""Viewers of live streams, counted from the HLS requests themselves.
+
+Any player (hls.js, Safari, VLC, ffplay) is counted without its help:
+- each fetch of the multivariant playlist starts a player session, whose id (`pl=`)
+  the server writes into the media playlist URIs; the playlist handler copies it onto
+  every part, segment and init URI, so the player carries it on every request and
+  two players behind one address are two viewers;
+- a request without one falls back to address + user agent;
+- a player session becomes a view with its first media playlist or media request (a
+  probe that only reads the multivariant is not a viewer), and it is gone once it
+  has fetched nothing for three target durations.
+
+Everything is in memory and O(1) per request (a dict lookup and a few additions); a
+sweep once a second expires players. The store sees the totals once, when the
+session ends (`session_totals`, the manager's hook).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import math
+import re
+import secrets
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from live.hls import HlsRegistry
+from live.store.times import to_rfc3339, utcnow
+
+PLAYER_PARAM = "pl"
+TIMEOUT_TARGET_DURATIONS = 3
+MAX_PLAYERS_PER_STREAM = 50_000  # beyond this, new players are counted by address only
+RETAIN_IDLE_S = 3600.0  # an ended stream's stats stay in memory this long
+_PLAYER_ID = re.compile(r"pl_[A-Za-z0-9_-]{1,40}")
+_MEDIA_KINDS = frozenset({"playlist", "part", "segment", "init"})
+
+
+@dataclass(slots=True)
+class Player:
+    id: str
+    ip: str
+    user_agent: str
+    started_at: datetime
+    first_seen: float  # monotonic
+    last_seen: float
+    watch_from: float = 0.0  # watch time counts from here (first view or period start)
+    rendition: str | None = None
+    bytes_out: int = 0
+    counted: bool = False  # a view in the current period
+
+    def watched(self) -> float:
+        return max(0.0, self.last_seen - self.watch_from)
+
+
+@dataclass(slots=True)
+class Period:
+    """The figures of one session of a stream (or what came after its last one)."""
+
+    started_at: datetime = field(default_factory=utcnow)
+    peak_viewers: int = 0
+    total_views: int = 0
+    unique: set[tuple[str, str]] = field(default_factory=set)
+    watch_time_closed: float = 0.0  # players that have left
+    bytes_out: int = 0
+    rendition_bytes: Counter[str] = field(default_factory=Counter)
+
+    def report(self, active_watch: float = 0.0) -> dict[str, Any]:
+        return {
+            "peak_viewers": self.peak_viewers,
+            "total_views": self.total_views,
+            "unique_viewers": len(self.unique),
+            "watch_time_s": round(self.watch_time_closed + active_watch, 3),
+            "bytes_out": self.bytes_out,
+        }
+
+
+@dataclass(slots=True)
+class StreamViewers:
+    playback_id: str
+    timeout_s: float
+    players: dict[str, Player] = field(default_factory=dict)
+    current: int = 0
+    period: Period = field(default_factory=Period)
+    last: dict[str, Any] | None = None  # report of the last ended period
+    touched: float = 0.0
+
+
+class ViewerTracker:
+    """All streams' viewers on this node."""
+
+    def __init__(
+        self,
+        registry: HlsRegistry | None = None,
+        *,
+        default_target_duration: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.registry = registry
+        self.default_target_duration = default_target_duration
+        self.clock = clock
+        self.streams: dict[str, StreamViewers] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    # -- the two HLS hooks (setup_hls_routes) ------------------------------------
+
+    def query_for_multivariant(self, request: web.Request) -> str:
+        """Start a player session: its id goes into the media playlist URIs."""
+        query = _without_player(request.rel_url.raw_query_string)
+        stream = self._stream(request.match_info.get("playback_id", ""))
+        if len(stream.players) >= MAX_PLAYERS_PER_STREAM:
+            return query
+        now = self.clock()
+        player_id = f"pl_{secrets.token_urlsafe(9)}"
+        stream.players[player_id] = Player(
+            player_id, request.remote or "", request.headers.get("User-Agent", ""),
+            utcnow(), now, now,
+        )  # fmt: skip
+        stream.touched = now
+        pair = f"{PLAYER_PARAM}={player_id}"
+        return f"{query}&{pair}" if query else pair
+
+    def on_request(self, request: web.Request, playback_id: str, kind: str, size: int) -> None:
+        """Count one successful HLS response. Cheap: no I/O, no allocation for a
+        player already known."""
+        if kind not in _MEDIA_KINDS:
+            return
+        stream = self.streams.get(playback_id) or self._stream(playback_id)
+        now = self.clock()
+        player_id = _player_param(_raw_query(request))
+        player = stream.players.get(player_id) if player_id else None
+        if player is None:
+            ip = request.remote or ""
+            user_agent = request.headers.get("User-Agent", "")
+            if player_id is None:  # no id: the address + user agent stand for one
+                player_id = _fallback_id(ip, user_agent)
+                player = stream.players.get(player_id)
+            if player is None:
+                if len(stream.players) >= MAX_PLAYERS_PER_STREAM:
+                    return
+                player = Player(player_id, ip, user_agent, utcnow(), now, now)
+                stream.players[player_id] = player
+        player.last_seen = now
+        stream.touched = now
+        if not player.counted:
+            player.counted = True
+            player.watch_from = now
+            stream.current += 1
+            period = stream.period
+            period.total_views += 1
+            period.unique.add((player.ip, player.user_agent))
+            if stream.current > period.peak_viewers:
+                period.peak_viewers = stream.current
+        rendition = request.match_info.get("rendition")
+        if rendition is not None:
+            player.rendition = rendition
+            stream.period.rendition_bytes[rendition] += size
+        player.bytes_out += size
+        stream.period.bytes_out += size
+
+    # -- expiry ------------------------------------------------------------------------
+
+    def sweep(self) -> None:
+        """Drop players silent for three target durations; forget ended streams."""
+        now = self.clock()
+        for playback_id in list(self.streams):
+            stream = self.streams[playback_id]
+            stream.timeout_s = self._timeout(playback_id)
+            gone = [p for p in stream.players.values() if now - p.last_seen > stream.timeout_s]
+            for player in gone:
+                del stream.players[player.id]
+                if player.counted:
+                    stream.current -= 1
+                    stream.period.watch_time_closed += player.watched()
+            if (
+                not stream.players
+                and now - stream.touched > RETAIN_IDLE_S
+                and (self.registry is None or playback_id not in self.registry)
+            ):
+                del self.streams[playback_id]
+
+    def start(self, interval_s: float = 1.0) -> None:
+        async def run() -> None:
+            while True:
+                await asyncio.sleep(interval_s)
+                self.sweep()
+
+        self._task = asyncio.create_task(run(), name="viewer-sweep")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    # -- sessions -------------------------------------------------------------------
+
+    def roll(self, playback_id: str) -> dict[str, Any]:
+        """End the current period (the session ended): keep its report as `last`
+        and start a new one. Players still around are views of the next period only
+        if they fetch something in it."""
+        stream = self._stream(playback_id)
+        now = self.clock()
+        stream.period.watch_time_closed += sum(
+            p.watched() for p in stream.players.values() if p.counted
+        )
+        report = stream.period.report()
+        stream.last = report
+        stream.period = Period()
+        stream.current = 0
+        for player in stream.players.values():
+            player.counted = False
+            player.watch_from = now
+        return report
+
+    def session_totals(self, broadcast: Any) -> dict[str, int]:
+        """The manager's hook at a session's end: the session's peak and total views,
+        written into its history entry."""
+        report = self.roll(broadcast.livestream.playback_id)
+        return {"peak_viewers": report["peak_viewers"], "total_views": report["total_views"]}
+
+    def live_totals(self, broadcast: Any) -> dict[str, int]:
+        """The session's peak and total views so far, for `current_session`
+        (reading only: the period goes on)."""
+        stream = self.streams.get(broadcast.livestream.playback_id)
+        if stream is None:
+            return {"peak_viewers": 0, "total_views": 0}
+        period = stream.period
+        return {"peak_viewers": period.peak_viewers, "total_views": period.total_views}
+
+    # -- reading ----------------------------------------------------------------------
+
+    def current_viewers(self, playback_id: str | None = None) -> int:
+        if playback_id is not None:
+            stream = self.streams.get(playback_id)
+            return stream.current if stream else 0
+        return sum(s.current for s in self.streams.values())
+
+    def report(self, playback_id: str, *, live: bool) -> dict[str, Any] | None:
+        """`/players`: the current period while live, else the last ended one (None if
+        this node knows nothing of the stream)."""
+        stream = self.streams.get(playback_id)
+        if stream is None:
+            return None
+        counted = [p for p in stream.players.values() if p.counted]
+        if live or stream.last is None:
+            figures = stream.period.report(sum(p.watched() for p in counted))
+            by_rendition = stream.period.rendition_bytes
+        else:
+            figures = dict(stream.last)
+            by_rendition = Counter()
+        renditions: dict[str, dict[str, int]] = {}
+        for player in counted:
+            name = player.rendition or "unknown"
+            entry = renditions.setdefault(name, {"current_viewers": 0, "bytes_out": 0})
+            entry["current_viewers"] += 1
+        for name, sent in by_rendition.items():
+            renditions.setdefault(name, {"current_viewers": 0, "bytes_out": 0})["bytes_out"] = sent
+        now = self.clock()
+        wall = utcnow()
+        return {
+            "current_viewers": stream.current,
+            **figures,
+            "renditions": renditions,
+            "players": [
+                {
+                    "id": p.id,
+                    "ip": p.ip,
+                    "user_agent": p.user_agent,
+                    "started_at": to_rfc3339(p.started_at),
+                    "last_seen_at": to_rfc3339(
+                        datetime.fromtimestamp(wall.timestamp() - (now - p.last_seen), wall.tzinfo)
+                    ),
+                    "rendition": p.rendition,
+                    "bytes_out": p.bytes_out,
+                }
+                for p in sorted(counted, key=lambda p: p.first_seen)
+            ],
+        }
+
+    # -- plumbing ------------------------------------------------------------------
+
+    def _stream(self, playback_id: str) -> StreamViewers:
+        stream = self.streams.get(playback_id)
+        if stream is None:
+            stream = StreamViewers(playback_id, self._timeout(playback_id), touched=self.clock())
+            self.streams[playback_id] = stream
+        return stream
+
+    def _timeout(self, playback_id: str) -> float:
+        td = self.default_target_duration
+        if self.registry is not None:
+            hls = self.registry.get(playback_id)
+            if hls is not None and hls.renditions:
+                td = hls.renditions[0].window.target_duration
+        return TIMEOUT_TARGET_DURATIONS * math.ceil(td)
+
+
+def _raw_query(request: web.Request) -> str:
+    """The query as sent, from the request line: cheaper than building a URL object
+    on every part request."""
+    _, _, query = request.raw_path.partition("?")
+    return query
+
+
+def _player_param(raw_query: str) -> str | None:
+    """The `pl` value of a raw query if it looks like one of ours."""
+    if "pl=" not in raw_query:
+        return None
+    for pair in raw_query.split("&"):
+        if pair.startswith("pl="):
+            value = pair[3:]
+            return value if _PLAYER_ID.fullmatch(value) else None
+    return None
+
+
+def _without_player(raw_query: str) -> str:
+    """The request's own query minus `_HLS_*` and any `pl` it carried."""
+    return "&".join(
+        pair
+        for pair in raw_query.split("&")
+        if pair and not pair.startswith(("pl=", "_HLS_")) and pair != PLAYER_PARAM
+    )
+
+
+def _fallback_id(ip: str, user_agent: str) -> str:
+    digest = hashlib.blake2b(f"{ip}\0{user_agent}".encode(errors="replace"), digest_size=9)
+    return f"pa_{digest.hexdigest()}"

@@ -1,0 +1,148 @@
+"""Viewer accounting from HLS requests, with a fake clock and fake requests."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from urllib.parse import parse_qs
+
+from aiohttp.test_utils import make_mocked_request
+
+from live.stats.viewers import ViewerTracker
+
+PB = "pb_test"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _request(path: str, ua: str = "hls.js", ip: str = "203.0.113.9", **match: str):
+    request = make_mocked_request("GET", path, headers={"User-Agent": ua}, transport=_Transport(ip))
+    request._match_info = {"playback_id": PB, **match}  # type: ignore[attr-defined]
+    return request
+
+
+class _Transport:
+    def __init__(self, ip: str) -> None:
+        self.ip = ip
+
+    def get_extra_info(self, name: str, default=None):
+        return (self.ip, 40000) if name == "peername" else default
+
+    def is_closing(self) -> bool:
+        return False
+
+
+def _start_player(tracker: ViewerTracker, ua: str = "hls.js", ip: str = "203.0.113.9") -> str:
+    query = tracker.query_for_multivariant(_request(f"/live/{PB}/index.m3u8", ua, ip))
+    return parse_qs(query)["pl"][0]
+
+
+def _fetch(tracker, player: str | None, kind="part", size=1000, ua="hls.js", ip="203.0.113.9"):
+    query = f"?pl={player}" if player else ""
+    request = _request(f"/live/{PB}/source/part-1.m4s{query}", ua, ip, rendition="source")
+    tracker.on_request(request, PB, kind, size)
+
+
+def test_a_multivariant_alone_is_not_a_view() -> None:
+    tracker = ViewerTracker(clock=Clock())
+    _start_player(tracker)
+    tracker.on_request(_request(f"/live/{PB}/index.m3u8"), PB, "multivariant", 300)
+    assert tracker.current_viewers(PB) == 0
+    assert tracker.report(PB, live=True)["total_views"] == 0
+
+
+def test_two_players_behind_one_address_are_two_viewers() -> None:
+    tracker = ViewerTracker(clock=Clock())
+    first, second = _start_player(tracker), _start_player(tracker)
+    assert first != second
+    for player in (first, second, first, second):
+        _fetch(tracker, player)
+    report = tracker.report(PB, live=True)
+    assert report["current_viewers"] == 2
+    assert report["total_views"] == 2
+    assert report["unique_viewers"] == 1  # one address + user agent
+    assert report["bytes_out"] == 4000
+    assert {p["id"] for p in report["players"]} == {first, second}
+    assert all(p["rendition"] == "source" and p["bytes_out"] == 2000 for p in report["players"])
+    assert report["renditions"] == {"source": {"current_viewers": 2, "bytes_out": 4000}}
+
+
+def test_requests_without_an_id_fall_back_to_address_and_user_agent() -> None:
+    tracker = ViewerTracker(clock=Clock())
+    _fetch(tracker, None, ua="VLC/3.0")
+    _fetch(tracker, None, ua="VLC/3.0")
+    _fetch(tracker, None, ua="ffplay")
+    _fetch(tracker, None, ua="ffplay", ip="198.51.100.1")
+    report = tracker.report(PB, live=True)
+    assert report["current_viewers"] == 3
+    assert report["unique_viewers"] == 3
+
+
+def test_players_leave_after_three_target_durations() -> None:
+    clock = Clock()
+    tracker = ViewerTracker(clock=clock, default_target_duration=2)
+    players = [_start_player(tracker) for _ in range(3)]
+    for player in players:
+        _fetch(tracker, player)
+    clock.now += 5.9
+    _fetch(tracker, players[0])  # still watching
+    clock.now += 0.2  # the others: 6.1 s > 3 x 2 s
+    tracker.sweep()
+    report = tracker.report(PB, live=True)
+    assert report["current_viewers"] == 1
+    assert report["peak_viewers"] == 3
+    assert report["total_views"] == 3
+    clock.now += 6.1
+    tracker.sweep()
+    assert tracker.current_viewers(PB) == 0
+    assert tracker.report(PB, live=True)["watch_time_s"] == 5.9  # 5.9 + 0 + 0
+
+
+def test_watch_time_counts_active_players() -> None:
+    clock = Clock()
+    tracker = ViewerTracker(clock=clock)
+    player = _start_player(tracker)
+    _fetch(tracker, player)
+    clock.now += 2
+    _fetch(tracker, player)
+    assert tracker.report(PB, live=True)["watch_time_s"] == 2.0
+
+
+def test_session_totals_roll_the_period() -> None:
+    clock = Clock()
+    tracker = ViewerTracker(clock=clock)
+    for _ in range(4):
+        _fetch(tracker, _start_player(tracker))
+    broadcast = SimpleNamespace(livestream=SimpleNamespace(playback_id=PB))
+    assert tracker.session_totals(broadcast) == {"peak_viewers": 4, "total_views": 4}
+    # After the end: the last session's figures; players still around are no views yet
+    report = tracker.report(PB, live=False)
+    assert (report["peak_viewers"], report["total_views"], report["current_viewers"]) == (4, 4, 0)
+    assert tracker.report(PB, live=True)["total_views"] == 0  # the next session starts at 0
+
+
+def test_forged_or_malformed_ids_do_not_break_counting() -> None:
+    tracker = ViewerTracker(clock=Clock())
+    request = _request(f"/live/{PB}/source/part-1.m4s?pl=%22%3E<x>", rendition="source")
+    tracker.on_request(request, PB, "part", 10)
+    _fetch(tracker, "pl_unknownbutwellformed")
+    assert tracker.current_viewers(PB) == 2
+
+
+def test_the_multivariant_query_keeps_the_clients_own_parameters() -> None:
+    tracker = ViewerTracker(clock=Clock())
+    request = _request(f"/live/{PB}/index.m3u8?token=abc&pl=pl_old&_HLS_msn=3")
+    query = tracker.query_for_multivariant(request)
+    params = parse_qs(query)
+    assert params["token"] == ["abc"]
+    assert params["pl"] != ["pl_old"] and params["pl"][0].startswith("pl_")
+    assert "_HLS_msn" not in params
+
+
+def test_unknown_stream_has_no_report() -> None:
+    assert ViewerTracker().report("pb_nothing", live=False) is None
