@@ -10,7 +10,7 @@ from __future__ import annotations
 import struct
 from typing import Final
 
-from live.media.codecs import CodecConfigError
+from live.media.codecs import BitReader, CodecConfigError, unescape_rbsp
 
 H264_SPS: Final = 7
 H264_PPS: Final = 8
@@ -109,54 +109,29 @@ def hvcc_from_parameter_sets(vps: bytes, sps: bytes, pps: bytes) -> bytes:
     return bytes(record)
 
 
-def unescape_rbsp(data: bytes) -> bytes:
-    """Remove emulation-prevention bytes (00 00 03 → 00 00)."""
-    return data.replace(b"\x00\x00\x03", b"\x00\x00")
-
-
 def _h264_chroma(sps: bytes) -> tuple[int, int, int]:
-    bits = _Bits(unescape_rbsp(sps[4:]))
-    bits.ue()  # seq_parameter_set_id
-    chroma = bits.ue()
+    bits = BitReader(unescape_rbsp(sps[4:]))
+    bits.read_ue()  # seq_parameter_set_id
+    chroma = bits.read_ue()
     if chroma == 3:
         bits.read(1)
-    return chroma & 3, bits.ue() & 7, bits.ue() & 7
+    return chroma & 3, bits.read_ue() & 7, bits.read_ue() & 7
 
 
 def _hevc_chroma(rbsp: bytes, max_sub_layers_minus1: int) -> tuple[int, int, int]:
-    bits = _Bits(rbsp[13:])
+    bits = BitReader(rbsp[13:])
     flags = [(bits.read(1), bits.read(1)) for _ in range(max_sub_layers_minus1)]
     if max_sub_layers_minus1 > 0:
         bits.read(2 * (8 - max_sub_layers_minus1))
     for profile_present, level_present in flags:
         bits.read(88 * profile_present + 8 * level_present)
-    bits.ue()  # sps_seq_parameter_set_id
-    chroma = bits.ue()
+    bits.read_ue()  # sps_seq_parameter_set_id
+    chroma = bits.read_ue()
     if chroma == 3:
         bits.read(1)
-    bits.ue()  # width
-    bits.ue()  # height
+    bits.read_ue()  # width
+    bits.read_ue()  # height
     if bits.read(1):  # conformance window
         for _ in range(4):
-            bits.ue()
-    return chroma & 3, bits.ue() & 7, bits.ue() & 7
-
-
-class _Bits:
-    def __init__(self, data: bytes) -> None:
-        self._value = int.from_bytes(data, "big")
-        self._left = len(data) * 8
-
-    def read(self, count: int) -> int:
-        if count > self._left:
-            raise CodecConfigError("parameter set ended early")
-        self._left -= count
-        return (self._value >> self._left) & ((1 << count) - 1)
-
-    def ue(self) -> int:
-        zeros = 0
-        while self.read(1) == 0:
-            zeros += 1
-            if zeros > 31:
-                raise CodecConfigError("exp-Golomb code too long")
-        return (1 << zeros) - 1 + self.read(zeros)
+            bits.read_ue()
+    return chroma & 3, bits.read_ue() & 7, bits.read_ue() & 7

@@ -9,7 +9,9 @@ transcoder converts the same way.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
+
+from live.media.annexb import length_prefixed, split_nal_units
 
 NAL_SLICE = 1
 NAL_IDR = 5
@@ -26,37 +28,9 @@ def nal_type(nal: bytes) -> int:
     return nal[0] & 0x1F if nal else 0
 
 
-def split_annexb(data: bytes) -> list[bytes]:
-    """The NAL units of an Annex B byte stream (3- or 4-byte start codes).
-
-    Trailing zero bytes before a start code belong to the next start code
-    (ITU-T H.264 B.1.2), so they are dropped from the previous unit.
-    """
-    nals: list[bytes] = []
-    length = len(data)
-    start = _next_start(data, 0)
-    while start is not None:
-        begin = start[1]
-        following = _next_start(data, begin)
-        end = following[0] if following is not None else length
-        nal = data[begin:end].rstrip(b"\x00") if following is not None else data[begin:end]
-        if nal:
-            nals.append(nal)
-        start = following
-    return nals
-
-
-def _next_start(data: bytes, offset: int) -> tuple[int, int] | None:
-    """(index of the start code, index just after it) from `offset`, or None."""
-    index = data.find(b"\x00\x00\x01", offset)
-    if index < 0:
-        return None
-    return index, index + 3
-
-
-def to_avcc(nals: Iterable[bytes]) -> bytes:
-    """NAL units as one MP4 sample: each prefixed with its 4-byte big-endian length."""
-    return b"".join(len(nal).to_bytes(4, "big") + nal for nal in nals)
+# One Annex B splitter and one length-prefixer for every ingest.
+split_annexb = split_nal_units
+to_avcc = length_prefixed
 
 
 def split_avcc(sample: bytes) -> list[bytes]:

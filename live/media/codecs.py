@@ -45,7 +45,7 @@ def parse_audio_specific_config(asc: bytes) -> AudioSpecificConfig:
     """Read object type, sample rate and channel count (ISO 14496-3 1.6.2.1)."""
     if len(asc) < 2:
         raise CodecConfigError("AudioSpecificConfig shorter than 2 bytes")
-    bits = _BitReader(asc)
+    bits = BitReader(asc)
     object_type = bits.read(5)
     if object_type == 31:
         object_type = 32 + bits.read(6)
@@ -95,13 +95,13 @@ def avc_dimensions(avcc: bytes) -> tuple[int, int]:
     sps = avcc[8 : 8 + sps_length]
     if len(sps) != sps_length or sps_length < 4:
         raise CodecConfigError("truncated SPS in avcC")
-    return _sps_dimensions(_unescape_rbsp(sps[1:]))
+    return _sps_dimensions(unescape_rbsp(sps[1:]))
 
 
 def hevc_dimensions(hvcc: bytes) -> tuple[int, int]:
     """Width and height from the SPS inside an hvcC (ITU-T H.265 7.3.2.2)."""
     sps = _hevc_sps(hvcc)
-    bits = _BitReader(_unescape_rbsp(sps[2:]))
+    bits = BitReader(unescape_rbsp(sps[2:]))
     bits.read(4)  # sps_video_parameter_set_id
     max_sub_layers_minus1 = bits.read(3)
     bits.read(1)  # sps_temporal_id_nesting_flag
@@ -146,7 +146,7 @@ def _hevc_sps(hvcc: bytes) -> bytes:
 
 
 def _sps_dimensions(rbsp: bytes) -> tuple[int, int]:
-    bits = _BitReader(rbsp)
+    bits = BitReader(rbsp)
     profile_idc = bits.read(8)
     bits.read(16)  # constraint flags, level_idc
     bits.read_ue()  # seq_parameter_set_id
@@ -195,7 +195,7 @@ def _sps_dimensions(rbsp: bytes) -> tuple[int, int]:
     return width, height
 
 
-def _skip_scaling_list(bits: _BitReader, size: int) -> None:
+def _skip_scaling_list(bits: BitReader, size: int) -> None:
     last, next_ = 8, 8
     for _ in range(size):
         if next_ != 0:
@@ -203,12 +203,14 @@ def _skip_scaling_list(bits: _BitReader, size: int) -> None:
         last = next_ if next_ != 0 else last
 
 
-def _unescape_rbsp(data: bytes) -> bytes:
+def unescape_rbsp(data: bytes) -> bytes:
     """Remove emulation-prevention bytes (00 00 03 → 00 00)."""
     return data.replace(b"\x00\x00\x03", b"\x00\x00")
 
 
-class _BitReader:
+class BitReader:
+    """Big-endian bit reader with exp-Golomb codes, for parameter sets."""
+
     def __init__(self, data: bytes) -> None:
         self._value = int.from_bytes(data, "big")
         self._remaining = len(data) * 8
