@@ -48,6 +48,10 @@ def asset_json(asset: Asset, urls: PublicUrls) -> dict[str, Any]:
         "hls_url": f"{base}/index.m3u8",
         "mp4_url": f"{base}/download.mp4",
         "poster_url": poster,
+        # A sprite sheet and the WebVTT thumbnail track pointing into it, for seek
+        # previews; made with the poster, so present exactly when it is.
+        "sprite_url": f"{base}/sprite.jpg" if poster else None,
+        "thumbnails_vtt_url": f"{base}/sprite.vtt" if poster else None,
         "created_at": _time(asset.created_at),
         "ready_at": _time(asset.ready_at),
     }

@@ -284,6 +284,8 @@ SCHEMAS: dict[str, Any] = {
             "hls_url": _NULL_STRING,
             "mp4_url": _NULL_STRING,
             "poster_url": _NULL_STRING,
+            "sprite_url": _NULL_STRING,
+            "thumbnails_vtt_url": _NULL_STRING,
             "created_at": _TIME,
             "ready_at": _NULL_TIME,
         },

@@ -21,12 +21,15 @@ from live.recording import index as idx
 from live.recording.mp4 import build_mp4, make_poster
 from live.recording.playlist import render_vod_playlist
 from live.storage.base import Storage
+from live.thumbnails.sprite import make_sprite
 
 log = logging.getLogger(__name__)
 
 PLAYLIST = "index.m3u8"
 MP4 = "download.mp4"
 POSTER = "poster.jpg"
+SPRITE = "sprite.jpg"
+SPRITE_VTT = "sprite.vtt"
 POSTER_POSITION = 0.1  # of the duration
 
 
@@ -86,9 +89,13 @@ def finalise_recording(storage: Storage, prefix: str) -> FinalResult:
         mp4_path = scratch / MP4
         build_mp4(storage, prefix, index, mp4_path)
         poster = make_poster(mp4_path, POSTER_POSITION)
+        sprite = make_sprite(mp4_path, image_name=SPRITE) if poster is not None else None
         storage.put_file(prefix + MP4, mp4_path)
         if poster is not None:
             storage.put(prefix + POSTER, poster)
+        if sprite is not None:
+            storage.put(prefix + SPRITE, sprite.jpeg)
+            storage.put(prefix + SPRITE_VTT, sprite.vtt.encode())
     finally:
         for leftover in scratch.glob("*"):
             with contextlib.suppress(OSError):

@@ -20,6 +20,7 @@ import av
 from live.media.packet import TrackInfo
 from live.recording import index as idx
 from live.storage.base import Storage
+from live.thumbnails.jpeg import encode_jpeg
 
 log = logging.getLogger(__name__)
 
@@ -252,12 +253,4 @@ def make_poster(mp4: Path, position: float) -> bytes | None:
         frame = next(container.decode(stream), None)
         if frame is None:
             return None
-    encoder = av.CodecContext.create("mjpeg", "w")
-    encoder.width, encoder.height = frame.width, frame.height
-    encoder.pix_fmt = "yuvj420p"
-    encoder.time_base = Fraction(1, 25)
-    encoder.options = {"qscale": "3"}
-    image = frame.reformat(format="yuvj420p")
-    image.pts = 0
-    packets = list(encoder.encode(image)) + list(encoder.encode(None))
-    return b"".join(bytes(packet) for packet in packets) or None
+    return encode_jpeg(frame, quality=3)

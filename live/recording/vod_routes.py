@@ -22,13 +22,16 @@ _CORS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Expose-Headers": "Content-Length, Content-Range, Accept-Ranges",
 }
-_NAMES = re.compile(r"index\.m3u8|download\.mp4|poster\.jpg|init_\d{1,6}\.mp4|seg_\d{5,9}\.m4s")
+_NAMES = re.compile(
+    r"index\.m3u8|download\.mp4|poster\.jpg|sprite\.jpg|sprite\.vtt|init_\d{1,6}\.mp4|seg_\d{5,9}\.m4s"
+)
 _ASSET_ID = re.compile(r"ast_[A-Za-z0-9_\-]{1,40}")
 _TYPES = {
     ".m3u8": "application/vnd.apple.mpegurl",
     ".mp4": "video/mp4",
     ".m4s": "video/iso.segment",
     ".jpg": "image/jpeg",
+    ".vtt": "text/vtt",
 }
 # Ready assets never change; a deleted one should vanish from caches soon.
 _CACHE = "public, max-age=3600"

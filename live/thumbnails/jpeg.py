@@ -6,6 +6,8 @@ the event loop must never wait for.
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import av
 
 from live.media.packet import MediaPacket, TrackInfo
@@ -32,11 +34,15 @@ def keyframe_to_jpeg(track: TrackInfo, keyframe: MediaPacket, quality: int = 4) 
         raise ThumbnailError(f"cannot decode the keyframe: {error}") from error
     if not frames:
         raise ThumbnailError("the keyframe decoded to no picture")
-    frame = frames[0]
+    return encode_jpeg(frames[0], quality)
+
+
+def encode_jpeg(frame: av.VideoFrame, quality: int = 4) -> bytes:
+    """One picture as a JPEG (MJPEG's qscale `quality`: 2 best .. 31 worst)."""
     encoder = av.CodecContext.create("mjpeg", "w")
     encoder.width, encoder.height = frame.width, frame.height
     encoder.pix_fmt = "yuvj420p"
-    encoder.time_base = keyframe.time_base
+    encoder.time_base = Fraction(1, 25)
     encoder.options = {"qscale": str(quality)}
     encoder.flags |= av.codec.context.Flags.qscale
     encoder.global_quality = quality * 118  # FF_QP2LAMBDA

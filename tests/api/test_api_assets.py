@@ -16,7 +16,8 @@ from live.urls import PublicUrls
 URLS = PublicUrls("http://live.test:8080", "rtmp://live.test:1935/live", "srt://live.test:9000")
 
 FIELDS = {"id", "livestream_id", "session_id", "status", "error", "duration_s", "size_bytes",
-          "hls_url", "mp4_url", "poster_url", "created_at", "ready_at"}  # fmt: skip
+          "hls_url", "mp4_url", "poster_url", "sprite_url", "thumbnails_vtt_url", "created_at",
+          "ready_at"}  # fmt: skip
 
 
 class Files:
@@ -66,7 +67,8 @@ async def test_get_asset_has_exactly_the_fields_of_api_md(assets_client, store, 
         "id": asset.id, "livestream_id": "ls_a", "session_id": "ses_0", "status": "ready",
         "error": None, "duration_s": 3621.4, "size_bytes": 1357,
         "hls_url": f"{base}/index.m3u8", "mp4_url": f"{base}/download.mp4",
-        "poster_url": f"{base}/poster.jpg",
+        "poster_url": f"{base}/poster.jpg", "sprite_url": f"{base}/sprite.jpg",
+        "thumbnails_vtt_url": f"{base}/sprite.vtt",
         "created_at": "2026-03-01T00:00:00Z", "ready_at": "2026-03-01T01:00:00Z",
     }  # fmt: skip
 
@@ -75,6 +77,7 @@ async def test_audio_only_asset_has_no_poster(assets_client, store, reader):
     asset = await _asset(store, status="ready", has_poster=False)
     body = await (await assets_client.get(f"/v1/assets/{asset.id}", headers=reader)).json()
     assert body["poster_url"] is None
+    assert body["sprite_url"] is None and body["thumbnails_vtt_url"] is None
 
 
 async def test_failed_asset_carries_its_error(assets_client, store, reader):

@@ -79,8 +79,8 @@ def test_a_broadcast_becomes_a_vod_asset(live, processes, tmp_path):
     assert publisher.wait(30) == 0
     (asset,) = wait_ready(live, stream["id"])
     assert set(asset) == {"id", "livestream_id", "session_id", "status", "error", "duration_s",
-                          "size_bytes", "hls_url", "mp4_url", "poster_url", "created_at",
-                          "ready_at"}  # fmt: skip
+                          "size_bytes", "hls_url", "mp4_url", "poster_url", "sprite_url",
+                          "thumbnails_vtt_url", "created_at", "ready_at"}  # fmt: skip
     assert asset["error"] is None and asset["size_bytes"] > 0
     assert asset["mp4_url"] == f"{live.http}/vod/{asset['id']}/download.mp4"
     (session,) = live.api("GET", f"/v1/livestreams/{stream['id']}/history")[1]["data"]
@@ -104,6 +104,15 @@ def test_a_broadcast_becomes_a_vod_asset(live, processes, tmp_path):
     with av.open(str(tmp_path / "poster.jpg")) as image:
         frame = next(image.decode(video=0))
         assert (frame.width, frame.height) == (640, 360)
+
+    # the sprite's WebVTT cues cover the asset's duration and point into the sheet
+    status, vtt, headers = live.get(asset["thumbnails_vtt_url"])
+    assert status == 200 and headers["Content-Type"].startswith("text/vtt")
+    cues = [line for line in vtt.decode().splitlines() if "-->" in line]
+    assert cues[0].startswith("00:00:00.000 -->")
+    last_end = cues[-1].split(" --> ")[1]
+    assert abs(float(last_end.split(":")[-1]) - asset["duration_s"]) < 0.05
+    assert live.get(asset["sprite_url"])[1][:2] == b"\xff\xd8"
 
     # ranges and CORS, for the MP4 and the segments
     segment_url = f"{live.http}/vod/{asset['id']}/{playlist.segments[1].uri}"
