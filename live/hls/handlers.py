@@ -278,26 +278,24 @@ class _HlsHandlers:
     # ------------------------------------------------------------------ media files
 
     async def init(self, request: web.Request) -> web.StreamResponse:
-        found = self._lookup(request)
-        if isinstance(found, web.Response):
-            return found
-        stream, rendition = found
-        index = _index(request)
-        data = None if index is None else rendition.window.init_data(index)
-        if data is None:
-            return _not_found("No such init section")
-        return await self._send_media(request, stream, rendition, "init", data)
+        return await self._stored(request, "init", "No such init section")
 
     async def segment(self, request: web.Request) -> web.StreamResponse:
+        return await self._stored(request, "segment", "No such segment")
+
+    async def _stored(self, request: web.Request, kind: str, missing: str) -> web.StreamResponse:
+        """An init section or segment: in the window already, or 404 (never held)."""
         found = self._lookup(request)
         if isinstance(found, web.Response):
             return found
         stream, rendition = found
         index = _index(request)
-        data = None if index is None else rendition.window.segment_data(index)
+        window = rendition.window
+        read = window.init_data if kind == "init" else window.segment_data
+        data = None if index is None else read(index)
         if data is None:
-            return _not_found("No such segment")
-        return await self._send_media(request, stream, rendition, "segment", data)
+            return _not_found(missing)
+        return await self._send_media(request, stream, rendition, kind, data)
 
     async def part(self, request: web.Request) -> web.StreamResponse:
         """A part; the preload-hinted one is held until complete, then sent whole."""

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import argparse
 import time
-from fractions import Fraction
 
 import av
+from synthetic import Silence, pattern_frame
 
 
 def main() -> None:
@@ -43,28 +43,15 @@ def main() -> None:
 
     start = time.monotonic()
     frames = int(args.seconds * args.fps)
-    samples = 0
+    silence = Silence("fltp", 1024)
     for index in range(frames):
         media_time = index / args.fps
         if args.silent_after is not None and media_time >= args.silent_after:
             time.sleep(max(0.0, args.seconds - media_time))  # connection open, nothing sent
             break
-        frame = av.VideoFrame(width, height, "yuv420p")
-        luma = bytes([(index * 4 + row) % 256 for row in range(width)]) * height
-        frame.planes[0].update(luma[: frame.planes[0].buffer_size])
-        for plane in frame.planes[1:]:
-            plane.update(bytes([128]) * plane.buffer_size)
-        frame.pts = index
-        frame.time_base = Fraction(1, args.fps)
-        for packet in video.encode(frame):
+        for packet in video.encode(pattern_frame(index, width, height, args.fps)):
             output.mux(packet)
-        while samples < (index + 1) * 48000 // args.fps:
-            tone = av.AudioFrame(format="fltp", layout="stereo", samples=1024)
-            for plane in tone.planes:
-                plane.update(bytes(plane.buffer_size))
-            tone.pts, tone.sample_rate = samples, 48000
-            tone.time_base = Fraction(1, 48000)
-            samples += 1024
+        for tone in silence.until(index, args.fps):
             for packet in audio.encode(tone):
                 output.mux(packet)
         delay = start + media_time - time.monotonic()

@@ -16,9 +16,9 @@ import os
 import signal
 import sys
 import time
-from fractions import Fraction
 
 import av
+from synthetic import Silence, pattern_frame
 
 
 def main() -> None:
@@ -54,27 +54,15 @@ def main() -> None:
 
     start = time.monotonic()
     frames = int(args.seconds * args.fps)
-    samples = 0
+    silence = Silence("s16", 960)  # Opus takes 20 ms frames
     for index in range(frames):
         media_time = index / args.fps
         if args.vanish_after is not None and media_time >= args.vanish_after:
             sys.stdout.flush()
             os.kill(os.getpid(), signal.SIGKILL)
-        frame = av.VideoFrame(width, height, "yuv420p")
-        luma = bytes([(index * 4 + row) % 256 for row in range(width)]) * height
-        frame.planes[0].update(luma[: frame.planes[0].buffer_size])
-        for plane in frame.planes[1:]:
-            plane.update(bytes([128]) * plane.buffer_size)
-        frame.pts = index
-        frame.time_base = Fraction(1, args.fps)
-        for packet in video.encode(frame):
+        for packet in video.encode(pattern_frame(index, width, height, args.fps)):
             output.mux(packet)
-        while samples < (index + 1) * 48000 // args.fps:
-            tone = av.AudioFrame(format="s16", layout="stereo", samples=960)
-            tone.planes[0].update(bytes(tone.planes[0].buffer_size))
-            tone.pts, tone.sample_rate = samples, 48000
-            tone.time_base = Fraction(1, 48000)
-            samples += 960
+        for tone in silence.until(index, args.fps):
             for packet in audio.encode(tone):
                 output.mux(packet)
         delay = start + media_time - time.monotonic()
