@@ -6,9 +6,10 @@
    same steady-state window of each run (finalising comes after, and is reported
    on its own by part 2).
 2. Finalising: an hour of 3 Mbps media (a 10 s clip repeated 360 times on a
-   continuous clock) goes through the real recorder (hub → CMAF parts on local
-   storage) as fast as it can, then `finalise_recording` joins the segments and
-   writes the VOD playlist, the fast-start MP4 and the poster; both are timed.
+   continuous clock) goes through the real packager and recorder (hub → packager's
+   CMAF parts → recorder → segments on local storage) as fast as it can, then
+   `finalise_recording` writes the VOD playlist, the fast-start MP4 and the
+   poster; both are timed.
 
     flock /tmp/live-heavy.lock .venv/bin/python bench/recording.py [--runs 2] [--minutes 60]
 """
@@ -31,6 +32,8 @@ from common import LiveServer, Reaper, cpu_seconds, exit_on_sigterm
 from media_fixtures import read_clip
 
 from live.broadcast.hub import Hub
+from live.hls import HlsRegistry
+from live.packaging.packager import HlsPackager, PackagingSettings
 from live.recording.finalize import finalise_recording
 from live.recording.service import RecordingService
 from live.storage import LocalStorage
@@ -90,8 +93,10 @@ def bench_cpu(work: Path, runs: int) -> None:
         print("CPU of `live serve`, 720p30 3 Mbps passthrough (cores busy, mean of runs):")
         print(f"  record: false  {plain * 100:6.2f} %   runs {_percent(results[False])}")
         print(f"  record: true   {recorded * 100:6.2f} %   runs {_percent(results[True])}")
-        print(f"  recording adds {(recorded - plain) * 100:+.2f} points of a core, "
-              f"{(recorded / plain - 1) * 100:+.1f} % of the remuxed stream's CPU")
+        print(
+            f"  recording adds {(recorded - plain) * 100:+.2f} points of a core, "
+            f"{(recorded / plain - 1) * 100:+.1f} % of the remuxed stream's CPU"
+        )
     finally:
         reaper.end_all()
 
@@ -108,6 +113,7 @@ class _Broadcast:
     livestream: object
     session: Session
     hub: Hub
+    packager: HlsPackager | None = None
 
 
 async def record_hour(work: Path, minutes: int) -> tuple[LocalStorage, str, float, int]:
@@ -119,7 +125,13 @@ async def record_hour(work: Path, minutes: int) -> tuple[LocalStorage, str, floa
     livestream = await store.create_livestream(name="hour")
     session = await store.create_session(Session(livestream_id=livestream.id, protocol="rtmp"))
     broadcast = _Broadcast(livestream, session, Hub())
+    source = broadcast.hub.subscribe("hls", max_packets=3000)
+    broadcast.packager = HlsPackager(
+        source, HlsRegistry(), livestream.playback_id, PackagingSettings()
+    )
+    packaging = asyncio.create_task(broadcast.packager.run())
     task = asyncio.create_task(service.consumer(broadcast))  # type: ignore[arg-type]
+    (recorder,) = service.recorders
     broadcast.hub.set_tracks(clip.tracks)
     started = time.perf_counter()
     packets = 0
@@ -131,10 +143,11 @@ async def record_hour(work: Path, minutes: int) -> tuple[LocalStorage, str, floa
             packets += 1
             if packets % 200 == 0:
                 await asyncio.sleep(0)
-                while len(broadcast.hub._subscriptions[0]) > 1000:  # never drop: pace
+                while len(source) > 1000 or recorder.pending_parts > 100:  # never drop: pace
                     await asyncio.sleep(0.001)
     broadcast.hub.end("publisher_disconnected")
-    await task
+    await asyncio.gather(packaging, task)
+    assert recorder.dropped_parts == 0
     elapsed = time.perf_counter() - started
     service_assets = await store.list_assets()
     asset = service_assets[0][0]
@@ -145,14 +158,18 @@ async def record_hour(work: Path, minutes: int) -> tuple[LocalStorage, str, floa
 def bench_finalise(work: Path, minutes: int) -> None:
     storage, prefix, record_s, packets = asyncio.run(record_hour(work, minutes))
     stored = sum(info.size for info in storage.list(prefix))
-    print(f"Recording {minutes} min of 3 Mbps ({packets} packets, {stored / 1e9:.2f} GB of parts)"
-          f" through the recorder at full speed: {record_s:.1f} s")
+    print(
+        f"Recording {minutes} min of 3 Mbps ({packets} packets, {stored / 1e9:.2f} GB stored)"
+        f" through the recorder at full speed: {record_s:.1f} s"
+    )
     started = time.perf_counter()
     result = finalise_recording(storage, prefix)
     elapsed = time.perf_counter() - started
     mp4 = storage.size(prefix + "download.mp4") or 0
-    print(f"Finalising it (join {result.segments} segments, playlist, {mp4 / 1e9:.2f} GB MP4, "
-          f"poster): {elapsed:.1f} s for {result.duration_s / 60:.1f} min of media")
+    print(
+        f"Finalising it ({result.segments} segments: playlist, {mp4 / 1e9:.2f} GB MP4, "
+        f"poster): {elapsed:.1f} s for {result.duration_s / 60:.1f} min of media"
+    )
 
 
 def main() -> None:

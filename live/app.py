@@ -163,7 +163,6 @@ class LiveServer:
         self.recordings = RecordingService(
             self.store,
             LocalStorage(directory),
-            part_target=self.settings.part_target_s,
             retention_days=self.settings.recording_retention_days,
         )
         self.recordings.listeners.append(self._asset_event)

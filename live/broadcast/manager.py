@@ -37,8 +37,9 @@ log = logging.getLogger(__name__)
 
 RefusalReason = Literal["unknown_key", "banned", "busy"]
 Takeover = Literal["stale", "always", "never"]
-# A consumer started with each Broadcast (the recorder, say): it subscribes to the
-# hub itself and runs until it reads StreamEnded.
+# A consumer started with each Broadcast, after its packager: it subscribes to the
+# hub or taps `broadcast.packager` itself (the recorder stores the packager's parts)
+# and runs until its input ends.
 ConsumerFactory = Callable[[Broadcast], Coroutine[Any, Any, None] | None]
 # Ends a publisher may come back from within the reconnect window.
 _RECOVERABLE = ("publisher_disconnected", "timeout", "error")

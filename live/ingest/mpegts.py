@@ -59,17 +59,43 @@ class TsToMedia:
         self._offset = 0
         self._last_dts: int | None = None
         self.skipped_codecs: set[str] = set()
+        self._video_broken = False
+        self._audio_clock: list[int] | None = None  # [PTS of a PES, frames since it]
+        self.corrupt_packets = 0  # arrived damaged (a TS packet of them went missing)
+        self.skipped_frames = 0  # intact, but referring to a damaged frame
 
-    def convert(self, codec: str, pts: int | None, dts: int | None, data: bytes) -> list[MediaItem]:
-        if pts is None:
-            return []
-        dts = pts if dts is None else dts
-        dts, pts = self._unwrap(dts, pts)
-        try:
+    def convert(
+        self, codec: str, pts: int | None, dts: int | None, data: bytes, corrupt: bool = False
+    ) -> list[MediaItem]:
+        """One demuxed packet → tracks and packets.
+
+        A `corrupt` packet (the demuxer saw a continuity gap inside it: the transport
+        lost a TS packet) is never passed on: a decoder fed a frame with a hole gives
+        garbage until the next keyframe. Video then waits for that keyframe, since
+        the frames between refer to the damaged one; audio frames stand alone.
+        """
+        if corrupt:
+            self.corrupt_packets += 1
+            if self.corrupt_packets % 100 == 1:  # the first, then every 100th
+                log.warning(
+                    "damaged %s packet (pts %s, %d so far): a TS packet of it was lost",
+                    codec, pts, self.corrupt_packets,
+                )  # fmt: skip
             if codec in ("h264", "hevc"):
-                return self._release(self._video(codec, pts, dts, data))
+                self._video_broken = True
+            elif codec == "aac" and self._audio_clock is not None:
+                self._audio_clock[1] += 1  # its slot in time stays taken
+            return []
+        if pts is not None:
+            dts = pts if dts is None else dts
+            dts, pts = self._unwrap(dts, pts)
+        try:
             if codec == "aac":
                 return self._release(self._audio(pts, data))
+            if pts is None or dts is None:
+                return []
+            if codec in ("h264", "hevc"):
+                return self._release(self._video(codec, pts, dts, data))
         except (CodecConfigError, adts.AdtsError) as error:
             log.warning("dropping an unreadable %s packet: %s", codec, error)
             return []
@@ -123,15 +149,29 @@ class TsToMedia:
                 hvcc = annexb.hvcc_from_parameter_sets(vps, sps, pps)
                 self._set_track(out, video_track("hevc", hvcc))
             sample, keyframe = annexb.hevc_sample(units)
+        if self._video_broken:
+            if not keyframe:
+                self.skipped_frames += 1
+                return out
+            self._video_broken = False
         if sample:
             out.append(MediaPacket("video", dts, pts, sample, keyframe, TS_TIME_BASE))
         return out
 
-    def _audio(self, pts: int, data: bytes) -> list[MediaItem]:
+    def _audio(self, pts: int | None, data: bytes) -> list[MediaItem]:
+        """ADTS frames, timed from the PES's PTS. FFmpeg's parser splits a PES of
+        several frames into one packet each, and only the first has a PTS: the
+        others are timed by counting frames on from it."""
+        if pts is not None:
+            self._audio_clock = [pts, 0]
+        clock = self._audio_clock
+        if clock is None:
+            return []  # no PTS seen yet: nothing to time this by
         out: list[MediaItem] = []
-        for index, frame in enumerate(adts.parse_adts(data)):
+        for frame in adts.parse_adts(data):
             self._set_track(out, audio_track("aac", frame.audio_specific_config))
-            at = pts + round(index * adts.SAMPLES_PER_FRAME * 90000 / frame.sample_rate)
+            at = clock[0] + clock[1] * adts.SAMPLES_PER_FRAME * 90000 // frame.sample_rate
+            clock[1] += 1
             out.append(MediaPacket("audio", at, at, frame.payload, True, TS_TIME_BASE))
         return out
 
@@ -216,6 +256,8 @@ class TsDemuxer:
         self._on_done = on_done
         self._queue = BoundedByteQueue(buffer_bytes)
         self.dropped_bytes = 0
+        self.corrupt_packets = 0
+        self.skipped_frames = 0
         self.done = asyncio.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
@@ -249,8 +291,14 @@ class TsDemuxer:
                         continue
                     stream = packet.stream
                     items = converter.convert(
-                        stream.codec_context.name, packet.pts, packet.dts, bytes(packet)
+                        stream.codec_context.name,
+                        packet.pts,
+                        packet.dts,
+                        bytes(packet),
+                        packet.is_corrupt,
                     )
+                    self.corrupt_packets = converter.corrupt_packets
+                    self.skipped_frames = converter.skipped_frames
                     if items:
                         self._loop.call_soon_threadsafe(self._on_items, items)
             finally:

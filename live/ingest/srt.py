@@ -1,12 +1,16 @@
 """The SRT ingest server: asyncio UDP plumbing around the sans-I/O SRT listener.
 
-One UDP socket serves every caller. Datagrams go into `SrtListener` with the loop's
-clock; what it wants sent is sent, and one timer (rescheduled to the listener's
-earliest deadline) drives ACKs, NAKs, TSBPD delivery and timeouts. A conclusion
-handshake becomes a decision here, before any session exists: Stream ID mode,
-stream key, passphrase, then the manager's one-publisher rule; a refusal is a
-handshake rejection code, so a refused caller never holds a half-open session.
-Delivered MPEG-TS goes through a per-connection `TsDemuxer` into the Publisher.
+One UDP socket serves every caller. Each time it is readable, every datagram
+waiting in it (up to a bound) goes into `SrtListener` with the loop's clock before
+anything is acted on: asyncio's datagram transport reads one per loop pass, which
+lets a delivery deadline fire between a backlog's datagrams and give up a packet
+whose retransmission is already waiting in the socket. What the listener wants
+sent is sent, and one timer (rescheduled to its earliest deadline) drives ACKs,
+NAKs, TSBPD delivery and timeouts. A conclusion handshake becomes a decision here,
+before any session exists: Stream ID mode, stream key, passphrase, then the
+manager's one-publisher rule; a refusal is a handshake rejection code, so a refused
+caller never holds a half-open session. Delivered MPEG-TS goes through a
+per-connection `TsDemuxer` into the Publisher.
 """
 
 from __future__ import annotations
@@ -47,6 +51,8 @@ _SOCKET_BUFFER_BYTES = 8 * 1024 * 1024
 # of each other are handled in one go (a packet's delivery time would otherwise
 # wake the loop for every packet).
 _TIMER_GRANULARITY_S = 0.002
+# Datagrams read per wake-up before the loop gets a turn (1,000 is ~1.3 MB of media).
+_MAX_DATAGRAMS_PER_WAKE = 1000
 
 
 class SrtIngestServer:
@@ -65,7 +71,7 @@ class SrtIngestServer:
         self.listener = SrtListener(ListenerConfig(latency=latency_s, idle_timeout=idle_timeout_s))
         self.sessions: dict[int, _SrtSession] = {}
         self.totals: collections.Counter[str] = collections.Counter()
-        self._transport: asyncio.DatagramTransport | None = None
+        self._sock: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
@@ -80,10 +86,11 @@ class SrtIngestServer:
         # lost and must be retransmitted (the kernel caps it at net.core.rmem_max).
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _SOCKET_BUFFER_BYTES)
+        sock.setblocking(False)
         sock.bind((self.host, self.port))
-        transport, _ = await self._loop.create_datagram_endpoint(lambda: _Protocol(self), sock=sock)
-        self._transport = transport
-        self.port = transport.get_extra_info("sockname")[1]
+        self._sock = sock
+        self._loop.add_reader(sock.fileno(), self._read_ready)
+        self.port = sock.getsockname()[1]
         return self.port
 
     async def close(self) -> None:
@@ -94,8 +101,11 @@ class SrtIngestServer:
             await asyncio.wait(self._tasks, timeout=_DEMUX_DRAIN_S + 1)
         if self._timer is not None:
             self._timer.cancel()
-        if self._transport is not None:
-            self._transport.close()
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            assert self._loop is not None
+            self._loop.remove_reader(sock.fileno())
+            sock.close()
 
     def stats(self) -> dict[str, int]:
         """Counters for /metrics: listener-wide, plus packets of every connection."""
@@ -112,7 +122,8 @@ class SrtIngestServer:
             for name, value in connection.counts().items():
                 out[name] = out.get(name, 0) + value
         for session in self.sessions.values():
-            out["ts_bytes_dropped"] = out.get("ts_bytes_dropped", 0) + session.dropped_bytes()
+            for name, value in session.demux_counts().items():
+                out[name] = out.get(name, 0) + value
         return out
 
     # -- datagrams and time --------------------------------------------------------------
@@ -121,9 +132,32 @@ class SrtIngestServer:
         assert self._loop is not None
         return self._loop.time()
 
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        self.listener.receive_datagram(data, addr[:2], self._now())
+    def _read_ready(self) -> None:
+        sock = self._sock
+        if sock is None:
+            return
+        receive = self.listener.receive_datagram
+        for _ in range(_MAX_DATAGRAMS_PER_WAKE):
+            try:
+                data, addr = sock.recvfrom(65536)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:  # e.g. ICMP unreachable reported on a later read
+                log.debug("SRT socket error: %s", exc)
+                break
+            receive(data, addr[:2], self._now())
         self._pump()
+
+    def _send(self, datagram: bytes, addr: tuple[str, int]) -> None:
+        """Send now or not at all: SRT retransmits what matters, and a control
+        packet that waited in a queue would be stale anyway."""
+        if self._sock is None:
+            return
+        try:
+            self._sock.sendto(datagram, addr)
+        except OSError as exc:  # a full send buffer (EAGAIN) included
+            self.totals["datagrams_unsent"] += 1
+            log.debug("SRT send to %s failed: %s", addr, exc)
 
     def _on_timer(self) -> None:
         self._timer = None
@@ -139,9 +173,8 @@ class SrtIngestServer:
             events = listener.events()
             if not datagrams and not events:
                 break
-            if self._transport is not None and not self._transport.is_closing():
-                for datagram, addr in datagrams:
-                    self._transport.sendto(datagram, addr)
+            for datagram, addr in datagrams:
+                self._send(datagram, addr)
             for event in events:
                 if isinstance(event, DataReceived):
                     session = self.sessions.get(event.handle)
@@ -251,8 +284,15 @@ class _SrtSession:
     def feed(self, data: bytes) -> None:
         self.demuxer.feed(data)
 
-    def dropped_bytes(self) -> int:
-        return self.demuxer.dropped_bytes
+    def demux_counts(self) -> dict[str, int]:
+        """What the demuxer could not pass on: bytes it had no room for, packets
+        damaged in transit, and the frames skipped until the next keyframe."""
+        demuxer = self.demuxer
+        return {
+            "ts_bytes_dropped": demuxer.dropped_bytes,
+            "ts_packets_corrupt": demuxer.corrupt_packets,
+            "ts_frames_skipped": demuxer.skipped_frames,
+        }
 
     def _on_items(self, items: list[MediaItem]) -> None:
         publisher = self.publisher
@@ -279,18 +319,7 @@ class _SrtSession:
         self.demuxer.close()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.demuxer.done.wait(), _DEMUX_DRAIN_S)
-        self.server.totals["ts_bytes_dropped"] += self.demuxer.dropped_bytes
+        self.server.totals.update(self.demux_counts())
         publisher, self.publisher = self.publisher, None
         if publisher is not None:
             await publisher.end("error" if self.error else reason)
-
-
-class _Protocol(asyncio.DatagramProtocol):
-    def __init__(self, server: SrtIngestServer) -> None:
-        self.server = server
-
-    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
-        self.server.datagram_received(data, addr)
-
-    def error_received(self, exc: Exception) -> None:
-        log.debug("SRT socket error: %s", exc)

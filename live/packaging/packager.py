@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from live.broadcast.hub import Gap, PublisherChanged, StreamEnded, Subscription, TracksChanged
 from live.hls import HlsRegistry, HlsStream, HlsWindow, Rendition
@@ -42,6 +42,20 @@ class PackagingSettings:
     latency_mode: str = "low"
 
 
+class PartTap(Protocol):
+    """Gets the source rendition's CMAF as it is made, so another consumer (the
+    recorder) stores these bytes instead of building them again. Called from the
+    packager's loop: each call must return at once and never raise."""
+
+    def on_init(self, data: bytes, tracks: tuple[TrackInfo, ...]) -> None: ...
+
+    def on_segment(self, discontinuity: bool) -> None: ...
+
+    def on_part(self, data: bytes, duration: float, independent: bool) -> None: ...
+
+    def on_end(self, reason: str) -> None: ...
+
+
 @dataclass
 class _Learning:
     """Samples held back until the keyframe interval is known."""
@@ -53,7 +67,8 @@ class _Learning:
 
 
 class HlsPackager:
-    """Consumes one Subscription and keeps one HlsStream up to date."""
+    """Consumes one Subscription and keeps one HlsStream up to date; `taps` get the
+    source rendition's init sections and parts as they are made."""
 
     def __init__(
         self,
@@ -90,6 +105,7 @@ class HlsPackager:
         self._window_bytes = 0  # the sum of the sizes in self._bytes
         self._first_byte_at: float | None = None
         self.parts_produced = 0
+        self.taps: list[PartTap] = []
 
     @property
     def tracks(self) -> tuple[TrackInfo, ...]:
@@ -106,13 +122,13 @@ class HlsPackager:
                 elif isinstance(item, PublisherChanged | Gap):
                     self._on_source_break()
                 elif isinstance(item, StreamEnded):
-                    self._finish()
+                    self._finish(item.reason)
                     if self.ladder is not None:
                         await self.ladder.close()
                     return
         except Exception:
             log.exception("packager for %s failed", self.playback_id)
-            self._finish()
+            self._finish("error")
             raise
 
     # -- input ----------------------------------------------------------------------
@@ -230,7 +246,12 @@ class HlsPackager:
             if self.ladder is not None:
                 self.ladder.on_tracks(self._tracks)
         sink = _WindowSink(
-            self.window, self._writer, self._part_added, learning.elapsed, ladder=self.ladder
+            self.window,
+            self._writer,
+            self._part_added,
+            learning.elapsed,
+            ladder=self.ladder,
+            taps=self.taps,
         )
         self._sink = sink
         self._cutter = PartCutter(sink, timing, has_video=video, on_forced_cut=self._forced_cut)
@@ -271,14 +292,22 @@ class HlsPackager:
             "Keyframe Interval = 1)."
         )
 
-    def _finish(self) -> None:
+    def _finish(self, reason: str) -> None:
         try:
             self._release_held()
+            learning = self._learning
+            if learning is not None and learning.samples and learning.frame_durations:
+                # Ended before a second keyframe: what came is still a stream (and
+                # a recording), packaged with the interval seen so far.
+                self._start_window(learning)
+                self._release_held()
         finally:
             if self.window is not None:
                 self.window.end()
             if self.ladder is not None:
                 self.ladder.on_end()
+            for tap in list(self.taps):
+                tap.on_end(reason)
 
     def _average_bandwidth(self) -> int | None:
         """Bits per second over the whole stream so far."""
@@ -343,9 +372,11 @@ class _WindowSink:
         backlog_s: float,
         *,
         ladder: Ladder | None = None,
+        taps: list[PartTap] | None = None,
     ) -> None:
         self._window = window
         self._ladder = ladder
+        self._taps = taps if taps is not None else []
         self.writer = writer
         self._on_part = on_part
         self._position = 0.0
@@ -354,6 +385,8 @@ class _WindowSink:
 
     def set_init(self, data: bytes) -> None:
         self._window.set_init(data)
+        for tap in self._taps:
+            tap.on_init(data, self.writer.tracks)
 
     def start_segment(self, *, discontinuity: bool = False) -> None:
         wall = self._anchor_wall + (self._position - self._anchor_position)
@@ -364,9 +397,14 @@ class _WindowSink:
         self._window.start_segment(discontinuity=discontinuity, program_date_time=program_date_time)
         if self._ladder is not None:
             self._ladder.on_segment(discontinuity, program_date_time)
+        for tap in self._taps:
+            tap.on_segment(discontinuity)
 
     def add_part(self, items: list[TimedSample], duration: float, independent: bool) -> None:
-        self._window.add_part(self.writer.fragment(items), duration, independent)
+        data = self.writer.fragment(items)
+        self._window.add_part(data, duration, independent)
+        for tap in self._taps:
+            tap.on_part(data, duration, independent)
         if self._ladder is not None:
             video = [s for s in items if s.packet.kind == "video"]
             if video:

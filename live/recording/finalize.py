@@ -3,10 +3,9 @@
 Steps, each safe to redo after a crash (start-up finalises again whatever was left
 `recording` or `processing`):
 1. read the index (a torn last line is skipped) and keep the parts that are stored;
-2. join each segment's parts into one segment object (a segment object that is
-   already complete is kept, so a second run works without the parts);
-3. write the VOD playlist, the fast-start MP4 and the poster;
-4. delete the parts.
+2. cut each segment object to the parts its index names (after a crash, the last
+   one may end with the part that was in flight);
+3. write the VOD playlist, the fast-start MP4 and the poster.
 """
 
 from __future__ import annotations
@@ -46,27 +45,27 @@ class FinalResult:
 
 
 def load_index(storage: Storage, prefix: str) -> idx.RecordingIndex:
-    """The index, keeping only segments whose data is stored (as parts or joined)."""
+    """The index, keeping only the parts whose bytes are stored."""
     try:
         raw = storage.get(prefix + idx.INDEX)
     except KeyError:
         raise FinaliseError("nothing was recorded (no index)") from None
     index = idx.parse_index(raw)
-    sizes = {info.key[len(prefix):]: info.size for info in storage.list(prefix)}
+    sizes = {info.key[len(prefix) :]: info.size for info in storage.list(prefix)}
     kept = []
     for segment in index.segments:
-        if sizes.get(idx.segment_key(segment.number)) == segment.size:
-            kept.append(segment)  # joined by an earlier run
-            continue
-        # Parts are stored before they are indexed, so a missing one means the
-        # files were tampered with: keep what comes before it.
-        parts = []
+        # Parts are stored before they are indexed, so a segment shorter than its
+        # index means the files were tampered with: keep what comes before.
+        stored = sizes.get(idx.segment_key(segment.number), 0)
+        parts, size = [], 0
         for part in segment.parts:
-            if sizes.get(idx.part_key(part.seq)) != part.size:
-                log.warning("%s: part %d is missing; segment %d cut short",
-                            prefix, part.seq, segment.number)
+            if size + part.size > stored:
+                log.warning(
+                    "%s: part %d is missing; segment %d cut short", prefix, part.seq, segment.number
+                )
                 break
             parts.append(part)
+            size += part.size
         if parts:
             segment.parts = parts
             kept.append(segment)
@@ -80,8 +79,8 @@ def finalise_recording(storage: Storage, prefix: str) -> FinalResult:
         raise FinaliseError("nothing was recorded (no complete part)")
     for segment in index.segments:
         key = prefix + idx.segment_key(segment.number)
-        if storage.size(key) != segment.size:
-            storage.compose(key, [prefix + idx.part_key(p.seq) for p in segment.parts])
+        if storage.size(key) != segment.size:  # the part in flight when it crashed
+            storage.put(key, storage.get(key, 0, segment.size))
     storage.put(prefix + PLAYLIST, render_vod_playlist(index).encode())
 
     scratch = Path(tempfile.mkdtemp(prefix="finalise-", dir=storage.scratch_dir()))
@@ -103,7 +102,5 @@ def finalise_recording(storage: Storage, prefix: str) -> FinalResult:
         with contextlib.suppress(OSError):
             scratch.rmdir()
 
-    for info in storage.list(prefix + "parts/"):
-        storage.delete(info.key)
     size = sum(info.size for info in storage.list(prefix))
     return FinalResult(index.duration, size, poster is not None, len(index.segments))

@@ -1,9 +1,10 @@
 """A recording's index: one JSON line per event, appended (and fsynced) as it records.
 
-The index is the recording's source of truth after a crash. A line is appended
-only after the object it describes is stored, so every part the index names is
-complete; a line torn by a crash is the last one and is ignored, which is how a
-crash loses at most the part in flight.
+The index is the recording's source of truth after a crash. Each part is appended
+to its segment's object (`seg_00001.m4s`), and its line is appended only after
+that, so every part the index names is complete; bytes past the last indexed part
+of a segment, or a line torn by a crash (the last one, ignored), are the part in
+flight, which is all a crash loses.
 
     {"type": "init", "init": 1, "tracks": [...]}              before the parts using it
     {"type": "part", "seq": 7, "segment": 2, "init": 1,
@@ -25,10 +26,6 @@ INDEX = "index.jsonl"
 
 def init_key(number: int) -> str:
     return f"init_{number}.mp4"
-
-
-def part_key(seq: int) -> str:
-    return f"parts/{seq:08d}.m4s"
 
 
 def segment_key(number: int) -> str:

@@ -112,8 +112,10 @@ class _Output:
             self.next_pts: int | None = None
 
     def encode_video(self, frame: av.VideoFrame) -> Iterator[av.Packet]:
-        if frame.width != self.target.width or frame.height != self.target.height or (
-            frame.format.name != "yuv420p"
+        if (
+            frame.width != self.target.width
+            or frame.height != self.target.height
+            or (frame.format.name != "yuv420p")
         ):
             pts, time_base = frame.pts, frame.time_base
             frame = frame.reformat(self.target.width, self.target.height, "yuv420p")

@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from live.recording.finalize import FinaliseError, finalise_recording
-from live.recording.recorder import Recorder
+from live.recording.recorder import QUEUE_PARTS, Recorder
 from live.storage.base import Storage, StorageError
 from live.store.base import Store
 from live.store.models import Asset, Livestream, Session
@@ -32,9 +32,6 @@ ASSET_READY = "asset.ready"
 ASSET_FAILED = "asset.failed"
 AssetListener = Callable[[str, Asset], Awaitable[None]]
 
-# Subscription bound: about 30 s of a 30 fps stream with audio before the hub
-# starts dropping media for a recorder whose storage stalls.
-RECORDER_QUEUE_PACKETS = 3000
 RETENTION_CHECK_S = 3600.0
 
 
@@ -44,14 +41,14 @@ class RecordingService:
         store: Store,
         storage: Storage,
         *,
-        part_target: float = 0.2,
         segment_target: float = 4.0,
         retention_days: float = 0.0,
+        queue_parts: int = QUEUE_PARTS,
     ) -> None:
         self.store = store
         self.storage = storage
-        self.part_target = part_target
         self.segment_target = segment_target
+        self.queue_parts = queue_parts
         self.retention_days = retention_days
         self.listeners: list[AssetListener] = []
         self.recorders: set[Recorder] = set()
@@ -64,17 +61,19 @@ class RecordingService:
 
     def consumer(self, broadcast: Broadcast) -> Coroutine[Any, Any, None] | None:
         """Register with `manager.consumers`: records the broadcast when the
-        livestream has `record: true`."""
-        if not broadcast.livestream.record:
+        livestream has `record: true`, from the parts its HLS packager makes (the
+        live window and the asset are the same CMAF, built once)."""
+        packager = broadcast.packager
+        if not broadcast.livestream.record or packager is None:
             return None
-        subscription = broadcast.hub.subscribe("recorder", max_packets=RECORDER_QUEUE_PACKETS)
         recorder = Recorder(
             broadcast,
-            subscription,
+            packager,
             self,
-            part_target=self.part_target,
             segment_target=self.segment_target,
+            queue_parts=self.queue_parts,
         )
+        packager.taps.append(recorder)
         self.recorders.add(recorder)
         return recorder.run()
 
@@ -123,8 +122,9 @@ class RecordingService:
             ready_at=utcnow(),
         )
         if asset is not None:
-            log.info("asset %s ready: %.1f s, %d bytes", asset_id, result.duration_s,
-                     result.size_bytes)
+            log.info(
+                "asset %s ready: %.1f s, %d bytes", asset_id, result.duration_s, result.size_bytes
+            )
             await self._announce(ASSET_READY, asset)
         else:  # deleted while it was being finalised
             await asyncio.to_thread(self.storage.delete_prefix, f"assets/{asset_id}/")
@@ -155,9 +155,7 @@ class RecordingService:
         from what is on disk. Call after `StreamManager.recover()`."""
         count = 0
         while True:
-            assets, _ = await self.store.list_assets(
-                1, 100, statuses=("recording", "processing")
-            )
+            assets, _ = await self.store.list_assets(1, 100, statuses=("recording", "processing"))
             pending = [a for a in assets if a.id not in self._finalising]
             if not pending:
                 return count

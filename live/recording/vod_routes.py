@@ -104,4 +104,3 @@ def _not_found(message: str, code: str = "not_found") -> web.Response:
     response = error_response(404, code, message)
     response.headers.update(_CORS)
     return response
-

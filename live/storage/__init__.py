@@ -3,7 +3,7 @@
 The storage knows nothing of what the blobs mean; `live/recording/` decides that.
 """
 
-from live.storage.base import ObjectInfo, Storage, StorageError, check_key
+from live.storage.base import Appender, ObjectInfo, Storage, StorageError, check_key
 from live.storage.local import LocalStorage
 
-__all__ = ["LocalStorage", "ObjectInfo", "Storage", "StorageError", "check_key"]
+__all__ = ["Appender", "LocalStorage", "ObjectInfo", "Storage", "StorageError", "check_key"]

@@ -2,7 +2,7 @@
 
 Recordings go through this and nothing else, so local files (the embedded default)
 and an S3-compatible bucket (cluster mode) are interchangeable. Keys are
-"/"-separated relative paths ("assets/ast_x/parts/00000001.m4s"); a key never
+"/"-separated relative paths ("assets/ast_x/seg_00001.m4s"); a key never
 starts with "/" and never contains "..".
 
 Every method blocks: callers run them in a worker thread (the recorder has its own
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import abc
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +38,21 @@ class ObjectInfo:
     size: int
 
 
+class Appender:
+    """Appends to one object, piece by piece (see `Storage.appender`). This one
+    calls `append` for each piece; local files keep the file open instead."""
+
+    def __init__(self, storage: Storage, key: str) -> None:
+        self.storage = storage
+        self.key = key
+
+    def write(self, data: bytes) -> None:
+        self.storage.append(self.key, data, sync=False)
+
+    def close(self) -> None:
+        """Nothing more will be written (a second close does nothing)."""
+
+
 class Storage(abc.ABC):
     """Blobs by key: put, get (whole or a byte range), list, delete."""
 
@@ -57,7 +71,15 @@ class Storage(abc.ABC):
     def append(self, key: str, data: bytes, *, sync: bool = True) -> None:
         """Add `data` at the end of `key` (creating it); durable as `put` is. Only
         for small append-only logs (a recording's index): an object store without
-        append emulates it by rewriting the object."""
+        append emulates it by rewriting the object. An object written piece by
+        piece goes through `appender`."""
+
+    def appender(self, key: str) -> Appender:
+        """`key` held open for appends, for an object that grows piece by piece
+        while it is written (a recording's segment, its index): each `write` is
+        durable as `append(sync=False)` is, without reopening the object. Close it
+        when the object is complete."""
+        return Appender(self, key)
 
     def sync(self) -> None:  # noqa: B027 - object stores are durable on every put
         """Make everything written with `sync=False` survive a power cut."""
@@ -85,13 +107,6 @@ class Storage(abc.ABC):
         for info in objects:
             self.delete(info.key)
         return len(objects)
-
-    def compose(self, key: str, sources: Iterable[str]) -> int:
-        """Store the concatenation of `sources` under `key` (S3: a multipart upload
-        of copied parts; GCS: compose). Returns the new object's size."""
-        data = b"".join(self.get(source) for source in sources)
-        self.put(key, data)
-        return len(data)
 
     def local_path(self, key: str) -> Path | None:
         """A local file holding the object, when the storage has one (lets HTTP

@@ -4,8 +4,8 @@ Durability is what crash recovery relies on. Every write reaches the kernel befo
 it returns, so it survives the process (SIGKILL). With `sync=True` (the default)
 `put` also fsyncs a temporary file before renaming it into place (then fsyncs the
 directory) and `append` fsyncs after writing, so it survives a power cut; a
-recorder writes its small parts with `sync=False` and calls `sync()` (one
-syncfs) once a segment, bounding what a power cut can take.
+recorder appends its parts through an `appender` (no fsync) and calls `sync()`
+(one syncfs) once a segment, bounding what a power cut can take.
 """
 
 from __future__ import annotations
@@ -16,10 +16,9 @@ import ctypes.util
 import errno
 import os
 import shutil
-from collections.abc import Iterable
 from pathlib import Path
 
-from live.storage.base import ObjectInfo, Storage, StorageError, check_key
+from live.storage.base import Appender, ObjectInfo, Storage, StorageError, check_key
 
 _SCRATCH = ".scratch"
 _libc = None
@@ -113,6 +112,11 @@ class LocalStorage(Storage):
         except OSError as error:
             raise _explain(error, "append to", key) from error
 
+    def appender(self, key: str) -> Appender:
+        """The file stays open: a write is one write(2), where `append` costs an
+        open, a stat and a close as well (it shows at five parts a second)."""
+        return _FileAppender(self, key)
+
     def sync(self) -> None:
         """One syncfs(2) of the file system under the root: far cheaper than an
         fsync per file when a recorder writes several small files a second."""
@@ -179,32 +183,6 @@ class LocalStorage(Storage):
                 shutil.rmtree(directory)
         return count
 
-    def compose(self, key: str, sources: Iterable[str]) -> int:
-        """Concatenate into a temporary file, then rename it into place."""
-        path = self._path(key)
-        temporary = path.with_name(f".{path.name}.tmp")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(temporary, "wb") as out:
-                for source in sources:
-                    with open(self._path(source), "rb") as handle:
-                        shutil.copyfileobj(handle, out, 1024 * 1024)
-                out.flush()
-                if self.fsync:
-                    os.fsync(out.fileno())
-                size = out.tell()
-            os.replace(temporary, path)
-            self._sync_dir(path.parent)
-            return size
-        except FileNotFoundError as error:
-            with contextlib.suppress(OSError):
-                temporary.unlink()
-            raise KeyError(error.filename) from None
-        except OSError as error:
-            with contextlib.suppress(OSError):
-                temporary.unlink()
-            raise _explain(error, "write", key) from error
-
     def local_path(self, key: str) -> Path | None:
         return self._path(key)
 
@@ -213,3 +191,32 @@ class LocalStorage(Storage):
         directory = self.root / _SCRATCH
         directory.mkdir(parents=True, exist_ok=True)
         return directory
+
+
+class _FileAppender(Appender):
+    """A file opened once with O_APPEND; each write reaches the kernel before it returns."""
+
+    def __init__(self, storage: LocalStorage, key: str) -> None:
+        super().__init__(storage, key)
+        path = storage._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+            self._fd: int | None = os.open(path, flags, 0o666)
+        except OSError as error:
+            raise _explain(error, "append to", key) from error
+
+    def write(self, data: bytes) -> None:
+        if self._fd is None:
+            raise StorageError(f"storage: {self.key} is closed")
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(self._fd, view) :]
+        except OSError as error:
+            raise _explain(error, "append to", self.key) from error
+
+    def close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)

@@ -92,6 +92,21 @@ async def test_every_frame_is_packaged_and_segments_start_on_keyframes(clip, tmp
     assert 29 < rendition.frame_rate < 31
 
 
+async def test_a_stream_that_ends_before_its_second_keyframe_is_still_packaged(clip, tmp_path):
+    first_gop, keyframes = [], 0
+    for packet in clip.packets:
+        keyframes += packet.kind == "video" and packet.keyframe
+        if keyframes == 2:
+            break
+        first_gop.append(packet)
+    frames = sum(p.kind == "video" for p in first_gop)
+    packager, _ = await package((clip.tracks, first_gop))
+    snapshot = packager.window.snapshot()
+    assert snapshot.ended and snapshot.segments
+    (data,) = segments_bytes(packager.window, snapshot)
+    assert frames == 30 and frames_in(data, tmp_path, "short.mp4") == frames
+
+
 async def test_a_changed_resolution_gives_a_new_init_and_a_discontinuity(media_dir, tmp_path):
     small = make_clip(media_dir, size="320x180", seconds=3)
     large = make_clip(media_dir, size="640x360", seconds=3)

@@ -1,4 +1,5 @@
-"""Helpers for recorder tests: a Broadcast stand-in over the real Hub, and probes."""
+"""Helpers for recorder tests: a Broadcast stand-in over the real Hub and HLS
+packager (the recorder stores the packager's parts), and probes."""
 
 from __future__ import annotations
 
@@ -9,23 +10,44 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from live.broadcast.hub import Hub
+from live.hls import HlsRegistry
+from live.packaging.packager import HlsPackager, PackagingSettings
 from live.recording.service import RecordingService
 from live.store.models import Livestream, Session
 
 
 @dataclass
 class FakeBroadcast:
-    """What a recorder reads from a Broadcast: the livestream, the session, the hub."""
+    """What a recorder reads from a Broadcast: the livestream, the session, and the
+    packager that makes the parts from the hub's packets."""
 
     livestream: Livestream
     session: Session | None
     hub: Hub = field(default_factory=Hub)
+    packager: HlsPackager | None = None
+    tasks: list[asyncio.Task] = field(default_factory=list)
+
+    def start(self, service: RecordingService) -> asyncio.Future:
+        """Run the packager and the service's consumer, as the manager does."""
+        assert self.packager is not None
+        self.tasks.append(asyncio.create_task(self.packager.run()))
+        consumer = service.consumer(self)
+        if consumer is not None:
+            self.tasks.append(asyncio.create_task(consumer))
+        return asyncio.gather(*self.tasks)
 
 
-async def new_broadcast(store, **settings) -> FakeBroadcast:
+async def new_broadcast(store, latency_mode: str = "low", **settings) -> FakeBroadcast:
     livestream = await store.create_livestream(name="rec", **settings)
     session = await store.create_session(Session(livestream_id=livestream.id, protocol="rtmp"))
-    return FakeBroadcast(livestream, session)
+    broadcast = FakeBroadcast(livestream, session)
+    broadcast.packager = HlsPackager(
+        broadcast.hub.subscribe("hls", max_packets=3000),
+        HlsRegistry(),
+        livestream.playback_id,
+        PackagingSettings(latency_mode=latency_mode),
+    )
+    return broadcast
 
 
 async def feed(broadcast: FakeBroadcast, *steps, end: str | None = "publisher_disconnected"):
@@ -44,10 +66,12 @@ async def feed(broadcast: FakeBroadcast, *steps, end: str | None = "publisher_di
         broadcast.hub.end(end)
 
 
-async def record(service: RecordingService, broadcast: FakeBroadcast, *steps, end="publisher_disconnected"):  # noqa: E501
-    task = asyncio.create_task(service.consumer(broadcast))
+async def record(
+    service: RecordingService, broadcast: FakeBroadcast, *steps, end="publisher_disconnected"
+):
+    running = broadcast.start(service)
     await feed(broadcast, *steps, end=end)
-    await asyncio.wait_for(task, 20)
+    await asyncio.wait_for(running, 20)
     await service.close(60)
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import threading
 from pathlib import Path
 
 import av
@@ -16,7 +18,7 @@ from live.media.packet import MediaPacket
 from live.recording import index as idx
 from live.recording.finalize import finalise_recording
 from live.recording.service import RecordingService
-from live.storage import LocalStorage, StorageError
+from live.storage import Appender, LocalStorage, StorageError
 from live.store import SqliteStore
 
 
@@ -59,9 +61,9 @@ async def test_a_session_becomes_a_ready_asset_with_every_frame(store, storage, 
     assert events == [("asset.ready", asset.id)]
     assert abs(asset.duration_s - 3.0) < 0.1
     prefix = f"assets/{asset.id}/"
-    names = {info.key[len(prefix):] for info in storage.list(prefix)}
+    names = {info.key[len(prefix) :] for info in storage.list(prefix)}
     assert {"index.m3u8", "download.mp4", "poster.jpg", "init_1.mp4", "index.jsonl"} <= names
-    assert not any(name.startswith("parts/") for name in names)  # joined into segments
+    assert {"seg_00001.m4s"} <= names and not any("/" in name for name in names)
     assert asset.size_bytes == sum(info.size for info in storage.list(prefix))
 
     mp4 = storage.local_path(prefix + "download.mp4")
@@ -75,8 +77,10 @@ async def test_a_session_becomes_a_ready_asset_with_every_frame(store, storage, 
     assert all(round(s.duration) <= playlist.target_duration for s in playlist.segments)
     # the segments play as HLS: init + segments hold every frame
     joined = tmp_path / "joined.mp4"
-    joined.write_bytes(storage.get(prefix + "init_1.mp4") + b"".join(
-        storage.get(prefix + s.uri) for s in playlist.segments))
+    joined.write_bytes(
+        storage.get(prefix + "init_1.mp4")
+        + b"".join(storage.get(prefix + s.uri) for s in playlist.segments)
+    )
     assert video_frames(joined) == clip.frames
 
     with av.open(str(storage.local_path(prefix + "poster.jpg"))) as poster:
@@ -89,8 +93,9 @@ async def test_a_reconnect_is_one_asset_with_a_discontinuity(store, storage, med
     service = RecordingService(store, storage)
     broadcast = await new_broadcast(store)
     # OBS starts its clock at 0 again when it comes back
-    await record(service, broadcast, (clip.tracks, clip.packets), "publisher",
-                 (clip.tracks, clip.packets))
+    await record(
+        service, broadcast, (clip.tracks, clip.packets), "publisher", (clip.tracks, clip.packets)
+    )
     (asset,), _ = await store.list_assets()
     assert asset.status == "ready", asset.error
     assert abs(asset.duration_s - 4.0) < 0.15
@@ -105,8 +110,12 @@ async def test_a_resolution_change_still_makes_one_playable_mp4(store, storage, 
     large = make_clip(media_dir, size="640x360", seconds=2.0)
     service = RecordingService(store, storage)
     broadcast = await new_broadcast(store)
-    await record(service, broadcast, (small.tracks, small.packets),
-                 (large.tracks, shifted(large.packets, 2.0)))
+    await record(
+        service,
+        broadcast,
+        (small.tracks, small.packets),
+        (large.tracks, shifted(large.packets, 2.0)),
+    )
     (asset,), _ = await store.list_assets()
     assert asset.status == "ready", asset.error
     prefix = f"assets/{asset.id}/"
@@ -130,14 +139,16 @@ async def test_record_false_records_nothing(store, storage, clip):
 
 async def record_then_die(service, broadcast, clip) -> None:
     """Record without an end, let the writes catch up, then stop as a kill would."""
-    task = asyncio.create_task(service.consumer(broadcast))
+    running = broadcast.start(service)
     await feed(broadcast, (clip.tracks, clip.packets), end=None)
     recorder = next(iter(service.recorders))
     for _ in range(500):
         await asyncio.sleep(0.01)
-        if not recorder._ops and recorder.parts_written >= 14:
+        if recorder.pending_parts == 0 and recorder.parts_written >= 14:
             break
-    task.cancel()
+    running.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await running
 
 
 async def test_a_crash_loses_at_most_the_part_in_flight(store, storage, clip):
@@ -158,8 +169,8 @@ async def test_a_crash_loses_at_most_the_part_in_flight(store, storage, clip):
     index = idx.parse_index(storage.get(prefix + idx.INDEX))
     assert sum(len(s.parts) for s in index.segments) == parts_indexed - 1
     frames = video_frames(storage.local_path(prefix + "download.mp4"))
-    # lost: the torn part and the one still in memory (6 frames each), and the
-    # frame the timeline holds until the next one arrives
+    # lost: the torn part and the one the packager still builds (6 frames each),
+    # and the frame the timeline holds until the next one arrives
     assert clip.frames - 13 <= frames < clip.frames
     assert result.duration_s > 2.5
 
@@ -184,11 +195,21 @@ class FullDisk(LocalStorage):
         super().__init__(root)
         self.budget = budget
 
-    def put(self, key: str, data: bytes, *, sync: bool = True) -> None:
-        self.budget -= len(data)
+    def _spend(self, key: str, size: int) -> None:
+        self.budget -= size
         if self.budget < 0:
             raise StorageError(f"storage: cannot write {key}: the disk is full")
+
+    def put(self, key: str, data: bytes, *, sync: bool = True) -> None:
+        self._spend(key, len(data))
         super().put(key, data, sync=sync)
+
+    def append(self, key: str, data: bytes, *, sync: bool = True) -> None:
+        self._spend(key, len(data))
+        super().append(key, data, sync=sync)
+
+    def appender(self, key: str) -> Appender:
+        return Appender(self, key)  # every piece through `append`
 
 
 async def test_storage_failure_fails_the_asset_and_spares_the_others(store, tmp_path, clip):
@@ -202,8 +223,7 @@ async def test_storage_failure_fails_the_asset_and_spares_the_others(store, tmp_
         events.append(event)
 
     broken.listeners.append(listener)
-    tasks = [asyncio.create_task(broken.consumer(failing_broadcast)),
-             asyncio.create_task(healthy.consumer(fine_broadcast))]
+    running = [failing_broadcast.start(broken), fine_broadcast.start(healthy)]
     for step_broadcast in (failing_broadcast, fine_broadcast):
         step_broadcast.hub.set_tracks(clip.tracks)
     for packet in clip.packets:
@@ -212,13 +232,15 @@ async def test_storage_failure_fails_the_asset_and_spares_the_others(store, tmp_
         await asyncio.sleep(0)
     failing_broadcast.hub.end("publisher_disconnected")
     fine_broadcast.hub.end("publisher_disconnected")
-    await asyncio.wait_for(asyncio.gather(*tasks), 20)
+    await asyncio.wait_for(asyncio.gather(*running), 20)
     await healthy.close(60)
     failed = (await store.list_assets(livestream_id=failing_broadcast.livestream.id))[0][0]
     assert failed.status == "failed"
     assert "disk is full" in failed.error
     assert events == ["asset.failed"]
-    assert not broken.recorders  # it let go of its subscription
+    assert not broken.recorders and not failing_broadcast.packager.taps  # it let go
+    # the live window of the failing recording lost nothing
+    assert failing_broadcast.packager.parts_produced == fine_broadcast.packager.parts_produced
     fine = (await store.list_assets(livestream_id=fine_broadcast.livestream.id))[0][0]
     assert fine.status == "ready", fine.error
 
@@ -254,3 +276,156 @@ async def test_retention_deletes_old_finished_assets_and_their_files(store, stor
         kept = name in ("old_live", "new")
         assert (await store.get_asset(asset.id) is not None) == kept
         assert bool(storage.list(f"assets/{asset.id}/")) == kept
+
+
+@pytest.mark.parametrize(
+    ("latency_mode", "audio", "video"),
+    [("standard", True, True), ("low", True, False), ("low", False, True)],
+)
+async def test_standard_windows_and_single_track_streams_record_everything(
+    store, storage, media_dir, latency_mode, audio, video
+):
+    """The recorder stores the packager's parts whatever the window's mode and tracks."""
+    clip = make_clip(media_dir, seconds=3.0, audio=audio, video=video)
+    service = RecordingService(store, storage)
+    broadcast = await new_broadcast(store, latency_mode=latency_mode)
+    await record(service, broadcast, (clip.tracks, clip.packets))
+    (asset,), _ = await store.list_assets()
+    assert asset.status == "ready", asset.error
+    assert abs(asset.duration_s - 3.0) < 0.15
+    mp4 = storage.local_path(f"assets/{asset.id}/download.mp4")
+    with av.open(str(mp4)) as container:
+        assert [s.type for s in container.streams] == (["video"] if video else []) + (
+            ["audio"] if audio else []
+        )
+    if video:
+        assert video_frames(mp4) == clip.frames
+
+
+async def test_segments_are_longer_than_the_live_windows(store, storage, media_dir):
+    clip = make_clip(media_dir, seconds=9.0)
+    service = RecordingService(store, storage, segment_target=4.0)
+    broadcast = await new_broadcast(store)
+    await record(service, broadcast, (clip.tracks, clip.packets))
+    (asset,), _ = await store.list_assets()
+    playlist = m3u8.loads(storage.get(f"assets/{asset.id}/index.m3u8").decode())
+    # 1 s live segments grouped into 4 s ones, each starting on a keyframe
+    assert [round(s.duration, 1) for s in playlist.segments] == [4.0, 4.0, 1.0]
+
+
+async def test_a_takeover_without_a_window_starts_the_next_asset(store, storage, media_dir):
+    from live.store.models import Session
+
+    clip = make_clip(media_dir, seconds=2.0)
+    service = RecordingService(store, storage)
+    broadcast = await new_broadcast(store)
+    first_session = broadcast.session
+    running = broadcast.start(service)
+    await feed(broadcast, (clip.tracks, clip.packets), end=None)
+    # what the manager does: close the session, tell the hub, open the next one
+    second_session = await store.create_session(
+        Session(livestream_id=broadcast.livestream.id, protocol="rtmp")
+    )
+    broadcast.session = second_session
+    await feed(broadcast, "publisher", (clip.tracks, clip.packets))
+    await asyncio.wait_for(running, 20)
+    await service.close(60)
+    assets, total = await store.list_assets()
+    assert total == 2 and all(a.status == "ready" for a in assets), assets
+    by_session = {a.session_id: a for a in assets}
+    assert set(by_session) == {first_session.id, second_session.id}
+    for asset in assets:
+        mp4 = storage.local_path(f"assets/{asset.id}/download.mp4")
+        assert video_frames(mp4) == clip.frames
+        playlist = storage.get(f"assets/{asset.id}/index.m3u8").decode()
+        assert "#EXT-X-DISCONTINUITY" not in playlist
+
+
+class StalledDisk(LocalStorage):
+    """Storage whose segment writes hang until `release` is set (a stalled disk)."""
+
+    def __init__(self, root) -> None:
+        super().__init__(root)
+        self.release = threading.Event()
+        self.stalled = threading.Event()
+
+    def append(self, key: str, data: bytes, *, sync: bool = True) -> None:
+        if "/seg_" in key and not self.release.is_set():
+            self.stalled.set()
+            self.release.wait(30)
+        super().append(key, data, sync=sync)
+
+    def appender(self, key: str) -> Appender:
+        return Appender(self, key)  # every piece through `append`
+
+
+async def test_a_stalled_disk_drops_for_the_recorder_alone_and_records_a_gap(
+    store, tmp_path, media_dir
+):
+    clip = make_clip(media_dir, seconds=6.0)
+    storage = StalledDisk(tmp_path / "stalled")
+    service = RecordingService(store, storage, queue_parts=4)
+    broadcast = await new_broadcast(store)
+    running = broadcast.start(service)
+    half = len(clip.packets) // 2
+    first = (clip.tracks, clip.packets[:half])
+    await feed(broadcast, first, end=None)
+    recorder = next(iter(service.recorders))
+    await asyncio.to_thread(storage.stalled.wait, 10)
+    for _ in range(200):  # the packager carries on while the recorder is stuck
+        if broadcast.packager.parts_produced >= 14:
+            break
+        await asyncio.sleep(0.01)
+    assert recorder.dropped_parts > 0 and recorder.pending_parts <= 4
+    storage.release.set()
+    for packet in clip.packets[half:]:  # now at a pace the disk keeps up with
+        broadcast.hub.push(packet)
+        await asyncio.sleep(0)
+        while recorder.pending_parts > 1:
+            await asyncio.sleep(0.005)
+    broadcast.hub.end("publisher_disconnected")
+    await asyncio.wait_for(running, 20)
+    await service.close(60)
+    (asset,), _ = await store.list_assets()
+    assert asset.status == "ready", asset.error
+    assert broadcast.packager.parts_produced == 30  # the live window lost nothing
+    prefix = f"assets/{asset.id}/"
+    playlist = m3u8.loads(storage.get(prefix + "index.m3u8").decode())
+    # each time the queue overflowed: parts dropped up to the next segment, which
+    # follows a discontinuity
+    assert [s.discontinuity for s in playlist.segments].count(True) == recorder.gaps
+    frames = video_frames(storage.local_path(prefix + "download.mp4"))
+    assert frames == clip.frames - 6 * recorder.dropped_parts
+
+
+async def test_a_ladder_stream_records_the_source_rendition(store, storage, media_dir):
+    from live.hls import HlsRegistry
+    from live.ladder.ladder import Ladder
+    from live.ladder.plan import parse_rungs, plan_ladder
+    from live.packaging.packager import HlsPackager, PackagingSettings
+
+    clip = make_clip(media_dir, size="640x360", seconds=3.0)
+    service = RecordingService(store, storage)
+    broadcast = await new_broadcast(store)
+
+    def ladder(packager: HlsPackager) -> Ladder:
+        return Ladder(
+            plan_ladder(640, 360, parse_rungs("180:200")),
+            source_window=packager.window,
+            stream=lambda: packager.stream,
+            frame_rate=lambda: 30.0,
+            on_warning=lambda message: None,
+        )
+
+    broadcast.hub = type(broadcast.hub)()
+    broadcast.packager = HlsPackager(
+        broadcast.hub.subscribe("hls"), HlsRegistry(), "pb", PackagingSettings(), ladder=ladder
+    )
+    await record(service, broadcast, (clip.tracks, clip.packets))
+    assert broadcast.packager.ladder is not None
+    (asset,), _ = await store.list_assets()
+    assert asset.status == "ready", asset.error
+    mp4 = storage.local_path(f"assets/{asset.id}/download.mp4")
+    with av.open(str(mp4)) as container:
+        assert (container.streams.video[0].width, container.streams.video[0].height) == (640, 360)
+    assert video_frames(mp4) == clip.frames

@@ -45,14 +45,7 @@ def test_append_list_delete(storage):
     assert storage.get("xx") == b"other prefix"
 
 
-def test_compose_and_put_file(storage, tmp_path):
-    for number in range(3):
-        storage.put(f"p/{number}", bytes([65 + number]) * 3)
-    assert storage.compose("joined", ["p/0", "p/1", "p/2"]) == 9
-    assert storage.get("joined") == b"AAABBBCCC"
-    with pytest.raises(KeyError):
-        storage.compose("broken", ["p/0", "p/missing"])
-    assert storage.size("broken") is None
+def test_put_file(storage):
     scratch = storage.scratch_dir() / "big.mp4"
     scratch.write_bytes(b"mp4")
     storage.put_file("v/download.mp4", scratch)
@@ -78,3 +71,27 @@ def test_errors_say_what_went_wrong(storage, monkeypatch):
         storage.put("a/b", b"x")
     assert storage.size("a/b") is None
     assert not list((storage.root / "a").iterdir())  # no temporary file left behind
+
+
+def test_an_appender_keeps_the_object_open_and_adds_each_piece(storage, monkeypatch):
+    out = storage.appender("seg/1.m4s")
+    out.write(b"moof")
+    out.write(b"mdat")
+    assert storage.get("seg/1.m4s") == b"moofmdat"  # in the kernel at once
+    out.close()
+    out.close()  # twice: nothing more
+    with pytest.raises(StorageError, match="closed"):
+        out.write(b"late")
+    again = storage.appender("seg/1.m4s")  # appends to what is there
+    again.write(b"!")
+    again.close()
+    assert storage.get("seg/1.m4s") == b"moofmdat!"
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    broken = storage.appender("seg/2.m4s")
+    monkeypatch.setattr("live.storage.local.os.write", full)
+    with pytest.raises(StorageError, match=r"cannot append to seg/2\.m4s: the disk is full"):
+        broken.write(b"x")
+    broken.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import subprocess
 
 from live.ingest.mpegts import BoundedByteQueue, TsDemuxer
@@ -34,8 +35,7 @@ async def _run(data: bytes, chunk: int = 1316) -> tuple[list, str | None, TsDemu
     return items, result[0], demuxer
 
 
-async def test_demuxes_a_real_stream_fed_in_srt_sized_chunks(tmp_path):
-    path = tmp_path / "av.ts"
+def _make_ts(path) -> bytes:
     subprocess.run(
         ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
          "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30",
@@ -43,12 +43,20 @@ async def test_demuxes_a_real_stream_fed_in_srt_sized_chunks(tmp_path):
          "-c:v", "libx264", "-g", "30", "-c:a", "aac", "-f", "mpegts", str(path)],
         check=True, timeout=60,
     )  # fmt: skip
-    items, error, demuxer = await _run(path.read_bytes())
+    return path.read_bytes()
+
+
+async def test_demuxes_a_real_stream_fed_in_srt_sized_chunks(tmp_path):
+    items, error, demuxer = await _run(_make_ts(tmp_path / "av.ts"))
     assert error is None and demuxer.dropped_bytes == 0
     tracks = {i.kind: i for i in items if isinstance(i, TrackInfo)}
     assert tracks["video"].codec == "h264" and tracks["audio"].codec == "aac"
     video = [i for i in items if isinstance(i, MediaPacket) and i.kind == "video"]
     assert len(video) == 60 and video[0].keyframe
+    # several ADTS frames share a PES and its one PTS: each is timed 1024 samples on
+    audio = [i for i in items if isinstance(i, MediaPacket) and i.kind == "audio"]
+    assert len(audio) == 95
+    assert {b.dts - a.dts for a, b in itertools.pairwise(audio)} == {1920}
 
 
 async def test_garbage_ends_with_an_error_not_a_hang():
@@ -85,3 +93,41 @@ def test_packets_wait_until_every_announced_track_is_configured():
     assert out[2].kind == "video" and out[2].keyframe
     later = converter.convert("h264", 3000, 3000, b"\x00\x00\x01\x41\x9a")
     assert [i.kind for i in later] == ["video"]
+
+
+def _without_a_packet_inside_video_frame(data: bytes, frame: int) -> bytes:
+    """`data` with one TS packet cut from the middle of the `frame`-th video PES."""
+    packets = [data[i : i + 188] for i in range(0, len(data), 188)]
+    video_pid = 0x100  # FFmpeg's first elementary stream
+    starts = 0
+    for index, packet in enumerate(packets):
+        pid = (packet[1] & 0x1F) << 8 | packet[2]
+        if pid != video_pid or not packet[1] & 0x40:
+            continue
+        starts += 1
+        if starts < frame:
+            continue
+        following = [i for i in range(index + 1, len(packets)) if _pid(packets[i]) == video_pid]
+        if len(following) >= 2 and not any(packets[i][1] & 0x40 for i in following[:2]):
+            del packets[following[0]]  # the PES goes on after it: a hole, not an end
+            return b"".join(packets)
+    raise AssertionError("no video frame spans three TS packets")
+
+
+def _pid(packet: bytes) -> int:
+    return (packet[1] & 0x1F) << 8 | packet[2]
+
+
+async def test_a_frame_that_lost_a_ts_packet_is_dropped_with_what_refers_to_it(tmp_path):
+    damaged = _without_a_packet_inside_video_frame(_make_ts(tmp_path / "av.ts"), frame=6)
+    items, error, demuxer = await _run(damaged)
+    assert error is None and demuxer.corrupt_packets == 1
+    video = [i for i in items if isinstance(i, MediaPacket) and i.kind == "video"]
+    audio = [i for i in items if isinstance(i, MediaPacket) and i.kind == "audio"]
+    # the frames before the damaged one pass; what follows waits for the next keyframe
+    assert len(video) + demuxer.skipped_frames + 1 == 60 and demuxer.skipped_frames >= 20
+    resumed = next(i for i, p in enumerate(video) if i and p.keyframe)
+    assert resumed >= 3 and video[resumed].dts - video[resumed - 1].dts == (
+        demuxer.skipped_frames + 2
+    ) * 3000
+    assert len(audio) == 95  # audio frames stand alone: none are held back
