@@ -124,7 +124,8 @@ async def test_frames_are_taken_before_the_decoder_with_raw_rtp_timestamps():
         assert mimes == {"audio": "audio/opus", "video": "video/H264"}
         await publisher.pc.setRemoteDescription(pc.localDescription)
 
-        await _wait(lambda: {f[0] for f in frames} == {"audio", "video"} and len(reports) >= 2)
+        both = {"audio", "video"}  # RTCP reports come at random intervals, per track
+        await _wait(lambda: {f[0] for f in frames} == both and {r[0] for r in reports} == both)
         video = [f for f in frames if f[0] == "video"]
         assert video[0][1] == "h264" and video[0][2].startswith(b"\x00\x00\x00\x01")
         assert AccessUnit(video[0][2]).keyframe  # depacketised, not decoded
