@@ -16,6 +16,7 @@ from live.api.cors import parse_origins
 from live.api.ratelimit import RateLimiter
 from live.broadcast.manager import StreamManager, StreamSettings
 from live.config import Settings, split_address
+from live.events.ban_expiry import BanExpiry
 from live.events.dispatcher import DispatchSettings, RetryPolicy, WebhookDispatcher
 from live.events.outbox import WebhookOutbox
 from live.hls import HlsRegistry, setup_hls_routes
@@ -60,6 +61,7 @@ class LiveServer:
         self.dispatcher: WebhookDispatcher | None = None
         self.outbox: WebhookOutbox | None = None
         self.recordings: RecordingService | None = None
+        self.ban_expiry: BanExpiry | None = None
         self._runner: web.AppRunner | None = None
         self._ingest: list[RtmpIngestServer | SrtIngestServer] = []
         self.whip: WhipServer | None = None
@@ -110,6 +112,8 @@ class LiveServer:
         self.metrics.bind(self.manager, self.hls, viewers=self.viewers, dispatcher=self.dispatcher)
         self.dispatcher.start()
         self.viewers.start()
+        self.ban_expiry = BanExpiry(self.store, self.outbox)
+        self.ban_expiry.start()
 
         rtmp_host, rtmp_port = split_address(settings.rtmp, "rtmp")
         rtmp = RtmpIngestServer(
@@ -234,6 +238,8 @@ class LiveServer:
 
     async def stop(self) -> None:
         """End every session cleanly (server_shutdown), then close everything."""
+        if self.ban_expiry is not None:
+            await self.ban_expiry.stop()
         if self.manager is not None:
             await self.manager.shutdown()
         if self.whip is not None:  # peer connections and codec threads of WHIP sessions

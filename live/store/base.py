@@ -111,6 +111,11 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def unban(self, livestream_id: str) -> Livestream | None: ...
 
+    @abc.abstractmethod
+    async def lift_expired_bans(self, now: datetime | None = None) -> list[Livestream]:
+        """Clear every ban whose `until` has passed; return the livestreams this call
+        cleared (each exactly once, even with several callers racing)."""
+
     # -- API keys ------------------------------------------------------------
 
     @abc.abstractmethod

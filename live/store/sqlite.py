@@ -236,6 +236,17 @@ class SqliteStore(Store):
             },
         )
 
+    async def lift_expired_bans(self, now: datetime | None = None) -> list[Livestream]:
+        stamp = to_storage(now or utcnow())
+        async with self._db.execute(
+            "UPDATE livestreams SET ban_reason = NULL, banned_at = NULL, ban_until = NULL,"
+            " updated_at = :now WHERE banned_at IS NOT NULL AND ban_until IS NOT NULL"
+            " AND ban_until <= :now RETURNING *",
+            {"now": stamp},
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [_livestream(row) for row in rows]
+
     # -- API keys --------------------------------------------------------------
 
     async def create_api_key(self, name: str, scope: Scope) -> tuple[ApiKey, str]:
@@ -429,6 +440,7 @@ class SqliteStore(Store):
         return _asset(row) if row else None
 
     async def delete_asset(self, asset_id: str) -> bool:
+        # a trigger unlinks the session that named it (migration 4)
         return await self._write("DELETE FROM assets WHERE id = ?", (asset_id,)) > 0
 
     # -- webhooks, deliveries, idempotency keys, viewer stats ------------------

@@ -132,6 +132,15 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX idempotency_age ON idempotency_keys (created_at);
     """,
+    # 4: a deleted asset (API or retention) leaves its history entry without an asset,
+    # in the same statement, rather than naming one that is gone.
+    """
+    CREATE TRIGGER assets_delete_unlinks_session AFTER DELETE ON assets BEGIN
+        UPDATE sessions SET asset_id = NULL WHERE asset_id = OLD.id;
+    END;
+    UPDATE sessions SET asset_id = NULL
+        WHERE asset_id IS NOT NULL AND asset_id NOT IN (SELECT id FROM assets);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

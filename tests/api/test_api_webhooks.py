@@ -97,6 +97,35 @@ async def test_read_key_reads_but_cannot_create(
     await error(response, 403, "forbidden")
 
 
+async def test_a_ban_that_runs_out_is_lifted_and_announced_once(
+    client: TestClient, admin: dict, store: SqliteStore, wakes: Wakes
+) -> None:
+    from datetime import timedelta
+
+    from live.events.ban_expiry import BanExpiry
+    from live.store.times import utcnow
+
+    await _create(client, admin, events=["livestream.unbanned"])
+    outbox = WebhookOutbox(store, URLS, on_enqueued=wakes)
+    lapsed = await store.create_livestream(name="lapsed")
+    running = await store.create_livestream(name="running")
+    forever = await store.create_livestream(name="forever")
+    await store.ban(lapsed.id, "spam", utcnow() - timedelta(seconds=1))
+    await store.ban(running.id, "spam", utcnow() + timedelta(hours=1))
+    await store.ban(forever.id, "spam")
+    expiry = BanExpiry(store, outbox)
+    assert await expiry.sweep() == 1
+    assert await expiry.sweep() == 0  # announced once, not on every sweep
+    shown = await (await client.get(f"/v1/livestreams/{lapsed.id}", headers=admin)).json()
+    assert shown["status"] == "idle" and shown["ban"] is None
+    for still in (running, forever):
+        shown = await (await client.get(f"/v1/livestreams/{still.id}", headers=admin)).json()
+        assert shown["status"] == "banned"
+    log = await (await client.get("/v1/webhooks/deliveries", headers=admin)).json()
+    assert [d["event"] for d in log["data"]] == ["livestream.unbanned"]
+    assert log["data"][0]["payload"]["data"]["id"] == lapsed.id
+
+
 async def test_ban_and_unban_are_announced_and_logged(
     client: TestClient, admin: dict, store: SqliteStore, wakes: Wakes
 ) -> None:

@@ -585,7 +585,11 @@ async def test_list_assets_newest_first_with_filters(store: Store) -> None:
 async def test_delete_asset(store: Store) -> None:
     from live.store.models import Asset
 
-    asset = await store.create_asset(Asset(livestream_id="ls_1", session_id="ses_1"))
+    session = await store.create_session(_session("ls_1", utcnow()))
+    asset = await store.create_asset(Asset(livestream_id="ls_1", session_id=session.id))
+    await store.end_session(session.id, utcnow(), "publisher_disconnected", asset_id=asset.id)
     assert await store.delete_asset(asset.id) is True
     assert await store.get_asset(asset.id) is None
     assert await store.delete_asset(asset.id) is False
+    history = await store.get_session(session.id)
+    assert history is not None and history.asset_id is None  # never names a deleted asset
