@@ -6,7 +6,8 @@ the highest received) every sequence number is either in `buffer` or in `loss`;
 that invariant is what makes delivery, dropping and acknowledging simple.
 
 - A gap in arriving numbers is a loss, reported at once in a NAK (§4.8.1) and again
-  every max(20 ms, (RTT + 4·RTTVar)/2) while it is missing (periodic NAK, §4.8.2).
+  every max(20 ms, (RTT + 4·RTTVar)/2), at most a quarter of the latency, while it
+  is missing (periodic NAK, §4.8.2).
 - Each packet is delivered at its TSBPD time: time base + timestamp + latency
   (§4.5). A missing packet holds back the ones after it until the first of them is
   due; then it is given up for good ("too-late drop", §4.6) and the ACK moves past it.
@@ -23,6 +24,7 @@ from .seqno import seq_add, seq_diff
 
 ACK_INTERVAL: Final = 0.010
 MIN_NAK_INTERVAL: Final = 0.020
+NAK_ROUNDS_PER_LATENCY: Final = 4
 ACK_HISTORY: Final = 1024
 MAX_NAK_RANGES: Final = 170  # keeps a NAK under 1400 bytes
 _TS_WRAP: Final = 1 << 32
@@ -269,7 +271,14 @@ class Receiver:
 
     @property
     def nak_interval(self) -> float:
-        return max(MIN_NAK_INTERVAL, (self.rtt + 4 * self.rtt_var) / 2)
+        """max(20 ms, (RTT + 4·RTTVar)/2) as §4.8.2 has it, but never more than a
+        quarter of the latency: a NAK or retransmission that is itself lost must be
+        asked for again while the packet can still be delivered. One stalled ACKACK
+        (or the 100 ms guess before the first) would otherwise stretch the interval
+        to most of the latency, and a second loss of the same packet would then be
+        final."""
+        by_rtt = max(MIN_NAK_INTERVAL, (self.rtt + 4 * self.rtt_var) / 2)
+        return min(by_rtt, max(MIN_NAK_INTERVAL, self.latency / NAK_ROUNDS_PER_LATENCY))
 
     def periodic_nak(self, now: float) -> list[tuple[int, int]]:
         """Ranges still missing and not asked for within the NAK interval."""

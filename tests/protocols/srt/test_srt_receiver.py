@@ -81,7 +81,7 @@ def test_gap_is_nakked_at_once_then_periodically_until_repaired():
     assert nak[4] == pk.encode_loss_list([(ISN + 1, ISN + 3)])
     caller.data(ISN + 2, 2000, payload(2), now=0.006, retransmitted=True)
     interval = listener.connections[handle].receiver.nak_interval
-    assert interval == pytest.approx(max(0.02, (0.1 + 4 * 0.05) / 2))
+    assert interval == pytest.approx(min(max(0.02, (0.1 + 4 * 0.05) / 2), 0.5 / 4))
     listener.handle_timer(0.004 + interval)
     naks = of_type(caller.collect(), pk.NAK)
     assert [pk.decode_loss_list(n[4]) for n in naks] == [[(ISN + 1, ISN + 1), (ISN + 3, ISN + 3)]]
@@ -93,6 +93,23 @@ def test_gap_is_nakked_at_once_then_periodically_until_repaired():
     assert delivered(listener) == b"".join(payload(i) for i in range(5))
     stats = listener.connections[handle].receiver.stats
     assert (stats.lost, stats.recovered, stats.dropped, stats.retransmitted) == (3, 3, 0, 3)
+
+
+def test_a_lost_retransmission_is_asked_for_again_within_the_latency():
+    # 120 ms latency, no RTT sample yet (the 100 ms guess would space NAKs 150 ms)
+    listener, caller, handle = connected(latency_ms=120)
+    caller.collect()
+    caller.data(ISN, 0, payload(0), now=0.0)
+    caller.data(ISN + 2, 2000, payload(2), now=0.002)  # 1 lost
+    assert len(of_type(caller.collect(), pk.NAK)) == 1
+    # the retransmission is lost too; the NAK goes out again after 30 ms
+    listener.handle_timer(0.002 + 0.030)
+    (nak,) = of_type(caller.collect(), pk.NAK)
+    assert pk.decode_loss_list(nak[4]) == [(ISN + 1, ISN + 1)]
+    caller.data(ISN + 1, 1000, payload(1), now=0.040, retransmitted=True)
+    listener.handle_timer(0.5)
+    assert delivered(listener) == b"".join(payload(i) for i in range(3))
+    assert listener.connections[handle].receiver.stats.dropped == 0
 
 
 def test_reordered_packets_come_out_in_order():
