@@ -256,13 +256,20 @@ class TsDemuxer:
         self._on_done = on_done
         self._queue = BoundedByteQueue(buffer_bytes)
         self.dropped_bytes = 0
-        self.corrupt_packets = 0
-        self.skipped_frames = 0
+        self._converter: TsToMedia | None = None  # made once PyAV has found the streams
         self.done = asyncio.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self) -> None:
         self._thread.start()
+
+    @property
+    def corrupt_packets(self) -> int:
+        return self._converter.corrupt_packets if self._converter else 0
+
+    @property
+    def skipped_frames(self) -> int:
+        return self._converter.skipped_frames if self._converter else 0
 
     def feed(self, data: bytes) -> None:
         if not self._queue.feed(data):
@@ -279,7 +286,7 @@ class TsDemuxer:
         try:
             container = av.open(self._queue, mode="r", format="mpegts", options=_PROBE_OPTIONS)
             try:
-                converter = TsToMedia(
+                converter = self._converter = TsToMedia(
                     {
                         s.type
                         for s in container.streams
@@ -297,8 +304,6 @@ class TsDemuxer:
                         bytes(packet),
                         packet.is_corrupt,
                     )
-                    self.corrupt_packets = converter.corrupt_packets
-                    self.skipped_frames = converter.skipped_frames
                     if items:
                         self._loop.call_soon_threadsafe(self._on_items, items)
             finally:
