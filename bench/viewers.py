@@ -1,13 +1,16 @@
 """Viewer accounting cost: 1,000 simulated viewers polling one live stream.
 
 Runs the real HLS handlers (a synthetic stream that gains a 200 ms part every 200 ms)
-in a child process twice, with viewer accounting off and on, while one load process
-plays 1,000 viewers: each fetches the multivariant playlist once (getting its player
-id), then every POLL_S the media playlist and the newest part, with the query the
-playlist gave it. The figure is the server's CPU time per request, on vs off (read
-from /proc), plus the hook's own cost per call measured in-process.
+in two child processes side by side on one core, one with viewer accounting off and
+one with it on, while the other core plays 1,000 viewers against each: a viewer
+fetches the multivariant playlist once (getting its player id), then every POLL_S the
+media playlist and the newest part, with the query the playlist gave it. The figure
+is the server's CPU time per request, on vs off (read from /proc), plus the hook's
+own cost per call measured in-process. `--modes off,on,ids,query` adds a server
+that writes player ids into the URIs without counting, and one whose viewers all send
+one shared query (what HTTP query handling alone costs).
 
-    .venv/bin/python bench/viewers.py [--viewers 1000] [--seconds 15]
+    .venv/bin/python bench/viewers.py [--viewers 1000] [--seconds 20] [--rounds 3]
 (wrap in `flock /tmp/live-heavy.lock` on shared machines)
 """
 
@@ -21,12 +24,16 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 POLL_S = 2.0
+# Every viewer joins (fetches the multivariant, gets its id) within the first POLL_S;
+# the figure is taken after this, in the steady state of 1,000 viewers polling.
+WARMUP_S = 5.0
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -49,7 +56,9 @@ async def _serve(mode: str) -> None:
     )
     tracker = ViewerTracker(registry, default_target_duration=1)
     app = web.Application()
-    if mode == "on":
+    if mode == "ids":  # player ids in the URIs, but no counting
+        setup_hls_routes(app, registry, query_for_multivariant=tracker.query_for_multivariant)
+    elif mode == "on":
         setup_hls_routes(
             app,
             registry,
@@ -79,9 +88,11 @@ async def _serve(mode: str) -> None:
 # -- the viewers (load process) ---------------------------------------------------------
 
 
-async def _viewer(session, base: str, deadline: float, counts: list[int]) -> None:
+async def _viewer(
+    session, base: str, deadline: float, counts: list[int], extra_query: str
+) -> None:
     await asyncio.sleep(random.uniform(0, POLL_S))
-    async with session.get(f"{base}/live/pb_bench/index.m3u8") as response:
+    async with session.get(f"{base}/live/pb_bench/index.m3u8{extra_query}") as response:
         text = await response.text()
     media = next(line for line in text.splitlines() if line and not line.startswith("#"))
     query = media.partition("?")[2]
@@ -98,15 +109,30 @@ async def _viewer(session, base: str, deadline: float, counts: list[int]) -> Non
         await asyncio.sleep(POLL_S)
 
 
-async def _load(base: str, viewers: int, seconds: float) -> int:
+async def _load(
+    base: str,
+    viewers: int,
+    seconds: float,
+    extra_query: str = "",
+    mark: Callable[[int], None] | None = None,
+    warmup: float = 0.0,
+) -> int:
+    """Play `viewers` for `warmup` + `seconds`; `mark(requests so far)` at `warmup`."""
     import aiohttp
 
     counts = [0]
-    deadline = time.monotonic() + seconds
+    deadline = time.monotonic() + warmup + seconds
+
+    async def marker() -> None:
+        await asyncio.sleep(warmup)
+        if mark is not None:
+            mark(counts[0])
+
     connector = aiohttp.TCPConnector(limit=200)
     async with aiohttp.ClientSession(connector=connector) as session:
         await asyncio.gather(
-            *(_viewer(session, base, deadline, counts) for _ in range(viewers)),
+            marker(),
+            *(_viewer(session, base, deadline, counts, extra_query) for _ in range(viewers)),
             return_exceptions=True,
         )
     return counts[0]
@@ -120,21 +146,75 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
-def _run(mode: str, viewers: int, seconds: float) -> tuple[float, int]:
-    server = subprocess.Popen(
-        [sys.executable, __file__, "serve", mode], stdout=subprocess.PIPE, text=True
-    )
+def _run_side_by_side(modes: tuple[str, ...], viewers: int, seconds: float) -> dict:
+    """One server per mode, all at once on one core, each with its own `viewers`
+    loaded at the same time from the other core: whatever else the machine does
+    weighs on every mode alike, so their ratio is steadier than runs taken in turn.
+
+    Returns {mode: ((server CPU seconds, requests) after the warm-up, the same for
+    the whole run)}.
+    """
+    server_cpu, load_cpu = _cores()
+    servers = {
+        mode: subprocess.Popen(
+            ["taskset", "-c", str(server_cpu), sys.executable, __file__, "serve", mode],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for mode in modes
+    }
+    affinity = os.sched_getaffinity(0)
     try:
-        assert server.stdout is not None
-        port = int(server.stdout.readline().split()[1])
+        ports = {}
+        for mode, server in servers.items():
+            assert server.stdout is not None
+            ports[mode] = int(server.stdout.readline().split()[1])
+        os.sched_setaffinity(0, {load_cpu})
         time.sleep(1)
-        before = _cpu_s(server.pid)
-        requests = asyncio.run(_load(f"http://127.0.0.1:{port}", viewers, seconds))
-        cpu = _cpu_s(server.pid) - before
-        return cpu, requests
+        start = {mode: _cpu_s(server.pid) for mode, server in servers.items()}
+        warm: dict[str, tuple[float, int]] = {}
+
+        def marker(mode: str) -> Callable[[int], None]:
+            def mark(requests: int) -> None:
+                warm[mode] = (_cpu_s(servers[mode].pid), requests)
+
+            return mark
+
+        async def load_all() -> list[int]:
+            # "query": accounting off, but every viewer sends one shared query of a
+            # player id's length: what HTTP query handling alone costs.
+            return await asyncio.gather(
+                *(
+                    _load(
+                        f"http://127.0.0.1:{ports[mode]}",
+                        viewers,
+                        seconds,
+                        "?pl=pl_sharedsharedq" if mode == "query" else "",
+                        marker(mode),
+                        WARMUP_S,
+                    )
+                    for mode in modes
+                )
+            )
+
+        requests = asyncio.run(load_all())
+        results = {}
+        for mode, count in zip(modes, requests, strict=True):
+            end = _cpu_s(servers[mode].pid)
+            steady = (end - warm[mode][0], count - warm[mode][1])
+            results[mode] = (steady, (end - start[mode], count))
+        return results
     finally:
-        server.terminate()
-        server.wait(10)
+        os.sched_setaffinity(0, affinity)
+        for server in servers.values():
+            server.terminate()
+        for server in servers.values():
+            server.wait(10)
+
+
+def _cores() -> tuple[int, int]:
+    cores = sorted(os.sched_getaffinity(0))
+    return cores[0], cores[-1]
 
 
 def _hook_cost(viewers: int) -> float:
@@ -169,22 +249,45 @@ def main() -> int:
         return 0
     parser = argparse.ArgumentParser()
     parser.add_argument("--viewers", type=int, default=1000)
-    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--rounds", type=int, default=3, help="side-by-side runs")
+    parser.add_argument(
+        "--modes",
+        default="off,on",
+        help="servers side by side: off, on, and optionally ids (player ids in the URIs, "
+        "no counting) and query (off, with one shared query on every request)",
+    )
     args = parser.parse_args()
-    results = {}
-    for mode in ("off", "on", "off", "on"):
-        cpu, requests = _run(mode, args.viewers, args.seconds)
-        results.setdefault(mode, []).append((cpu, requests))
-        print(f"accounting {mode:3}: {requests} requests, server CPU {cpu:.2f} s, "
-              f"{cpu / requests * 1e6:.0f} us/request")  # fmt: skip
-    per_request = {
-        mode: sum(c for c, _ in runs) / sum(r for _, r in runs) for mode, runs in results.items()
-    }
+    modes = tuple(args.modes.split(","))
+    if not {"off", "on"} <= set(modes) <= {"off", "on", "ids", "query"}:
+        parser.error("--modes: off and on, optionally ids and query")
+    totals: dict[str, list[float]] = {mode: [0.0, 0] for mode in modes}
+    whole: dict[str, list[float]] = {mode: [0.0, 0] for mode in modes}
+    for round_number in range(1, args.rounds + 1):
+        results = _run_side_by_side(modes, args.viewers, args.seconds)
+        figures = []
+        for mode, ((cpu, requests), (all_cpu, all_requests)) in results.items():
+            totals[mode][0] += cpu
+            totals[mode][1] += requests
+            whole[mode][0] += all_cpu
+            whole[mode][1] += all_requests
+            figures.append(f"{mode} {requests} requests {cpu / requests * 1e6:.0f} us/request")
+        print(f"round {round_number}: " + "; ".join(figures), flush=True)
+    joined = {mode: cpu / requests for mode, (cpu, requests) in whole.items()}
+    print(f"whole runs, with every viewer joining: off {joined['off'] * 1e6:.0f} us, "
+          f"on {joined['on'] * 1e6:.0f} us -> "
+          f"{(joined['on'] - joined['off']) / joined['off'] * 100:+.1f}%")  # fmt: skip
+    per_request = {mode: cpu / requests for mode, (cpu, requests) in totals.items()}
     overhead = (per_request["on"] - per_request["off"]) / per_request["off"] * 100
     hook = _hook_cost(args.viewers)
     share = hook / per_request["on"] * 100
-    print(f"server CPU per request: off {per_request['off'] * 1e6:.0f} us, "
+    print(f"steady state, server CPU per request: off {per_request['off'] * 1e6:.0f} us, "
           f"on {per_request['on'] * 1e6:.0f} us -> {overhead:+.1f}% with accounting")  # fmt: skip
+    for mode, label in (("ids", "player ids in the URIs, no counting"),
+                        ("query", "no accounting, one shared query on every request")):
+        if mode in per_request:
+            extra = (per_request[mode] - per_request["off"]) / per_request["off"] * 100
+            print(f"{label}: {per_request[mode] * 1e6:.0f} us ({extra:+.1f}%)")
     print(f"on_request hook alone: {hook * 1e6:.2f} us/call = {share:.1f}% of a request's CPU")
     return 0
 

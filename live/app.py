@@ -117,7 +117,10 @@ class LiveServer:
 
         rtmp_host, rtmp_port = split_address(settings.rtmp, "rtmp")
         rtmp = RtmpIngestServer(
-            self.manager, rtmp_host, rtmp_port, idle_timeout_s=settings.rtmp_idle_timeout_s
+            self.manager,
+            rtmp_host,
+            rtmp_port,
+            idle_timeout_s=settings.rtmp_idle_timeout_s,
         )
         rtmp_port = await rtmp.start()
         self._ingest.append(rtmp)
@@ -132,7 +135,7 @@ class LiveServer:
                 rtmps_port,
                 ssl_context=context,
                 idle_timeout_s=settings.rtmp_idle_timeout_s,
-            )
+                )
             rtmps_port = await rtmps.start()
             self._ingest.append(rtmps)
         srt_host, srt_port = split_address(settings.srt, "srt")

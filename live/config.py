@@ -41,6 +41,9 @@ class Settings:
     # Cluster mode (later): Redis URL.
     redis: str = ""
     log_level: str = "info"
+    # The event loop `live serve` runs on: "uvloop" (fast) or "asyncio" (the standard
+    # library's, for debugging).
+    event_loop: str = "uvloop"
     # LL-HLS timing.
     part_target_s: float = 0.2
     segment_target_s: float = 1.0
@@ -107,6 +110,8 @@ class Settings:
             raise ConfigError("window_segments must be at least 3")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ConfigError("tls_cert and tls_key go together")
+        if self.event_loop not in ("uvloop", "asyncio"):
+            raise ConfigError("event_loop must be uvloop or asyncio")
         if not 20 <= self.srt_latency_ms <= 8000:
             raise ConfigError("srt_latency_ms must be between 20 and 8000")
         port_range(self.whip_udp_ports)

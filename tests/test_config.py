@@ -37,6 +37,7 @@ def test_the_shipped_config_is_the_defaults():
         ("part_target_s = 5.0\n", "part_target_s"),
         ('window_segments = "many"\n', "window_segments"),
         ('tls_cert = "a.pem"\n', "tls_cert and tls_key"),
+        ('event_loop = "trio"\n', "event_loop"),
         ("this is not toml", "cannot read"),
     ],
 )

@@ -87,6 +87,8 @@ def check_blocking(d: Directives, *, last_msn: int, last_part: int, part_target:
 def strip_hls_params(raw_query: str) -> str:
     """The request's query without `_HLS_*` pairs, kept as sent (still percent-encoded),
     safe to place inside a quoted playlist attribute."""
+    if "HLS_" not in raw_query and "&" not in raw_query:  # a player's id, or nothing
+        return raw_query.replace('"', "%22")
     kept = [
         pair
         for pair in raw_query.split("&")

@@ -2,8 +2,10 @@
 
 Waiting is event-driven: a held request sleeps on a future that `HlsWindow.add_part`
 resolves, so the answer leaves within the same loop iteration. Rendered playlists are
-cached per (window version, query, skip, rendition reports) so that the many viewers
-released by one part share one rendering and one gzip.
+cached per (window version, skip, rendition reports) so that the many viewers
+released by one part share one rendering and one gzip; a player whose id is in the
+query gets its own copy, spliced with its gzip from that version's one rendering
+(`spliced_gzip`).
 
 A blocked request whose client went away is cancelled by aiohttp when the runner has
 `handler_cancellation=True`; without it, a coarse liveness check releases the waiter
@@ -37,10 +39,11 @@ from live.hls.responses import (
     accepts_gzip,
     blocking_playlist_max_age,
     error_response,
-    gzip_bytes,
     playlist_error_max_age,
     playlist_max_age,
 )
+from live.hls.snapshot import WindowSnapshot
+from live.hls.spliced_gzip import MAX_INSERT, SplicedGzip, gzip_bytes
 from live.hls.stream import HlsRegistry, HlsStream, Rendition
 from live.hls.window import HlsWindow
 
@@ -52,7 +55,6 @@ QueryHook = Callable[[web.Request], str]
 HOLD_TARGET_DURATIONS = 3.0  # §6.2.5.2: a request held longer than 3 x TD gets 503
 DISCONNECT_POLL_S = 1.0
 _MAX_INDEX_DIGITS = 18
-_CACHE_ENTRIES = 4096
 # Stands where a player's query goes in a cached playlist template; a NUL never
 # appears in a rendered playlist or in a URL query.
 _QUERY_MARK = "\x00"
@@ -66,24 +68,52 @@ class _Hold(enum.Enum):
 
 @dataclass(slots=True)
 class _Rendered:
-    body: bytes
+    """A playlist answer; its text and its gzip are each made when first needed.
+
+    A player's own copy comes from `splicer` with its `insert` (its query): most
+    clients take gzip, so its text is never built at all.
+    """
+
+    text: bytes | None = None
     gzipped: bytes | None = None
+    splicer: SplicedGzip | None = None
+    insert: bytes = b""
+
+    def body(self) -> bytes:
+        if self.text is None:
+            assert self.splicer is not None
+            self.text = self.splicer.text(self.insert)
+        return self.text
 
     def gzip(self) -> bytes:
         if self.gzipped is None:
-            self.gzipped = gzip_bytes(self.body)
+            if self.splicer is not None:
+                self.gzipped = self.splicer.gzip(self.insert)
+            else:
+                self.gzipped = gzip_bytes(self.body())
         return self.gzipped
 
 
 class _RenderCache:
-    """Renderings of one window's current version; older versions are dropped whole."""
+    """Renderings of one window's current version; older versions are dropped whole.
 
-    __slots__ = ("entries", "templates", "version")
+    `templates` holds, per (low, skip, reports), the rendering cut where a player's
+    query goes; `splicers` the gzip of each template per query length.
+    """
+
+    __slots__ = ("entries", "splicers", "templates", "version")
 
     def __init__(self) -> None:
         self.version = -1
         self.entries: dict[tuple, _Rendered] = {}
-        self.templates: dict[tuple, str] = {}
+        self.templates: dict[tuple, list[bytes]] = {}
+        self.splicers: dict[tuple, SplicedGzip] = {}
+
+    def clear(self, version: int) -> None:
+        self.version = version
+        self.entries.clear()
+        self.templates.clear()
+        self.splicers.clear()
 
 
 def setup_hls_routes(
@@ -166,7 +196,10 @@ class _HlsHandlers:
         low = stream.latency_mode == "low"
 
         directives = Directives()
-        if low and not window.ended:  # after ENDLIST every directive is ignored
+        raw_query = request.rel_url.raw_query_string
+        # A player's own query (its id) has no directives: skip parsing it into a dict
+        # ("HLS_" also catches a percent-encoded leading underscore).
+        if low and not window.ended and "HLS_" in raw_query:  # ENDLIST: all ignored
             try:
                 directives = parse_directives(request.query)
                 check_blocking(
@@ -218,7 +251,7 @@ class _HlsHandlers:
             )
 
         blocked = directives.blocking and not window.ended
-        rendered = self._render(request, stream, rendition, low=low, skip=directives.skip)
+        rendered = self._render(raw_query, stream, rendition, low=low, skip=directives.skip)
         cache = blocking_playlist_max_age(td) if blocked else playlist_max_age(td)
         return await self._send(
             request,
@@ -231,7 +264,7 @@ class _HlsHandlers:
 
     def _render(
         self,
-        request: web.Request,
+        raw_query: str,
         stream: HlsStream,
         rendition: Rendition,
         *,
@@ -240,7 +273,7 @@ class _HlsHandlers:
     ) -> _Rendered:
         window = rendition.window
         snap = window.snapshot()
-        query = strip_hls_params(request.rel_url.raw_query_string)
+        query = strip_hls_params(raw_query)
         reports: tuple[RenditionReport, ...] = ()
         if low and len(stream.renditions) > 1:
             reports = tuple(
@@ -252,28 +285,45 @@ class _HlsHandlers:
         if cache is None:
             cache = self._caches[window] = _RenderCache()
         if cache.version != snap.version:
-            cache.version = snap.version
-            cache.entries.clear()
-            cache.templates.clear()
-        key = (low, skip, query, reports)
-        rendered = cache.entries.get(key)
+            cache.clear(snap.version)
+        shape = (low, skip, reports)
+        if query:  # a player's own copy: spliced, and never asked for twice
+            return self._splice(cache, snap, shape, query)
+        rendered = cache.entries.get(shape)
         if rendered is None:
-            # Every player carries its own id in the query, so the playlist is rendered
-            # once per version with a marker where queries go, and each player's copy
-            # is a splice of that text (a few microseconds, not a full render).
-            template_key = (low, skip, _QUERY_MARK, reports)
-            template = cache.templates.get(template_key)
-            if template is None:
-                template = render_media_playlist(
-                    snap, low_latency=low, query=_QUERY_MARK, skip=skip, reports=reports
-                )
-                cache.templates[template_key] = template
-            text = template.replace("?" + _QUERY_MARK, "?" + query if query else "")
-            rendered = _Rendered(text.encode())
-            if len(cache.entries) >= _CACHE_ENTRIES:
-                cache.entries.clear()
-            cache.entries[key] = rendered
+            rendered = self._splice(cache, snap, shape, query)
+            cache.entries[shape] = rendered
         return rendered
+
+    @staticmethod
+    def _splice(
+        cache: _RenderCache, snap: WindowSnapshot, shape: tuple, query: str
+    ) -> _Rendered:
+        """One player's playlist: the version's template with its query in every URI.
+
+        Every player carries its own id in the query, so the playlist is rendered once
+        per version with a marker where queries go, cut there, and each player's copy
+        (and its gzip) is a splice of the pieces: a few microseconds, not a render
+        and a compression.
+        """
+        low, skip, reports = shape
+        pieces = cache.templates.get(shape)
+        if pieces is None:
+            template = render_media_playlist(
+                snap, low_latency=low, query=_QUERY_MARK, skip=skip, reports=reports
+            )
+            pieces = [piece.encode() for piece in template.split("?" + _QUERY_MARK)]
+            cache.templates[shape] = pieces
+        if not query:
+            return _Rendered(b"".join(pieces))
+        insert = ("?" + query).encode()
+        if len(insert) > MAX_INSERT:
+            return _Rendered(insert.join(pieces))
+        splicer_key = (shape, len(insert))
+        splicer = cache.splicers.get(splicer_key)
+        if splicer is None:
+            splicer = cache.splicers[splicer_key] = SplicedGzip(pieces, len(insert))
+        return _Rendered(splicer=splicer, insert=insert)
 
     # ------------------------------------------------------------------ media files
 
@@ -428,7 +478,7 @@ class _HlsHandlers:
                 headers["Content-Encoding"] = "gzip"
                 body: bytes | memoryview = payload.gzip()
             else:
-                body = payload.body
+                body = payload.body()
         else:
             body = payload
         resp = web.Response(body=body, content_type=content_type, headers=headers)

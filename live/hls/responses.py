@@ -1,12 +1,10 @@
-"""HTTP details shared by the /live handlers: CORS, Cache-Control, gzip, error bodies.
+"""HTTP details shared by the /live handlers: CORS, Cache-Control, Accept-Encoding, errors.
 
 Kept apart from the handlers so the caching policy (HLS B.1 recommendations) reads in
 one place.
 """
 
 from __future__ import annotations
-
-import zlib
 
 from aiohttp import web
 
@@ -53,16 +51,6 @@ def _is_zero(value: str) -> bool:
         return float(value) == 0
     except ValueError:
         return False
-
-
-def gzip_bytes(data: bytes) -> bytes:
-    """Gzip without a timestamp, so equal playlists compress to equal bytes.
-
-    Every player's copy is compressed on its own (its id is in the URIs), so the
-    cost per call matters: a full 32 KiB window costs ~60 µs just to set up, while
-    an 8 KiB one, plenty for a playlist, compresses one in ~10 µs."""
-    comp = zlib.compressobj(6, zlib.DEFLATED, 16 + 13, 5)
-    return comp.compress(data) + comp.flush()
 
 
 def error_response(

@@ -1,15 +1,16 @@
 """The RTMP/RTMPS ingest server: asyncio plumbing around the sans-I/O RTMP core.
 
-One task per TCP connection reads bytes into `RtmpServerConnection`, acts on its
-events (authorise the key with the StreamManager, hand tracks and frames to the
-Publisher) and writes what the core wants sent. Reading is paced by the socket,
-so a publisher can never make us buffer more than one read.
+One protocol object per TCP connection feeds received bytes into
+`RtmpServerConnection`, acts on its events (authorise the key with the StreamManager,
+hand tracks and frames to the Publisher) and writes what the core wants sent. Reading
+pauses while an event waits and while our own writes are backed up, so a publisher can
+never make us buffer more than one read.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import collections
 import logging
 import ssl
 import time
@@ -34,7 +35,7 @@ from live.protocols.rtmp import (
 log = logging.getLogger(__name__)
 
 _MS = Fraction(1, 1000)
-_READ_SIZE = 65536
+_ASYNC_EVENTS = (PublishRequested, PublishEnded, ProtocolError)
 
 
 class RtmpIngestServer:
@@ -56,11 +57,13 @@ class RtmpIngestServer:
         self.idle_timeout_s = idle_timeout_s
         self.handshake_timeout_s = handshake_timeout_s
         self._server: asyncio.Server | None = None
-        self._connections: set[asyncio.Task[None]] = set()
+        self._sessions: set[_RtmpSession] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> int:
-        self._server = await asyncio.start_server(
-            self._serve, self.host, self.port, ssl=self.ssl_context, limit=_READ_SIZE
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: _RtmpSession(self), self.host, self.port, ssl=self.ssl_context
         )
         self.port = self._server.sockets[0].getsockname()[1]
         return self.port
@@ -68,123 +71,224 @@ class RtmpIngestServer:
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
-        for task in list(self._connections):
-            task.cancel()
-        if self._connections:
-            await asyncio.wait(self._connections, timeout=5)
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._connections.add(task)
-        peer = writer.get_extra_info("peername") or ("?", 0)
-        remote = f"{peer[0]}:{peer[1]}"
-        session = _RtmpSession(self, reader, writer, remote)
-        try:
-            await session.run()
-        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
-            pass
-        except asyncio.CancelledError:
-            await session.finish("server_shutdown")
-            raise
-        except Exception:
-            log.exception("RTMP connection from %s failed", remote)
-            await session.finish("error")
-        finally:
-            await session.finish("publisher_disconnected")
-            writer.transport.abort()
-            self._connections.discard(task)
+        sessions = list(self._sessions)
+        for session in sessions:
+            session.stop_reading("server_shutdown")
+        if sessions:
+            await asyncio.wait(
+                [asyncio.ensure_future(s.finish("server_shutdown")) for s in sessions],
+                timeout=5,
+            )
+        for session in sessions:
+            session.abort()
 
 
-class _RtmpSession:
-    """One RTMP connection: the core, and (once publishing) its Publisher."""
+class _RtmpSession(asyncio.Protocol):
+    """One RTMP connection: the core, and (once publishing) its Publisher.
 
-    def __init__(self, server: RtmpIngestServer, reader, writer, remote: str) -> None:
+    A protocol, not a reader task: `data_received` feeds the core and hands frames on
+    in the same callback, which saves a future, a task wake-up and a buffer copy per
+    read (a large share of a publisher's CPU at one read per frame). Only events that
+    must wait (the key lookup on publish, ending a session) leave the callback: reading
+    pauses while they run, so events are still handled strictly in order.
+    """
+
+    def __init__(self, server: RtmpIngestServer) -> None:
         self.server = server
-        self.reader = reader
-        self.writer = writer
-        self.remote = remote
         self.core = RtmpServerConnection(app="live")
         self.publisher: Publisher | None = None
         self.stopped_reason: str | None = None
+        self.remote = "?:0"
         self.last_data_at = time.monotonic()
+        self._transport: asyncio.Transport | None = None
+        self._loop = asyncio.get_running_loop()
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._pending: asyncio.Task[None] | None = None  # works through `_backlog`
+        self._backlog: collections.deque = collections.deque()
+        self._reading_paused = False
+        self._writing_paused = False
 
-    async def run(self) -> None:
-        # One watchdog per connection instead of a timeout around every read: a
-        # wait_for per read costs a task and a timer each time (a fifth of the CPU
-        # of a busy RTMP server).
-        watchdog = asyncio.create_task(self._watch_idle())
-        try:
-            while not self.core.closed and self.stopped_reason is None:
-                data = await self.reader.read(_READ_SIZE)
-                if not data:
-                    return
-                self.last_data_at = time.monotonic()
-                self.core.receive_data(data)
-                for event in self.core.events():
-                    await self._on_event(event)
-                self._flush()
-                await self.writer.drain()
-        finally:
-            watchdog.cancel()
+    # ------------------------------------------------------------------ transport
 
-    async def _watch_idle(self) -> None:
-        """Drop a connection that sends nothing: `handshake_timeout_s` before the
-        first byte, `idle_timeout_s` after (end reason `timeout`)."""
-        limit = self.server.handshake_timeout_s
-        while True:
-            remaining = self.last_data_at + limit - time.monotonic()
-            if remaining <= 0:
-                self.stopped_reason = "timeout"
-                await self.finish("timeout")
-                self.writer.transport.abort()
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # No isinstance check: uvloop's transports do not subclass asyncio's.
+        self._transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername") or ("?", 0)
+        self.remote = f"{peer[0]}:{peer[1]}"
+        self.server._sessions.add(self)
+        self._arm_watchdog(self.server.handshake_timeout_s)
+
+    def data_received(self, data: bytes) -> None:
+        if self.stopped_reason is not None or self.core.closed:
+            return
+        self.last_data_at = time.monotonic()
+        self.core.receive_data(data)
+        events = self.core.events()
+        if self._pending is not None:  # reading was paused, but a TLS record may trail
+            self._backlog.extend(events)
+            return
+        self._handle(events)
+
+    def eof_received(self) -> bool:
+        return False  # close our side too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server._sessions.discard(self)
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        if self.stopped_reason is None:
+            self.stopped_reason = "publisher_disconnected"
+        self._spawn(self.finish("publisher_disconnected"))
+
+    def pause_writing(self) -> None:
+        # A client that does not read our replies cannot make us buffer: stop reading.
+        self._writing_paused = True
+        self._update_reading()
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        self._update_reading()
+
+    def _update_reading(self) -> None:
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        pause = self._writing_paused or self._pending is not None
+        if pause and not self._reading_paused:
+            transport.pause_reading()
+        elif not pause and self._reading_paused:
+            transport.resume_reading()
+        self._reading_paused = pause
+
+    def stop_reading(self, reason: str) -> None:
+        if self.stopped_reason is None:
+            self.stopped_reason = reason
+
+    def abort(self) -> None:
+        if self._transport is not None:
+            self._transport.abort()
+
+    def _spawn(self, work) -> asyncio.Task[None]:
+        task = asyncio.ensure_future(work)
+        self.server._tasks.add(task)
+        task.add_done_callback(self.server._tasks.discard)
+        return task
+
+    # ------------------------------------------------------------------ events
+
+    def _handle(self, events: list) -> None:
+        """Act on `events` in order; those that must wait continue in a task."""
+        for index, event in enumerate(events):
+            if isinstance(event, _ASYNC_EVENTS):
+                self._backlog.extend(events[index:])
+                self._pending = self._spawn(self._handle_slowly())
+                self._update_reading()
+                break
+            try:
+                self._on_media_event(event)
+            except Exception:
+                log.exception("RTMP connection from %s failed", self.remote)
+                self._fail("error")
                 return
-            await asyncio.sleep(min(remaining, 1.0) + 0.01)
-            if self.core.bytes_received:
-                limit = self.server.idle_timeout_s
+        self._flush()
+
+    async def _handle_slowly(self) -> None:
+        try:
+            while self._backlog and self.stopped_reason is None:
+                event = self._backlog.popleft()
+                if isinstance(event, _ASYNC_EVENTS):
+                    await self._on_event(event)
+                else:
+                    self._on_media_event(event)
+                self._flush()
+        except Exception:
+            log.exception("RTMP connection from %s failed", self.remote)
+            self._fail("error")
+            return
+        finally:
+            self._pending = None
+        if self.stopped_reason is not None or self.core.closed:
+            # Also when the connection dropped while the key was being checked: the
+            # publisher it was given must end, or the stream would stay live.
+            await self.finish(self.stopped_reason or "publisher_disconnected")
+            self._close()
+            return
+        self._update_reading()
+
+    def _fail(self, reason: str) -> None:
+        self.stopped_reason = reason
+        self._spawn(self.finish(reason))
+        self.abort()
+
+    def _close(self) -> None:
+        """Close after writing what the core still has to say (a refusal, say)."""
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.close()
+
+    def _arm_watchdog(self, delay: float) -> None:
+        self._watchdog = self._loop.call_later(delay + 0.01, self._check_idle)
+
+    def _check_idle(self) -> None:
+        """Drop a connection that sends nothing: `handshake_timeout_s` before the
+        first byte, `idle_timeout_s` after (end reason `timeout`). One timer per
+        connection, not one per read."""
+        limit = (
+            self.server.idle_timeout_s
+            if self.core.bytes_received
+            else self.server.handshake_timeout_s
+        )
+        remaining = self.last_data_at + limit - time.monotonic()
+        if remaining <= 0:
+            self._fail("timeout")
+            return
+        self._arm_watchdog(min(remaining, 1.0))
 
     def _flush(self) -> None:
         out = self.core.data_to_send()
-        if out and not self.writer.is_closing():
-            self.writer.write(out)
+        if out and self._transport is not None and not self._transport.is_closing():
+            self._transport.write(out)
 
-    async def _on_event(self, event) -> None:
+    def _on_media_event(self, event) -> None:
+        """Frames, configurations and metadata: handled inside the read callback."""
         publisher = self.publisher
+        if publisher is None:
+            return
         if isinstance(event, VideoFrame):
-            if publisher is not None:
-                publisher.push(
-                    MediaPacket(
-                        "video",
-                        event.timestamp,
-                        event.timestamp + event.composition_time,
-                        event.data,
-                        event.keyframe,
-                        _MS,
-                    )
+            publisher.push(
+                MediaPacket(
+                    "video",
+                    event.timestamp,
+                    event.timestamp + event.composition_time,
+                    event.data,
+                    event.keyframe,
+                    _MS,
                 )
+            )
         elif isinstance(event, AudioFrame):
-            if publisher is not None:
-                publisher.push(
-                    MediaPacket("audio", event.timestamp, event.timestamp, event.data, True, _MS)
-                )
+            publisher.push(
+                MediaPacket("audio", event.timestamp, event.timestamp, event.data, True, _MS)
+            )
         elif isinstance(event, VideoConfig):
             track = video_track(event.codec, event.config)
-            if publisher is not None and track is not None:
+            if track is not None:
                 publisher.set_track(track)
         elif isinstance(event, AudioConfig):
             track = audio_track(event.codec, event.config)
-            if publisher is not None and track is not None:
+            if track is not None:
                 publisher.set_track(track)
         elif isinstance(event, MetadataReceived):
-            if publisher is not None:
-                encoder = event.values.get("encoder")
-                publisher.set_encoder(str(encoder) if encoder else None)
-        elif isinstance(event, PublishRequested):
+            encoder = event.values.get("encoder")
+            publisher.set_encoder(str(encoder) if encoder else None)
+
+    async def _on_event(self, event) -> None:
+        """Events that wait on the manager: publish, unpublish, a protocol error."""
+        if isinstance(event, PublishRequested):
             await self._on_publish(event)
         elif isinstance(event, PublishEnded):
             await self.finish("publisher_disconnected")
         elif isinstance(event, ProtocolError):
             log.warning("RTMP protocol error from %s: %s", self.remote, event.reason)
+            self.stopped_reason = "error"
             await self.finish("error")
 
     async def _on_publish(self, event: PublishRequested) -> None:
@@ -201,8 +305,6 @@ class _RtmpSession:
         except PublishRefused as refusal:
             self.core.reject_publish("NetStream.Publish.BadName", str(refusal))
             self._flush()
-            with contextlib.suppress(ConnectionError):
-                await self.writer.drain()
             self.stopped_reason = refusal.reason
             return
         self.core.accept_publish()
@@ -210,7 +312,7 @@ class _RtmpSession:
     def _stop(self, reason: str) -> None:
         """Called by the manager (ban, delete, takeover): drop the connection now."""
         self.stopped_reason = reason
-        self.writer.transport.abort()
+        self.abort()
 
     async def finish(self, reason: str) -> None:
         publisher, self.publisher = self.publisher, None

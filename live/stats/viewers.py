@@ -133,19 +133,16 @@ class ViewerTracker:
             return
         stream = self.streams.get(playback_id) or self._stream(playback_id)
         now = self.clock()
-        player_id = _player_param(_raw_query(request))
-        player = stream.players.get(player_id) if player_id else None
+        query = _raw_query(request)
+        # The common case, a query that is just our id: one dict lookup, no parsing
+        # (only ids we issued are keys, so the lookup is the validation).
+        player = (
+            stream.players.get(query[3:]) if query[:3] == "pl=" and "&" not in query else None
+        )
         if player is None:
-            ip = request.remote or ""
-            user_agent = request.headers.get("User-Agent", "")
-            if player_id is None:  # no id: the address + user agent stand for one
-                player_id = _fallback_id(ip, user_agent)
-                player = stream.players.get(player_id)
+            player = self._find_or_add(stream, request, query, now)
             if player is None:
-                if len(stream.players) >= MAX_PLAYERS_PER_STREAM:
-                    return
-                player = Player(player_id, ip, user_agent, utcnow(), now, now)
-                stream.players[player_id] = player
+                return
         player.last_seen = now
         stream.touched = now
         if not player.counted:
@@ -163,6 +160,28 @@ class ViewerTracker:
             stream.period.rendition_bytes[rendition] += size
         player.bytes_out += size
         stream.period.bytes_out += size
+
+    def _find_or_add(
+        self, stream: StreamViewers, request: web.Request, query: str, now: float
+    ) -> Player | None:
+        """The player a request belongs to, by its id or else its address and user
+        agent; a new one if none is known (None once the stream's table is full)."""
+        player_id = _player_param(query)
+        player = stream.players.get(player_id) if player_id else None
+        if player is not None:
+            return player
+        ip = request.remote or ""
+        user_agent = request.headers.get("User-Agent", "")
+        if player_id is None:  # no id: the address + user agent stand for one
+            player_id = _fallback_id(ip, user_agent)
+            player = stream.players.get(player_id)
+            if player is not None:
+                return player
+        if len(stream.players) >= MAX_PLAYERS_PER_STREAM:
+            return None
+        player = Player(player_id, ip, user_agent, utcnow(), now, now)
+        stream.players[player_id] = player
+        return player
 
     # -- expiry ------------------------------------------------------------------------
 

@@ -489,6 +489,21 @@ async def test_query_is_propagated_and_hls_params_stripped() -> None:
         assert all(u.endswith("?pl=abc&x=a%20b%26c") for u in lines + uris)
 
 
+async def test_players_of_one_version_each_get_their_own_gzipped_copy() -> None:
+    registry, _window = live_setup()
+    async with serve(registry) as client:
+        texts = {}
+        for player in ("pl=pl_aaaaaaaaaaaa", "pl=pl_bbbbbbbbbbbb", "pl=pl_aaaaaaaaaaaa"):
+            resp = await client.get(f"{PLAYLIST}?{player}")
+            assert resp.headers["Content-Encoding"] == "gzip"
+            text = await resp.text()
+            other = "pl=pl_bbbbbbbbbbbb" if player.endswith("a") else "pl=pl_aaaaaaaaaaaa"
+            assert text.count(f"?{player}") > 8 and other not in text
+            texts[player] = text
+        plain = await client.get(PLAYLIST)
+        assert await plain.text() == texts["pl=pl_aaaaaaaaaaaa"].replace("?pl=pl_aaaaaaaaaaaa", "")
+
+
 async def test_on_request_hook_sees_successful_responses() -> None:
     registry, _ = live_setup()
     seen: list[tuple[str, str, int]] = []
