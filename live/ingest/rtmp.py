@@ -27,6 +27,7 @@ from live.protocols.rtmp import (
     ProtocolError,
     PublishEnded,
     PublishRequested,
+    RtmpEvent,
     RtmpServerConnection,
     VideoConfig,
     VideoFrame,
@@ -73,7 +74,7 @@ class RtmpIngestServer:
             self._server.close()
         sessions = list(self._sessions)
         for session in sessions:
-            session.stop_reading("server_shutdown")
+            session.mark_stopped("server_shutdown")
         if sessions:
             await asyncio.wait(
                 [asyncio.ensure_future(s.finish("server_shutdown")) for s in sessions],
@@ -103,8 +104,8 @@ class _RtmpSession(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._loop = asyncio.get_running_loop()
         self._watchdog: asyncio.TimerHandle | None = None
-        self._pending: asyncio.Task[None] | None = None  # works through `_backlog`
-        self._backlog: collections.deque = collections.deque()
+        self._pending: asyncio.Task[None] | None = None  # an event that must wait
+        self._backlog: collections.deque[RtmpEvent] = collections.deque()
         self._reading_paused = False
         self._writing_paused = False
 
@@ -123,11 +124,11 @@ class _RtmpSession(asyncio.Protocol):
             return
         self.last_data_at = time.monotonic()
         self.core.receive_data(data)
-        events = self.core.events()
-        if self._pending is not None:  # reading was paused, but a TLS record may trail
-            self._backlog.extend(events)
-            return
-        self._handle(events)
+        # While an event waits, reading is paused, but a trailing TLS record may still
+        # come in: its events queue behind the waiting one.
+        self._backlog.extend(self.core.events())
+        if self._pending is None:
+            self._advance()
 
     def eof_received(self) -> bool:
         return False  # close our side too
@@ -160,7 +161,8 @@ class _RtmpSession(asyncio.Protocol):
             transport.resume_reading()
         self._reading_paused = pause
 
-    def stop_reading(self, reason: str) -> None:
+    def mark_stopped(self, reason: str) -> None:
+        """Ignore whatever the connection sends from now on."""
         if self.stopped_reason is None:
             self.stopped_reason = reason
 
@@ -176,43 +178,39 @@ class _RtmpSession(asyncio.Protocol):
 
     # ------------------------------------------------------------------ events
 
-    def _handle(self, events: list) -> None:
-        """Act on `events` in order; those that must wait continue in a task."""
-        for index, event in enumerate(events):
-            if isinstance(event, _ASYNC_EVENTS):
-                self._backlog.extend(events[index:])
-                self._pending = self._spawn(self._handle_slowly())
-                self._update_reading()
-                break
-            try:
-                self._on_media_event(event)
-            except Exception:
-                log.exception("RTMP connection from %s failed", self.remote)
-                self._fail("error")
-                return
-        self._flush()
-
-    async def _handle_slowly(self) -> None:
+    def _advance(self) -> None:
+        """Act on queued events in order, inside the read callback, until one must
+        wait; that one continues in a task with reading paused."""
         try:
             while self._backlog and self.stopped_reason is None:
-                event = self._backlog.popleft()
-                if isinstance(event, _ASYNC_EVENTS):
-                    await self._on_event(event)
-                else:
-                    self._on_media_event(event)
-                self._flush()
+                if isinstance(self._backlog[0], _ASYNC_EVENTS):
+                    self._pending = self._spawn(self._wait_on(self._backlog.popleft()))
+                    self._update_reading()
+                    break
+                self._on_media_event(self._backlog.popleft())
+        except Exception:
+            log.exception("RTMP connection from %s failed", self.remote)
+            self._fail("error")
+            return
+        self._flush()
+
+    async def _wait_on(self, event: RtmpEvent) -> None:
+        try:
+            await self._on_event(event)
         except Exception:
             log.exception("RTMP connection from %s failed", self.remote)
             self._fail("error")
             return
         finally:
             self._pending = None
+        self._flush()
         if self.stopped_reason is not None or self.core.closed:
             # Also when the connection dropped while the key was being checked: the
             # publisher it was given must end, or the stream would stay live.
             await self.finish(self.stopped_reason or "publisher_disconnected")
             self._close()
             return
+        self._advance()
         self._update_reading()
 
     def _fail(self, reason: str) -> None:
