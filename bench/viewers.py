@@ -1,16 +1,22 @@
 """Viewer accounting cost: 1,000 simulated viewers polling one live stream.
 
-Runs the real HLS handlers (a synthetic stream that gains a 200 ms part every 200 ms)
-in two child processes side by side on one core, one with viewer accounting off and
-one with it on, while the other core plays 1,000 viewers against each: a viewer
-fetches the multivariant playlist once (getting its player id), then every POLL_S the
-media playlist and the newest part, with the query the playlist gave it. The figure
-is the server's CPU time per request, on vs off (read from /proc), plus the hook's
-own cost per call measured in-process. `--modes off,on,ids,query` adds a server
-that writes player ids into the URIs without counting, and one whose viewers all send
-one shared query (what HTTP query handling alone costs).
+Runs servers with a synthetic stream (a 200 ms part every 200 ms) in child processes
+side by side on one core, one with viewer accounting off and one with it on, while
+the other core plays 1,000 viewers against each: a viewer fetches the multivariant
+playlist once (getting its player id), then every POLL_S the media playlist and the
+newest part, with the query the playlist gave it. The figure is the server's CPU time
+per request, on vs off (read from /proc), plus the hook's own cost per call measured
+in-process.
 
-    .venv/bin/python bench/viewers.py [--viewers 1000] [--seconds 20] [--rounds 3]
+`--server app` (the default) runs the whole server as `live serve` does (uvloop, its
+middlewares and metrics), with `viewer_stats` off and on. `--server hls` runs only
+the HLS handlers on asyncio, where the accounting's share is largest; there
+`--modes off,on,ids,query` adds a server that writes player ids into the URIs
+without counting, and one whose viewers all send one shared query (what HTTP query
+handling alone costs).
+
+    .venv/bin/python bench/viewers.py [--server app|hls] [--viewers 1000] [--seconds 20]
+        [--rounds 3]
 (wrap in `flock /tmp/live-heavy.lock` on shared machines)
 """
 
@@ -18,9 +24,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import re
+import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -40,20 +49,70 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # -- the server (child process) ---------------------------------------------------------
 
 
-async def _serve(mode: str) -> None:
-    from aiohttp import web
-
-    from live.hls import HlsRegistry, setup_hls_routes
+async def _serve(mode: str, server_kind: str) -> None:
+    """One server: the whole `live` server (`app`, as `live serve` runs it: uvloop,
+    its middlewares and metrics, `viewer_stats` on or off) or only the HLS handlers
+    (`hls`, on asyncio), with a synthetic stream in its HLS registry."""
+    from live.hls import HlsRegistry
     from live.hls.stream import HlsStream, Rendition
     from live.hls.window import HlsWindow
-    from live.stats.viewers import ViewerTracker
 
-    registry = HlsRegistry()
     window = HlsWindow(target_duration=1, part_target=0.2, window_segments=7)
     window.set_init(b"\0" * 800)
-    registry.register(
-        HlsStream("pb_bench", [Rendition("source", window, 2_000_000, codecs="avc1.64001f")])
-    )
+    stream = HlsStream("pb_bench", [Rendition("source", window, 2_000_000, codecs="avc1.64001f")])
+    if server_kind == "app":
+        port, registry, tracker, stop = await _start_app(mode)
+    else:
+        registry = HlsRegistry()
+        port, tracker, stop = await _start_handlers(mode, registry)
+    registry.register(stream)
+    task = asyncio.current_task()
+    assert task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)  # cleans up
+    print(f"port {port}", flush=True)
+    part = os.urandom(50_000)  # ~2 Mbit/s in 200 ms parts
+    count = 0
+    try:
+        while True:
+            if count % 5 == 0:
+                window.start_segment()
+            window.add_part(part, 0.2, count % 5 == 0)
+            count += 1
+            await asyncio.sleep(0.2)
+            if count % 50 == 0 and mode == "on":
+                print(f"viewers {tracker.current_viewers('pb_bench')}", flush=True)
+    finally:
+        await stop()
+
+
+async def _start_app(mode: str):
+    import tempfile
+
+    from live.app import LiveServer
+    from live.config import load_settings
+
+    data_dir = tempfile.mkdtemp(prefix="live-bench-viewers-")
+    overrides = {
+        "http": "127.0.0.1:0", "rtmp": "127.0.0.1:0", "srt": "127.0.0.1:0",
+        "data_dir": data_dir, "api_key": "bench-key", "log_level": "warning",
+        "viewer_stats": mode == "on",
+    }  # fmt: skip
+    server = LiveServer(load_settings(None, overrides, environ={}))
+    info = await server.start()
+
+    async def stop() -> None:
+        await server.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+    return info.http_port, server.hls, server.viewers, stop
+
+
+async def _start_handlers(mode: str, registry):
+    from aiohttp import web
+
+    from live.hls import setup_hls_routes
+    from live.stats.viewers import ViewerTracker
+
     tracker = ViewerTracker(registry, default_target_duration=1)
     app = web.Application()
     if mode == "ids":  # player ids in the URIs, but no counting
@@ -72,17 +131,12 @@ async def _serve(mode: str) -> None:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    print(f"port {runner.addresses[0][1]}", flush=True)
-    part = os.urandom(50_000)  # ~2 Mbit/s in 200 ms parts
-    count = 0
-    while True:
-        if count % 5 == 0:
-            window.start_segment()
-        window.add_part(part, 0.2, count % 5 == 0)
-        count += 1
-        await asyncio.sleep(0.2)
-        if count % 50 == 0 and mode == "on":
-            print(f"viewers {tracker.current_viewers('pb_bench')}", flush=True)
+
+    async def stop() -> None:
+        await tracker.stop()
+        await runner.cleanup()
+
+    return runner.addresses[0][1], tracker, stop
 
 
 # -- the viewers (load process) ---------------------------------------------------------
@@ -146,7 +200,9 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
-def _run_side_by_side(modes: tuple[str, ...], viewers: int, seconds: float) -> dict:
+def _run_side_by_side(
+    modes: tuple[str, ...], viewers: int, seconds: float, server_kind: str
+) -> dict:
     """One server per mode, all at once on one core, each with its own `viewers`
     loaded at the same time from the other core: whatever else the machine does
     weighs on every mode alike, so their ratio is steadier than runs taken in turn.
@@ -155,9 +211,10 @@ def _run_side_by_side(modes: tuple[str, ...], viewers: int, seconds: float) -> d
     the whole run)}.
     """
     server_cpu, load_cpu = _cores()
+    pin = ["taskset", "-c", str(server_cpu)]
     servers = {
         mode: subprocess.Popen(
-            ["taskset", "-c", str(server_cpu), sys.executable, __file__, "serve", mode],
+            [*pin, sys.executable, __file__, "serve", mode, server_kind],
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -244,8 +301,16 @@ def _hook_cost(viewers: int) -> float:
 
 
 def main() -> int:
-    if len(sys.argv) >= 3 and sys.argv[1] == "serve":
-        asyncio.run(_serve(sys.argv[2]))
+    if len(sys.argv) >= 4 and sys.argv[1] == "serve":
+        mode, server_kind = sys.argv[2], sys.argv[3]
+        if server_kind == "app":  # as `live serve` runs
+            import uvloop
+
+            run = uvloop.run
+        else:
+            run = asyncio.run
+        with contextlib.suppress(asyncio.CancelledError):
+            run(_serve(mode, server_kind))
         return 0
     parser = argparse.ArgumentParser()
     parser.add_argument("--viewers", type=int, default=1000)
@@ -257,14 +322,22 @@ def main() -> int:
         help="servers side by side: off, on, and optionally ids (player ids in the URIs, "
         "no counting) and query (off, with one shared query on every request)",
     )
+    parser.add_argument(
+        "--server",
+        choices=("app", "hls"),
+        default="app",
+        help="app: the whole server as `live serve` runs it; hls: the HLS handlers alone",
+    )
     args = parser.parse_args()
     modes = tuple(args.modes.split(","))
-    if not {"off", "on"} <= set(modes) <= {"off", "on", "ids", "query"}:
-        parser.error("--modes: off and on, optionally ids and query")
+    allowed = {"off", "on", "query"} | ({"ids"} if args.server == "hls" else set())
+    if not {"off", "on"} <= set(modes) <= allowed:
+        extra = " and ".join(sorted(allowed - {"off", "on"}))
+        parser.error(f"--modes: off and on, optionally {extra}")
     totals: dict[str, list[float]] = {mode: [0.0, 0] for mode in modes}
     whole: dict[str, list[float]] = {mode: [0.0, 0] for mode in modes}
     for round_number in range(1, args.rounds + 1):
-        results = _run_side_by_side(modes, args.viewers, args.seconds)
+        results = _run_side_by_side(modes, args.viewers, args.seconds, args.server)
         figures = []
         for mode, ((cpu, requests), (all_cpu, all_requests)) in results.items():
             totals[mode][0] += cpu

@@ -111,7 +111,8 @@ class LiveServer:
         await self._start_recordings(data_dir)
         self.metrics.bind(self.manager, self.hls, viewers=self.viewers, dispatcher=self.dispatcher)
         self.dispatcher.start()
-        self.viewers.start()
+        if settings.viewer_stats:
+            self.viewers.start()
         self.ban_expiry = BanExpiry(self.store, self.outbox)
         self.ban_expiry.start()
 
@@ -192,12 +193,15 @@ class LiveServer:
         app.router.add_get("/healthz", self._healthz)
         setup_metrics_route(app, self.metrics)
         PosterService(self.manager.latest_keyframe).setup_route(app)  # before /live/ fallback
-        setup_hls_routes(
-            app,
-            self.hls,
-            on_request=self._on_hls_request,
-            query_for_multivariant=self.viewers.query_for_multivariant,
-        )
+        if self.settings.viewer_stats:
+            setup_hls_routes(
+                app,
+                self.hls,
+                on_request=self._on_hls_request,
+                query_for_multivariant=self.viewers.query_for_multivariant,
+            )
+        else:  # the same URIs for every viewer; only the metrics see requests
+            setup_hls_routes(app, self.hls, on_request=self.metrics.on_hls_request)
         limiter = None
         if self.settings.api_rate_limit_per_min > 0:
             limiter = RateLimiter(

@@ -48,6 +48,9 @@ class Settings:
     part_target_s: float = 0.2
     segment_target_s: float = 1.0
     window_segments: int = 7
+    # Viewer statistics (`/players`): each player gets an id in its playlist URIs.
+    # Off: every viewer gets the same URIs, which a shared cache (CDN) can serve to all.
+    viewer_stats: bool = True
     # What happens when a second publisher uses a key that is live:
     # "stale" (take over if the first sent nothing for stale_publisher_s), "always", "never".
     publisher_takeover: str = "stale"

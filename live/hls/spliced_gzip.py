@@ -15,9 +15,12 @@ each player's copy is assembled from that output:
   k, because its bytes occur nowhere else and never twice within it. A decoder that
   holds the player's insert at those places therefore copies the player's insert,
   so all but the first insert come out of compressed output shared by every player.
-- The CRC-32 of the gzip trailer is computed without the copy: it is affine in the
-  insert's bytes (`SplicedCrc`), so a CRC of the short insert and four table
-  look-ups give it.
+- The CRC-32 of the gzip trailer is a CRC of the copy's text at first. Once a
+  template has served `CRC_TABLE_AFTER` copies it is computed without the text: CRC-32
+  is affine in the insert's bytes (`SplicedCrc`), so a CRC of the short insert and four
+  table look-ups give it. The table costs about a hundred direct CRCs to build, and a
+  template lives only until the next part (200 ms), so it is built only for templates
+  many players fetch.
 
 Each template is checked once, by decompressing it with a test insert; one the
 compressor did not encode as expected (a placeholder byte left as a literal) is
@@ -32,8 +35,10 @@ import zlib
 
 # mtime 0 so that equal texts compress to equal bytes; OS 255 = unknown.
 _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+_TRAILER = struct.Struct("<II")  # CRC-32 and length of the text
 _SYNC_MARKER = b"\x00\x00\xff\xff"  # LEN/NLEN of the empty stored block a sync flush ends with
 MAX_INSERT = 64
+CRC_TABLE_AFTER = 128  # copies of one template served before its CRC table is built
 _WINDOW_BITS = 13  # 8 KiB reaches back past the previous URI of any playlist
 
 
@@ -50,16 +55,17 @@ class SplicedGzip:
     and a CRC, not a compression.
     """
 
-    __slots__ = ("_crc", "_head", "_insert_len", "_length", "_pieces", "_tail")
+    __slots__ = ("_copies", "_crc", "_insert_len", "_length", "_pieces", "_prefix", "_tail")
 
     def __init__(self, pieces: list[bytes], insert_len: int) -> None:
         if not 0 < insert_len <= MAX_INSERT:
             raise ValueError(f"insert length must be 1..{MAX_INSERT}, not {insert_len}")
         self._pieces = pieces
         self._insert_len = insert_len
-        self._head: bytes | None = None
+        self._prefix: bytes | None = None  # gzip header, head, stored block header
         self._tail = b""
         self._crc: SplicedCrc | None = None
+        self._copies = 0
         self._length = (sum(map(len, pieces)) + insert_len * (len(pieces) - 1)) & 0xFFFFFFFF
         if len(pieces) > 1 and all(piece.isascii() for piece in pieces):
             self._encode()
@@ -71,7 +77,12 @@ class SplicedGzip:
     @property
     def spliced(self) -> bool:
         """False when each copy is gzipped on its own (no insert, or a check failed)."""
-        return self._head is not None
+        return self._prefix is not None
+
+    @property
+    def crc_table_built(self) -> bool:
+        """True once copies take their CRC from the table (`CRC_TABLE_AFTER`)."""
+        return self._crc is not None
 
     def _encode(self) -> None:
         placeholder = bytes(range(0x80, 0x80 + self._insert_len))
@@ -84,27 +95,32 @@ class SplicedGzip:
         if not head.endswith(_SYNC_MARKER):
             return
         # The sync flush's empty stored block keeps its header bits; its LEN/NLEN
-        # are replaced per copy so that the block holds the insert.
-        self._head, self._tail = head[: -len(_SYNC_MARKER)], tail
+        # become the insert's length, so that the block holds the insert.
+        length = struct.pack("<HH", self._insert_len, self._insert_len ^ 0xFFFF)
+        self._prefix = _GZIP_HEADER + head[: -len(_SYNC_MARKER)] + length
+        self._tail = tail
         probe = bytes(range(0x30, 0x30 + self._insert_len))
         try:
             decoded = zlib.decompress(self._deflate(probe), -_WINDOW_BITS)
         except zlib.error:
             decoded = b""
-        text = probe.join(self._pieces)
-        if decoded != text:
-            self._head = None
-            return
-        if self._insert_len < 4:
-            return  # the CRC of each copy is computed over the copy
-        crc = SplicedCrc(self._pieces, self._insert_len)
-        if crc.of(probe) == zlib.crc32(text):
-            self._crc = crc
+        if decoded != probe.join(self._pieces):
+            self._prefix = None
 
     def _deflate(self, insert: bytes) -> bytes:
-        assert self._head is not None
-        length = struct.pack("<HH", len(insert), len(insert) ^ 0xFFFF)
-        return self._head + length + insert + self._tail
+        assert self._prefix is not None
+        return self._prefix[len(_GZIP_HEADER) :] + insert + self._tail
+
+    def _crc_of(self, insert: bytes) -> int:
+        crc = self._crc
+        if crc is not None:
+            return crc.of(insert)
+        self._copies += 1
+        if self._copies == CRC_TABLE_AFTER and self._insert_len >= 4:
+            table = SplicedCrc(self._pieces, self._insert_len)
+            if table.of(insert) == zlib.crc32(insert.join(self._pieces)):  # self-check
+                self._crc = table
+        return zlib.crc32(insert.join(self._pieces))
 
     def text(self, insert: bytes) -> bytes:
         """The spliced text itself (for a client that does not take gzip)."""
@@ -114,13 +130,13 @@ class SplicedGzip:
 
     def gzip(self, insert: bytes) -> bytes:
         """The gzip of `text(insert)`; `insert` must be `insert_len` bytes long."""
-        if self._head is None:
+        prefix = self._prefix
+        if prefix is None:
             return gzip_bytes(self.text(insert))
         if len(insert) != self._insert_len:
             raise ValueError(f"insert is {len(insert)} bytes, expected {self._insert_len}")
-        crc = self._crc.of(insert) if self._crc else zlib.crc32(insert.join(self._pieces))
-        trailer = struct.pack("<II", crc, self._length)
-        return _GZIP_HEADER + self._deflate(insert) + trailer
+        trailer = _TRAILER.pack(self._crc_of(insert), self._length)
+        return b"".join((prefix, insert, self._tail, trailer))
 
     def render(self, insert: bytes) -> tuple[bytes, bytes]:
         """The spliced text and its gzip."""

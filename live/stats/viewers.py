@@ -54,6 +54,10 @@ class Player:
     rendition: str | None = None
     bytes_out: int = 0
     counted: bool = False  # a view in the current period
+    # bytes_out when the current period began and when `rendition` did: the period's
+    # totals add these differences up when read, so a request only adds to bytes_out.
+    period_mark: int = 0
+    rendition_mark: int = 0
 
     def watched(self) -> float:
         return max(0.0, self.last_seen - self.watch_from)
@@ -61,7 +65,11 @@ class Player:
 
 @dataclass(slots=True)
 class Period:
-    """The figures of one session of a stream (or what came after its last one)."""
+    """The figures of one session of a stream (or what came after its last one).
+
+    Bytes of players still around are not in here until they leave, switch rendition
+    or the period ends (`StreamViewers.close_bytes`); `report` takes them as arguments.
+    """
 
     started_at: datetime = field(default_factory=utcnow)
     peak_viewers: int = 0
@@ -71,13 +79,13 @@ class Period:
     bytes_out: int = 0
     rendition_bytes: Counter[str] = field(default_factory=Counter)
 
-    def report(self, active_watch: float = 0.0) -> dict[str, Any]:
+    def report(self, active_watch: float = 0.0, active_bytes: int = 0) -> dict[str, Any]:
         return {
             "peak_viewers": self.peak_viewers,
             "total_views": self.total_views,
             "unique_viewers": len(self.unique),
             "watch_time_s": round(self.watch_time_closed + active_watch, 3),
-            "bytes_out": self.bytes_out,
+            "bytes_out": self.bytes_out + active_bytes,
         }
 
 
@@ -90,6 +98,34 @@ class StreamViewers:
     period: Period = field(default_factory=Period)
     last: dict[str, Any] | None = None  # report of the last ended period
     touched: float = 0.0
+
+    def close_bytes(self, player: Player) -> None:
+        """Move what `player` sent since its marks into the period's totals."""
+        period = self.period
+        period.bytes_out += player.bytes_out - player.period_mark
+        if player.rendition is not None:
+            period.rendition_bytes[player.rendition] += player.bytes_out - player.rendition_mark
+        player.period_mark = player.rendition_mark = player.bytes_out
+
+    def count(self, player: Player, now: float) -> None:
+        """`player`'s first fetch in this period: one more view."""
+        player.counted = True
+        player.watch_from = now
+        self.current += 1
+        period = self.period
+        period.total_views += 1
+        period.unique.add((player.ip, player.user_agent))
+        if self.current > period.peak_viewers:
+            period.peak_viewers = self.current
+
+    def switch(self, player: Player, rendition: str) -> None:
+        """`player` now fetches `rendition`: what it sent so far goes to the old one."""
+        if player.rendition is not None:
+            self.period.rendition_bytes[player.rendition] += (
+                player.bytes_out - player.rendition_mark
+            )
+        player.rendition = rendition
+        player.rendition_mark = player.bytes_out
 
 
 class ViewerTracker:
@@ -127,39 +163,33 @@ class ViewerTracker:
         return f"{query}&{pair}" if query else pair
 
     def on_request(self, request: web.Request, playback_id: str, kind: str, size: int) -> None:
-        """Count one successful HLS response. Cheap: no I/O, no allocation for a
-        player already known."""
+        """Count one successful HLS response. Cheap: no I/O and, for a player already
+        known, no allocation: a dict lookup and a few attribute updates (the stream's
+        totals are summed from its players when read)."""
         if kind not in _MEDIA_KINDS:
             return
         stream = self.streams.get(playback_id) or self._stream(playback_id)
+        query = request.rel_url.raw_query_string
+        # The common case, a query that starts with our id (maybe followed by `_HLS_`
+        # directives): one dict lookup, no parsing (only ids we issued are keys, so the
+        # lookup is the validation).
+        player = None
+        if query.startswith("pl="):
+            end = query.find("&")
+            player = stream.players.get(query[3:end] if end > 0 else query[3:])
         now = self.clock()
-        query = _raw_query(request)
-        # The common case, a query that is just our id: one dict lookup, no parsing
-        # (only ids we issued are keys, so the lookup is the validation).
-        player = (
-            stream.players.get(query[3:]) if query[:3] == "pl=" and "&" not in query else None
-        )
         if player is None:
             player = self._find_or_add(stream, request, query, now)
             if player is None:
                 return
+            stream.touched = now
         player.last_seen = now
-        stream.touched = now
         if not player.counted:
-            player.counted = True
-            player.watch_from = now
-            stream.current += 1
-            period = stream.period
-            period.total_views += 1
-            period.unique.add((player.ip, player.user_agent))
-            if stream.current > period.peak_viewers:
-                period.peak_viewers = stream.current
+            stream.count(player, now)
         rendition = request.match_info.get("rendition")
-        if rendition is not None:
-            player.rendition = rendition
-            stream.period.rendition_bytes[rendition] += size
+        if rendition is not None and rendition != player.rendition:
+            stream.switch(player, rendition)
         player.bytes_out += size
-        stream.period.bytes_out += size
 
     def _find_or_add(
         self, stream: StreamViewers, request: web.Request, query: str, now: float
@@ -194,9 +224,12 @@ class ViewerTracker:
             gone = [p for p in stream.players.values() if now - p.last_seen > stream.timeout_s]
             for player in gone:
                 del stream.players[player.id]
+                stream.close_bytes(player)
                 if player.counted:
                     stream.current -= 1
                     stream.period.watch_time_closed += player.watched()
+            if stream.players:  # each was seen within the timeout
+                stream.touched = now
             if (
                 not stream.players
                 and now - stream.touched > RETAIN_IDLE_S
@@ -225,6 +258,8 @@ class ViewerTracker:
         if they fetch something in it."""
         stream = self._stream(playback_id)
         now = self.clock()
+        for player in stream.players.values():
+            stream.close_bytes(player)
         stream.period.watch_time_closed += sum(
             p.watched() for p in stream.players.values() if p.counted
         )
@@ -268,8 +303,15 @@ class ViewerTracker:
             return None
         counted = [p for p in stream.players.values() if p.counted]
         if live or stream.last is None:
-            figures = stream.period.report(sum(p.watched() for p in counted))
-            by_rendition = stream.period.rendition_bytes
+            players = stream.players.values()
+            figures = stream.period.report(
+                sum(p.watched() for p in counted),
+                sum(p.bytes_out - p.period_mark for p in players),
+            )
+            by_rendition = Counter(stream.period.rendition_bytes)
+            for player in players:
+                if player.rendition is not None:
+                    by_rendition[player.rendition] += player.bytes_out - player.rendition_mark
         else:
             figures = dict(stream.last)
             by_rendition = Counter()
@@ -318,13 +360,6 @@ class ViewerTracker:
             if hls is not None and hls.renditions:
                 td = hls.renditions[0].window.target_duration
         return TIMEOUT_TARGET_DURATIONS * math.ceil(td)
-
-
-def _raw_query(request: web.Request) -> str:
-    """The query as sent, from the request line: cheaper than building a URL object
-    on every part request."""
-    _, _, query = request.raw_path.partition("?")
-    return query
 
 
 def _player_param(raw_query: str) -> str | None:

@@ -3,13 +3,14 @@ hls.js in headless Chromium, all from one address."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 import urllib.parse
 
 import pytest
 from browser import PageServer, open_chromium
-from harness import ffmpeg_publish, wait_for
+from harness import LiveProcess, ffmpeg_publish, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -81,3 +82,24 @@ def test_players_are_counted_and_leave(live, processes, page_server, tmp_path):
     print(f"TD {target_duration} s; viewers gone {gone_after:.1f} s after the players stopped")
     # three target durations, plus the once-a-second sweep
     assert gone_after <= 3 * target_duration + 1.5
+
+
+def test_viewer_stats_off_gives_every_viewer_the_same_uris(processes, tmp_path):
+    """`viewer_stats = false`: no player ids in any URI (a CDN can cache one copy for
+    everyone), nothing counted, while the metrics still see every request."""
+    live = LiveProcess(processes, tmp_path / "data", env={"LIVE_VIEWER_STATS": "false"})
+    try:
+        stream = live.create_livestream(reconnect_window_s=0)
+        ffmpeg_publish(processes, live.rtmp_url(stream["stream_key"]), seconds=30)
+        media_url = live.wait_playable(stream["playback_id"])
+        assert "pl=" not in media_url
+        bodies = [live.get(media_url)[1].decode() for _ in range(2)]
+        assert bodies[0] and all("pl=" not in body for body in bodies)
+        part = re.findall(r'URI="(part-\d+\.m4s[^"]*)"', bodies[-1])[-2]
+        assert live.get(media_url.rsplit("/", 1)[0] + "/" + part)[0] == 200
+        players = live.api("GET", f"/v1/livestreams/{stream['id']}/players")[1]
+        assert players["current_viewers"] == 0 and players["players"] == []
+        metrics = live.get("/metrics")[1].decode()
+        assert re.search(r'live_hls_requests_total\{kind="part"\} [1-9]', metrics), metrics
+    finally:
+        live.stop()

@@ -11,7 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from live.hls.playlist import render_media_playlist
-from live.hls.spliced_gzip import MAX_INSERT, SplicedCrc, SplicedGzip, gzip_bytes
+from live.hls.spliced_gzip import (
+    CRC_TABLE_AFTER,
+    MAX_INSERT,
+    SplicedCrc,
+    SplicedGzip,
+    gzip_bytes,
+)
 
 
 def playlist_pieces() -> list[bytes]:
@@ -110,3 +116,15 @@ def test_gzip_of_a_copy_matches_its_text() -> None:
     player = b"?pl=pl_QQQQQQQQQQQQ"
     gz = splicer.gzip(player)
     assert gzip.decompress(gz) == splicer.text(player) == player.join(pieces)
+
+
+def test_a_popular_template_switches_to_its_crc_table_and_stays_exact() -> None:
+    """Past CRC_TABLE_AFTER copies the CRC comes from the table, not the text."""
+    pieces = playlist_pieces()
+    splicer = SplicedGzip(pieces, 19)
+    for n in range(CRC_TABLE_AFTER + 20):
+        player = b"?pl=pl_%012d" % (n * 7919)
+        gz = splicer.gzip(player)
+        assert gzip.decompress(gz) == player.join(pieces)
+        assert gz[-8:-4] == zlib.crc32(player.join(pieces)).to_bytes(4, "little")
+    assert splicer.crc_table_built

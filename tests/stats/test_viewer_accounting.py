@@ -146,3 +146,41 @@ def test_the_multivariant_query_keeps_the_clients_own_parameters() -> None:
 
 def test_unknown_stream_has_no_report() -> None:
     assert ViewerTracker().report("pb_nothing", live=False) is None
+
+
+def _fetch_rendition(tracker, query: str, rendition: str, size: int) -> None:
+    request = _request(f"/live/{PB}/{rendition}/part-1.m4s?{query}", rendition=rendition)
+    tracker.on_request(request, PB, "part", size)
+
+
+def test_bytes_follow_rendition_switches_departures_and_sessions() -> None:
+    """A request only adds to its player's bytes; every total read back is exact."""
+    clock = Clock()
+    tracker = ViewerTracker(clock=clock, default_target_duration=2)
+    player, other = _start_player(tracker), _start_player(tracker)
+    _fetch_rendition(tracker, f"pl={player}", "source", 1000)
+    _fetch_rendition(tracker, f"pl={player}&_HLS_msn=3&_HLS_part=1", "480p", 300)
+    _fetch_rendition(tracker, f"pl={player}", "source", 50)
+    _fetch_rendition(tracker, f"pl={other}", "480p", 7)
+    report = tracker.report(PB, live=True)
+    assert report["bytes_out"] == 1357
+    assert report["renditions"] == {
+        "source": {"current_viewers": 1, "bytes_out": 1050},
+        "480p": {"current_viewers": 1, "bytes_out": 307},
+    }
+    clock.now += 5  # `other` keeps fetching, `player` goes quiet and leaves
+    _fetch_rendition(tracker, f"pl={other}", "480p", 3)
+    clock.now += 2
+    tracker.sweep()
+    report = tracker.report(PB, live=True)
+    assert report["current_viewers"] == 1
+    assert report["bytes_out"] == 1360  # a departed player's bytes stay in the session
+    assert report["renditions"]["source"]["bytes_out"] == 1050
+    assert report["renditions"]["480p"]["bytes_out"] == 310
+
+    assert tracker.roll(PB)["bytes_out"] == 1360
+    _fetch_rendition(tracker, f"pl={other}", "480p", 40)
+    report = tracker.report(PB, live=True)
+    assert report["bytes_out"] == 40  # the new session starts from zero
+    assert report["renditions"] == {"480p": {"current_viewers": 1, "bytes_out": 40}}
+    assert report["players"][0]["bytes_out"] == 50  # a player's own figure goes on
