@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from live.media.packet import MediaPacket, TrackInfo
@@ -49,7 +50,14 @@ HubItem = TracksChanged | PublisherChanged | Gap | StreamEnded | MediaPacket
 
 
 class Subscription:
-    """A bounded queue of hub items for one consumer."""
+    """A bounded queue of hub items for one consumer.
+
+    A consumer whose handling of a packet is synchronous and cheap can take packets
+    inline (`take_media_inline`): a packet that finds the queue empty goes straight to
+    its handler inside `put`, saving a future and a task wake-up per packet. Control
+    items, and packets behind queued items, still go through the queue, so the order
+    is kept.
+    """
 
     def __init__(self, name: str, max_packets: int) -> None:
         self.name = name
@@ -60,6 +68,7 @@ class Subscription:
         self._dropping = False
         self._dropped_in_gap = 0
         self._waiter: asyncio.Future[None] | None = None
+        self._inline: Callable[[MediaPacket], None] | None = None
         self.closed = False
         # While the stream has video, only a video keyframe may end a gap.
         self.stream_has_video = False
@@ -67,10 +76,19 @@ class Subscription:
     def __len__(self) -> int:
         return len(self._items)
 
+    def take_media_inline(self, handler: Callable[[MediaPacket], None]) -> None:
+        """Hand packets that find the queue empty to `handler` at once. It runs inside
+        the publisher's `put`, so it must not block, and if it raises, the exception
+        reaches the publisher (wrap it)."""
+        self._inline = handler
+
     def put(self, item: HubItem) -> None:
         if self.closed:
             return
         if isinstance(item, MediaPacket):
+            if self._inline is not None and not self._items:
+                self._inline(item)
+                return
             if not self._accept_media(item):
                 return
             self._media += 1

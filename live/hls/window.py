@@ -293,7 +293,11 @@ class HlsWindow:
 
     def segment_data(self, msn: int) -> bytes | None:
         seg = self._by_msn.get(msn)
-        return None if seg is None else seg.data
+        if seg is None or not seg.closed:
+            return None
+        if seg.data is None:
+            seg.data = _join_parts(seg.parts)
+        return seg.data
 
     def is_hinted(self, index: int) -> bool:
         """True for the part a live playlist currently names in its PRELOAD-HINT."""
@@ -344,15 +348,9 @@ class HlsWindow:
     def _close_open(self) -> None:
         seg = self._open
         assert seg is not None and seg.parts
-        data = b"".join(p.data for p in seg.parts)
-        # Parts become views into the segment so each byte is held once.
-        view = memoryview(data)
-        offset = 0
-        for p in seg.parts:
-            size = len(p.data)
-            p.data = view[offset : offset + size]
-            offset += size
-        seg.data = data
+        # The segment's bytes are joined from its parts only when first requested
+        # (`segment_data`): LL-HLS players fetch parts, and joining a second of video
+        # costs a fresh allocation and a copy per segment that nobody may ask for.
         seg.closed = True
         if round(seg.duration) > self._td:
             self._warn_once(
@@ -495,3 +493,15 @@ def _as_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
+
+
+def _join_parts(parts: list[_Part]) -> bytes:
+    """A segment's bytes; its parts become views into them, so each byte is held once."""
+    data = b"".join(p.data for p in parts)
+    view = memoryview(data)
+    offset = 0
+    for p in parts:
+        size = len(p.data)
+        p.data = view[offset : offset + size]
+        offset += size
+    return data

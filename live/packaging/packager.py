@@ -106,15 +106,21 @@ class HlsPackager:
         self._first_byte_at: float | None = None
         self.parts_produced = 0
         self.taps: list[PartTap] = []
+        self._failure: Exception | None = None  # raised by an inline packet
 
     @property
     def tracks(self) -> tuple[TrackInfo, ...]:
         return self._tracks
 
     async def run(self) -> None:
+        # Packets are packaged inside the publisher's push when nothing is queued
+        # before them (no task wake-up per packet); control items come through here.
+        self.subscription.take_media_inline(self._on_packet_inline)
         try:
             while True:
                 item = await self.subscription.get()
+                if self._failure is not None:
+                    raise self._failure
                 if isinstance(item, MediaPacket):
                     self._on_packet(item)
                 elif isinstance(item, TracksChanged):
@@ -130,6 +136,17 @@ class HlsPackager:
             log.exception("packager for %s failed", self.playback_id)
             self._finish("error")
             raise
+
+    def _on_packet_inline(self, packet: MediaPacket) -> None:
+        """A packet handed over inside the publisher's push: a failure must not reach
+        the publisher, so it closes the subscription and `run` raises it."""
+        if self._failure is not None:
+            return
+        try:
+            self._on_packet(packet)
+        except Exception as error:
+            self._failure = error
+            self.subscription.close()
 
     # -- input ----------------------------------------------------------------------
 

@@ -48,3 +48,21 @@ async def test_get_waits_for_the_next_item():
     assert not waiter.done()
     hub.push(frame(1, True))
     assert (await asyncio.wait_for(waiter, 1)).dts == 1
+
+
+async def test_inline_consumer_takes_packets_at_once_and_the_queue_keeps_order():
+    hub = Hub()
+    sub = hub.subscribe("inline")
+    taken = []
+    sub.take_media_inline(taken.append)
+    hub.push(frame(0, key=True))
+    assert [p.pts for p in taken] == [0] and len(sub) == 0  # no queue, no wake-up
+    hub.set_tracks((VIDEO,))  # a control item is queued ...
+    hub.push(frame(1))  # ... and a packet behind it waits its turn
+    assert [p.pts for p in taken] == [0] and len(sub) == 2
+    assert isinstance(await sub.get(), TracksChanged)
+    assert (await sub.get()).pts == 1
+    hub.push(frame(2))  # the queue is empty again
+    assert [p.pts for p in taken] == [0, 2]
+    hub.end("done")
+    assert isinstance(await sub.get(), StreamEnded)

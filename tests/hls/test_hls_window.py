@@ -33,6 +33,19 @@ def test_segment_is_the_concatenation_of_its_parts_and_parts_stay_intact() -> No
     assert w.segment_data(1) is None  # the open segment is not a file yet
 
 
+def test_a_segment_is_joined_once_when_first_requested_and_its_parts_share_it() -> None:
+    w = make_window()
+    feed(w, 1, parts_per_segment=3)
+    w.start_segment()
+    assert all(isinstance(w.part_data(i), bytes) for i in range(3))  # not joined yet
+    segment = w.segment_data(0)
+    assert w.segment_data(0) is segment  # joined once
+    for index in range(3):
+        part = w.part_data(index)
+        assert isinstance(part, memoryview) and part.obj is segment  # each byte held once
+        assert bytes(part) == part_bytes(index)
+
+
 def test_extinf_is_the_sum_of_part_durations() -> None:
     w = make_window(td=2)
     w.start_segment()

@@ -161,3 +161,61 @@ async def test_a_long_keyframe_interval_warns_and_sets_the_target_duration(media
     assert any("keyframe interval is 3.0 s" in w.lower() for w in warnings)
     for segment in packager.window.snapshot().segments:
         assert round(segment.duration) <= 3
+
+
+async def _package_one_by_one(packets, tracks, on_packet=None):
+    """Push each packet only once the packager has drained its queue: every packet
+    after the first is packaged inline, inside `hub.push`."""
+    hub = Hub()
+    packager = HlsPackager(hub.subscribe("hls"), HlsRegistry(), "pb_inline", PackagingSettings())
+    if on_packet is not None:
+        packager._on_packet = on_packet(packager._on_packet)
+    task = asyncio.create_task(packager.run())
+    hub.set_tracks(tracks)
+    await asyncio.sleep(0)
+    packager.queued_after_push = []
+    for packet in packets:
+        hub.push(packet)
+        packager.queued_after_push.append(len(packager.subscription))
+        await asyncio.sleep(0)
+        if task.done():
+            break
+    hub.end("publisher_disconnected")
+    return packager, task
+
+
+async def test_packets_packaged_inline_give_the_same_bytes_as_queued_ones(clip):
+    queued, _ = await package((clip.tracks, clip.packets))
+    inline, task = await _package_one_by_one(clip.packets, clip.tracks)
+    await asyncio.wait_for(task, 10)
+    assert not any(inline.queued_after_push)  # each packet was packaged inside push
+    for packager in (queued, inline):
+        assert packager.window.snapshot().ended
+    assert segments_bytes(inline.window, inline.window.snapshot()) == segments_bytes(
+        queued.window, queued.window.snapshot()
+    )
+
+
+async def test_a_packet_that_fails_inline_fails_the_packager_not_the_publisher(clip):
+    def failing_after(count):
+        def wrap(on_packet):
+            seen = itertools.count()
+
+            def handle(packet):
+                if next(seen) == count:
+                    raise ValueError("broken packet")
+                on_packet(packet)
+
+            return handle
+
+        return wrap
+
+    packager, task = await _package_one_by_one(clip.packets, clip.tracks, failing_after(40))
+    # hub.push returned normally for every packet; the packager's task carries the error
+    try:
+        await asyncio.wait_for(task, 10)
+    except ValueError as error:
+        assert str(error) == "broken packet"
+    else:
+        raise AssertionError("the packager should have failed")
+    assert packager.window is not None and packager.window.snapshot().ended
