@@ -122,6 +122,7 @@ class LiveServer:
             rtmp_host,
             rtmp_port,
             idle_timeout_s=settings.rtmp_idle_timeout_s,
+            read_coalesce_s=settings.rtmp_read_coalesce_ms / 1000,
         )
         rtmp_port = await rtmp.start()
         self._ingest.append(rtmp)
@@ -136,7 +137,8 @@ class LiveServer:
                 rtmps_port,
                 ssl_context=context,
                 idle_timeout_s=settings.rtmp_idle_timeout_s,
-                )
+                read_coalesce_s=settings.rtmp_read_coalesce_ms / 1000,
+            )
             rtmps_port = await rtmps.start()
             self._ingest.append(rtmps)
         srt_host, srt_port = split_address(settings.srt, "srt")

@@ -57,6 +57,10 @@ class Settings:
     stale_publisher_s: float = 2.0
     # An RTMP publisher that sends nothing for this long is dropped (end reason: timeout).
     rtmp_idle_timeout_s: float = 30.0
+    # An RTMP publisher's socket is read once this much of its stream has queued up
+    # (a few frames' worth of bytes, not each chunk as it lands): far fewer wake-ups,
+    # at most this much added latency at a steady rate. 0: read every chunk at once.
+    rtmp_read_coalesce_ms: int = 30
     # SRT receive latency (TSBPD), in ms: how long a lost packet may take to be
     # retransmitted. The caller's latency wins when it is larger; ~3-4 x RTT is right.
     srt_latency_ms: int = 120
@@ -115,6 +119,8 @@ class Settings:
             raise ConfigError("tls_cert and tls_key go together")
         if self.event_loop not in ("uvloop", "asyncio"):
             raise ConfigError("event_loop must be uvloop or asyncio")
+        if not 0 <= self.rtmp_read_coalesce_ms <= 100:
+            raise ConfigError("rtmp_read_coalesce_ms must be between 0 and 100")
         if not 20 <= self.srt_latency_ms <= 8000:
             raise ConfigError("srt_latency_ms must be between 20 and 8000")
         port_range(self.whip_udp_ports)

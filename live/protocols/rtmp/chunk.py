@@ -83,6 +83,23 @@ class ChunkReader:
     def feed(self, data: bytes | bytearray | memoryview) -> None:
         self._buf += data
 
+    def bytes_wanted(self) -> int:
+        """A lower bound on the bytes that must still arrive before another message
+        can complete: what the nearest unfinished message lacks, plus the 1-byte
+        headers of its remaining chunks, minus the input already held. 1 when no
+        message is unfinished (the next one may be short).
+
+        Reading less often than this costs nothing, since a partial message is of
+        no use; the bound errs low (chunks of other streams may come in between).
+        """
+        wanted = 0
+        for stream in self._streams.values():
+            if stream.partial is not None:
+                missing = stream.length - len(stream.partial)
+                missing += -(-missing // self.chunk_size)  # continuation headers
+                wanted = missing if not wanted else min(wanted, missing)
+        return max(1, wanted - (len(self._buf) - self._pos))
+
     def next_message(self) -> RtmpMessage | None:
         """Return the next complete message, or None until more data is fed.
 

@@ -166,6 +166,14 @@ class RtmpServerConnection:
         if not self._closed and self._phase is not _Phase.HANDSHAKE:
             self._maybe_acknowledge()
 
+    def bytes_wanted(self) -> int:
+        """A lower bound on the bytes to receive before another message (and so
+        another event) can come out: an adapter may wait for that many before
+        reading (a socket's receive low-water mark) without delaying anything."""
+        if self._closed or self._phase is _Phase.HANDSHAKE:
+            return 1
+        return self._reader.bytes_wanted()
+
     def events(self) -> list[RtmpEvent]:
         """Drain the pending events, oldest first."""
         events, self._events = self._events, []

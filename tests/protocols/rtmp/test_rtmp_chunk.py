@@ -371,3 +371,31 @@ def test_writer_output_reads_back() -> None:
         writer.write(m.csid, m.type_id, m.stream_id, m.timestamp, m.payload) for m in messages
     )
     assert read_all(data) == [messages[1], messages[2], messages[3]]
+
+
+# -- how much input the next message needs -----------------------------------------
+
+
+def test_bytes_wanted_is_what_the_unfinished_message_lacks_with_its_chunk_headers() -> None:
+    reader = ChunkReader()
+    assert reader.bytes_wanted() == 1  # nothing unfinished: the next message may be short
+    payload = bytes(300)
+    # 300 bytes in chunks of 128: 128 + 1 + 128 + 1 + 44
+    data = h("06 000000 00012c 09 01000000") + payload[:128] + h("c6") + payload[128:256]
+    data += h("c6") + payload[256:]
+    assert read_all(data[:12 + 128], reader) == []
+    assert reader.bytes_wanted() == 172 + 2  # 172 payload bytes in 2 more chunks
+    assert read_all(data[140:150], reader) == []  # held, not yet a whole chunk
+    assert reader.bytes_wanted() == 174 - 10
+    assert read_all(data[150:-1], reader) == []
+    assert reader.bytes_wanted() == 1
+    assert read_all(data[-1:], reader) == [RtmpMessage(6, 9, 1, 0, payload)]
+    assert reader.bytes_wanted() == 1
+
+
+def test_bytes_wanted_takes_the_nearest_of_two_unfinished_messages() -> None:
+    reader = ChunkReader()
+    video = h("06 000000 000190 09 01000000") + bytes(128)  # 400 bytes, 272 to go
+    audio = h("04 000000 0000c8 08 01000000") + bytes(128)  # 200 bytes, 72 to go
+    assert read_all(video + audio, reader) == []
+    assert reader.bytes_wanted() == 72 + 1

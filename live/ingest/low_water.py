@@ -1,0 +1,73 @@
+"""Fewer, larger reads from a publisher's socket, by its receive low-water mark.
+
+A publisher writes each RTMP chunk as it goes (a video frame in a few chunks, each
+audio frame on its own), so a socket read often finds a single chunk, and every read
+wakes the whole process: at one stream, the wake-ups cost more than the media work.
+The kernel can wait instead: with SO_RCVLOWAT set, the socket only becomes readable
+once that many bytes are queued (or at end of stream, or on error, whatever the mark).
+
+The mark is the larger of
+- what the message being received still lacks (waiting for it costs nothing: half a
+  frame is of no use), and
+- `coalesce_s` (default `COALESCE_S`) worth of the publisher's recent byte rate, so
+  that an audio frame waits for the video frame that follows it instead of being
+  read on its own. This delays a frame by at most about `coalesce_s` at a steady
+  rate; 0 turns it off.
+
+If the rate drops (a still scene, a publisher that stops to send a command and wait
+for the reply), bytes could sit under the mark: a periodic `tick` drops the mark to
+1 when nothing was read for `STALL_S`, so nothing waits much longer than that.
+"""
+
+from __future__ import annotations
+
+import socket
+
+COALESCE_S = 0.03
+STALL_S = 0.1
+RATE_WINDOW_S = 1.0
+# A large keyframe is still read in a few parts rather than waited for whole; the
+# mark must stay well under the socket's receive buffer.
+MAX_LOW_WATER = 64 * 1024
+
+
+class LowWaterMark:
+    """The receive low-water mark of one TCP socket (`sock` None: a no-op)."""
+
+    __slots__ = ("_coalesce", "_coalesce_s", "_rate_bytes", "_rate_since", "_socket", "value")
+
+    def __init__(
+        self, sock: socket.socket | None, now: float, coalesce_s: float = COALESCE_S
+    ) -> None:
+        self._socket = sock
+        self.value = 1
+        self._coalesce_s = coalesce_s
+        self._coalesce = 0  # coalesce_s of the byte rate: 0 until measured
+        self._rate_bytes = 0
+        self._rate_since = now
+
+    def after_read(self, wanted: int) -> None:
+        """Set the mark after a read; `wanted`: what the current message lacks."""
+        self._set(max(wanted, self._coalesce))
+
+    def tick(self, now: float, bytes_received: int, last_read_at: float) -> None:
+        """Called every STALL_S or so: follow the byte rate, and release bytes that
+        a drop in rate left under the mark."""
+        if now - self._rate_since >= RATE_WINDOW_S:
+            rate = (bytes_received - self._rate_bytes) / (now - self._rate_since)
+            self._coalesce = int(rate * self._coalesce_s)
+            self._rate_bytes, self._rate_since = bytes_received, now
+        if self.value > 1 and now - last_read_at >= STALL_S:
+            self._set(1)
+
+    def _set(self, value: int) -> None:
+        value = max(1, min(value, MAX_LOW_WATER))
+        if value == self.value or self._socket is None:
+            return
+        try:
+            # Linux re-checks readability at once when the mark changes.
+            self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, value)
+        except OSError:
+            self._socket = None  # not a socket that takes a mark: read what comes
+            return
+        self.value = value

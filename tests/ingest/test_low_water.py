@@ -1,0 +1,117 @@
+"""The receive low-water mark: its arithmetic with a recording socket, and what the
+kernel does with it on a real loopback TCP connection."""
+
+from __future__ import annotations
+
+import select
+import socket
+
+import pytest
+
+from live.ingest.low_water import MAX_LOW_WATER, RATE_WINDOW_S, STALL_S, LowWaterMark
+
+
+class RecordingSocket:
+    def __init__(self, fail: bool = False) -> None:
+        self.marks: list[int] = []
+        self.fail = fail
+
+    def setsockopt(self, level: int, option: int, value: int) -> None:
+        assert (level, option) == (socket.SOL_SOCKET, socket.SO_RCVLOWAT)
+        if self.fail:
+            raise OSError("not supported")
+        self.marks.append(value)
+
+
+def test_the_mark_is_what_the_message_lacks_until_the_rate_is_known() -> None:
+    sock = RecordingSocket()
+    mark = LowWaterMark(sock, now=100.0, coalesce_s=0.03)  # type: ignore[arg-type]
+    mark.after_read(1)
+    assert sock.marks == []  # already 1: no system call
+    mark.after_read(5000)
+    mark.after_read(5000)
+    mark.after_read(10**9)
+    assert sock.marks == [5000, MAX_LOW_WATER]
+
+
+def test_the_mark_follows_the_byte_rate_once_measured() -> None:
+    sock = RecordingSocket()
+    mark = LowWaterMark(sock, now=100.0, coalesce_s=0.03)  # type: ignore[arg-type]
+    mark.tick(100.0 + RATE_WINDOW_S / 2, 200_000, last_read_at=100.5)
+    mark.after_read(1)
+    assert sock.marks == []  # half a window: no rate yet
+    mark.tick(100.0 + RATE_WINDOW_S, 375_000, last_read_at=101.0)  # 3 Mbit/s
+    mark.after_read(1)
+    assert sock.marks == [11_250]  # 30 ms of it
+    mark.after_read(20_000)  # a big frame under way: wait for all of it
+    assert mark.value == 20_000
+
+
+def test_a_stall_drops_the_mark_so_nothing_waits_under_it() -> None:
+    sock = RecordingSocket()
+    mark = LowWaterMark(sock, now=0.0)  # type: ignore[arg-type]
+    mark.after_read(8000)
+    mark.tick(0.05, 100, last_read_at=0.05 - STALL_S / 2)
+    assert mark.value == 8000
+    mark.tick(0.2, 100, last_read_at=0.2 - 2 * STALL_S)
+    assert mark.value == 1 and sock.marks == [8000, 1]
+
+
+def test_no_coalescing_when_turned_off_and_no_socket_no_calls() -> None:
+    sock = RecordingSocket()
+    mark = LowWaterMark(sock, now=0.0, coalesce_s=0.0)  # type: ignore[arg-type]
+    mark.tick(2.0, 10**6, last_read_at=2.0)
+    mark.after_read(1)
+    assert sock.marks == []
+    silent = LowWaterMark(None, now=0.0)
+    silent.after_read(5000)
+    assert silent.value == 1
+
+
+def test_a_socket_that_refuses_the_option_is_read_as_before() -> None:
+    sock = RecordingSocket(fail=True)
+    mark = LowWaterMark(sock, now=0.0)  # type: ignore[arg-type]
+    mark.after_read(5000)
+    sock.fail = False
+    mark.after_read(6000)
+    assert mark.value == 1 and sock.marks == []
+
+
+@pytest.fixture
+def tcp_pair():
+    listener = socket.create_server(("127.0.0.1", 0))
+    client = socket.create_connection(listener.getsockname())
+    server, _ = listener.accept()
+    listener.close()
+    yield client, server
+    client.close()
+    server.close()
+
+
+def _readable(sock: socket.socket, timeout: float = 0.05) -> bool:
+    return bool(select.select([sock], [], [], timeout)[0])
+
+
+def test_the_kernel_holds_bytes_under_the_mark_and_releases_them(tcp_pair) -> None:
+    client, server = tcp_pair
+    mark = LowWaterMark(server, now=0.0)
+    mark.after_read(4096)
+    client.sendall(b"x" * 100)
+    assert not _readable(server)  # 100 bytes queued, under the mark
+    client.sendall(b"y" * 4000)
+    assert _readable(server, 2.0)  # 4100 bytes: over it
+    assert len(server.recv(65536)) == 4100
+
+    client.sendall(b"z" * 10)
+    assert not _readable(server)
+    mark.tick(10.0, 4110, last_read_at=10.0 - 2 * STALL_S)  # a stall: the mark drops
+    assert _readable(server, 2.0) and server.recv(100) == b"z" * 10
+
+
+def test_end_of_stream_wakes_the_reader_whatever_the_mark(tcp_pair) -> None:
+    client, server = tcp_pair
+    LowWaterMark(server, now=0.0).after_read(60_000)
+    client.sendall(b"last words")
+    client.shutdown(socket.SHUT_WR)
+    assert _readable(server, 2.0)
+    assert server.recv(100) == b"last words" and server.recv(100) == b""
