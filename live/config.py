@@ -60,7 +60,7 @@ class Settings:
     # An RTMP publisher's socket is read once this much of its stream has queued up
     # (a few frames' worth of bytes, not each chunk as it lands): far fewer wake-ups,
     # at most this much added latency at a steady rate. 0: read every chunk at once.
-    rtmp_read_coalesce_ms: int = 30
+    rtmp_read_coalesce_ms: int = 15
     # SRT receive latency (TSBPD), in ms: how long a lost packet may take to be
     # retransmitted. The caller's latency wins when it is larger; ~3-4 x RTT is right.
     srt_latency_ms: int = 120
@@ -164,11 +164,18 @@ def split_address(value: str, name: str = "address") -> tuple[str, int]:
     return host, int(port_text)
 
 
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
 def _coerce(name: str, kind: Any, value: Any) -> Any:
     try:
         if kind is bool:
             if isinstance(value, str):
-                return value.strip().lower() in ("1", "true", "yes", "on")
+                word = value.strip().lower()
+                if word not in _TRUE | _FALSE:  # a typo must not silently mean false
+                    raise ValueError(f"not a boolean: {value!r}")
+                return word in _TRUE
             return bool(value)
         if kind is int:
             return int(value)

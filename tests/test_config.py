@@ -38,6 +38,8 @@ def test_the_shipped_config_is_the_defaults():
         ('window_segments = "many"\n', "window_segments"),
         ('tls_cert = "a.pem"\n', "tls_cert and tls_key"),
         ('event_loop = "trio"\n', "event_loop"),
+        ("rtmp_read_coalesce_ms = 500\n", "rtmp_read_coalesce_ms"),
+        ('viewer_stats = "sometimes"\n', "viewer_stats"),
         ("this is not toml", "cannot read"),
     ],
 )

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import socket
 
-COALESCE_S = 0.03
+COALESCE_S = 0.015
 STALL_S = 0.1
 RATE_WINDOW_S = 1.0
 # A large keyframe is still read in a few parts rather than waited for whole; the
