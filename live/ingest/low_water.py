@@ -15,13 +15,17 @@ The mark is the larger of
   rate; 0 turns it off.
 
 If the rate drops (a still scene, a publisher that stops to send a command and wait
-for the reply), bytes could sit under the mark: a periodic `tick` drops the mark to
-1 when nothing was read for `STALL_S`, so nothing waits much longer than that.
+for the reply), bytes could sit under the mark: a timer, pushed back on every read,
+drops the mark to 1 once nothing was read for `STALL_S`, so nothing waits much longer
+than that. (A timer per read costs about a microsecond on uvloop; one periodic timer
+for all connections would wake the process ten times a second for nothing.)
 """
 
 from __future__ import annotations
 
+import asyncio
 import socket
+from collections.abc import Callable
 
 COALESCE_S = 0.015
 STALL_S = 0.1
@@ -31,34 +35,61 @@ RATE_WINDOW_S = 1.0
 MAX_LOW_WATER = 64 * 1024
 
 
+Scheduler = Callable[[float, Callable[[], None]], asyncio.TimerHandle]
+
+
 class LowWaterMark:
     """The receive low-water mark of one TCP socket (`sock` None: a no-op)."""
 
-    __slots__ = ("_coalesce", "_coalesce_s", "_rate_bytes", "_rate_since", "_socket", "value")
+    __slots__ = (
+        "_call_later",
+        "_coalesce",
+        "_coalesce_s",
+        "_rate_bytes",
+        "_rate_since",
+        "_socket",
+        "_stall",
+        "value",
+    )
 
     def __init__(
-        self, sock: socket.socket | None, now: float, coalesce_s: float = COALESCE_S
+        self,
+        sock: socket.socket | None,
+        now: float,
+        call_later: Scheduler,
+        coalesce_s: float = COALESCE_S,
     ) -> None:
         self._socket = sock
+        self._call_later = call_later
         self.value = 1
         self._coalesce_s = coalesce_s
         self._coalesce = 0  # coalesce_s of the byte rate: 0 until measured
         self._rate_bytes = 0
         self._rate_since = now
+        self._stall: asyncio.TimerHandle | None = None
 
-    def after_read(self, wanted: int) -> None:
-        """Set the mark after a read; `wanted`: what the current message lacks."""
-        self._set(max(wanted, self._coalesce))
-
-    def tick(self, now: float, bytes_received: int, last_read_at: float) -> None:
-        """Called every STALL_S or so: follow the byte rate, and release bytes that
-        a drop in rate left under the mark."""
+    def after_read(self, wanted: int, now: float, bytes_received: int) -> None:
+        """Set the mark after a read. `wanted`: what the message being received still
+        lacks; `bytes_received`: the connection's total so far (for its rate)."""
         if now - self._rate_since >= RATE_WINDOW_S:
             rate = (bytes_received - self._rate_bytes) / (now - self._rate_since)
             self._coalesce = int(rate * self._coalesce_s)
             self._rate_bytes, self._rate_since = bytes_received, now
-        if self.value > 1 and now - last_read_at >= STALL_S:
-            self._set(1)
+        self._set(max(wanted, self._coalesce))
+        if self.value > 1:
+            if self._stall is not None:
+                self._stall.cancel()
+            self._stall = self._call_later(STALL_S, self._release)
+
+    def close(self) -> None:
+        if self._stall is not None:
+            self._stall.cancel()
+            self._stall = None
+
+    def _release(self) -> None:
+        """Nothing read for STALL_S: take whatever sits under the mark."""
+        self._stall = None
+        self._set(1)
 
     def _set(self, value: int) -> None:
         value = max(1, min(value, MAX_LOW_WATER))

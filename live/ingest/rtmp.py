@@ -18,7 +18,7 @@ from fractions import Fraction
 
 from live.broadcast.manager import PublishRefused, StreamManager
 from live.broadcast.publisher import Publisher
-from live.ingest.low_water import COALESCE_S, STALL_S, LowWaterMark
+from live.ingest.low_water import COALESCE_S, LowWaterMark
 from live.ingest.tracks import audio_track, video_track
 from live.media.packet import MediaPacket
 from live.protocols.rtmp import (
@@ -64,7 +64,6 @@ class RtmpIngestServer:
         self._server: asyncio.Server | None = None
         self._sessions: set[_RtmpSession] = set()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._ticker: asyncio.Task[None] | None = None
 
     async def start(self) -> int:
         loop = asyncio.get_running_loop()
@@ -74,23 +73,7 @@ class RtmpIngestServer:
         self.port = self._server.sockets[0].getsockname()[1]
         return self.port
 
-    def _start_ticker(self) -> None:
-        if self._ticker is None or self._ticker.done():
-            self._ticker = asyncio.create_task(self._tick_low_water())
-
-    async def _tick_low_water(self) -> None:
-        """One timer for all connections (not one per read), running while any is
-        open: follow each publisher's byte rate and release bytes that a drop in
-        rate left under the mark."""
-        while self._sessions:
-            await asyncio.sleep(STALL_S)
-            now = time.monotonic()
-            for session in self._sessions:
-                session.low_water.tick(now, session.core.bytes_received, session.last_data_at)
-
     async def close(self) -> None:
-        if self._ticker is not None:
-            self._ticker.cancel()
         if self._server is not None:
             self._server.close()
         sessions = list(self._sessions)
@@ -129,7 +112,7 @@ class _RtmpSession(asyncio.Protocol):
         self._backlog: collections.deque[RtmpEvent] = collections.deque()
         self._reading_paused = False
         self._writing_paused = False
-        self.low_water = LowWaterMark(None, self.last_data_at, 0.0)
+        self.low_water = LowWaterMark(None, self.last_data_at, self._loop.call_later, 0.0)
 
     # ------------------------------------------------------------------ transport
 
@@ -138,31 +121,34 @@ class _RtmpSession(asyncio.Protocol):
         self._transport = transport  # type: ignore[assignment]
         if transport.get_extra_info("sslcontext") is None:  # TLS records: not bytes we parse
             self.low_water = LowWaterMark(
-                transport.get_extra_info("socket"), time.monotonic(), self.server.read_coalesce_s
+                transport.get_extra_info("socket"),
+                time.monotonic(),
+                self._loop.call_later,
+                self.server.read_coalesce_s,
             )
         peer = transport.get_extra_info("peername") or ("?", 0)
         self.remote = f"{peer[0]}:{peer[1]}"
         self.server._sessions.add(self)
-        self.server._start_ticker()
         self._arm_watchdog(self.server.handshake_timeout_s)
 
     def data_received(self, data: bytes) -> None:
         if self.stopped_reason is not None or self.core.closed:
             return
-        self.last_data_at = time.monotonic()
+        now = self.last_data_at = time.monotonic()
         self.core.receive_data(data)
         # While an event waits, reading is paused, but a trailing TLS record may still
         # come in: its events queue behind the waiting one.
         self._backlog.extend(self.core.events())
         if self._pending is None:
             self._advance()
-        self.low_water.after_read(self.core.bytes_wanted())
+        self.low_water.after_read(self.core.bytes_wanted(), now, self.core.bytes_received)
 
     def eof_received(self) -> bool:
         return False  # close our side too
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.server._sessions.discard(self)
+        self.low_water.close()
         if self._watchdog is not None:
             self._watchdog.cancel()
         if self.stopped_reason is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import select
 import socket
+from types import SimpleNamespace
 
 import pytest
 
@@ -23,57 +24,85 @@ class RecordingSocket:
         self.marks.append(value)
 
 
+class Timers:
+    """call_later that runs nothing by itself: the test fires what is due."""
+
+    def __init__(self) -> None:
+        self.pending: list[list] = []  # [delay, callback, cancelled]
+
+    def __call__(self, delay: float, callback):
+        entry = [delay, callback, False]
+        self.pending.append(entry)
+        return SimpleNamespace(cancel=lambda: entry.__setitem__(2, True))
+
+    def live(self) -> list:
+        return [e for e in self.pending if not e[2]]
+
+    def fire(self) -> None:
+        for entry in self.live():
+            entry[2] = True
+            entry[1]()
+
+
+def mark_on(sock, timers=None, coalesce_s=0.03) -> LowWaterMark:
+    return LowWaterMark(sock, 100.0, timers or Timers(), coalesce_s)
+
+
 def test_the_mark_is_what_the_message_lacks_until_the_rate_is_known() -> None:
     sock = RecordingSocket()
-    mark = LowWaterMark(sock, now=100.0, coalesce_s=0.03)  # type: ignore[arg-type]
-    mark.after_read(1)
+    mark = mark_on(sock)
+    mark.after_read(1, 100.1, 500)
     assert sock.marks == []  # already 1: no system call
-    mark.after_read(5000)
-    mark.after_read(5000)
-    mark.after_read(10**9)
+    mark.after_read(5000, 100.2, 900)
+    mark.after_read(5000, 100.3, 1000)
+    mark.after_read(10**9, 100.4, 1100)
     assert sock.marks == [5000, MAX_LOW_WATER]
 
 
 def test_the_mark_follows_the_byte_rate_once_measured() -> None:
     sock = RecordingSocket()
-    mark = LowWaterMark(sock, now=100.0, coalesce_s=0.03)  # type: ignore[arg-type]
-    mark.tick(100.0 + RATE_WINDOW_S / 2, 200_000, last_read_at=100.5)
-    mark.after_read(1)
+    mark = mark_on(sock)
+    mark.after_read(1, 100.0 + RATE_WINDOW_S / 2, 200_000)
     assert sock.marks == []  # half a window: no rate yet
-    mark.tick(100.0 + RATE_WINDOW_S, 375_000, last_read_at=101.0)  # 3 Mbit/s
-    mark.after_read(1)
+    mark.after_read(1, 100.0 + RATE_WINDOW_S, 375_000)  # 3 Mbit/s over the window
     assert sock.marks == [11_250]  # 30 ms of it
-    mark.after_read(20_000)  # a big frame under way: wait for all of it
+    mark.after_read(20_000, 101.1, 390_000)  # a big frame under way: wait for all of it
     assert mark.value == 20_000
 
 
 def test_a_stall_drops_the_mark_so_nothing_waits_under_it() -> None:
-    sock = RecordingSocket()
-    mark = LowWaterMark(sock, now=0.0)  # type: ignore[arg-type]
-    mark.after_read(8000)
-    mark.tick(0.05, 100, last_read_at=0.05 - STALL_S / 2)
-    assert mark.value == 8000
-    mark.tick(0.2, 100, last_read_at=0.2 - 2 * STALL_S)
+    sock, timers = RecordingSocket(), Timers()
+    mark = mark_on(sock, timers)
+    mark.after_read(8000, 100.1, 10)
+    mark.after_read(8000, 100.2, 20)  # each read pushes the stall timer back
+    (entry,) = timers.live()
+    assert entry[0] == STALL_S and len(timers.pending) == 2
+    timers.fire()  # nothing read for STALL_S
     assert mark.value == 1 and sock.marks == [8000, 1]
+    mark.after_read(1, 100.5, 30)
+    assert timers.live() == []  # a mark of 1 needs no timer
+    mark.after_read(3000, 100.6, 40)
+    mark.close()
+    assert timers.live() == []
 
 
 def test_no_coalescing_when_turned_off_and_no_socket_no_calls() -> None:
     sock = RecordingSocket()
-    mark = LowWaterMark(sock, now=0.0, coalesce_s=0.0)  # type: ignore[arg-type]
-    mark.tick(2.0, 10**6, last_read_at=2.0)
-    mark.after_read(1)
+    mark = mark_on(sock, coalesce_s=0.0)
+    mark.after_read(1, 102.0, 10**6)
+    mark.after_read(1, 102.1, 2 * 10**6)
     assert sock.marks == []
-    silent = LowWaterMark(None, now=0.0)
-    silent.after_read(5000)
+    silent = mark_on(None)
+    silent.after_read(5000, 100.1, 10)
     assert silent.value == 1
 
 
 def test_a_socket_that_refuses_the_option_is_read_as_before() -> None:
     sock = RecordingSocket(fail=True)
-    mark = LowWaterMark(sock, now=0.0)  # type: ignore[arg-type]
-    mark.after_read(5000)
+    mark = mark_on(sock)
+    mark.after_read(5000, 100.1, 10)
     sock.fail = False
-    mark.after_read(6000)
+    mark.after_read(6000, 100.2, 20)
     assert mark.value == 1 and sock.marks == []
 
 
@@ -94,8 +123,9 @@ def _readable(sock: socket.socket, timeout: float = 0.05) -> bool:
 
 def test_the_kernel_holds_bytes_under_the_mark_and_releases_them(tcp_pair) -> None:
     client, server = tcp_pair
-    mark = LowWaterMark(server, now=0.0)
-    mark.after_read(4096)
+    timers = Timers()
+    mark = LowWaterMark(server, 0.0, timers)
+    mark.after_read(4096, 0.0, 0)
     client.sendall(b"x" * 100)
     assert not _readable(server)  # 100 bytes queued, under the mark
     client.sendall(b"y" * 4000)
@@ -104,13 +134,13 @@ def test_the_kernel_holds_bytes_under_the_mark_and_releases_them(tcp_pair) -> No
 
     client.sendall(b"z" * 10)
     assert not _readable(server)
-    mark.tick(10.0, 4110, last_read_at=10.0 - 2 * STALL_S)  # a stall: the mark drops
+    timers.fire()  # a stall: the mark drops
     assert _readable(server, 2.0) and server.recv(100) == b"z" * 10
 
 
 def test_end_of_stream_wakes_the_reader_whatever_the_mark(tcp_pair) -> None:
     client, server = tcp_pair
-    LowWaterMark(server, now=0.0).after_read(60_000)
+    LowWaterMark(server, 0.0, Timers()).after_read(60_000, 0.0, 0)
     client.sendall(b"last words")
     client.shutdown(socket.SHUT_WR)
     assert _readable(server, 2.0)
