@@ -114,6 +114,7 @@ class LiveServer:
         if settings.viewer_stats:
             self.viewers.start()
         self.ban_expiry = BanExpiry(self.store, self.outbox)
+        self.outbox.on_event = self.ban_expiry.notice
         self.ban_expiry.start()
 
         rtmp_host, rtmp_port = split_address(settings.rtmp, "rtmp")

@@ -54,7 +54,10 @@ class RetryPolicy:
 class DispatchSettings:
     timeout_s: float = 10.0  # no 2xx within this: a failed attempt
     per_endpoint: int = 4  # deliveries in flight to one endpoint
-    poll_s: float = 1.0  # longest sleep between looks at the outbox
+    # Longest sleep between looks at the outbox. Events written here wake the loop and
+    # retries set its timer, so this is only a safety net (a clock jump, a row written
+    # by another process); polling each second was most of an idle server's CPU.
+    poll_s: float = 15.0
     user_agent: str = "live-webhooks/1"
 
 
@@ -123,7 +126,12 @@ class WebhookDispatcher:
         due = await self.store.next_delivery_at()
         if due is None:
             return self.settings.poll_s
-        return min(self.settings.poll_s, max(0.0, (due - utcnow()).total_seconds()))
+        left = (due - utcnow()).total_seconds()
+        if left <= 0:
+            # run_once has just started all it could: what is still due waits for an
+            # endpoint at its limit, and the delivery that frees a slot wakes the loop.
+            return self.settings.poll_s
+        return min(self.settings.poll_s, left)
 
     async def run_once(self) -> int:
         """Claim and start what is due, per endpoint within its limit. Returns how

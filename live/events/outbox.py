@@ -50,11 +50,15 @@ class WebhookOutbox:
         *,
         control: LiveControl | None = None,
         on_enqueued: Callable[[], None] | None = None,
+        on_event: Callable[[str, Livestream], None] | None = None,
     ) -> None:
         self.store = store
         self.urls = urls
         self.control: LiveControl = control or NoLiveControl()
         self.on_enqueued = on_enqueued
+        # Told of every livestream event, webhooks or not (a new ban wakes the sweeper
+        # that lifts it when it runs out).
+        self.on_event = on_event
         self.emitted = 0
         # Livestreams whose publisher was last reported gone: a second "disconnected"
         # without a "connected" between (the manager's kick and the connection's own
@@ -64,6 +68,8 @@ class WebhookOutbox:
     async def emit(self, event: str, livestream: Livestream, session: Session | None) -> None:
         """A livestream event (StreamEvents): data is the livestream object as the API
         shows it to a read key, plus `session` (the publish session) when there is one."""
+        if self.on_event is not None:
+            self.on_event(event, livestream)
         if event == "livestream.disconnected":
             if livestream.id in self._disconnected:
                 return

@@ -116,6 +116,10 @@ class Store(abc.ABC):
         """Clear every ban whose `until` has passed; return the livestreams this call
         cleared (each exactly once, even with several callers racing)."""
 
+    @abc.abstractmethod
+    async def next_ban_expiry(self) -> datetime | None:
+        """The earliest `until` of the bans that have one (passed or not), or None."""
+
     # -- API keys ------------------------------------------------------------
 
     @abc.abstractmethod

@@ -247,6 +247,13 @@ class SqliteStore(Store):
             rows = await cursor.fetchall()
         return [_livestream(row) for row in rows]
 
+    async def next_ban_expiry(self) -> datetime | None:
+        row = await self._one(
+            "SELECT MIN(ban_until) FROM livestreams"
+            " WHERE banned_at IS NOT NULL AND ban_until IS NOT NULL"
+        )
+        return _time(row[0]) if row else None
+
     # -- API keys --------------------------------------------------------------
 
     async def create_api_key(self, name: str, scope: Scope) -> tuple[ApiKey, str]:

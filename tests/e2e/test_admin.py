@@ -65,6 +65,8 @@ def test_a_ban_with_until_lifts_itself(live, processes):
     _publish_is_refused(live, processes, stream["stream_key"])
     wait_for(lambda: datetime.now(UTC) > until, 5, message="the ban's end")
     assert live.api("GET", path)[1]["status"] == "idle"
+    # The sweeper, woken by the ban, clears it at its end (not at its next rescan).
+    wait_for(lambda: live.api("GET", path)[1]["ban"] is None, 1.5, message="the ban cleared")
     ffmpeg_publish(processes, live.rtmp_url(stream["stream_key"]), seconds=20)
     wait_for(lambda: live.api("GET", path)[1]["status"] == "live", 10, message="live after until")
 

@@ -58,7 +58,8 @@ def _dispatcher(store: SqliteStore, **policy: float) -> WebhookDispatcher:
     return WebhookDispatcher(
         store,
         policy=RetryPolicy(**{"base_s": 0.2, "max_s": 0.4, "jitter": 0.0, **policy}),
-        settings=DispatchSettings(timeout_s=1.0, poll_s=0.1),
+        # No polling within a test: events must wake the loop and retries set its timer.
+        settings=DispatchSettings(timeout_s=1.0, poll_s=60.0),
     )
 
 
@@ -172,6 +173,47 @@ async def test_a_slow_endpoint_does_not_delay_another(store: SqliteStore) -> Non
         await dispatcher.stop()
         await slow_server.close()
         await fast_server.close()
+
+
+class CountingStore(SqliteStore):
+    """Counts the dispatcher's looks at the outbox."""
+
+    looks = 0
+
+    async def next_delivery_at(self):  # type: ignore[no-untyped-def]
+        self.looks += 1
+        return await super().next_delivery_at()
+
+
+async def test_a_backlog_behind_a_full_endpoint_waits_without_spinning(tmp_path: Path) -> None:
+    store = await CountingStore.open(tmp_path)
+    receiver = Receiver(delay_s=0.2)
+    server = await _serve(receiver)
+    await store.create_webhook(str(server.make_url("/hook")), ["asset.ready"], "whsec_a")
+    dispatcher = WebhookDispatcher(
+        store, settings=DispatchSettings(timeout_s=5.0, per_endpoint=2, poll_s=60.0)
+    )
+    outbox = WebhookOutbox(store, URLS, on_enqueued=dispatcher.wake)
+    dispatcher.start()
+    try:
+        for n in range(8):
+            await outbox.emit_asset("asset.ready", {"id": f"ast_{n}"})
+
+        async def all_arrived() -> bool:
+            return len(receiver.received) == 8
+
+        await _wait(all_arrived)
+        # Eight deliveries, two at a time: each freed slot wakes the loop once (plus
+        # the wakes of the eight events). A loop that kept looking while the endpoint
+        # was full would have looked thousands of times in the ~0.8 s this takes.
+        assert store.looks <= 30
+        assert sorted(body["data"]["id"] for body, _, _ in receiver.received) == [
+            f"ast_{n}" for n in range(8)
+        ]
+    finally:
+        await dispatcher.stop()
+        await server.close()
+        await store.close()
 
 
 async def test_claimed_deliveries_survive_a_crash(store: SqliteStore) -> None:
