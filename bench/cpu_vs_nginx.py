@@ -16,7 +16,11 @@ stream's HLS playlist must have gained fragments.
 
 Needs Debian's nginx with the RTMP module:  apt-get install nginx libnginx-mod-rtmp
 
-    .venv/bin/python bench/cpu_vs_nginx.py [--sizes 1,8,16] [--quick]
+    .venv/bin/python bench/cpu_vs_nginx.py [--sizes 1,8,16] [--quick] [--rounds K] [--no-record]
+
+`--rounds K` takes K windows of each server at each N in alternating order (live,
+nginx, nginx, live, ...) and pools them: run-to-run drift of the machine (10-20 % on
+a shared VM) then weighs on both servers alike.
 """
 
 from __future__ import annotations
@@ -334,6 +338,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="3 s warm-up, 8 s windows")
     parser.add_argument("--warmup", type=float, default=None)
     parser.add_argument("--window", type=float, default=None)
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="windows per server and N, taken in alternating order; "
+                        "the figures pool them")
     parser.add_argument("--no-record", dest="record", action="store_false",
                         help="skip the extra run of live with recording on")
     args = parser.parse_args()
@@ -355,20 +362,29 @@ def main() -> None:
     print(f"  live idle (no streams): {idle:.4f} CPU s/s ({idle * 100:.2f}% of a core); "
           "included in the figures below")
     results: list[dict[str, Window]] = []
+    names = ("live", "live+rec", "nginx") if args.record else ("live", "nginx")
     for count in sizes:
-        row: dict[str, Window] = {}
-        for name in ("live", "live+rec", "nginx") if args.record else ("live", "nginx"):
-            if name == "nginx":
-                result = measure_nginx(count, warmup, window)
-            else:
-                result = measure_live(count, warmup, window, record=name == "live+rec")
-            row[name] = result
-            print(f"  {result.server:<10} N={count:<3} cpu {result.cpu:6.2f} s in "
-                  f"{result.seconds:.1f} s = {result.per_stream:.4f} s/stream/s "
-                  f"({result.per_stream * 100:.2f}% of a core per stream); streams live "
-                  f"{result.streams_live}/{count}; {result.output_note}; publishers' cpu "
-                  f"{result.publishers_cpu:.2f} s (excluded)", flush=True)
-        results.append(row)
+        windows: dict[str, list[Window]] = {name: [] for name in names}
+        for round_number in range(args.rounds):
+            # Alternate the order (A B, B A, ...): a machine that drifts during the run
+            # weighs on both servers alike instead of on whichever ran last.
+            for name in names if round_number % 2 == 0 else names[::-1]:
+                if name == "nginx":
+                    result = measure_nginx(count, warmup, window)
+                else:
+                    result = measure_live(count, warmup, window, record=name == "live+rec")
+                windows[name].append(result)
+                print(f"  {result.server:<10} N={count:<3} cpu {result.cpu:6.2f} s in "
+                      f"{result.seconds:.1f} s = {result.per_stream:.4f} s/stream/s "
+                      f"({result.per_stream * 100:.2f}% of a core per stream); streams live "
+                      f"{result.streams_live}/{count}; {result.output_note}; publishers' cpu "
+                      f"{result.publishers_cpu:.2f} s (excluded)", flush=True)
+        if args.rounds > 1:
+            rounds = [ratio(ours, theirs)
+                      for ours, theirs in zip(windows["live"], windows["nginx"], strict=True)]
+            print(f"  N={count}: live / nginx per round: "
+                  + ", ".join(f"{value:.2f}x" for value in rounds), flush=True)
+        results.append({name: pooled(found) for name, found in windows.items()})
 
     print()
     print("CPU seconds per stream per second of media (lower is better):")
@@ -394,6 +410,20 @@ def main() -> None:
         verdict = "within" if value <= GOAL_RATIO else "NOT within"
         print(f"N={row['live'].streams}: live (LL-HLS, no recording) uses {value:.1f}x "
               f"nginx-rtmp's CPU per stream: {verdict} the {GOAL_RATIO}x goal")
+
+
+def pooled(windows: list[Window]) -> Window:
+    """Several windows of one server at one N as one long window."""
+    first = windows[0]
+    return Window(
+        first.server,
+        first.streams,
+        sum(w.seconds for w in windows),
+        sum(w.cpu for w in windows),
+        sum(w.publishers_cpu for w in windows),
+        min(w.streams_live for w in windows),
+        "; ".join(sorted({w.output_note for w in windows})),
+    )
 
 
 def ratio(ours: Window, nginx: Window) -> float:

@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
+_ROUTES = ("api", "hls", "other")
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
@@ -48,6 +51,8 @@ class Metrics:
             registry=self.registry,
             buckets=_LATENCY_BUCKETS,
         )
+        # One child per route, looked up once: labels() takes a lock and builds a key.
+        self._latency_by_route = {route: self.latency.labels(route) for route in _ROUTES}
 
     def bind(
         self,
@@ -69,15 +74,15 @@ class Metrics:
         try:
             return await handler(request)
         finally:
-            path = request.path
-            route = (
-                "api"
-                if path.startswith("/v1/")
-                else "hls"
-                if path.startswith("/live/")
-                else ("other")
-            )
-            self.latency.labels(route).observe(time.perf_counter() - started)
+            # The raw target, not `request.path`: that one is decoded anew for every
+            # distinct URL, and every viewer's URLs are distinct (its player id).
+            path = request.raw_path
+            route = "other"
+            if path.startswith("/v1/"):
+                route = "api"
+            elif path.startswith("/live/"):
+                route = "hls"
+            self._latency_by_route[route].observe(time.perf_counter() - started)
 
     def on_hls_request(self, request: web.Request, playback_id: str, kind: str, size: int) -> None:
         self.hls_requests[kind] += 1

@@ -1,0 +1,39 @@
+"""The request-latency histogram files each request under its kind of route."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from live.stats.metrics import Metrics
+
+
+async def _ok(request: web.Request) -> web.Response:
+    return web.Response(text="ok")
+
+
+def _count(metrics: Metrics, route: str) -> float:
+    value = metrics.registry.get_sample_value(
+        "live_http_request_duration_seconds_count", {"route": route}
+    )
+    return value or 0.0
+
+
+async def test_requests_are_timed_by_route_kind_from_the_raw_target() -> None:
+    metrics = Metrics()
+    app = web.Application(middlewares=[metrics.middleware])
+    app.router.add_get("/v1/livestreams", _ok)
+    app.router.add_get("/live/{playback_id}/{name}", _ok)
+    app.router.add_get("/healthz", _ok)
+    async with TestClient(TestServer(app)) as client:
+        for n in range(3):  # every viewer's URL differs by its player id
+            assert (await client.get(f"/live/pb_1/source.m3u8?pl=pl_{n}")).status == 200
+        assert (await client.get("/live/pb_1/a%20b.m4s")).status == 200
+        assert (await client.get("/v1/livestreams?page=2")).status == 200
+        assert (await client.get("/healthz")).status == 200
+        assert (await client.get("/nowhere")).status == 404  # timed too
+    assert (_count(metrics, "hls"), _count(metrics, "api"), _count(metrics, "other")) == (
+        4.0,
+        1.0,
+        2.0,
+    )
