@@ -328,6 +328,13 @@ def main() -> int:
         default="app",
         help="app: the whole server as `live serve` runs it; hls: the HLS handlers alone",
     )
+    parser.add_argument(
+        "--layout",
+        choices=("side-by-side", "alone"),
+        default="side-by-side",
+        help="side-by-side: all servers at once on one core; alone: one at a time on "
+        "that core, in alternating order each round",
+    )
     args = parser.parse_args()
     modes = tuple(args.modes.split(","))
     allowed = {"off", "on", "query"} | ({"ids"} if args.server == "hls" else set())
@@ -337,7 +344,15 @@ def main() -> int:
     totals: dict[str, list[float]] = {mode: [0.0, 0] for mode in modes}
     whole: dict[str, list[float]] = {mode: [0.0, 0] for mode in modes}
     for round_number in range(1, args.rounds + 1):
-        results = _run_side_by_side(modes, args.viewers, args.seconds, args.server)
+        if args.layout == "alone":
+            # One server at a time, in alternating order (off on, on off, ...).
+            order = modes if round_number % 2 else modes[::-1]
+            results = {}
+            for mode in order:
+                results.update(_run_side_by_side((mode,), args.viewers, args.seconds, args.server))
+            results = {mode: results[mode] for mode in modes}
+        else:
+            results = _run_side_by_side(modes, args.viewers, args.seconds, args.server)
         figures = []
         for mode, ((cpu, requests), (all_cpu, all_requests)) in results.items():
             totals[mode][0] += cpu
