@@ -26,6 +26,8 @@ from live.store.times import utcnow
 
 log = logging.getLogger(__name__)
 
+BACKLOG_LOOK_S = 1.0
+
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
@@ -130,7 +132,9 @@ class WebhookDispatcher:
         if left <= 0:
             # run_once has just started all it could: what is still due waits for an
             # endpoint at its limit, and the delivery that frees a slot wakes the loop.
-            return self.settings.poll_s
+            # Another endpoint's retry may fall due meanwhile, and the earliest due
+            # time hides it: look again after BACKLOG_LOOK_S, but never spin.
+            return min(self.settings.poll_s, BACKLOG_LOOK_S)
         return min(self.settings.poll_s, left)
 
     async def run_once(self) -> int:

@@ -216,6 +216,52 @@ async def test_a_backlog_behind_a_full_endpoint_waits_without_spinning(tmp_path:
         await store.close()
 
 
+class FlakyReceiver(Receiver):
+    """Fails the first request with a 500, then answers 200."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attempts = 0
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.attempts += 1
+        self.status = 500 if self.attempts == 1 else 200
+        return await super().handle(request)
+
+
+async def test_a_retry_is_not_held_up_by_another_endpoints_backlog(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path)
+    slow, flaky = Receiver(delay_s=4.0), FlakyReceiver()
+    slow_server, flaky_server = await _serve(slow), await _serve(flaky)
+    await store.create_webhook(str(slow_server.make_url("/hook")), ["asset.ready"], "whsec_a")
+    await store.create_webhook(str(flaky_server.make_url("/hook")), ["asset.failed"], "whsec_b")
+    dispatcher = WebhookDispatcher(
+        store,
+        policy=RetryPolicy(base_s=0.2, max_s=0.4, jitter=0.0),
+        settings=DispatchSettings(timeout_s=10.0, per_endpoint=1, poll_s=60.0),
+    )
+    outbox = WebhookOutbox(store, URLS, on_enqueued=dispatcher.wake)
+    dispatcher.start()
+    try:
+        for n in range(3):  # one in flight for 4 s, two due behind it
+            await outbox.emit_asset("asset.ready", {"id": f"ast_{n}"})
+        await outbox.emit_asset("asset.failed", {"id": "ast_x"})
+
+        async def retried() -> bool:
+            return len(flaky.received) == 2
+
+        await _wait(retried)
+        # The retry went out while the slow endpoint's first delivery was still in
+        # flight, not when its completion happened to wake the loop.
+        assert slow.received == []
+        assert flaky.attempts == 2
+    finally:
+        await dispatcher.stop()
+        await slow_server.close()
+        await flaky_server.close()
+        await store.close()
+
+
 async def test_claimed_deliveries_survive_a_crash(store: SqliteStore) -> None:
     """A delivery claimed by a process that died is sent once its lease runs out."""
     receiver = Receiver()
