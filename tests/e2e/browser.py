@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import subprocess
 import threading
@@ -63,9 +64,16 @@ class PageServer:
         self._thread.join(10)
 
 
-def open_chromium(processes: Processes, url: str, profile: Path) -> subprocess.Popen:
+def open_chromium(
+    processes: Processes, url: str, profile: Path, extra_args: tuple[str, ...] = ()
+) -> subprocess.Popen:
+    """Headless Chromium on `url`, with its profile in `profile` and its temp files
+    (the singleton socket directory, PulseAudio's) in a scratch directory removed at
+    teardown: Chromium leaves them behind when it is terminated. (Not under the
+    test's own directory: its socket path would pass the 108-byte limit.)"""
     binary = shutil.which("chromium") or shutil.which("chromium-browser")
     assert binary, "chromium is not installed (scripts/setup.sh test installs it)"
+    temp = processes.scratch_dir("chromium-")
     return processes.popen(
         [
             binary,
@@ -79,9 +87,11 @@ def open_chromium(processes: Processes, url: str, profile: Path) -> subprocess.P
             "--disable-sync",
             "--autoplay-policy=no-user-gesture-required",
             "--disable-dev-shm-usage",
+            *extra_args,
             f"--user-data-dir={profile}",
             url,
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env={**os.environ, "TMPDIR": str(temp), "XDG_RUNTIME_DIR": str(temp)},
     )

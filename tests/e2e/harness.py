@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -27,9 +29,18 @@ _PORT_LINE = re.compile(r"^\s+(HTTP|RTMP ingest|RTMPS ingest|SRT ingest).*\(port
 
 @dataclass
 class Processes:
-    """Processes a test started; all are ended at teardown."""
+    """Processes a test started; all are ended at teardown, and then the directories
+    they were given outside the test's own (`scratch_dir`) are removed."""
 
     started: list[subprocess.Popen] = field(default_factory=list)
+    scratch: list[Path] = field(default_factory=list)
+
+    def scratch_dir(self, prefix: str) -> Path:
+        """A fresh directory under the system temp dir (a short path, for programs
+        that put Unix sockets in it), removed once the processes have ended."""
+        path = Path(tempfile.mkdtemp(prefix=prefix))
+        self.scratch.append(path)
+        return path
 
     def popen(self, command: list[str], **kwargs) -> subprocess.Popen:
         kwargs.setdefault("stdin", subprocess.DEVNULL)
@@ -49,6 +60,8 @@ class Processes:
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait(5)
+        for path in self.scratch:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 class LiveProcess:

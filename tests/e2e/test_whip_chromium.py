@@ -3,12 +3,11 @@ H.264, H.264 passes through, Opus becomes AAC; the page's DELETE ends the sessio
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import urllib.parse
 
 import pytest
-from browser import PageServer
+from browser import PageServer, open_chromium
 from harness import ffprobe_streams, wait_for
 from test_whip_support import start_live
 
@@ -16,28 +15,12 @@ pytestmark = pytest.mark.e2e
 
 
 def _open_publisher(processes, url: str, profile) -> subprocess.Popen:
-    binary = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert binary, "chromium is not installed (scripts/setup.sh test installs it)"
-    return processes.popen(
-        [
-            binary,
-            "--headless=new",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-dev-shm-usage",
-            "--use-fake-device-for-media-stream",
-            "--use-fake-ui-for-media-stream",
-            "--allow-loopback-in-peer-connection",
-            f"--user-data-dir={profile}",
-            url,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    fake_media = (
+        "--use-fake-device-for-media-stream",
+        "--use-fake-ui-for-media-stream",
+        "--allow-loopback-in-peer-connection",
     )
+    return open_chromium(processes, url, profile, fake_media)
 
 
 @pytest.mark.parametrize("codec", ["VP8", "H264"])
