@@ -166,6 +166,7 @@ def split_address(value: str, name: str = "address") -> tuple[str, int]:
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
+_BOOLEAN_WORDS = _TRUE | _FALSE
 
 
 def _coerce(name: str, kind: Any, value: Any) -> Any:
@@ -173,7 +174,7 @@ def _coerce(name: str, kind: Any, value: Any) -> Any:
         if kind is bool:
             if isinstance(value, str):
                 word = value.strip().lower()
-                if word not in _TRUE | _FALSE:  # a typo must not silently mean false
+                if word not in _BOOLEAN_WORDS:  # a typo must not silently mean false
                     raise ValueError(f"not a boolean: {value!r}")
                 return word in _TRUE
             return bool(value)

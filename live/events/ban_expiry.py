@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 # The longest sleep: bans written by another process sharing the database are seen
 # this late at worst (their `until` is enforced on publish by the clock regardless).
 RESCAN_S = 15.0
+# After a failed sweep (the database busy, say): try again this soon.
+RETRY_S = 1.0
 # A timer that fires a hair early would find nothing to lift and sleep ~0 again.
 MIN_SLEEP_S = 0.01
 
@@ -88,12 +90,11 @@ class BanExpiry:
     async def _run(self) -> None:
         while True:
             self._wake.clear()
-            sleep = self.rescan_s
             try:
                 await self.sweep()
                 sleep = await self.sleep_time()
             except Exception:
                 log.exception("ban expiry sweep failed")
-                sleep = min(sleep, 1.0)
+                sleep = min(self.rescan_s, RETRY_S)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), sleep)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from waiting import eventually
 
 from live.events.ban_expiry import MIN_SLEEP_S, BanExpiry
 from live.events.outbox import WebhookOutbox
@@ -65,13 +65,6 @@ async def test_sleep_time_runs_to_the_earliest_until_within_the_rescan(
     assert await expiry.sleep_time() == MIN_SLEEP_S
 
 
-async def _wait_for(predicate, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not await predicate():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.02)
-
-
 async def test_a_new_ban_wakes_the_sweeper_which_lifts_it_at_its_until(
     store: SqliteStore,
 ) -> None:
@@ -91,7 +84,7 @@ async def test_a_new_ban_wakes_the_sweeper_which_lifts_it_at_its_until(
             shown = await store.get_livestream(ls.id)
             return shown is not None and shown.banned_at is None
 
-        await _wait_for(lifted, 5.0)
+        await eventually(lifted, 5.0)
         assert utcnow() >= until  # not before its time
         assert announced.events == [("livestream.unbanned", ls.id)]
     finally:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from waiting import eventually
 
 from live.events.dispatcher import DispatchSettings, RetryPolicy, WebhookDispatcher
 from live.events.outbox import WebhookOutbox, scrub
@@ -63,13 +64,6 @@ def _dispatcher(store: SqliteStore, **policy: float) -> WebhookDispatcher:
     )
 
 
-async def _wait(predicate, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not await predicate():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.05)
-
-
 async def test_livestream_event_is_signed_and_carries_no_secret(store: SqliteStore) -> None:
     receiver = Receiver()
     server = await _serve(receiver)
@@ -112,14 +106,14 @@ async def test_failures_are_retried_with_backoff_then_delivered(store: SqliteSto
         async def two_attempts() -> bool:
             return len(receiver.received) >= 2
 
-        await _wait(two_attempts)
+        await eventually(two_attempts)
         receiver.status = 204
 
         async def delivered() -> bool:
             (d,), _ = await store.list_deliveries()
             return d.state == "delivered"
 
-        await _wait(delivered)
+        await eventually(delivered)
     finally:
         await dispatcher.stop()
         await server.close()
@@ -143,7 +137,7 @@ async def test_gives_up_after_the_retry_period(store: SqliteStore) -> None:
             (d,), _ = await store.list_deliveries()
             return d.state == "failed"
 
-        await _wait(failed)
+        await eventually(failed)
     finally:
         await dispatcher.stop()
     (delivery,), _ = await store.list_deliveries()
@@ -167,7 +161,7 @@ async def test_a_slow_endpoint_does_not_delay_another(store: SqliteStore) -> Non
         async def fast_has_all() -> bool:
             return len(fast.received) == 10
 
-        await _wait(fast_has_all)
+        await eventually(fast_has_all)
         assert time.monotonic() - started < 1.5
     finally:
         await dispatcher.stop()
@@ -202,7 +196,7 @@ async def test_a_backlog_behind_a_full_endpoint_waits_without_spinning(tmp_path:
         async def all_arrived() -> bool:
             return len(receiver.received) == 8
 
-        await _wait(all_arrived)
+        await eventually(all_arrived)
         # Eight deliveries, two at a time: each freed slot wakes the loop once (plus
         # the wakes of the eight events). A loop that kept looking while the endpoint
         # was full would have looked thousands of times in the ~0.8 s this takes.
@@ -250,7 +244,7 @@ async def test_a_retry_is_not_held_up_by_another_endpoints_backlog(tmp_path: Pat
         async def retried() -> bool:
             return len(flaky.received) == 2
 
-        await _wait(retried)
+        await eventually(retried)
         # The retry went out while the slow endpoint's first delivery was still in
         # flight, not when its completion happened to wake the loop.
         assert slow.received == []

@@ -20,6 +20,7 @@ from hls_testing import (
     part_bytes,
     serve,
 )
+from waiting import eventually
 
 import live.hls.handlers as handlers
 from live.hls import HlsRegistry, HlsStream, HlsWindow, Rendition, setup_hls_routes
@@ -45,10 +46,7 @@ def live_setup(**stream_kw: Any) -> tuple[HlsRegistry, HlsWindow]:
 
 
 async def wait_until(predicate: Any, timeout: float = 2.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached"
-        await asyncio.sleep(0.005)
+    await eventually(predicate, timeout, interval=0.005)
 
 
 def assert_cors(resp: Any) -> None:

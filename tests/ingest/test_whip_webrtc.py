@@ -14,6 +14,7 @@ import pytest
 from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 from aiortc.rtp import RtcpPsfbPacket
+from waiting import eventually
 
 from live.ingest.whip import webrtc
 from live.ingest.whip.webrtc import (
@@ -96,12 +97,6 @@ async def _answer(offer: str, ice: IceSettings, frames: list, reports: list):
     return pc, taps, mimes
 
 
-async def _wait(predicate, timeout=10.0):
-    for _ in range(int(timeout / 0.05)):
-        if predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("timed out")
 
 
 async def test_frames_are_taken_before_the_decoder_with_raw_rtp_timestamps():
@@ -125,7 +120,9 @@ async def test_frames_are_taken_before_the_decoder_with_raw_rtp_timestamps():
         await publisher.pc.setRemoteDescription(pc.localDescription)
 
         both = {"audio", "video"}  # RTCP reports come at random intervals, per track
-        await _wait(lambda: {f[0] for f in frames} == both and {r[0] for r in reports} == both)
+        await eventually(
+            lambda: {f[0] for f in frames} == both and {r[0] for r in reports} == both, 10.0
+        )
         video = [f for f in frames if f[0] == "video"]
         assert video[0][1] == "h264" and video[0][2].startswith(b"\x00\x00\x00\x01")
         assert AccessUnit(video[0][2]).keyframe  # depacketised, not decoded
@@ -139,7 +136,7 @@ async def test_frames_are_taken_before_the_decoder_with_raw_rtp_timestamps():
 
         before = publisher.plis
         await taps["video"].request_keyframe()
-        await _wait(lambda: publisher.plis > before, 3)
+        await eventually(lambda: publisher.plis > before, 3)
         assert taps["video"].last_packet_at is not None
     finally:
         await publisher.pc.close()
@@ -165,7 +162,7 @@ async def test_a_peer_that_stops_answering_stun_is_not_dropped(monkeypatch, cons
         connection.__class__ = _ConsentKeepingConnection
     try:
         await publisher.pc.setRemoteDescription(pc.localDescription)
-        await _wait(lambda: pc.connectionState == "connected")
+        await eventually(lambda: pc.connectionState == "connected", 10.0)
         publisher_ice = publisher.pc.getTransceivers()[0].sender.transport.transport
         publisher_ice._connection.request_received = lambda *args: None  # mute for STUN
         await asyncio.sleep(1.5)  # about 25 unanswered checks' worth
