@@ -13,7 +13,9 @@ middlewares and metrics), with `viewer_stats` off and on. `--server hls` runs on
 the HLS handlers on asyncio, where the accounting's share is largest; there
 `--modes off,on,ids,query` adds a server that writes player ids into the URIs
 without counting, and one whose viewers all send one shared query (what HTTP query
-handling alone costs).
+handling alone costs). With either server, `distinct` adds a server without
+accounting whose viewers put a distinct dummy query on every part request (parts
+never read their query): what a URL the HTTP stack has not seen costs by itself.
 
     .venv/bin/python bench/viewers.py [--server app|hls] [--viewers 1000] [--seconds 20]
         [--rounds 3]
@@ -143,7 +145,12 @@ async def _start_handlers(mode: str, registry):
 
 
 async def _viewer(
-    session, base: str, deadline: float, counts: list[int], extra_query: str
+    session,
+    base: str,
+    deadline: float,
+    counts: list[int],
+    extra_query: str,
+    distinct_parts: bool = False,
 ) -> None:
     await asyncio.sleep(random.uniform(0, POLL_S))
     async with session.get(f"{base}/live/pb_bench/index.m3u8{extra_query}") as response:
@@ -157,7 +164,9 @@ async def _viewer(
         counts[0] += 1
         parts = re.findall(r'URI="(part-\d+\.m4s)[^"]*"', playlist)
         if parts:
-            async with session.get(f"{base}/live/pb_bench/source/{parts[-2]}{suffix}") as r:
+            # A dummy query as long as a player id's, never the same twice.
+            tail = f"?x=pl_{random.getrandbits(48):012x}" if distinct_parts else suffix
+            async with session.get(f"{base}/live/pb_bench/source/{parts[-2]}{tail}") as r:
                 await r.read()
             counts[0] += 1
         await asyncio.sleep(POLL_S)
@@ -170,6 +179,7 @@ async def _load(
     extra_query: str = "",
     mark: Callable[[int], None] | None = None,
     warmup: float = 0.0,
+    distinct_parts: bool = False,
 ) -> int:
     """Play `viewers` for `warmup` + `seconds`; `mark(requests so far)` at `warmup`."""
     import aiohttp
@@ -186,7 +196,10 @@ async def _load(
     async with aiohttp.ClientSession(connector=connector) as session:
         await asyncio.gather(
             marker(),
-            *(_viewer(session, base, deadline, counts, extra_query) for _ in range(viewers)),
+            *(
+                _viewer(session, base, deadline, counts, extra_query, distinct_parts)
+                for _ in range(viewers)
+            ),
             return_exceptions=True,
         )
     return counts[0]
@@ -249,6 +262,7 @@ def _run_side_by_side(
                         "?pl=pl_sharedsharedq" if mode == "query" else "",
                         marker(mode),
                         WARMUP_S,
+                        distinct_parts=mode == "distinct",
                     )
                     for mode in modes
                 )
@@ -320,7 +334,8 @@ def main() -> int:
         "--modes",
         default="off,on",
         help="servers side by side: off, on, and optionally ids (player ids in the URIs, "
-        "no counting) and query (off, with one shared query on every request)",
+        "no counting), query (off, with one shared query on every request) and distinct "
+        "(off, a distinct dummy query on every part request)",
     )
     parser.add_argument(
         "--server",
@@ -337,7 +352,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     modes = tuple(args.modes.split(","))
-    allowed = {"off", "on", "query"} | ({"ids"} if args.server == "hls" else set())
+    allowed = {"off", "on", "query", "distinct"} | ({"ids"} if args.server == "hls" else set())
     if not {"off", "on"} <= set(modes) <= allowed:
         extra = " and ".join(sorted(allowed - {"off", "on"}))
         parser.error(f"--modes: off and on, optionally {extra}")
@@ -372,7 +387,8 @@ def main() -> int:
     print(f"steady state, server CPU per request: off {per_request['off'] * 1e6:.0f} us, "
           f"on {per_request['on'] * 1e6:.0f} us -> {overhead:+.1f}% with accounting")  # fmt: skip
     for mode, label in (("ids", "player ids in the URIs, no counting"),
-                        ("query", "no accounting, one shared query on every request")):
+                        ("query", "no accounting, one shared query on every request"),
+                        ("distinct", "no accounting, a distinct URL on every part request")):
         if mode in per_request:
             extra = (per_request[mode] - per_request["off"]) / per_request["off"] * 100
             print(f"{label}: {per_request[mode] * 1e6:.0f} us ({extra:+.1f}%)")
