@@ -20,6 +20,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from live.broadcast.events import StreamEvents
+from live.events.wake import sleep_unless_woken
 from live.store.base import Store
 from live.store.models import Livestream
 from live.store.times import utcnow
@@ -96,5 +97,4 @@ class BanExpiry:
             except Exception:
                 log.exception("ban expiry sweep failed")
                 sleep = min(self.rescan_s, RETRY_S)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), sleep)
+            await sleep_unless_woken(self._wake, sleep)

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 import aiohttp
 
 from live.events.signing import SIGNATURE_HEADER, sign
+from live.events.wake import sleep_unless_woken
 from live.store.base import Store
 from live.store.models import Delivery, Webhook
 from live.store.times import utcnow
@@ -116,13 +117,10 @@ class WebhookDispatcher:
             try:
                 await self.run_once()
                 sleep = await self._sleep_time()
-            except asyncio.CancelledError:
-                raise
             except Exception:
                 log.exception("webhook dispatcher: cannot read the outbox")
                 sleep = self.settings.poll_s
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), sleep)
+            await sleep_unless_woken(self._wake, sleep)
 
     async def _sleep_time(self) -> float:
         due = await self.store.next_delivery_at()
