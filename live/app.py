@@ -14,7 +14,9 @@ from live.api import build_api, request_id_middleware, request_id_on_prepare
 from live.api.assets import ASSET_FILES, asset_json
 from live.api.cors import parse_origins
 from live.api.ratelimit import RateLimiter
-from live.broadcast.manager import StreamManager, StreamSettings
+from live.broadcast.manager import SessionRules, StreamManager
+from live.broadcast.output import StreamOutputs
+from live.broadcast.recovery import close_orphans
 from live.config import Settings, split_address
 from live.events.ban_expiry import BanExpiry
 from live.events.dispatcher import DispatchSettings, RetryPolicy, WebhookDispatcher
@@ -87,28 +89,41 @@ class LiveServer:
         self.outbox = WebhookOutbox(
             self.store, PublicUrls("", "", ""), on_enqueued=self.dispatcher.wake
         )
+        self.recordings = RecordingService(
+            self.store,
+            LocalStorage(self.settings.recordings_dir or data_dir / "recordings"),
+            retention_days=self.settings.recording_retention_days,
+        )
+        self.recordings.listeners.append(self._asset_event)
         self.manager = StreamManager(
             self.store,
-            self.hls,
-            StreamSettings(
-                packaging=PackagingSettings(
+            StreamOutputs(
+                self.hls,
+                PackagingSettings(
                     part_target=settings.part_target_s,
                     segment_target=settings.segment_target_s,
                     window_segments=settings.window_segments,
                 ),
-                publisher_takeover=settings.publisher_takeover,  # type: ignore[arg-type]
-                stale_after_s=settings.stale_publisher_s,
-                ended_playlist_linger_s=settings.ended_playlist_linger_s,
                 ladder_rungs=tuple(parse_rungs(settings.ladder_rungs)),
                 ladder_preset=settings.ladder_preset,
+                ended_playlist_linger_s=settings.ended_playlist_linger_s,
+                consumers=[self.recordings.consumer],
+            ),
+            SessionRules(
+                publisher_takeover=settings.publisher_takeover,  # type: ignore[arg-type]
+                stale_after_s=settings.stale_publisher_s,
+                segment_target=settings.segment_target_s,
             ),
             events=self.outbox,
+            viewer_totals=self.viewers.session_totals,
+            live_viewer_totals=self.viewers.live_totals,
         )
-        self.manager.viewer_totals = self.viewers.session_totals
-        self.manager.live_viewer_totals = self.viewers.live_totals
         self.outbox.control = self.manager
-        await self.manager.recover()
-        await self._start_recordings(data_dir)
+        # A restart: close what the previous process left open, then finalise its
+        # recordings.
+        await close_orphans(self.store, self.manager.leases)
+        await self.recordings.recover()
+        self.recordings.start_retention()
         self.metrics.bind(self.manager, self.hls, viewers=self.viewers, dispatcher=self.dispatcher)
         self.dispatcher.start()
         if settings.viewer_stats:
@@ -165,21 +180,6 @@ class LiveServer:
         return StartupInfo(
             http_port, rtmp_port, rtmps_port, self.urls, created_key, srt_port=srt_port
         )
-
-    async def _start_recordings(self, data_dir: Path) -> None:
-        """Record every session, and finalise what a crash left (after the
-        manager has closed the crashed process's sessions)."""
-        assert self.store is not None and self.manager is not None
-        directory = self.settings.recordings_dir or data_dir / "recordings"
-        self.recordings = RecordingService(
-            self.store,
-            LocalStorage(directory),
-            retention_days=self.settings.recording_retention_days,
-        )
-        self.recordings.listeners.append(self._asset_event)
-        self.manager.consumers.append(self.recordings.consumer)
-        await self.recordings.recover()
-        self.recordings.start_retention()
 
     async def _asset_event(self, event: str, asset: Asset) -> None:
         if self.outbox is not None and self.urls is not None:
