@@ -38,8 +38,12 @@ class Settings:
     public_url: str = ""
     # The admin API key; when empty, a first start creates one and prints it.
     api_key: str = ""
-    # Cluster mode (later): Redis URL.
+    # Cluster mode: the Redis all nodes share (redis://HOST:PORT/DB); empty: one node
+    # on SQLite. The URL other nodes reach this one at (empty: from `http`), and how a
+    # node answers a viewer of a stream another node runs: "proxy" or "redirect".
     redis: str = ""
+    node_url: str = ""
+    cluster_playback: str = "proxy"
     log_level: str = "info"
     # The event loop `live serve` runs on: "uvloop" (fast) or "asyncio" (the standard
     # library's, for debugging).
@@ -117,6 +121,10 @@ class Settings:
             raise ConfigError("window_segments must be at least 3")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ConfigError("tls_cert and tls_key go together")
+        if self.redis and not self.redis.startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigError("redis must be a redis://HOST:PORT/DB URL")
+        if self.cluster_playback not in ("proxy", "redirect"):
+            raise ConfigError("cluster_playback must be proxy or redirect")
         if self.event_loop not in ("uvloop", "asyncio"):
             raise ConfigError("event_loop must be uvloop or asyncio")
         if not 0 <= self.rtmp_read_coalesce_ms <= 100:

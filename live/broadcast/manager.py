@@ -343,8 +343,13 @@ class StreamManager:
     async def _emit(
         self, event: str, broadcast: Broadcast, session: Session | None = None
     ) -> None:
+        livestream_id = broadcast.livestream.id
+        live = self.current_session(livestream_id) if self.broadcasts.get(
+            livestream_id) is broadcast else None
         try:
-            await self.events.emit(event, broadcast.livestream, session or broadcast.session)
+            await self.events.emit(
+                event, broadcast.livestream, session or broadcast.session, live
+            )
         except Exception:
             log.exception("stream %s: could not record event %s", broadcast.livestream.id, event)
 

@@ -28,7 +28,9 @@ VIDEO = TrackInfo(kind="video", codec="h264", extradata=b"\x01", width=640, heig
 class Events:
     seen: list[tuple[str, str | None]] = field(default_factory=list)
 
-    async def emit(self, event: str, livestream: Livestream, session: Session | None) -> None:
+    async def emit(
+        self, event: str, livestream: Livestream, session: Session | None, live=None
+    ) -> None:
         self.seen.append((event, session.id if session else None))
 
 
