@@ -158,6 +158,7 @@ class LiveServer:
             assert self.cluster.bus is not None
             self.cluster_control = ClusterControl(
                 self.manager, self.cluster.bus, self.store, self.cluster.leases,
+                viewers=self.viewers if settings.viewer_stats else None,
                 on_orphan=self._finish_orphan,
             )
             self.cluster_control.start()
@@ -262,7 +263,7 @@ class LiveServer:
             control=self.control,
             urls=self.urls,
             events=self.outbox,
-            viewers=self.viewers,
+            viewers=self.cluster_control or self.viewers,
             rate_limiter=limiter,
             cors_origins=parse_origins(self.settings.cors_origins),
         )

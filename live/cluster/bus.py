@@ -8,8 +8,9 @@ reconnecting at that moment): the store stays the truth, and the owner's audit
 re-keyed stream. A plain disconnect has no trace in the store and is the one command
 a lost message would lose.
 
-The same channel carries each node's live sessions every `snapshot_s`, so any node
-can show `current_session` for a stream another node runs.
+The same channel carries what each node knows of its live streams every few seconds
+(`share`: the live sessions by livestream id, the viewer reports by playback id), so
+any node can answer `current_session` and `/players` for a stream another node runs.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from redis.exceptions import RedisError
 log = logging.getLogger(__name__)
 
 CHANNEL = "live:commands"
+# Snapshots older than this are dropped (their stream ended or moved long ago).
+_FORGET_S = 60.0
 
 CommandHandler = Callable[[str, str], Awaitable[bool]]
 
@@ -37,8 +40,8 @@ class CommandBus:
         self.redis = redis
         self.node_id = node_id
         self.on_disconnect = on_disconnect
-        # livestream id -> (received at, snapshot) from other nodes
-        self.snapshots: dict[str, tuple[float, dict[str, Any]]] = {}
+        # kind ("sessions", "viewers") -> id -> (received at, snapshot), from other nodes
+        self.snapshots: dict[str, dict[str, tuple[float, dict[str, Any]]]] = {}
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
 
@@ -50,12 +53,14 @@ class CommandBus:
     async def disconnect(self, livestream_id: str, end_reason: str) -> None:
         await self._publish({"type": "disconnect", "id": livestream_id, "reason": end_reason})
 
-    async def share_sessions(self, sessions: dict[str, dict[str, Any]]) -> None:
-        if sessions:
-            await self._publish({"type": "sessions", "sessions": sessions})
+    async def share(self, kind: str, items: dict[str, dict[str, Any]]) -> None:
+        """Tell the other nodes this node's current `items` of one kind."""
+        if items:
+            await self._publish({"type": "share", "kind": kind, "items": items})
 
-    def snapshot(self, livestream_id: str, max_age_s: float) -> dict[str, Any] | None:
-        entry = self.snapshots.get(livestream_id)
+    def snapshot(self, kind: str, key: str, max_age_s: float) -> dict[str, Any] | None:
+        """What another node last shared under `kind` and `key`, if recent enough."""
+        entry = self.snapshots.get(kind, {}).get(key)
         if entry is None or time.monotonic() - entry[0] > max_age_s:
             return None
         return entry[1]
@@ -87,10 +92,13 @@ class CommandBus:
             kind = body["type"]
             if kind == "disconnect":
                 await self.on_disconnect(str(body["id"]), str(body["reason"]))
-            elif kind == "sessions" and body.get("from") != self.node_id:
+            elif kind == "share" and body.get("from") != self.node_id:
                 now = time.monotonic()
-                for livestream_id, snapshot in body["sessions"].items():
-                    self.snapshots[livestream_id] = (now, snapshot)
+                cache = self.snapshots.setdefault(str(body["kind"]), {})
+                for key, snapshot in body["items"].items():
+                    cache[key] = (now, snapshot)
+                for key in [k for k, (at, _) in cache.items() if now - at > _FORGET_S]:
+                    del cache[key]
         except Exception:
             log.exception("command bus: could not handle a message")
 

@@ -11,6 +11,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from live.api.players import ViewerStats
 from live.broadcast.manager import StreamManager
 from live.broadcast.recovery import OrphanHandler, close_orphans
 from live.cluster.bus import CommandBus
@@ -60,9 +61,11 @@ class ClusterControl:
         store: Store,
         leases: RedisLeases,
         *,
+        viewers: ViewerStats | None = None,
         on_orphan: OrphanHandler | None = None,
         every_s: float = 2.0,
     ) -> None:
+        self.viewers = viewers
         self.manager = manager
         self.bus = bus
         self.store = store
@@ -75,8 +78,20 @@ class ClusterControl:
         local = self.manager.current_session(livestream_id)
         if local is not None:
             return local
-        snapshot = self.bus.snapshot(livestream_id, max_age_s=3 * self.every_s)
+        snapshot = self.bus.snapshot("sessions", livestream_id, max_age_s=3 * self.every_s)
         return _session_from_json(snapshot) if snapshot is not None else None
+
+    def report(self, playback_id: str, *, live: bool) -> dict[str, Any] | None:
+        """Viewer figures (the API's ViewerStats): this node's, else those the node
+        that runs the stream shared (all its viewers reach it, proxied or redirected)."""
+        local = self.viewers.report(playback_id, live=live) if self.viewers else None
+        runs_here = any(
+            b.livestream.playback_id == playback_id for b in self.manager.broadcasts.values()
+        )
+        if runs_here:
+            return local
+        shared = self.bus.snapshot("viewers", playback_id, max_age_s=3 * self.every_s)
+        return shared if shared is not None else local
 
     async def disconnect(self, livestream_id: str, end_reason: str) -> bool:
         if await self.manager.disconnect(livestream_id, end_reason):
@@ -97,7 +112,15 @@ class ClusterControl:
                     live = self.manager.current_session(livestream_id)
                     if live is not None:
                         sessions[livestream_id] = _session_to_json(live)
-                await self.bus.share_sessions(sessions)
+                await self.bus.share("sessions", sessions)
+                if self.viewers is not None:
+                    reports = {}
+                    for broadcast in list(self.manager.broadcasts.values()):
+                        playback_id = broadcast.livestream.playback_id
+                        report = self.viewers.report(playback_id, live=True)
+                        if report is not None:
+                            reports[playback_id] = report
+                    await self.bus.share("viewers", reports)
                 await close_orphans(
                     self.store,
                     self.leases,

@@ -30,10 +30,11 @@ async def test_a_command_reaches_every_node_and_sessions_reach_the_others(
         await eventually(lambda: received["a"] and received["b"])
         assert received == {"a": [("ls_1", "banned")], "b": [("ls_1", "banned")]}
 
-        await bus_a.share_sessions({"ls_1": {"session": {"id": "ses_1"}}})
-        await eventually(lambda: bus_b.snapshot("ls_1", max_age_s=10) is not None)
-        assert bus_b.snapshot("ls_1", max_age_s=10) == {"session": {"id": "ses_1"}}
-        assert bus_a.snapshot("ls_1", max_age_s=10) is None  # its own are not cached
+        await bus_a.share("sessions", {"ls_1": {"session": {"id": "ses_1"}}})
+        await eventually(lambda: bus_b.snapshot("sessions", "ls_1", max_age_s=10) is not None)
+        assert bus_b.snapshot("sessions", "ls_1", max_age_s=10) == {"session": {"id": "ses_1"}}
+        assert bus_b.snapshot("viewers", "ls_1", max_age_s=10) is None
+        assert bus_a.snapshot("sessions", "ls_1", max_age_s=10) is None  # not its own
     finally:
         await bus_a.close()
         await bus_b.close()
