@@ -144,6 +144,7 @@ class LiveServer:
             events=self.outbox,
             viewer_totals=self.viewers.session_totals,
             live_viewer_totals=self.viewers.live_totals,
+            on_orphan=self._finish_orphan,
         )
         self.control: LiveControl = self.manager
         if self.cluster is None:

@@ -39,6 +39,9 @@ class Lease:
     on_lost: Callable[[str], Awaitable[None]] | None = None
     active_at: float = 0.0
     lost: bool = field(default=False)
+    # Whom this grant displaced: a node that was silent (or dead) held the stream.
+    # Its open session is left to it for a moment, then closed by the new holder.
+    displaced: Holder | None = None
 
 
 class LeaseBusy(Exception):

@@ -33,6 +33,7 @@ from live.broadcast.leases import (
     StreamLeases,
 )
 from live.broadcast.publisher import Publisher
+from live.broadcast.recovery import OrphanHandler, close_displaced
 from live.control import LiveSession
 from live.media.packet import MediaPacket, TrackInfo
 from live.store.base import Store
@@ -76,6 +77,9 @@ class SessionRules:
     # Cluster mode: re-read each live stream from the store this often, so a ban,
     # delete or key reset whose message to this node was lost still ends it.
     audit_every_s: float | None = None
+    # After taking a stream over from another node: how long its old node has to end
+    # its own session (it learns at its next lease renewal) before this one does.
+    displaced_grace_s: float = 3.0
 
 
 class StreamManager:
@@ -91,6 +95,7 @@ class StreamManager:
         events: StreamEvents | None = None,
         viewer_totals: ViewerTotals | None = None,
         live_viewer_totals: ViewerTotals | None = None,
+        on_orphan: OrphanHandler | None = None,
     ) -> None:
         self.store = store
         self.outputs = outputs
@@ -101,6 +106,8 @@ class StreamManager:
         # the same figures while it goes on (read-only), for current_session.
         self.viewer_totals = viewer_totals
         self.live_viewer_totals = live_viewer_totals
+        # A session of a dead node that this one closed (its recording is finalised).
+        self.on_orphan = on_orphan
         self.broadcasts: dict[str, Broadcast] = {}
         self.refusals: dict[str, int] = {"unknown_key": 0, "banned": 0, "busy": 0}
         self._leases: dict[str, Lease] = {}
@@ -193,6 +200,18 @@ class StreamManager:
             ) from None
         lease.active_at = time.time()
         self._leases[livestream_id] = lease
+        if lease.displaced is not None:
+            self.spawn(self._close_displaced(livestream_id))
+
+    async def _close_displaced(self, livestream_id: str) -> None:
+        await asyncio.sleep(self.rules.displaced_grace_s)
+        broadcast = self.broadcasts.get(livestream_id)
+        keep = broadcast.session.id if broadcast and broadcast.session else None
+        try:
+            await close_displaced(self.store, livestream_id, keep, self.on_orphan)
+        except Exception:
+            log.exception("stream %s: closing the displaced node's session failed",
+                          livestream_id)
 
     async def _lease_lost(self, livestream_id: str, reason: str) -> None:
         """Another node took the stream over (or this one could not keep it): stop

@@ -51,6 +51,30 @@ async def close_orphans(
     return ended
 
 
+async def close_displaced(
+    store: Store,
+    livestream_id: str,
+    keep_session_id: str | None,
+    on_orphan: OrphanHandler | None = None,
+) -> list[Session]:
+    """After this node took a stream over from another: end the stream's open
+    sessions other than its own (their node died, or failed to end them itself)."""
+    ended: list[Session] = []
+    for session in await store.list_open_sessions():
+        if session.livestream_id != livestream_id or session.id == keep_session_id:
+            continue
+        closed = await store.end_session(session.id, ended_at=utcnow(), end_reason="error")
+        log.warning("session %s of %s: its node was taken over; closed", session.id,
+                    livestream_id)
+        ended.append(closed or session)
+        if on_orphan is not None:
+            try:
+                await on_orphan(closed or session)
+            except Exception:
+                log.exception("finishing displaced session %s failed", session.id)
+    return ended
+
+
 async def _clear_stale_live_flags(store: Store, leases: StreamLeases, local: set[str]) -> None:
     """`live` flags left without a holder (a crash between the flag and the session)."""
     page = 1

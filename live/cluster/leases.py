@@ -104,6 +104,7 @@ class RedisLeases:
     ) -> Lease:
         keys = [PREFIX + livestream_id, PREFIX + livestream_id + ":token"]
         now = f"{time.time():.3f}"
+        displaced = None
         try:
             granted, value = await self._acquire(keys, [self.node_id, self.ttl_ms, now, ""])
             if not granted:
@@ -115,9 +116,12 @@ class RedisLeases:
                 if not granted:  # someone else won the race for it
                     raise LeaseBusy(_holder(value))
                 log.info("stream %s: taken over from node %s", livestream_id, holder.node_id)
+                displaced = holder
         except RedisError as error:
             raise LeaseUnavailable(str(error)) from error
-        lease = Lease(livestream_id, int(value), on_lost, active_at=float(now))
+        lease = Lease(
+            livestream_id, int(value), on_lost, active_at=float(now), displaced=displaced
+        )
         self.held[livestream_id] = lease
         self._ensure_renewing()
         return lease

@@ -63,6 +63,7 @@ class ScriptedLeases(LocalLeases):
                 raise LeaseBusy(self.holder)
             self.taken_over.append(self.holder)
         lease = await super().acquire(livestream_id, may_take_over=may_take_over, on_lost=on_lost)
+        lease.displaced = self.holder
         self.granted.append(lease)
         return lease
 
@@ -217,6 +218,34 @@ async def test_a_stale_holder_elsewhere_is_taken_over(make_manager, store, lease
     await publish(manager, livestream)
     assert leases.taken_over == [Holder("node-a", 0.0)]
     assert livestream.id in manager.broadcasts
+
+
+async def test_a_dead_nodes_session_is_closed_after_the_takeover(
+    store, leases, events
+) -> None:
+    livestream = await store.create_livestream(name="show")
+    dead_nodes = Session(livestream_id=livestream.id, protocol="srt")
+    await store.create_session(dead_nodes)
+    finished: list[str] = []
+
+    async def on_orphan(session: Session) -> None:
+        finished.append(session.id)
+
+    manager = StreamManager(
+        store, None, SessionRules(displaced_grace_s=0.0), leases=leases, events=events,
+        on_orphan=on_orphan,
+    )
+    try:
+        leases.holder = Holder("node-a", active_at=0.0)
+        await publish(manager, livestream)
+        await eventually(lambda: finished)
+        assert finished == [dead_nodes.id]
+        closed = await store.get_session(dead_nodes.id)
+        assert closed.end_reason == "error"
+        ours = manager.broadcasts[livestream.id].session
+        assert (await store.get_session(ours.id)).ended_at is None
+    finally:
+        await manager.shutdown()
 
 
 async def test_no_publish_without_a_lease_decision(make_manager, store, leases) -> None:
