@@ -1,6 +1,7 @@
-"""The Store contract: every implementation (SQLite now, Redis later) must pass it.
+"""The Store contract: every implementation (SQLite, Redis) must pass it.
 
-Add an implementation by adding a factory to STORE_FACTORIES.
+Add an implementation by adding a factory to STORE_FACTORIES. The Redis one runs
+against a real redis-server (`tests/redis_service.py`), started only when needed.
 """
 
 from __future__ import annotations
@@ -17,16 +18,25 @@ from live.store.models import Session
 from live.store.times import utcnow
 
 
-async def _sqlite(tmp_path: Path) -> Store:
+async def _sqlite(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
     return await SqliteStore.open(tmp_path / "data")
 
 
-STORE_FACTORIES: dict[str, Callable[[Path], Awaitable[Store]]] = {"sqlite": _sqlite}
+async def _redis(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    from live.store.redis import RedisStore
+
+    return await RedisStore.open(request.getfixturevalue("redis_url"))
+
+
+STORE_FACTORIES: dict[str, Callable[[pytest.FixtureRequest, Path], Awaitable[Store]]] = {
+    "sqlite": _sqlite,
+    "redis": _redis,
+}
 
 
 @pytest.fixture(params=sorted(STORE_FACTORIES))
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    instance = await STORE_FACTORIES[request.param](tmp_path)
+    instance = await STORE_FACTORIES[request.param](request, tmp_path)
     try:
         yield instance
     finally:
