@@ -9,7 +9,7 @@ from live.cluster.bus import CommandBus
 
 
 async def test_a_command_reaches_every_node_and_sessions_reach_the_others(
-    redis: Redis, redis_server: str
+    redis: Redis, redis_url: str
 ) -> None:
     received: dict[str, list[tuple[str, str]]] = {"a": [], "b": []}
 
@@ -20,7 +20,7 @@ async def test_a_command_reaches_every_node_and_sessions_reach_the_others(
 
         return on_disconnect
 
-    other = Redis.from_url(redis_server)
+    other = Redis.from_url(redis_url)
     bus_a = CommandBus(redis, "a", handler("a"))
     bus_b = CommandBus(other, "b", handler("b"))
     await bus_a.start()

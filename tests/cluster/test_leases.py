@@ -22,8 +22,8 @@ def always(holder: Holder) -> bool:
 
 
 @pytest.fixture
-async def node_b(redis_server: str):
-    client = Redis.from_url(redis_server)
+async def node_b(redis_url: str):
+    client = Redis.from_url(redis_url)
     # Renewal by hand (`renew_all`), so each test decides when it happens.
     leases = RedisLeases(client, "node-b", ttl_s=1.0, renew_s=3600)
     try:
