@@ -37,6 +37,7 @@ from live.broadcast.recovery import OrphanHandler, close_displaced
 from live.control import LiveSession
 from live.media.packet import MediaPacket, TrackInfo
 from live.store.base import Store
+from live.store.errors import StaleFence, StoreUnavailable
 from live.store.models import Livestream, Session
 from live.store.times import utcnow
 
@@ -128,7 +129,13 @@ class StreamManager:
     ) -> Publisher:
         livestream = None
         if stream_key:
-            livestream = await self.store.get_livestream_by_stream_key(stream_key)
+            try:
+                livestream = await self.store.get_livestream_by_stream_key(stream_key)
+            except StoreUnavailable:
+                raise self._refuse(
+                    "busy", protocol, remote_addr,
+                    "the server's state is unreachable; try again in a moment",
+                ) from None
         if livestream is None:
             raise self._refuse("unknown_key", protocol, remote_addr, "no livestream has this key")
         if livestream.is_banned():
@@ -252,7 +259,7 @@ class StreamManager:
             broadcast.packager.parts_produced > 0
         )
         broadcast.health = IngestHealth(self.rules.segment_target)
-        await self.store.create_session(session)
+        await self.store.create_session(session, fence=self._fence(broadcast))
         await self.store.set_live(broadcast.livestream.id, True)
         if broadcast.announced_live:  # a new session on output that is already playing
             self.spawn(self._emit(events.LIVE, broadcast))
@@ -287,15 +294,54 @@ class StreamManager:
             return
         broadcast.cancel_timer("max_duration")
         final = self._session_figures(broadcast, final=True)
+        fence = self._fence(broadcast)
         broadcast.session = None
-        ended = await self.store.end_session(
-            session.id,
-            ended_at=ended_at or utcnow(),
-            end_reason=reason,
-            encoder=session.encoder,
-            **final,
-        )
+        ended_at = ended_at or utcnow()
+
+        async def write() -> Session | None:
+            return await self.store.end_session(
+                session.id, ended_at=ended_at, end_reason=reason, encoder=session.encoder,
+                fence=fence, **final,
+            )
+
+        ended = await self._write_soon(write, f"the end of session {session.id}")
         await self._emit(events.IDLE, broadcast, ended or session)
+
+    def _fence(self, broadcast: Broadcast) -> int | None:
+        lease = self._leases.get(broadcast.livestream.id)
+        return lease.token if lease is not None else None
+
+    async def _write_soon(
+        self, write: Callable[[], Coroutine[Any, Any, Any]], what: str
+    ) -> Any:
+        """Write now; while the store is unreachable, keep retrying in the background
+        (a session's end must not be lost to a Redis restart). A write another owner
+        fenced off is dropped: the stream's newer owner decides."""
+        try:
+            return await write()
+        except StaleFence:
+            log.warning("%s: a newer owner holds the stream; not written", what)
+            return None
+        except StoreUnavailable:
+            log.warning("%s: the store is unreachable; retrying in the background", what)
+
+        async def retry() -> None:
+            delay = 0.5
+            for _ in range(600):  # bounded: about an hour at the longest delay
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                try:
+                    await write()
+                    log.info("%s: written after the store came back", what)
+                    return
+                except StaleFence:
+                    return
+                except StoreUnavailable:
+                    continue
+            log.error("%s: given up; the store stayed unreachable", what)
+
+        self.spawn(retry())
+        return None
 
     async def publisher_gone(self, broadcast: Broadcast, publisher: Publisher, reason: str) -> None:
         """The publisher's connection ended by itself: wait for it within the
@@ -332,7 +378,10 @@ class StreamManager:
 
     async def note_encoder(self, broadcast: Broadcast, encoder: str) -> None:
         if broadcast.session is not None:
-            await self.store.update_session(broadcast.session.id, encoder=encoder)
+            with contextlib.suppress(StoreUnavailable, StaleFence):
+                await self.store.update_session(
+                    broadcast.session.id, encoder=encoder, fence=self._fence(broadcast)
+                )
 
     async def end_session(
         self, broadcast: Broadcast, reason: str, ended_at: datetime | None = None
@@ -349,8 +398,10 @@ class StreamManager:
             broadcast.cancel_timers()
         await self._close_session(broadcast, reason, ended_at)
         broadcast.hub.end(reason)
-        with contextlib.suppress(Exception):
-            await self.store.set_live(broadcast.livestream.id, False)
+        livestream_id = broadcast.livestream.id
+        await self._write_soon(
+            lambda: self.store.set_live(livestream_id, False), f"stream {livestream_id} idle"
+        )
         lease = self._leases.pop(broadcast.livestream.id, None)
         if lease is not None:
             with contextlib.suppress(Exception):
@@ -417,7 +468,11 @@ class StreamManager:
         for broadcast in list(self.broadcasts.values()):
             session = broadcast.session
             if session is not None:
-                await self.store.update_session(session.id, **self._session_figures(broadcast))
+                with contextlib.suppress(StaleFence):
+                    await self.store.update_session(
+                        session.id, fence=self._fence(broadcast),
+                        **self._session_figures(broadcast),
+                    )
 
     async def audit(self) -> None:
         """End what the store says must not be live: a ban, a delete or a new stream

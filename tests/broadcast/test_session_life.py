@@ -18,6 +18,7 @@ from live.broadcast.publisher import Publisher
 from live.broadcast.recovery import close_orphans
 from live.media.packet import MediaPacket, TrackInfo
 from live.store import SqliteStore
+from live.store.errors import StoreUnavailable
 from live.store.models import Livestream, Session
 from live.store.times import utcnow
 
@@ -328,3 +329,39 @@ async def test_orphans_are_closed_once_and_held_streams_are_left_alone(store) ->
     assert orphan_sessions[0].end_reason == "error"
     assert (await store.get_livestream(held.id)).live is True
     assert (await store.get_livestream(orphaned.id)).live is False
+
+
+async def test_a_sessions_end_waits_out_an_unreachable_store(make_manager, store, monkeypatch):
+    manager = make_manager()
+    livestream = await store.create_livestream(name="show", reconnect_window_s=0)
+    publisher, _ = await publish(manager, livestream)
+    real_end = store.end_session
+    failures = [StoreUnavailable("down"), StoreUnavailable("still down")]
+
+    async def flaky_end(*args, **kwargs):
+        if failures:
+            raise failures.pop(0)
+        return await real_end(*args, **kwargs)
+
+    monkeypatch.setattr(store, "end_session", flaky_end)
+    await publisher.end("publisher_disconnected")  # no reconnect window: ends now
+    assert livestream.id not in manager.broadcasts  # the output ended all the same
+
+    async def written() -> bool:
+        sessions, _ = await store.list_sessions(livestream.id)
+        return sessions[0].end_reason == "publisher_disconnected"
+
+    await eventually(written, timeout=10)
+    assert failures == []
+
+
+async def test_session_writes_carry_the_leases_fence(make_manager, store, leases) -> None:
+    manager = make_manager()
+    livestream = await store.create_livestream(name="show")
+    publisher, _ = await publish(manager, livestream)
+    session_id = manager.broadcasts[livestream.id].session.id
+    # Another owner wrote with a newer token: this node's writes are fenced off.
+    await store.update_session(session_id, fence=leases.granted[0].token + 1, bytes_in=7)
+    send_media(publisher)
+    await manager.checkpoint()
+    assert (await store.get_session(session_id)).bytes_in == 7
