@@ -37,9 +37,9 @@ async def setup(request, store, tmp_path):
     busy = await store.create_asset(Asset(livestream_id="ls", session_id="t"))
     body = bytes(range(256)) * 40
     for asset in (ready, busy):
-        storage.put(f"assets/{asset.id}/download.mp4", body)
-        storage.put(f"assets/{asset.id}/index.m3u8", b"#EXTM3U\n")
-        storage.put(f"assets/{asset.id}/seg_00001.m4s", body[:1000])
+        await storage.put(f"assets/{asset.id}/download.mp4", body)
+        await storage.put(f"assets/{asset.id}/index.m3u8", b"#EXTM3U\n")
+        await storage.put(f"assets/{asset.id}/seg_00001.m4s", body[:1000])
     app = web.Application()
     setup_vod_routes(app, store, storage)
     async with TestClient(TestServer(app)) as client:
