@@ -9,6 +9,7 @@ everything in it at teardown. Registered in tests/conftest.py (`pytest_plugins`)
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -59,7 +60,7 @@ class S3Bucket:
         """What a `live serve` subprocess needs to reach the bucket."""
         return {**CREDENTIALS, "LIVE_S3_ENDPOINT": self.endpoint}
 
-    def keys(self) -> list[str]:
+    def object_keys(self) -> list[str]:
         """Every key in the bucket (with the prefix), listed with boto3."""
         pages = self.server.client().get_paginator("list_objects_v2").paginate(Bucket=self.name)
         return sorted(item["Key"] for page in pages for item in page.get("Contents", ()))
@@ -69,6 +70,7 @@ class S3Bucket:
 def s3_server() -> Iterator[S3Server]:
     from moto.server import ThreadedMotoServer  # slow to import: only where it runs
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     try:
@@ -88,7 +90,7 @@ def s3_bucket(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     try:
         yield bucket
     finally:
-        keys = bucket.keys()
+        keys = bucket.object_keys()
         for start in range(0, len(keys), 1000):
             objects = [{"Key": key} for key in keys[start : start + 1000]]
             client.delete_objects(Bucket=bucket.name, Delete={"Objects": objects})

@@ -6,14 +6,13 @@ whatever was left `recording` or `processing`), each safe to redo:
    segments that are stored whole with their manifest, in order;
 2. drop segment objects without a manifest (a crash between the two writes);
 3. write the VOD playlist, then the fast-start MP4 (remuxed in a worker thread
-   from the stored segments, read back through the event loop), the poster and the
-   sprite, each object once.
+   from the stored segments; remote ones copied to a scratch directory first), the
+   poster and the sprite, each object once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import shutil
 import tempfile
@@ -21,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from live.recording import layout
-from live.recording.manifest import load_index
+from live.recording.manifest import RecordingIndex, load_index
 from live.recording.mp4 import ReadObject, build_mp4, make_poster
 from live.recording.playlist import render_vod_playlist
 from live.storage.base import Storage
@@ -30,6 +29,7 @@ from live.thumbnails.sprite import make_sprite
 log = logging.getLogger(__name__)
 
 POSTER_POSITION = 0.1  # of the duration
+_COPY_CONCURRENCY = 4  # remote objects fetched at once
 
 
 class FinaliseError(Exception):
@@ -58,7 +58,7 @@ async def finalise_recording(storage: Storage, prefix: str) -> FinalResult:
     )
     try:
         mp4_path = scratch / layout.MP4
-        read = blocking_reader(storage, asyncio.get_running_loop())
+        read = await local_reader(storage, prefix, index, scratch)
         await asyncio.to_thread(build_mp4, read, prefix, index, mp4_path)
         poster = await asyncio.to_thread(make_poster, mp4_path, POSTER_POSITION)
         sprite = None
@@ -79,17 +79,34 @@ async def finalise_recording(storage: Storage, prefix: str) -> FinalResult:
     return FinalResult(index.duration, size, poster is not None, len(index.segments))
 
 
-def blocking_reader(storage: Storage, loop: asyncio.AbstractEventLoop) -> ReadObject:
-    """`storage.get` for a worker thread: the read runs on `loop` (where the S3
-    client lives) and the thread waits for it."""
+async def local_reader(
+    storage: Storage, prefix: str, index: RecordingIndex, scratch: Path
+) -> ReadObject:
+    """A blocking reader of the recording's init sections and segments for the
+    remux thread. PyAV's MP4 demuxer reads a fragmented file twice (its header scan
+    visits every fragment), so remote objects are first copied into `scratch`,
+    each fetched once, a few at a time; local files are read where they are."""
+    names = [layout.init_key(number) for number in sorted(index.inits)]
+    names += [layout.segment_key(segment.number) for segment in index.segments]
+    if storage.local_path(prefix + names[0]) is not None:
+        return lambda key: _read_path(storage.local_path(key))
+    copies = scratch / "objects"
+    await asyncio.to_thread(copies.mkdir)
+    slots = asyncio.Semaphore(_COPY_CONCURRENCY)
 
-    def read(key: str) -> bytes:
-        future = asyncio.run_coroutine_threadsafe(storage.get(key), loop)
-        try:
-            return future.result()
-        except BaseException:
-            with contextlib.suppress(Exception):
-                future.cancel()
-            raise
+    async def copy(name: str) -> None:
+        async with slots:
+            handle = await asyncio.to_thread(open, copies / name, "wb")
+            try:
+                async for chunk in storage.stream(prefix + name):
+                    await asyncio.to_thread(handle.write, chunk)
+            finally:
+                await asyncio.to_thread(handle.close)
 
-    return read
+    await asyncio.gather(*(copy(name) for name in names))
+    return lambda key: (copies / key[len(prefix) :]).read_bytes()
+
+
+def _read_path(path: Path | None) -> bytes:
+    assert path is not None
+    return path.read_bytes()

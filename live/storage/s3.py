@@ -40,19 +40,6 @@ PART_SIZE = 8 * 1024 * 1024
 _MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
 
 
-def parse_s3_url(url: str) -> tuple[str, str]:
-    """ "s3://bucket/some/prefix" → ("bucket", "some/prefix")."""
-    if not url.startswith("s3://"):
-        raise ValueError(f"not an s3:// URL: {url!r}")
-    bucket, _, prefix = url[len("s3://") :].partition("/")
-    prefix = prefix.strip("/")
-    if not bucket:
-        raise ValueError(f"no bucket in {url!r}")
-    if prefix:
-        check_key(prefix)
-    return bucket, prefix
-
-
 class S3Storage(Storage):
     def __init__(
         self,
@@ -71,11 +58,6 @@ class S3Storage(Storage):
         self._client: Any = None
         self._exit = contextlib.AsyncExitStack()
         self._opening = asyncio.Lock()
-
-    @classmethod
-    def from_url(cls, url: str, **options: Any) -> S3Storage:
-        bucket, prefix = parse_s3_url(url)
-        return cls(bucket, prefix, **options)
 
     def __repr__(self) -> str:
         return f"S3Storage(s3://{self.bucket}/{self.prefix})"

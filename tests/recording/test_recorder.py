@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import threading
 from pathlib import Path
@@ -12,7 +11,7 @@ import av
 import m3u8
 import pytest
 from media_fixtures import make_clip
-from recording_testing import feed, new_broadcast, record, video_frames
+from recording_testing import feed, new_broadcast, record, record_then_die, video_frames
 from waiting import eventually
 
 from live.media.packet import MediaPacket
@@ -137,20 +136,6 @@ async def test_record_false_records_nothing(store, storage, clip):
     broadcast = await new_broadcast(store, record=False)
     assert service.consumer(broadcast) is None
     assert (await store.list_assets())[1] == 0
-
-
-async def record_then_die(service, broadcast, clip, segments: int) -> None:
-    """Record without an end, let `segments` segments be stored, then stop as a kill
-    would: the segment under way is only in memory."""
-    running = broadcast.start(service)
-    await feed(broadcast, (clip.tracks, clip.packets), end=None)
-    recorder = next(iter(service.recorders))
-    await eventually(
-        lambda: recorder.segments_written >= segments and recorder.pending_parts == 0, 10
-    )
-    running.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await running
 
 
 async def test_a_crash_loses_only_the_segment_under_way(store, storage, clip):

@@ -9,7 +9,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from live.storage import LocalStorage, StorageError, open_storage
-from live.storage.s3 import S3Storage, parse_s3_url
+from live.storage.factory import parse_s3_url
+from live.storage.s3 import S3Storage
 
 
 def test_s3_urls():

@@ -162,7 +162,7 @@ async def test_keys_live_under_the_bucket_prefix(s3_bucket):
     storage = S3Storage(s3_bucket.name, s3_bucket.prefix, endpoint_url=s3_bucket.endpoint)
     try:
         await storage.put("assets/a/one", b"1")
-        assert s3_bucket.keys() == [f"{s3_bucket.prefix}/assets/a/one"]
+        assert s3_bucket.object_keys() == [f"{s3_bucket.prefix}/assets/a/one"]
         assert [info.key for info in await storage.list("")] == ["assets/a/one"]
     finally:
         await storage.close()
