@@ -3,12 +3,10 @@ and ffprobe / PyAV / plain HTTP check the VOD asset."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
 import sqlite3
-import subprocess
 import time
 import urllib.request
 from pathlib import Path
@@ -16,21 +14,18 @@ from pathlib import Path
 import av
 import m3u8
 import pytest
-from harness import LiveProcess, Processes, ffmpeg_publish, ffprobe_streams, wait_for
+from harness import (
+    LiveProcess,
+    Processes,
+    count_frames,
+    ffmpeg_publish,
+    ffprobe_streams,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
 FPS = 30
-
-
-def count_frames(path_or_url: str | Path) -> int:
-    result = subprocess.run(
-        ["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
-         "-show_entries", "stream=nb_read_frames", "-of", "json", str(path_or_url)],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    return int(json.loads(result.stdout)["streams"][0]["nb_read_frames"])
 
 
 def assets_of(live: LiveProcess, livestream_id: str) -> list[dict]:

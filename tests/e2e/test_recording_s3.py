@@ -4,30 +4,17 @@ node (proxy, with ranges) and from the bucket (presigned redirects)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import m3u8
 import pytest
-from harness import LiveProcess, ffmpeg_publish, wait_for
+from harness import LiveProcess, count_frames, ffmpeg_publish, wait_for
 
 pytestmark = pytest.mark.e2e
 
 FPS = 30
 SECONDS = 6
-
-
-def count_frames(path_or_url: str | Path) -> int:
-    result = subprocess.run(
-        ["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
-         "-show_entries", "stream=nb_read_frames", "-of", "json", str(path_or_url)],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    return int(json.loads(result.stdout)["streams"][0]["nb_read_frames"])
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
