@@ -13,6 +13,7 @@ whatever was left `recording` or `processing`), each safe to redo:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import shutil
 import tempfile
@@ -98,8 +99,9 @@ async def local_reader(
         async with slots:
             handle = await asyncio.to_thread(open, copies / name, "wb")
             try:
-                async for chunk in storage.stream(prefix + name):
-                    await asyncio.to_thread(handle.write, chunk)
+                async with contextlib.aclosing(storage.stream(prefix + name)) as chunks:
+                    async for chunk in chunks:
+                        await asyncio.to_thread(handle.write, chunk)
             finally:
                 await asyncio.to_thread(handle.close)
 

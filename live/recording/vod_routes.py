@@ -16,6 +16,7 @@ asset is `ready`: until then its objects are being written.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from typing import Literal
 
@@ -166,8 +167,10 @@ class _VodHandlers:
         response.content_length = end - start
         await response.prepare(request)
         if request.method != "HEAD":
-            async for chunk in self.storage.stream(key, start, end):
-                await response.write(chunk)
+            # closed at once when the client goes away, releasing the connection
+            async with contextlib.aclosing(self.storage.stream(key, start, end)) as chunks:
+                async for chunk in chunks:
+                    await response.write(chunk)
         await response.write_eof()
         return response
 

@@ -26,6 +26,8 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from live.storage.files import read_file_chunks, remove_file
+
 _KEY = re.compile(r"[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*")
 MAX_KEY_LENGTH = 900  # S3 allows 1024 bytes, and a bucket prefix comes in front
 
@@ -101,8 +103,6 @@ class Storage(abc.ABC):
     async def put_file(self, key: str, path: Path, *, content_type: str | None = None) -> None:
         """Store the local file `path` under `key` (an MP4 made in `scratch_dir`);
         `path` is consumed (moved or deleted)."""
-        from live.storage.files import read_file_chunks, remove_file
-
         await self.put_stream(key, read_file_chunks(path), content_type=content_type)
         await remove_file(path)
 

@@ -400,3 +400,24 @@ async def test_a_ladder_stream_records_the_source_rendition(store, storage, medi
     with av.open(str(mp4)) as container:
         assert (container.streams.video[0].width, container.streams.video[0].height) == (640, 360)
     assert video_frames(mp4) == clip.frames
+
+
+async def test_deleting_a_recording_asset_stops_it_and_leaves_no_object(store, storage, media_dir):
+    clip = make_clip(media_dir, seconds=4.0)
+    service = RecordingService(store, storage, segment_target=1.0)
+    broadcast = await new_broadcast(store)
+    running = broadcast.start(service)
+    half = len(clip.packets) // 2
+    await feed(broadcast, (clip.tracks, clip.packets[:half]), end=None)
+    recorder = next(iter(service.recorders))
+    await eventually(lambda: recorder.segments_written >= 1, 10)
+    (asset,), _ = await store.list_assets()
+    prefix = f"assets/{asset.id}/"
+    assert await storage.list(prefix)
+    await service.delete(asset)
+    assert await storage.list(prefix) == [] and not broadcast.packager.taps
+    await feed(broadcast, (clip.tracks, clip.packets[half:]))  # the stream goes on
+    await asyncio.wait_for(running, 20)
+    await service.close(60)
+    assert await storage.list("") == []  # nothing written after the delete
+    assert await store.list_assets() == ([], 0)
