@@ -55,7 +55,9 @@ async def finalise_recording(storage: Storage, prefix: str) -> FinalResult:
     await layout.put(storage, prefix, layout.PLAYLIST, render_vod_playlist(index).encode())
 
     scratch = Path(
-        await asyncio.to_thread(tempfile.mkdtemp, prefix="finalise-", dir=storage.scratch_dir())
+        await asyncio.to_thread(
+            lambda: tempfile.mkdtemp(prefix="finalise-", dir=storage.scratch_dir())
+        )
     )
     try:
         mp4_path = scratch / layout.MP4
