@@ -21,7 +21,7 @@ from live.broadcast.recovery import close_orphans
 from live.cluster.control import ClusterControl
 from live.cluster.node import ClusterMembership, default_node_url
 from live.cluster.playback import ClusterPlayback, OwnerLookup
-from live.config import Settings, split_address
+from live.config import Settings, split_address, storage_url
 from live.control import LiveControl
 from live.events.ban_expiry import BanExpiry, ban_waker
 from live.events.dispatcher import DispatchSettings, RetryPolicy, WebhookDispatcher
@@ -36,7 +36,7 @@ from live.recording.service import RecordingService
 from live.recording.vod_routes import setup_vod_routes
 from live.stats.metrics import Metrics, setup_metrics_route
 from live.stats.viewers import ViewerTracker
-from live.storage import LocalStorage
+from live.storage import Storage, open_storage
 from live.store.base import Store
 from live.store.factory import open_store
 from live.store.models import Asset, Session
@@ -69,6 +69,7 @@ class LiveServer:
         self.dispatcher: WebhookDispatcher | None = None
         self.outbox: WebhookOutbox | None = None
         self.recordings: RecordingService | None = None
+        self.storage: Storage | None = None
         self.ban_expiry: BanExpiry | None = None
         self._runner: web.AppRunner | None = None
         self._ingest: list[RtmpIngestServer | SrtIngestServer] = []
@@ -112,9 +113,13 @@ class LiveServer:
             on_enqueued=self.dispatcher.wake,
             on_event=ban_waker(ban_wake),
         )
+        url, deprecation = storage_url(self.settings)
+        if deprecation:
+            log.warning(deprecation)
+        self.storage = open_storage(url, s3_endpoint=self.settings.s3_endpoint or None)
         self.recordings = RecordingService(
             self.store,
-            LocalStorage(self.settings.recordings_dir or data_dir / "recordings"),
+            self.storage,
             retention_days=self.settings.recording_retention_days,
         )
         self.recordings.listeners.append(self._asset_event)
@@ -269,7 +274,13 @@ class LiveServer:
             cors_origins=parse_origins(self.settings.cors_origins),
         )
         api[ASSET_FILES] = self.recordings
-        setup_vod_routes(app, self.store, self.recordings.storage)
+        setup_vod_routes(
+            app,
+            self.store,
+            self.recordings.storage,
+            delivery=self.settings.vod_delivery,  # type: ignore[arg-type]
+            url_expiry_s=self.settings.vod_url_expiry_s,
+        )
         self.whip = WhipServer(self.manager, whip_settings(self.settings))
         self.whip.setup_routes(app)  # POST /whip, DELETE/PATCH/OPTIONS /whip/{session}
         app.add_subapp("/v1", api)
@@ -312,6 +323,8 @@ class LiveServer:
             await self.whip.close()
         if self.recordings is not None:  # SIGTERM finalises every recording first
             await self.recordings.close()
+        if self.storage is not None:
+            await self.storage.close()
         if self.dispatcher is not None:  # after the manager's last events are written
             await self.dispatcher.stop()
         if self.cluster_control is not None:

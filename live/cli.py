@@ -29,6 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--public-url", dest="public_url", help="base URL put in API answers")
     serve.add_argument("--node-url", dest="node_url",
                        help="how other cluster nodes reach this one (default: from --http)")
+    serve.add_argument("--storage", help="recordings: a directory, or s3://BUCKET/PREFIX")
     serve.add_argument("--log-level", dest="log_level", help="debug, info, warning, error")
 
     keys = commands.add_parser("keys", help="manage API keys")

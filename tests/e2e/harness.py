@@ -238,6 +238,17 @@ def ffprobe_streams(url: str, timeout: float = 30) -> list[dict]:
     return json.loads(result.stdout)["streams"]
 
 
+def count_frames(path_or_url: str | Path) -> int:
+    """The video frames ffprobe decodes from a file or URL (an MP4, a VOD playlist)."""
+    result = subprocess.run(
+        ["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
+         "-show_entries", "stream=nb_read_frames", "-of", "json", str(path_or_url)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return int(json.loads(result.stdout)["streams"][0]["nb_read_frames"])
+
+
 def wait_for(predicate, timeout: float, interval: float = 0.1, message: str = "condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
