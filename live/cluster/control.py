@@ -82,22 +82,18 @@ class ClusterControl:
         return _session_from_json(snapshot) if snapshot is not None else None
 
     def report(self, playback_id: str, *, live: bool) -> dict[str, Any] | None:
-        """Viewer figures (the API's ViewerStats): this node's, else those the node
-        that runs the stream shared (all its viewers reach it, proxied or redirected)."""
-        local = self.viewers.report(playback_id, live=live) if self.viewers else None
+        """Viewer figures (the API's ViewerStats), the same on every node: a live
+        stream's from the node that runs it (all its viewers reach that node, proxied
+        or redirected), shared every few seconds; an idle stream's from its last
+        session in the store (None here), which its node wrote when it ended."""
+        if not live:
+            return None
         runs_here = any(
             b.livestream.playback_id == playback_id for b in self.manager.broadcasts.values()
         )
         if runs_here:
-            return local
-        shared = self.bus.snapshot("viewers", playback_id, max_age_s=3 * self.every_s)
-        return shared if shared is not None else local
-
-    async def disconnect(self, livestream_id: str, end_reason: str) -> bool:
-        if await self.manager.disconnect(livestream_id, end_reason):
-            return True
-        await self.bus.disconnect(livestream_id, end_reason)
-        return True
+            return self.viewers.report(playback_id, live=True) if self.viewers else None
+        return self.bus.snapshot("viewers", playback_id, max_age_s=3 * self.every_s)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._chores(), name="cluster-chores")

@@ -76,8 +76,11 @@ class ClusterPlayback:
         if not path.startswith("/live/") or request.method not in ("GET", "HEAD"):
             return await handler(request)
         playback_id = path[6:].split("/", 1)[0]
-        if self.hls.get(playback_id) is not None:
+        local = self.hls.get(playback_id)
+        if local is not None and not local.ended:
             return await handler(request)
+        # Not here, or only the lingering end of a session: the stream may be live
+        # again on another node.
         try:
             owner = await self.owners.url_for(playback_id)
         except Exception as error:  # the cluster's state is unreachable: answer locally
@@ -121,7 +124,8 @@ class ClusterPlayback:
             log.warning("proxying %s to %s failed: %s", request.raw_path, owner, error)
             if response is not None and response.prepared:
                 # Mid-body: the viewer sees a cut response and retries.
-                request.transport and request.transport.close()
+                if request.transport is not None:
+                    request.transport.close()
                 return response
             raise web.HTTPBadGateway(
                 text="the node that runs this stream did not answer"

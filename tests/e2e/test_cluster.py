@@ -87,7 +87,7 @@ def test_a_stream_on_one_node_is_watched_banned_and_counted_on_the_other(cluster
     history_b = b.api("GET", f"{path}/history")[1]
     assert history_a == history_b
     assert [s["end_reason"] for s in history_a["data"]] == ["kicked", "banned"]
-    assert all(s["bytes_in"] > 0 and s["video"] for s in history_a["data"])
+    assert all(s["bytes_in"] > 0 and s["video"] for s in history_a["data"]), history_a
     players_a = a.api("GET", f"{path}/players")[1]
     players_b = b.api("GET", f"{path}/players")[1]
     for figure in ("peak_viewers", "total_views"):
