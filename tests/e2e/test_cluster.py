@@ -102,7 +102,7 @@ def test_a_killed_nodes_stream_publishes_elsewhere_and_its_session_is_closed(
     path = f"/v1/livestreams/{stream['id']}"
     ffmpeg_publish(processes, a.rtmp_url(stream["stream_key"]), seconds=60)
     a.wait_playable(stream["playback_id"])
-    time.sleep(3)  # some recording
+    time.sleep(6)  # some recording: a first VOD segment (4 s) stored whole
     a.stop(signal.SIGKILL)
     killed_at = time.monotonic()
 
