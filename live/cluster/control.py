@@ -95,6 +95,14 @@ class ClusterControl:
             return self.viewers.report(playback_id, live=True) if self.viewers else None
         return self.bus.snapshot("viewers", playback_id, max_age_s=3 * self.every_s)
 
+    async def disconnect(self, livestream_id: str, end_reason: str) -> bool:
+        """End the stream's session here if it runs here, else on the node that runs
+        it (every node hears the command; the one that runs the stream acts)."""
+        if await self.manager.disconnect(livestream_id, end_reason):
+            return True
+        await self.bus.disconnect(livestream_id, end_reason)
+        return True
+
     def start(self) -> None:
         self._task = asyncio.create_task(self._chores(), name="cluster-chores")
 

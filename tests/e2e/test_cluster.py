@@ -40,6 +40,8 @@ def cluster(processes, tmp_path):
     yield node
     for server in nodes:
         server.stop()
+        # Shown when the test fails: what each node logged.
+        print(f"--- node {server.data_dir.name}:\n" + "".join(server.output[-80:]))
 
 
 def _status(node: LiveProcess, livestream_id: str) -> str:
