@@ -143,8 +143,9 @@ sub vcl_backend_response {
 
 sub vcl_backend_error {
     # The node could not be reached or did not answer in time: once more, on the
-    # next node, before the viewer gets an error.
-    if (bereq.retries < 1) {
+    # next node, before the viewer gets an error. Reads only: a POST that timed out
+    # may have been done.
+    if (bereq.retries < 1 && (bereq.method == "GET" || bereq.method == "HEAD")) {
         return (retry);
     }
 }
