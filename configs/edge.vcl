@@ -56,13 +56,23 @@ sub vcl_init {
     new origin = directors.round_robin();
     origin.add_backend(node1);
     origin.add_backend(node2);
+    # WHIP: a session lives on the node that answered its POST, and the publisher's
+    # PATCH and DELETE must reach that node too: one node per client address.
+    new sticky = directors.hash();
+    sticky.add_backend(node1, 1.0);
+    sticky.add_backend(node2, 1.0);
 }
 
 # ---------------------------------------------------------------------------- requests
 
 sub vcl_recv {
+    # A director, not a node: the node is picked per fetch, and again on a retry.
     set req.backend_hint = origin.backend();
 
+    if (req.url ~ "^/whip(/|$|\?)") {
+        set req.backend_hint = sticky.backend(client.ip);
+        return (pass);
+    }
     if (req.url !~ "^/(live|vod)/") {
         # API, WHIP, metrics, health, admin pages: never cached, never coalesced.
         return (pass);
@@ -101,11 +111,6 @@ sub vcl_hash {
 }
 
 # ---------------------------------------------------------------------------- fetches
-
-sub vcl_backend_fetch {
-    # Picked per fetch (and again on a retry), so a retry goes to the next node.
-    set bereq.backend = origin.backend();
-}
 
 sub vcl_backend_response {
     if (bereq.uncacheable) {

@@ -13,6 +13,7 @@ import asyncio
 import itertools
 import json
 import re
+import socket
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -57,12 +58,16 @@ class Edge:
     def through_edge(
         self, path: str, headers: dict[str, str] | None = None
     ) -> tuple[int, bytes, dict[str, str]]:
-        request = urllib.request.Request(self.edge.url + path, headers=headers or {})
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return response.status, response.read(), dict(response.headers)
-        except urllib.error.HTTPError as error:
-            return error.code, error.read(), dict(error.headers)
+        return _get(self.edge.url + path, headers)
+
+
+def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes, dict[str, str]]:
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read(), dict(response.headers)
+    except urllib.error.HTTPError as error:
+        return error.code, error.read(), dict(error.headers)
 
 
 @pytest.fixture(scope="module")
@@ -140,6 +145,22 @@ def test_edge_caches_media_and_passes_the_rest(setup: Edge):
     missing = setup.through_edge(f"{setup.media_dir}/part-1.m4s")
     assert missing[2]["Cache-Control"] == "no-cache"
     assert missing[2]["Access-Control-Allow-Origin"] == "*"
+
+
+def test_a_node_that_is_down_costs_a_retry_not_an_error(setup: Edge):
+    with socket.socket() as probe:  # a port nobody listens on: connections are refused
+        probe.bind(("127.0.0.1", 0))
+        dead = probe.getsockname()[1]
+    processes = Processes()
+    try:
+        origin = ("127.0.0.1", setup.live.ports["HTTP"])
+        edge = VarnishEdge(processes, [("127.0.0.1", dead), origin])
+        # round robin: every other fetch first goes to the dead node
+        answers = [_get(edge.url + path) for path in ["/healthz", setup.playlist_path] * 2]
+        assert [a[0] for a in answers] == [200] * 4
+        assert edge.counters()["MAIN.backend_fail"] >= 2
+    finally:
+        processes.end_all()
 
 
 def test_identical_blocking_reloads_and_hinted_parts_wait_on_one_fetch(setup: Edge):
