@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 import pytest
 from browser import PageServer, open_chromium
-from edge import VarnishEdge
 from harness import API_KEY, LiveProcess, Processes, ffmpeg_publish
 from llhls_viewers import HttpConnection, read_media_playlist, run_watch
+from varnish import VarnishEdge
 
 pytestmark = pytest.mark.e2e
 
