@@ -18,7 +18,7 @@ of --window seconds, one after the other:
 CPU is read from /proc (utime + stime) for the server, varnishd (manager and cache
 process) and this process (the clients), as a share of one core.
 
-    flock /tmp/live-e2e.lock .venv/bin/python bench/edge.py [--viewers 200] [--window 7]
+    flock /tmp/live-e2e.lock .venv/bin/python bench/edge.py [--viewers 200] [--window 6]
 """
 
 from __future__ import annotations
@@ -164,7 +164,7 @@ async def run(bench: Bench, viewers: int, seconds: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--viewers", type=int, default=200)
-    parser.add_argument("--window", type=float, default=7.0, help="seconds per window")
+    parser.add_argument("--window", type=float, default=6.0, help="seconds per window")
     args = parser.parse_args()
     exit_on_sigterm()
     processes = Processes()
