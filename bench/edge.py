@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
 import sys
 import time
 import urllib.parse
@@ -38,11 +37,8 @@ sys.path[:0] = [str(REPO / "bench"), str(REPO / "tests"), str(REPO / "tests" / "
 
 from common import cpu_seconds, exit_on_sigterm, percentile, process_tree  # noqa: E402
 from harness import LiveProcess, Processes, ffmpeg_publish  # noqa: E402
-from llhls_viewers import SwarmResult, watch  # noqa: E402
+from llhls_viewers import SwarmResult, origin_counts, watch  # noqa: E402
 from varnish import VarnishEdge  # noqa: E402
-
-_HLS_REQUESTS = re.compile(r'^live_hls_requests_total\{kind="(\w+)"\} (\S+)', re.M)
-_PARTS_MADE = re.compile(r"^live_hls_parts_total (\S+)", re.M)
 
 
 @dataclass
@@ -59,9 +55,8 @@ class Bench:
         self.live, self.edge, self.playlist_path = live, edge, playlist_path
 
     def _origin_counts(self) -> tuple[dict[str, float], float]:
-        text = self.live.get("/metrics")[1].decode()
-        kinds = {kind: float(value) for kind, value in _HLS_REQUESTS.findall(text)}
-        return kinds, float(_PARTS_MADE.search(text)[1])
+        counts = origin_counts(self.live.get("/metrics")[1].decode())
+        return counts, counts.pop("parts_made")
 
     def _cpu(self) -> dict[str, float]:
         times = os.times()

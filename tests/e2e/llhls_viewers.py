@@ -25,6 +25,16 @@ from dataclasses import dataclass, field
 
 _PART_URI = re.compile(r'#EXT-X-PART:[^\n]*URI="(part-(\d+)\.m4s[^"]*)"')
 _MEDIA_SEQUENCE = re.compile(r"#EXT-X-MEDIA-SEQUENCE:(\d+)")
+_HLS_REQUESTS = re.compile(r'^live_hls_requests_total\{kind="(\w+)"\} (\S+)', re.M)
+_PARTS_MADE = re.compile(r"^live_hls_parts_total (\S+)", re.M)
+
+
+def origin_counts(metrics: str) -> dict[str, float]:
+    """From a server's /metrics text: the HLS answers it sent by kind (playlist,
+    part, ...) and the parts it made (`parts_made`), to price viewers per part."""
+    counts = {kind: float(value) for kind, value in _HLS_REQUESTS.findall(metrics)}
+    counts["parts_made"] = float(_PARTS_MADE.search(metrics)[1])  # type: ignore[index]
+    return counts
 
 
 @dataclass(slots=True)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import pytest
 from browser import PageServer, open_chromium
 from harness import API_KEY, LiveProcess, Processes, ffmpeg_publish
-from llhls_viewers import HttpConnection, read_media_playlist, run_watch
+from llhls_viewers import HttpConnection, origin_counts, read_media_playlist, run_watch
 from varnish import VarnishEdge
 
 pytestmark = pytest.mark.e2e
@@ -30,8 +30,6 @@ pytestmark = pytest.mark.e2e
 VIEWERS = 200
 VIEWING_S = 10
 HLSJS_WATCH_S = 12
-_HLS_REQUESTS = re.compile(r'^live_hls_requests_total\{kind="(\w+)"\} (\S+)', re.M)
-_PARTS_MADE = re.compile(r"^live_hls_parts_total (\S+)", re.M)
 
 
 @dataclass
@@ -47,10 +45,7 @@ class Edge:
 
     def origin_counts(self) -> dict[str, float]:
         """The origin's HLS answers by kind, and the parts it has made."""
-        text = self.live.get("/metrics")[1].decode()
-        counts = {kind: float(value) for kind, value in _HLS_REQUESTS.findall(text)}
-        counts["parts_made"] = float(_PARTS_MADE.search(text)[1])
-        return counts
+        return origin_counts(self.live.get("/metrics")[1].decode())
 
     def backend_requests(self) -> int:
         return self.edge.counters()["MAIN.backend_req"]
@@ -71,14 +66,11 @@ def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes, d
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
+def setup():
     processes = Processes()
     try:
-        live = LiveProcess(
-            processes,
-            tmp_path_factory.mktemp("edge") / "data",
-            env={"LIVE_VIEWER_STATS": "false"},
-        )
+        data_dir = processes.scratch_dir("edge-origin-") / "data"
+        live = LiveProcess(processes, data_dir, env={"LIVE_VIEWER_STATS": "false"})
         stream = live.create_livestream(reconnect_window_s=0)
         ffmpeg_publish(processes, live.rtmp_url(stream["stream_key"]), seconds=120)
         media_url = live.wait_playable(stream["playback_id"])
@@ -229,14 +221,8 @@ def test_hlsjs_plays_through_the_edge(setup: Edge, page_server, tmp_path):
     processes = Processes()  # the browser ends with this test, the edge goes on
     try:
         requests_before = setup.edge.counters()["MAIN.client_req"]
-        query = urllib.parse.urlencode(
-            {
-                "src": f"{setup.edge.url}/live/{setup.playback_id}/index.m3u8",
-                "report": page_server.url("report"),
-                "seconds": HLSJS_WATCH_S,
-            }
-        )
-        open_chromium(processes, page_server.url(f"player.html?{query}"), tmp_path / "profile")
+        src = f"{setup.edge.url}/live/{setup.playback_id}/index.m3u8"
+        open_chromium(processes, page_server.player_url(src, HLSJS_WATCH_S), tmp_path / "profile")
         report = page_server.wait_report(HLSJS_WATCH_S + 30)
     finally:
         processes.end_all()
