@@ -139,6 +139,23 @@ def test_edge_caches_media_and_passes_the_rest(setup: Edge):
     assert missing[2]["Access-Control-Allow-Origin"] == "*"
 
 
+def test_a_stream_that_starts_is_not_hidden_by_an_earlier_404(setup: Edge):
+    """Players poll a stream before it goes live; the edge must not keep the 404."""
+    stream = setup.live.create_livestream(reconnect_window_s=0)
+    multivariant = f"/live/{stream['playback_id']}/index.m3u8"
+    for _ in range(2):
+        status, _, headers = setup.through_edge(multivariant)
+        assert (status, headers["X-Cache"]) == (404, "pass")
+    processes = Processes()
+    try:
+        ffmpeg_publish(processes, setup.live.rtmp_url(stream["stream_key"]), seconds=30)
+        setup.live.wait_playable(stream["playback_id"])  # the origin has it now
+        status, body, _ = setup.through_edge(multivariant)
+        assert status == 200 and body.startswith(b"#EXTM3U")  # so has the edge, at once
+    finally:
+        processes.end_all()
+
+
 def test_a_node_that_is_down_costs_a_retry_not_an_error(setup: Edge):
     with socket.socket() as probe:  # a port nobody listens on: connections are refused
         probe.bind(("127.0.0.1", 0))
