@@ -227,6 +227,29 @@ def test_200_low_latency_viewers_through_the_edge(setup: Edge):
     assert summary["p99_ms"] < 500, summary
 
 
+def test_with_viewer_stats_on_each_viewer_keeps_its_own_id(live, processes):
+    """The default server (viewer statistics on) behind the edge: the multivariant
+    playlist hands every viewer an id of its own, and that viewer's URLs reach the
+    origin, which counts it."""
+    stream = live.create_livestream(reconnect_window_s=0)
+    ffmpeg_publish(processes, live.rtmp_url(stream["stream_key"]), seconds=30)
+    live.wait_playable(stream["playback_id"])
+    origin = ("127.0.0.1", live.ports["HTTP"])
+    edge = VarnishEdge(processes, [origin, origin])
+    ids = []
+    for _ in range(3):
+        status, body, headers = _get(f"{edge.url}/live/{stream['playback_id']}/index.m3u8")
+        assert status == 200 and headers["X-Cache"] == "pass"
+        assert headers["Cache-Control"] == "private, no-cache"
+        ids += re.findall(r"[?&]pl=([\w-]+)", body.decode())
+    assert len(ids) == len(set(ids)) == 3, ids
+    uri = next(line for line in body.decode().splitlines() if line and line[0] != "#")
+    playlist = f"{edge.url}/live/{stream['playback_id']}/{uri}"
+    assert [_get(playlist)[2]["X-Cache"] for _ in range(2)] == ["pass", "pass"]
+    players = live.api("GET", f"/v1/livestreams/{stream['id']}/players")[1]
+    assert ids[-1] in {player["id"] for player in players["players"]}, players
+
+
 @pytest.fixture
 def page_server():
     server = PageServer()
