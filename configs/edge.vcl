@@ -74,7 +74,7 @@ sub vcl_recv {
         return (pass);
     }
     if (req.url !~ "^/(live|vod)/") {
-        # API, WHIP, metrics, health, admin pages: never cached, never coalesced.
+        # The API, metrics, health, admin pages: never cached, never coalesced.
         return (pass);
     }
     if (req.method != "GET" && req.method != "HEAD") {
@@ -82,9 +82,9 @@ sub vcl_recv {
         return (pass);
     }
     if (req.url ~ "[?&]pl=") {
-        # A viewer's own URL (viewer statistics on: the node put the viewer's id in
-        # every URI it handed out). Nobody else asks for it, and the node must see
-        # each request to count the viewer.
+        # A viewer's own URL (viewer statistics on: the node put the viewer's id,
+        # `pl`, in every URI it handed out). Nobody else asks for it, and the node
+        # must see each request to count the viewer.
         return (pass);
     }
     if (req.url ~ "^/vod/[^/]+/download\.mp4") {

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from live.config import Settings, split_address
+from live.stats.viewers import PLAYER_PARAM
 
 REPO = Path(__file__).resolve().parent.parent
 COMPOSE = REPO / "docker-compose.yml"
@@ -202,3 +203,5 @@ def test_the_edge_runs_the_projects_vcl_against_every_node(services):
         assert timeout > 3 * target_duration
     for node in NODES:
         assert node in edge["depends_on"]
+    # a viewer's own URLs (viewer statistics on) are passed, never cached for others
+    assert f'req.url ~ "[?&]{PLAYER_PARAM}="' in vcl
