@@ -28,6 +28,9 @@ import std;
 # To add a node: copy a backend block below with the new node's host and port, and
 # add it to the director in vcl_init (`origin.add_backend(node3);`).
 #
+# Varnish looks a backend's host name up once, when the VCL is loaded: after a node
+# is recreated with a new address, reload the VCL (restart the edge).
+#
 # first_byte_timeout must outlast the longest answer a node holds back on purpose:
 # a blocking playlist reload or a preload-hinted part waits up to 3 target durations
 # (the node answers 503 after that), 3 s with the default 1 s segments; 30 s leaves
