@@ -17,17 +17,13 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from live.config import Settings, split_address
+from live.cli import _parser
+from live.config import Settings, load_settings, split_address
 from live.stats.viewers import PLAYER_PARAM
 
 REPO = Path(__file__).resolve().parent.parent
 COMPOSE = REPO / "docker-compose.yml"
 NODES = ("node1", "node2")
-# Settings the cluster work adds to live/config.py (named in the cluster issue); a
-# config file may use them before every branch has landed.
-CLUSTER_SETTINGS = {"node_url", "storage", "cluster_playback", "vod_delivery"}
-# Environment variables read outside `Settings` (the S3 client's).
-OTHER_ENVIRONMENT = {"LIVE_S3_ENDPOINT"}
 _BACKEND = re.compile(r'backend (\w+) \{\s*\.host = "([^"]+)";\s*\.port = "(\d+)";')
 _VARIABLE = re.compile(r"\$\{(\w+)(?::?([-?])([^}]*))?\}")
 
@@ -78,19 +74,6 @@ def _node_config(service: dict) -> tuple[Path, dict]:
         return source, tomllib.load(handle)
 
 
-def _flat(table: dict) -> dict:
-    flat = {}
-    for key, value in table.items():
-        flat.update(_flat(value) if isinstance(value, dict) else {key: value})
-    return flat
-
-
-def _setting(config: dict, name: str):
-    """A setting as the file has it, else its default."""
-    flat = _flat(config)
-    return flat[name] if name in flat else getattr(Settings(), name)
-
-
 def test_every_service_has_an_image_or_a_build_that_exists(services):
     assert {"redis", "minio", "minio-init", *NODES, "edge"} <= set(services)
     for name, service in services.items():
@@ -111,27 +94,36 @@ def test_every_service_has_an_image_or_a_build_that_exists(services):
     assert "live" in project["scripts"]  # the command the nodes run
 
 
-def test_nodes_run_live_in_cluster_mode_with_a_config_live_accepts(services):
-    known = {field for field in Settings.__dataclass_fields__} | CLUSTER_SETTINGS
+def _node_settings(service: dict) -> Settings:
+    """The settings `live serve` would start a node with: its command line parsed by
+    live's own parser, the mounted config file and the service's environment."""
+    arguments = _parser().parse_args(service["command"][1:])
+    source, _ = _node_config(service)
+    overrides = {k: v for k, v in vars(arguments).items() if k in Settings.__dataclass_fields__}
+    environment = {k: _interpolate(v) for k, v in service["environment"].items()}
+    return load_settings(source, overrides, environ=environment)
+
+
+def test_nodes_run_live_in_cluster_mode_with_settings_live_accepts(services):
     for name in NODES:
         service = services[name]
         assert service["command"][:2] == ["live", "serve"]
-        flags = _flags(service["command"])
-        source, config = _node_config(service)
+        source, _ = _node_config(service)
         assert source == REPO / "configs" / "cluster.toml"
-        unknown = set(_flat(config)) - known
-        assert not unknown, f"{source.name}: settings live does not have: {unknown}"
+        settings = _node_settings(service)  # unknown or invalid settings raise here
         # behind the edge: URIs every viewer shares, and nodes that proxy for each other
-        assert _setting(config, "viewer_stats") is False
-        assert _setting(config, "cluster_playback") == "proxy"
-        node_url = urlsplit(flags["--node-url"])
+        assert settings.viewer_stats is False
+        assert settings.cluster_playback == "proxy"
+        node_url = urlsplit(settings.node_url)
         assert node_url.hostname == name, "a node's URL names its own service"
-        assert node_url.port == split_address(_setting(config, "http"))[1]
-        redis = urlsplit(flags["--redis"])
+        assert node_url.port == split_address(settings.http)[1]
+        redis = urlsplit(settings.redis)
         assert (redis.scheme, redis.hostname, redis.port) == ("redis", "redis", 6379)
+        assert settings.api_key == "<LIVE_API_KEY>"  # required from the environment
         for variable in service["environment"]:
-            if variable.startswith("LIVE_") and variable not in OTHER_ENVIRONMENT:
-                assert variable[5:].lower() in known, f"{name}: {variable} is no setting"
+            if variable.startswith("LIVE_"):
+                setting = variable[5:].lower()
+                assert setting in Settings.__dataclass_fields__, f"{name}: {variable}"
 
 
 def test_redis_keeps_an_append_only_file(services):
@@ -150,10 +142,11 @@ def test_nodes_write_to_the_bucket_minio_init_creates_with_minios_credentials(se
     assert init == minio
     for name in NODES:
         service = services[name]
-        storage = urlsplit(_flags(service["command"])["--storage"])
+        settings = _node_settings(service)
+        storage = urlsplit(settings.storage)
         assert (storage.scheme, storage.hostname) == ("s3", created[1])
         environment = {k: _interpolate(v) for k, v in service["environment"].items()}
-        endpoint = urlsplit(environment["LIVE_S3_ENDPOINT"])
+        endpoint = urlsplit(settings.s3_endpoint)
         assert (endpoint.hostname, endpoint.port) == ("minio", 9000)  # MinIO's API port
         assert environment["AWS_ACCESS_KEY_ID"] == minio["MINIO_ROOT_USER"]
         assert environment["AWS_SECRET_ACCESS_KEY"] == minio["MINIO_ROOT_PASSWORD"]
@@ -165,10 +158,10 @@ def test_published_ports_are_what_the_nodes_and_the_edge_listen_on(services):
     host_ports: list[tuple[str, str]] = []
     for name in NODES:
         service = services[name]
-        _, config = _node_config(service)
-        rtmp = split_address(_setting(config, "rtmp"))[1]
-        srt = split_address(_setting(config, "srt"))[1]
-        whip = service["environment"]["LIVE_WHIP_UDP_PORTS"]
+        settings = _node_settings(service)
+        rtmp = split_address(settings.rtmp)[1]
+        srt = split_address(settings.srt)[1]
+        whip = settings.whip_udp_ports
         published = _published(service)
         assert {(c, p) for _, c, p in published} == {(str(rtmp), "tcp"), (str(srt), "udp"),
                                                     (whip, "udp")}, name  # fmt: skip
@@ -195,11 +188,11 @@ def test_the_edge_runs_the_projects_vcl_against_every_node(services):
     assert {host for host, _ in backends.values()} == set(NODES)
     init = re.search(r"sub vcl_init \{(.*?)\n\}", vcl, re.S)[1]
     for backend, (host, port) in backends.items():
-        _, config = _node_config(services[host])
-        assert port == split_address(_setting(config, "http"))[1], backend
+        settings = _node_settings(services[host])
+        assert port == split_address(settings.http)[1], backend
         assert f"origin.add_backend({backend});" in init, f"{backend} is not in the director"
         # a blocking reload or hinted part is held up to 3 target durations
-        target_duration = -(-_setting(config, "segment_target_s") // 1)
+        target_duration = -(-settings.segment_target_s // 1)
         timeout = float(re.search(
             rf"backend {backend} \{{[^}}]*\.first_byte_timeout = (\d+)s;", vcl)[1])  # fmt: skip
         assert timeout > 3 * target_duration

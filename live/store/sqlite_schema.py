@@ -141,6 +141,13 @@ MIGRATIONS: tuple[str, ...] = (
     UPDATE sessions SET asset_id = NULL
         WHERE asset_id IS NOT NULL AND asset_id NOT IN (SELECT id FROM assets);
     """,
+    # 5: per livestream, the highest fence (lease token) seen on a session write.
+    """
+    CREATE TABLE session_fences (
+        livestream_id TEXT PRIMARY KEY,
+        fence INTEGER NOT NULL
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

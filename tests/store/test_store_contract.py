@@ -1,6 +1,7 @@
-"""The Store contract: every implementation (SQLite now, Redis later) must pass it.
+"""The Store contract: every implementation (SQLite, Redis) must pass it.
 
-Add an implementation by adding a factory to STORE_FACTORIES.
+Add an implementation by adding a factory to STORE_FACTORIES. The Redis one runs
+against a real redis-server (`tests/redis_service.py`), started only when needed.
 """
 
 from __future__ import annotations
@@ -17,16 +18,25 @@ from live.store.models import Session
 from live.store.times import utcnow
 
 
-async def _sqlite(tmp_path: Path) -> Store:
+async def _sqlite(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
     return await SqliteStore.open(tmp_path / "data")
 
 
-STORE_FACTORIES: dict[str, Callable[[Path], Awaitable[Store]]] = {"sqlite": _sqlite}
+async def _redis(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    from live.store.redis import RedisStore
+
+    return await RedisStore.open(request.getfixturevalue("redis_url"))
+
+
+STORE_FACTORIES: dict[str, Callable[[pytest.FixtureRequest, Path], Awaitable[Store]]] = {
+    "sqlite": _sqlite,
+    "redis": _redis,
+}
 
 
 @pytest.fixture(params=sorted(STORE_FACTORIES))
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    instance = await STORE_FACTORIES[request.param](tmp_path)
+    instance = await STORE_FACTORIES[request.param](request, tmp_path)
     try:
         yield instance
     finally:
@@ -419,6 +429,36 @@ async def test_sessions_survive_livestream_delete(store: Store) -> None:
     assert await store.get_session(session.id) is not None
 
 
+async def test_fenced_session_writes_refuse_an_older_owner(store: Store) -> None:
+    from live.store import StaleFence
+
+    session = await store.create_session(_session("ls_a", utcnow()), fence=5)
+    assert await store.update_session(session.id, fence=5, bytes_in=10) is not None  # same owner
+    newer = await store.update_session(session.id, fence=7, bytes_in=20)  # a new owner
+    assert newer is not None and newer.bytes_in == 20
+    with pytest.raises(StaleFence) as info:
+        await store.update_session(session.id, fence=6, bytes_in=999, encoder="stale")
+    assert (info.value.highest, info.value.given) == (7, 6)
+    with pytest.raises(StaleFence):
+        await store.end_session(session.id, utcnow(), "error", fence=5, bytes_in=999)
+    with pytest.raises(StaleFence):  # nor may the old owner start a session of this stream
+        await store.create_session(_session("ls_a", utcnow()), fence=6)
+    assert await store.get_session(session.id) == newer  # nothing changed
+    assert (await store.list_sessions("ls_a"))[1] == 1
+    ended = await store.end_session(session.id, utcnow(), "kicked", fence=7, bytes_in=30)
+    assert ended is not None and ended.bytes_in == 30 and ended.end_reason == "kicked"
+
+
+async def test_fences_are_per_stream_and_none_is_unchecked(store: Store) -> None:
+    a = await store.create_session(_session("ls_a", utcnow()), fence=100)
+    b = await store.create_session(_session("ls_b", utcnow()), fence=1)  # another stream
+    assert await store.update_session(b.id, fence=2, bytes_in=1) is not None
+    unchecked = await store.update_session(a.id, bytes_in=5)  # a single node has no lease
+    assert unchecked is not None and unchecked.bytes_in == 5
+    assert await store.update_session("ses_nope", fence=1, bytes_in=1) is None
+    assert await store.end_session("ses_nope", utcnow(), "error", fence=1) is None
+
+
 # -- webhooks, deliveries, idempotency keys -----------------------------------------
 
 
@@ -435,9 +475,7 @@ async def test_webhooks_crud(store: Store) -> None:
 
 async def test_enqueue_event_fans_out_to_subscribers_only(store: Store) -> None:
     live = await store.create_webhook("https://a.example", ["livestream.live"], "s1")
-    both = await store.create_webhook(
-        "https://b.example", ["livestream.live", "asset.ready"], "s2"
-    )
+    both = await store.create_webhook("https://b.example", ["livestream.live", "asset.ready"], "s2")
     now = utcnow()
     assert await store.enqueue_event("evt_1", "livestream.live", '{"id":"evt_1"}', now) == 2
     assert await store.enqueue_event("evt_2", "asset.ready", '{"id":"evt_2"}', now) == 1
