@@ -119,12 +119,13 @@ sub vcl_backend_response {
     if (bereq.uncacheable) {
         return (deliver);
     }
-    if (beresp.status >= 400) {
-        # A 404 for a part not produced yet, a 503 while a stream starts: both can
-        # change within a part's duration. Never keep one longer than the node
-        # asked, at most 1 s, and never as the built-in 2-minute hit-for-miss
-        # marker, which would stop coalescing on that URL (each viewer would go to
-        # the node) for as long as it lives.
+    if (beresp.status >= 300) {
+        # A 404 for a part not produced yet, a 503 while a stream starts, a redirect
+        # to the node that runs a stream now (cluster_playback = "redirect") or to
+        # a presigned object URL: each can change within a part's duration. Never
+        # keep one longer than the node asked, at most 1 s, and never as the
+        # built-in 2-minute hit-for-miss marker, which would stop coalescing on that
+        # URL (each viewer would go to the node) for as long as it lives.
         set beresp.grace = 0s;
         set beresp.keep = 0s;
         if (beresp.ttl > 1s) {
