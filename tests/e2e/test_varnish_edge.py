@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import pytest
 from browser import PageServer, open_chromium
-from harness import API_KEY, LiveProcess, Processes, ffmpeg_publish
+from harness import API_KEY, LiveProcess, Processes, RedisProcess, ffmpeg_publish
 from llhls_viewers import HttpConnection, origin_counts, read_media_playlist, run_watch
 from varnish import VarnishEdge
 
@@ -225,6 +225,38 @@ def test_200_low_latency_viewers_through_the_edge(setup: Edge):
     # The goal is within 50 ms of the first viewer; a loaded 2-core machine running
     # the origin, the edge, the encoder and all 200 clients gets a looser bound.
     assert summary["p99_ms"] < 500, summary
+
+
+def test_in_front_of_two_cluster_nodes_the_owner_answers_each_part_once(processes, tmp_path):
+    """As in docker-compose.yml: two nodes sharing a real Redis, the edge sending to
+    both in turn. The stream runs on node a; what the edge asks of b, b fetches from
+    a. However the fetches are split, a answers each part and playlist version
+    about once for all viewers."""
+    redis = RedisProcess(processes)
+    cluster_env = {"LIVE_VIEWER_STATS": "false"}
+    shared = ("--redis", redis.url, "--storage", str(tmp_path / "recordings"))
+    a = LiveProcess(processes, tmp_path / "a", *shared, env=cluster_env)
+    b = LiveProcess(processes, tmp_path / "b", *shared, env=cluster_env)
+    stream = b.create_livestream(reconnect_window_s=0, record=False)
+    ffmpeg_publish(processes, a.rtmp_url(stream["stream_key"]), seconds=40)
+    playlist_path = urllib.parse.urlsplit(b.wait_playable(stream["playback_id"])).path
+    edge = VarnishEdge(processes, [("127.0.0.1", a.ports["HTTP"]), ("127.0.0.1", b.ports["HTTP"])])
+
+    before = origin_counts(a.get("/metrics")[1].decode())
+    result = run_watch("127.0.0.1", edge.port, playlist_path, viewers=VIEWERS, seconds=6)
+    after = origin_counts(a.get("/metrics")[1].decode())
+    counters = edge.counters()
+    parts_made = after["parts_made"] - before["parts_made"]
+    per_part = {
+        kind: (after[kind] - before.get(kind, 0)) / parts_made for kind in ("playlist", "part")
+    }
+    print(f"two nodes: the owner's answers per part made {per_part}; {result.summary()}")
+    assert not result.errors, result.errors[:10]
+    assert result.summary()["parts"] >= 10
+    assert per_part["playlist"] <= 2 and per_part["part"] <= 2, per_part
+    # both nodes took fetches (b passing its share on to a)
+    by_node = [v for k, v in counters.items() if re.fullmatch(r"VBE\..*\.node[12]\.req", k)]
+    assert len(by_node) == 2 and min(by_node) > 0, counters
 
 
 def test_with_viewer_stats_on_each_viewer_keeps_its_own_id(live, processes):
