@@ -1,9 +1,12 @@
 """The Varnish edge (`configs/edge.vcl`, real `varnishd`) in front of a real server
 publishing with the ffmpeg CLI, viewer statistics off: what it caches and passes,
 that identical LL-HLS requests (blocking reloads, preload-hinted parts) wait on one
-origin fetch, 200 low-latency viewers, and hls.js playing through it.
+origin fetch, that a stream polled before it starts is not hidden, that a dead node
+costs a retry, 200 low-latency viewers, and hls.js playing through it. Then the edge
+in front of two cluster nodes on a real Redis, and in front of a server with viewer
+statistics on.
 
-One server, publisher and edge serve the whole module (their start-up is most of
+One server, publisher and edge serve most tests (`setup`: their start-up is most of
 the cost); the origin's request counters come from its /metrics, read directly.
 """
 

@@ -21,14 +21,6 @@ EDGE_VCL = REPO / "configs" / "edge.vcl"
 _BACKEND_ADDRESS = re.compile(r'(\.host\s*=\s*)"[^"]*"(;\s*\.port\s*=\s*)"[^"]*"')
 
 
-def backend_addresses(vcl: str) -> list[tuple[str, int]]:
-    """The (host, port) of each backend the VCL declares, in order."""
-    return [
-        (host, int(port))
-        for host, port in re.findall(r'\.host\s*=\s*"([^"]*)";\s*\.port\s*=\s*"([^"]*)"', vcl)
-    ]
-
-
 def point_backends(vcl: str, origins: list[tuple[str, int]]) -> str:
     """The VCL with its i-th backend on origins[i % len(origins)]."""
     count = 0
