@@ -413,15 +413,18 @@ class StreamManager:
     async def _emit(
         self, event: str, broadcast: Broadcast, session: Session | None = None
     ) -> None:
-        livestream_id = broadcast.livestream.id
-        live = self.current_session(livestream_id) if self.broadcasts.get(
-            livestream_id) is broadcast else None
+        livestream = broadcast.livestream
+        live = self.current_session(livestream.id) if self.broadcasts.get(
+            livestream.id) is broadcast else None
+        session = session or broadcast.session
+
+        async def write() -> None:
+            await self.events.emit(event, livestream, session, live)
+
         try:
-            await self.events.emit(
-                event, broadcast.livestream, session or broadcast.session, live
-            )
+            await self._write_soon(write, f"stream {livestream.id}: event {event}")
         except Exception:
-            log.exception("stream %s: could not record event %s", broadcast.livestream.id, event)
+            log.exception("stream %s: could not record event %s", livestream.id, event)
 
     def latest_keyframe(self, playback_id: str) -> tuple[TrackInfo, MediaPacket] | None:
         """The video track and newest keyframe of the live stream with this playback id."""
