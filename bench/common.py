@@ -67,8 +67,15 @@ class Reaper:
 class LiveServer:
     """`live serve` on loopback with port 0 everywhere and its own data directory."""
 
-    def __init__(self, reaper: Reaper, data_dir: Path, env: dict[str, str] | None = None) -> None:
-        self.api_key = "bench_" + secrets.token_hex(12)
+    def __init__(
+        self,
+        reaper: Reaper,
+        data_dir: Path,
+        env: dict[str, str] | None = None,
+        *extra: str,
+        api_key: str | None = None,
+    ) -> None:
+        self.api_key = api_key or "bench_" + secrets.token_hex(12)
         environment = {**os.environ, "LIVE_API_KEY": self.api_key, "PYTHONUNBUFFERED": "1"}
         environment.update(env or {})
         self.output: list[str] = []
@@ -76,7 +83,8 @@ class LiveServer:
         self._ready = threading.Event()
         self.process = reaper.popen(
             [str(PYTHON), "-m", "live.cli", "serve", "--http", "127.0.0.1:0",
-             "--rtmp", "127.0.0.1:0", "--srt", "127.0.0.1:0", "--data-dir", str(data_dir)],
+             "--rtmp", "127.0.0.1:0", "--srt", "127.0.0.1:0", "--data-dir", str(data_dir),
+             *extra],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment,
             cwd=REPO,
         )

@@ -7,7 +7,8 @@
    on its own by part 2).
 2. Finalising: an hour of 3 Mbps media (a 10 s clip repeated 360 times on a
    continuous clock) goes through the real packager and recorder (hub → packager's
-   CMAF parts → recorder → segments on local storage) as fast as it can, then
+   CMAF parts → recorder → whole segments and their manifests on local storage) as
+   fast as it can, then
    `finalise_recording` writes the VOD playlist, the fast-start MP4 and the
    poster; both are timed.
 
@@ -156,16 +157,20 @@ async def record_hour(work: Path, minutes: int) -> tuple[LocalStorage, str, floa
 
 
 def bench_finalise(work: Path, minutes: int) -> None:
-    storage, prefix, record_s, packets = asyncio.run(record_hour(work, minutes))
-    stored = sum(info.size for info in storage.list(prefix))
+    asyncio.run(_bench_finalise(work, minutes))
+
+
+async def _bench_finalise(work: Path, minutes: int) -> None:
+    storage, prefix, record_s, packets = await record_hour(work, minutes)
+    stored = sum(info.size for info in await storage.list(prefix))
     print(
         f"Recording {minutes} min of 3 Mbps ({packets} packets, {stored / 1e9:.2f} GB stored)"
         f" through the recorder at full speed: {record_s:.1f} s"
     )
     started = time.perf_counter()
-    result = finalise_recording(storage, prefix)
+    result = await finalise_recording(storage, prefix)
     elapsed = time.perf_counter() - started
-    mp4 = storage.size(prefix + "download.mp4") or 0
+    mp4 = await storage.size(prefix + "download.mp4") or 0
     print(
         f"Finalising it ({result.segments} segments: playlist, {mp4 / 1e9:.2f} GB MP4, "
         f"poster): {elapsed:.1f} s for {result.duration_s / 60:.1f} min of media"

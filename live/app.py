@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import ssl
@@ -14,9 +15,15 @@ from live.api import build_api, request_id_middleware, request_id_on_prepare
 from live.api.assets import ASSET_FILES, asset_json
 from live.api.cors import parse_origins
 from live.api.ratelimit import RateLimiter
-from live.broadcast.manager import StreamManager, StreamSettings
-from live.config import Settings, split_address
-from live.events.ban_expiry import BanExpiry
+from live.broadcast.manager import SessionRules, StreamManager
+from live.broadcast.output import StreamOutputs
+from live.broadcast.recovery import close_orphans
+from live.cluster.control import ClusterControl
+from live.cluster.node import ClusterMembership, default_node_url
+from live.cluster.playback import ClusterPlayback, OwnerLookup
+from live.config import Settings, split_address, storage_url
+from live.control import LiveControl
+from live.events.ban_expiry import BanExpiry, ban_waker
 from live.events.dispatcher import DispatchSettings, RetryPolicy, WebhookDispatcher
 from live.events.outbox import WebhookOutbox
 from live.hls import HlsRegistry, setup_hls_routes
@@ -29,9 +36,10 @@ from live.recording.service import RecordingService
 from live.recording.vod_routes import setup_vod_routes
 from live.stats.metrics import Metrics, setup_metrics_route
 from live.stats.viewers import ViewerTracker
-from live.storage import LocalStorage
-from live.store.models import Asset
-from live.store.sqlite import SqliteStore
+from live.storage import Storage, open_storage
+from live.store.base import Store
+from live.store.factory import open_store
+from live.store.models import Asset, Session
 from live.thumbnails.poster import PosterService
 from live.urls import PublicUrls
 
@@ -53,7 +61,7 @@ class LiveServer:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.store: SqliteStore | None = None
+        self.store: Store | None = None
         self.manager: StreamManager | None = None
         self.hls = HlsRegistry()
         self.metrics = Metrics()
@@ -61,17 +69,31 @@ class LiveServer:
         self.dispatcher: WebhookDispatcher | None = None
         self.outbox: WebhookOutbox | None = None
         self.recordings: RecordingService | None = None
+        self.storage: Storage | None = None
         self.ban_expiry: BanExpiry | None = None
         self._runner: web.AppRunner | None = None
         self._ingest: list[RtmpIngestServer | SrtIngestServer] = []
         self.whip: WhipServer | None = None
         self.urls: PublicUrls | None = None
+        self.cluster: ClusterMembership | None = None
+        self.cluster_control: ClusterControl | None = None
+        self.playback: ClusterPlayback | None = None
+        self.control: LiveControl | None = None
 
     async def start(self) -> StartupInfo:
         settings = self.settings
         data_dir = Path(settings.data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
-        self.store = await SqliteStore.open(data_dir / "live.db")
+        # HTTP is bound first: a cluster node announces its URL, which needs the port
+        # (0 picks any free one).
+        http_host, http_port = split_address(settings.http, "http")
+        http_socket = _bind_tcp(http_host, http_port)
+        http_port = http_socket.getsockname()[1]
+        if settings.redis:
+            self.cluster = ClusterMembership.connect(
+                settings.redis, settings.node_url or default_node_url(http_host, http_port)
+            )
+        self.store = await open_store(settings.redis or str(data_dir / "live.db"))
         created_key = await self._ensure_admin_key()
         self.dispatcher = WebhookDispatcher(
             self.store,
@@ -82,39 +104,77 @@ class LiveServer:
             ),
             settings=DispatchSettings(timeout_s=settings.webhook_timeout_s),
         )
-        # The public URLs are known once HTTP is bound (below); events need them only
-        # for the URLs inside their payloads.
+        # The public URLs are known once every ingest is bound (below); events need
+        # them only for the URLs inside their payloads.
+        ban_wake = asyncio.Event()
         self.outbox = WebhookOutbox(
-            self.store, PublicUrls("", "", ""), on_enqueued=self.dispatcher.wake
+            self.store,
+            PublicUrls("", "", ""),
+            on_enqueued=self.dispatcher.wake,
+            on_event=ban_waker(ban_wake),
         )
+        url, deprecation = storage_url(self.settings)
+        if deprecation:
+            log.warning(deprecation)
+        self.storage = open_storage(url, s3_endpoint=self.settings.s3_endpoint or None)
+        self.recordings = RecordingService(
+            self.store,
+            self.storage,
+            retention_days=self.settings.recording_retention_days,
+        )
+        self.recordings.listeners.append(self._asset_event)
         self.manager = StreamManager(
             self.store,
-            self.hls,
-            StreamSettings(
-                packaging=PackagingSettings(
+            StreamOutputs(
+                self.hls,
+                PackagingSettings(
                     part_target=settings.part_target_s,
                     segment_target=settings.segment_target_s,
                     window_segments=settings.window_segments,
                 ),
-                publisher_takeover=settings.publisher_takeover,  # type: ignore[arg-type]
-                stale_after_s=settings.stale_publisher_s,
-                ended_playlist_linger_s=settings.ended_playlist_linger_s,
                 ladder_rungs=tuple(parse_rungs(settings.ladder_rungs)),
                 ladder_preset=settings.ladder_preset,
+                ended_playlist_linger_s=settings.ended_playlist_linger_s,
+                consumers=[self.recordings.consumer],
             ),
+            SessionRules(
+                publisher_takeover=settings.publisher_takeover,  # type: ignore[arg-type]
+                stale_after_s=settings.stale_publisher_s,
+                segment_target=settings.segment_target_s,
+                # In a cluster a command may be lost on its way to this node: the store
+                # is the truth, read each second.
+                audit_every_s=1.0 if self.cluster else None,
+            ),
+            leases=self.cluster.leases if self.cluster else None,
             events=self.outbox,
+            viewer_totals=self.viewers.session_totals,
+            live_viewer_totals=self.viewers.live_totals,
+            on_orphan=self._finish_orphan,
         )
-        self.manager.viewer_totals = self.viewers.session_totals
-        self.manager.live_viewer_totals = self.viewers.live_totals
-        self.outbox.control = self.manager
-        await self.manager.recover()
-        await self._start_recordings(data_dir)
+        self.control: LiveControl = self.manager
+        if self.cluster is None:
+            # A restart: close what the previous process left open, then finalise its
+            # recordings.
+            await close_orphans(self.store, self.manager.leases)
+            await self.recordings.recover()
+        else:
+            # Peers may be live: only what a dead node left is closed, by whichever
+            # node sees it first, now and every few seconds.
+            await self.cluster.start(on_disconnect=self.manager.disconnect)
+            assert self.cluster.bus is not None
+            self.cluster_control = ClusterControl(
+                self.manager, self.cluster.bus, self.store, self.cluster.leases,
+                viewers=self.viewers if settings.viewer_stats else None,
+                on_orphan=self._finish_orphan,
+            )
+            self.cluster_control.start()
+            self.control = self.cluster_control
+        self.recordings.start_retention()
         self.metrics.bind(self.manager, self.hls, viewers=self.viewers, dispatcher=self.dispatcher)
         self.dispatcher.start()
         if settings.viewer_stats:
             self.viewers.start()
-        self.ban_expiry = BanExpiry(self.store, self.outbox)
-        self.outbox.on_event = self.ban_expiry.notice
+        self.ban_expiry = BanExpiry(self.store, self.outbox, wake=ban_wake)
         self.ban_expiry.start()
 
         rtmp_host, rtmp_port = split_address(settings.rtmp, "rtmp")
@@ -150,10 +210,6 @@ class LiveServer:
         self._ingest.append(srt)
         self.metrics.srt_stats = srt.stats
 
-        http_host, http_port = split_address(settings.http, "http")
-        # The URLs need the HTTP port (which may be 0: any free one), so bind first.
-        http_socket = _bind_tcp(http_host, http_port)
-        http_port = http_socket.getsockname()[1]
         self.urls = _public_urls(settings, http_port, rtmp_port, rtmps_port, srt_port)
         self.outbox.urls = self.urls
         self._runner = web.AppRunner(
@@ -166,20 +222,13 @@ class LiveServer:
             http_port, rtmp_port, rtmps_port, self.urls, created_key, srt_port=srt_port
         )
 
-    async def _start_recordings(self, data_dir: Path) -> None:
-        """Record every session, and finalise what a crash left (after the
-        manager has closed the crashed process's sessions)."""
-        assert self.store is not None and self.manager is not None
-        directory = self.settings.recordings_dir or data_dir / "recordings"
-        self.recordings = RecordingService(
-            self.store,
-            LocalStorage(directory),
-            retention_days=self.settings.recording_retention_days,
-        )
-        self.recordings.listeners.append(self._asset_event)
-        self.manager.consumers.append(self.recordings.consumer)
-        await self.recordings.recover()
-        self.recordings.start_retention()
+    async def _finish_orphan(self, session: Session) -> None:
+        """A dead node's session was closed here: finalise its recording."""
+        assert self.store is not None and self.recordings is not None
+        if session.asset_id is not None:
+            asset = await self.store.get_asset(session.asset_id)
+            if asset is not None and asset.status in ("recording", "processing"):
+                self.recordings.finalise_later(asset)
 
     async def _asset_event(self, event: str, asset: Asset) -> None:
         if self.outbox is not None and self.urls is not None:
@@ -188,10 +237,15 @@ class LiveServer:
     def _build_http_app(self) -> web.Application:
         assert self.store is not None and self.manager is not None and self.urls is not None
         assert self.recordings is not None
-        app = web.Application(
-            middlewares=[request_id_middleware, self.metrics.middleware],
-            client_max_size=2 * 1024**2,
-        )
+        middlewares = [request_id_middleware, self.metrics.middleware]
+        if self.cluster is not None:
+            self.playback = ClusterPlayback(
+                self.hls,
+                OwnerLookup(self.store, self.cluster.leases, self.cluster.nodes),
+                mode=self.settings.cluster_playback,
+            )
+            middlewares.append(self.playback.middleware)
+        app = web.Application(middlewares=middlewares, client_max_size=2 * 1024**2)
         app.on_response_prepare.append(request_id_on_prepare)
         app.router.add_get("/healthz", self._healthz)
         setup_metrics_route(app, self.metrics)
@@ -212,15 +266,21 @@ class LiveServer:
             )
         api = build_api(
             store=self.store,
-            control=self.manager,
+            control=self.control,
             urls=self.urls,
             events=self.outbox,
-            viewers=self.viewers,
+            viewers=self.cluster_control or self.viewers,
             rate_limiter=limiter,
             cors_origins=parse_origins(self.settings.cors_origins),
         )
         api[ASSET_FILES] = self.recordings
-        setup_vod_routes(app, self.store, self.recordings.storage)
+        setup_vod_routes(
+            app,
+            self.store,
+            self.recordings.storage,
+            delivery=self.settings.vod_delivery,  # type: ignore[arg-type]
+            url_expiry_s=self.settings.vod_url_expiry_s,
+        )
         self.whip = WhipServer(self.manager, whip_settings(self.settings))
         self.whip.setup_routes(app)  # POST /whip, DELETE/PATCH/OPTIONS /whip/{session}
         app.add_subapp("/v1", api)
@@ -233,8 +293,15 @@ class LiveServer:
         self.viewers.on_request(request, playback_id, kind, size)
 
     async def _healthz(self, request: web.Request) -> web.Response:
+        """Which node answered, and whether what it depends on answers (503 if not)."""
         live_streams = len(self.manager.broadcasts) if self.manager else 0
-        return web.json_response({"status": "ok", "live_streams": live_streams})
+        body: dict[str, object] = {"status": "ok", "live_streams": live_streams}
+        if self.cluster is not None:
+            body["node"] = {"id": self.cluster.node_id, "url": self.cluster.nodes.url}
+            body["redis"] = "ok" if await self.cluster.reachable() else "unreachable"
+        if body.get("redis", "ok") != "ok":
+            body["status"] = "unavailable"
+        return web.json_response(body, status=200 if body["status"] == "ok" else 503)
 
     async def _ensure_admin_key(self) -> str | None:
         assert self.store is not None
@@ -256,8 +323,14 @@ class LiveServer:
             await self.whip.close()
         if self.recordings is not None:  # SIGTERM finalises every recording first
             await self.recordings.close()
+        if self.storage is not None:
+            await self.storage.close()
         if self.dispatcher is not None:  # after the manager's last events are written
             await self.dispatcher.stop()
+        if self.cluster_control is not None:
+            await self.cluster_control.close()
+        if self.playback is not None:
+            await self.playback.close()
         await self.viewers.stop()
         for server in self._ingest:
             await server.close()
@@ -265,6 +338,8 @@ class LiveServer:
             await self._runner.cleanup()
         if self.store is not None:
             await self.store.close()
+        if self.cluster is not None:
+            await self.cluster.close()
 
 
 def _bind_tcp(host: str, port: int) -> socket.socket:

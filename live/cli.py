@@ -27,7 +27,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-cert", dest="tls_cert", help="PEM certificate for RTMPS")
     serve.add_argument("--tls-key", dest="tls_key", help="PEM private key for RTMPS")
     serve.add_argument("--public-url", dest="public_url", help="base URL put in API answers")
-    serve.add_argument("--redis", help="Redis URL (cluster mode)")
+    serve.add_argument("--node-url", dest="node_url",
+                       help="how other cluster nodes reach this one (default: from --http)")
+    serve.add_argument("--storage", help="recordings: a directory, or s3://BUCKET/PREFIX")
     serve.add_argument("--log-level", dest="log_level", help="debug, info, warning, error")
 
     keys = commands.add_parser("keys", help="manage API keys")
@@ -41,6 +43,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="TOML config file (see configs/live.toml)")
+    parser.add_argument("--redis", help="Redis URL redis://HOST:PORT/DB (cluster mode)")
     parser.add_argument("--data-dir", dest="data_dir", help="where the database and files live")
 
 
@@ -116,10 +119,10 @@ async def _serve(settings: Settings) -> int:
 async def _create_key(settings: Settings, name: str, scope: str) -> int:
     from pathlib import Path
 
-    from live.store.sqlite import SqliteStore
+    from live.store.factory import open_store
 
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
-    store = await SqliteStore.open(Path(settings.data_dir) / "live.db")
+    store = await open_store(settings.redis or str(Path(settings.data_dir) / "live.db"))
     try:
         _, plaintext = await store.create_api_key(name, scope)  # type: ignore[arg-type]
     finally:

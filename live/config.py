@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from live.ladder.plan import parse_rungs
+from live.storage.factory import parse_s3_url
 
 _X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium")
 
@@ -38,8 +39,12 @@ class Settings:
     public_url: str = ""
     # The admin API key; when empty, a first start creates one and prints it.
     api_key: str = ""
-    # Cluster mode (later): Redis URL.
+    # Cluster mode: the Redis all nodes share (redis://HOST:PORT/DB); empty: one node
+    # on SQLite. The URL other nodes reach this one at (empty: from `http`), and how a
+    # node answers a viewer of a stream another node runs: "proxy" or "redirect".
     redis: str = ""
+    node_url: str = ""
+    cluster_playback: str = "proxy"
     log_level: str = "info"
     # The event loop `live serve` runs on: "uvloop" (fast) or "asyncio" (the standard
     # library's, for debugging).
@@ -84,8 +89,19 @@ class Settings:
     whip_idle_timeout_s: float = 5.0
     # Recordings (VOD assets): where their files go (empty: DATA_DIR/recordings), and
     # after how many days finished assets and their files are deleted (0: never).
-    recordings_dir: str = ""
+    recordings_dir: str = ""  # deprecated: use `storage`
     recording_retention_days: float = 0.0
+    # Where recordings and assets are stored: a directory (empty: DATA_DIR/recordings)
+    # or an S3-compatible bucket, "s3://BUCKET/PREFIX" (credentials and region from
+    # AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION), at s3_endpoint
+    # (empty: AWS; e.g. "http://minio:9000").
+    storage: str = ""
+    s3_endpoint: str = ""
+    # How /vod delivers an asset's media: "proxy" (through this node, with HTTP
+    # ranges) or "redirect" (a 302 to a presigned URL of the bucket, valid for
+    # vod_url_expiry_s; playlists stay on the node, with presigned URIs inside).
+    vod_delivery: str = "proxy"
+    vod_url_expiry_s: int = 3600
     # REST API: requests per minute per API key (token bucket; 0: no limit) and burst.
     api_rate_limit_per_min: int = 600
     api_rate_limit_burst: int = 100
@@ -117,6 +133,10 @@ class Settings:
             raise ConfigError("window_segments must be at least 3")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ConfigError("tls_cert and tls_key go together")
+        if self.redis and not self.redis.startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigError("redis must be a redis://HOST:PORT/DB URL")
+        if self.cluster_playback not in ("proxy", "redirect"):
+            raise ConfigError("cluster_playback must be proxy or redirect")
         if self.event_loop not in ("uvloop", "asyncio"):
             raise ConfigError("event_loop must be uvloop or asyncio")
         if not 0 <= self.rtmp_read_coalesce_ms <= 100:
@@ -131,6 +151,16 @@ class Settings:
             raise ConfigError("whip_idle_timeout_s must be between 1 and 60")
         if self.recording_retention_days < 0:
             raise ConfigError("recording_retention_days must be >= 0 (0: keep forever)")
+        if "://" in self.storage:
+            try:
+                parse_s3_url(self.storage)
+            except ValueError as error:
+                message = f"storage must be a directory or s3://BUCKET/PREFIX: {error}"
+                raise ConfigError(message) from error
+        if self.vod_delivery not in ("proxy", "redirect"):
+            raise ConfigError("vod_delivery must be proxy or redirect")
+        if not 60 <= self.vod_url_expiry_s <= 604800:  # SigV4 URLs last 7 days at most
+            raise ConfigError("vod_url_expiry_s must be between 60 and 604800")
         if self.api_rate_limit_per_min < 0 or self.api_rate_limit_burst < 1:
             raise ConfigError("api_rate_limit_per_min must be >= 0 and api_rate_limit_burst >= 1")
         if not 0.1 <= self.webhook_timeout_s <= 60:
@@ -140,6 +170,20 @@ class Settings:
         if self.webhook_retry_for_s < 0:
             raise ConfigError("webhook_retry_for_s must be >= 0")
         return self
+
+
+def storage_url(settings: Settings) -> tuple[str, str | None]:
+    """Where recordings go, and a deprecation warning when the old
+    `recordings_dir` said so."""
+    default = str(Path(settings.data_dir) / "recordings")
+    if settings.recordings_dir and not settings.storage:
+        return settings.recordings_dir, (
+            "the recordings_dir setting (LIVE_RECORDINGS_DIR) is deprecated: "
+            "use storage (LIVE_STORAGE, --storage) instead"
+        )
+    if settings.recordings_dir:
+        return settings.storage, "recordings_dir is deprecated and ignored: storage is set"
+    return settings.storage or default, None
 
 
 def port_range(value: str) -> tuple[int, int]:

@@ -27,6 +27,7 @@ if [ "$mode" = test ]; then
   need_apt srt-live-transmit srt-tools  # SRT e2e tests publish with it (and ffmpeg's libsrt)
   need_apt openssl openssl  # WHIP tests make a P-256 DTLS certificate for FFmpeg
   need_apt redis-server redis-server  # the Redis store's contract and race tests
+  need_apt varnishd varnish  # the edge tests run configs/edge.vcl in a real varnishd
 fi
 
 if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi

@@ -40,6 +40,10 @@ def test_the_shipped_config_is_the_defaults():
         ('event_loop = "trio"\n', "event_loop"),
         ("rtmp_read_coalesce_ms = 500\n", "rtmp_read_coalesce_ms"),
         ('viewer_stats = "sometimes"\n', "viewer_stats"),
+        ('storage = "ftp://host/x"\n', "storage must be a directory or s3://"),
+        ('storage = "s3://bucket/../x"\n', "storage must be"),
+        ('vod_delivery = "teleport"\n', "vod_delivery"),
+        ("vod_url_expiry_s = 10\n", "vod_url_expiry_s"),
         ("this is not toml", "cannot read"),
     ],
 )
@@ -56,3 +60,27 @@ def test_addresses():
     assert split_address(":0") == ("0.0.0.0", 0)
     with pytest.raises(ConfigError):
         split_address("localhost:99999")
+
+
+def test_storage_replaces_recordings_dir_which_still_works_with_a_warning():
+    from live.config import storage_url
+
+    default = load_settings(None, overrides={"data_dir": "/srv/live"}, environ={})
+    assert storage_url(default) == ("/srv/live/recordings", None)
+    bucket = load_settings(None, environ={"LIVE_STORAGE": "s3://media/rec"})
+    assert storage_url(bucket) == ("s3://media/rec", None)
+    old = load_settings(None, environ={"LIVE_RECORDINGS_DIR": "/old/place"})
+    url, warning = storage_url(old)
+    assert url == "/old/place" and "deprecated" in warning and "storage" in warning
+    both = load_settings(
+        None, environ={"LIVE_RECORDINGS_DIR": "/old", "LIVE_STORAGE": "/new"}
+    )
+    url, warning = storage_url(both)
+    assert url == "/new" and "ignored" in warning
+
+
+def test_the_storage_flag():
+    from live.cli import _parser
+
+    args = _parser().parse_args(["serve", "--storage", "s3://b/p"])
+    assert args.storage == "s3://b/p"

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from live.store.errors import StoreUnavailable
+
 log = logging.getLogger("live.api")
 
 
@@ -92,6 +94,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status < 400:  # redirects and the like are not errors
             raise
         return _from_http_exception(exc, request)
+    except StoreUnavailable as exc:
+        log.warning("%s %s: %s", request.method, request.path, exc)
+        response = error_response(
+            503, "unavailable", "The server's state is unreachable for a moment; retry shortly"
+        )
+        response.headers["Retry-After"] = "2"
+        return response
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.path)
         return error_response(500, "internal_error", "Internal server error")

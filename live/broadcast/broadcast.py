@@ -5,36 +5,56 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Coroutine
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
 
 from live.broadcast.health import IngestHealth
 from live.broadcast.hub import Hub
+from live.broadcast.publisher import Publisher
 from live.media.packet import MediaPacket, TrackInfo
 from live.store.models import Livestream, Session
 
 if TYPE_CHECKING:
-    from live.broadcast.manager import StreamManager
-    from live.broadcast.publisher import Publisher
     from live.packaging.packager import HlsPackager
 
 log = logging.getLogger(__name__)
+
+
+class BroadcastHost(Protocol):
+    """What a Broadcast needs from whoever runs the node's streams (the
+    StreamManager), kept small so a test can build a Broadcast with a few lines."""
+
+    async def publisher_gone(self, broadcast: Broadcast, publisher: Publisher, reason: str) -> None:
+        """The publisher's connection ended by itself (`reason`: publisher_disconnected,
+        timeout, error)."""
+
+    async def note_encoder(self, broadcast: Broadcast, encoder: str) -> None:
+        """The publisher named its encoder: store it with the session."""
+
+    def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        """Run a coroutine in the background, owned (and cancelled) by the host."""
 
 
 class Broadcast:
     """Lives from the first publish until the session ends; survives reconnects
     within the reconnect window, so viewers and recordings see one stream."""
 
-    def __init__(self, manager: StreamManager, livestream: Livestream) -> None:
-        self.manager = manager
+    def __init__(self, host: BroadcastHost, livestream: Livestream, segment_target: float) -> None:
+        self.host = host
         self.livestream = livestream
+        self.segment_target = segment_target
         self.hub = Hub()
         self.publisher: Publisher | None = None
         self.session: Session | None = None
-        self.health = IngestHealth(manager.settings.packaging.segment_target)
+        self.health = IngestHealth(segment_target)
         self.tasks: list[asyncio.Task[Any]] = []
         self.packager: HlsPackager | None = None
         self.timers: dict[str, asyncio.Task[None]] = {}
         self.reconnecting = False
+        # When the last publisher's media stopped (None while one is attached): a
+        # session that ends in the reconnect window ends here, not at the window's end.
+        self.media_ended_at: datetime | None = None
         self.announced_live = False
         # The newest video keyframe, for posters; replaced, never copied.
         self.last_keyframe: MediaPacket | None = None
@@ -42,7 +62,10 @@ class Broadcast:
     def note_encoder(self, encoder: str) -> None:
         if self.session is not None and self.session.encoder != encoder:
             self.session.encoder = encoder
-            self.manager.spawn(self.manager.store.update_session(self.session.id, encoder=encoder))
+            self.host.spawn(self.host.note_encoder(self, encoder))
+
+    async def publisher_gone(self, publisher: Publisher, reason: str) -> None:
+        await self.host.publisher_gone(self, publisher, reason)
 
     def set_tracks(self, tracks: tuple[TrackInfo, ...]) -> None:
         if tracks != self.hub.tracks:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from live.control import LiveSession
 from live.store.models import Livestream, Session
 
 CONNECTED = "livestream.connected"  # a publisher was accepted
@@ -17,11 +18,25 @@ IDLE = "livestream.idle"  # the session ended
 
 
 class StreamEvents(Protocol):
-    async def emit(self, event: str, livestream: Livestream, session: Session | None) -> None: ...
+    async def emit(
+        self,
+        event: str,
+        livestream: Livestream,
+        session: Session | None,
+        live: LiveSession | None = None,
+    ) -> None:
+        """`live`: the session in progress as only its node knows it (health,
+        warnings), when the event comes from a live stream."""
 
 
 class NoStreamEvents:
     """Events go nowhere: for a server without webhooks, and for tests."""
 
-    async def emit(self, event: str, livestream: Livestream, session: Session | None) -> None:
+    async def emit(
+        self,
+        event: str,
+        livestream: Livestream,
+        session: Session | None,
+        live: LiveSession | None = None,
+    ) -> None:
         return None

@@ -3,9 +3,10 @@
 Every ingest (RTMP, SRT, WHIP) asks `begin_publish` with the stream key and gets a
 Publisher or a PublishRefused; from then on it only pushes tracks and packets. The
 manager applies the one-publisher-per-key rule (with takeover of a silent
-publisher), keeps a session open through the reconnect window, writes sessions to
-the store, starts the consumers (HLS packager, recorder) and emits the stream's
-events. It is also the LiveControl the API uses to disconnect a publisher.
+publisher; across nodes through the stream's lease), keeps a session open through
+the reconnect window, writes sessions to the store, starts the stream's outputs
+(HLS packager, recorder) and emits the stream's events. It is also the LiveControl
+the API uses to disconnect a publisher on this node.
 """
 
 from __future__ import annotations
@@ -15,21 +16,28 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, Protocol
 
 from live.broadcast import events
 from live.broadcast.broadcast import Broadcast
 from live.broadcast.events import NoStreamEvents, StreamEvents
 from live.broadcast.health import IngestHealth
+from live.broadcast.leases import (
+    Holder,
+    Lease,
+    LeaseBusy,
+    LeaseUnavailable,
+    LocalLeases,
+    StreamLeases,
+)
 from live.broadcast.publisher import Publisher
+from live.broadcast.recovery import OrphanHandler, close_displaced
 from live.control import LiveSession
-from live.hls import HlsRegistry
-from live.ladder.ladder import Ladder
-from live.ladder.plan import DEFAULT_RUNGS, parse_rungs, plan_ladder
 from live.media.packet import MediaPacket, TrackInfo
-from live.packaging.packager import HlsPackager, PackagingSettings
 from live.store.base import Store
+from live.store.errors import StaleFence, StoreUnavailable
 from live.store.models import Livestream, Session
 from live.store.times import utcnow
 
@@ -37,10 +45,7 @@ log = logging.getLogger(__name__)
 
 RefusalReason = Literal["unknown_key", "banned", "busy"]
 Takeover = Literal["stale", "always", "never"]
-# A consumer started with each Broadcast, after its packager: it subscribes to the
-# hub or taps `broadcast.packager` itself (the recorder stores the packager's parts)
-# and runs until its input ends.
-ConsumerFactory = Callable[[Broadcast], Coroutine[Any, Any, None] | None]
+ViewerTotals = Callable[[Broadcast], dict[str, int]]
 # Ends a publisher may come back from within the reconnect window.
 _RECOVERABLE = ("publisher_disconnected", "timeout", "error")
 
@@ -53,16 +58,29 @@ class PublishRefused(Exception):
         self.reason = reason
 
 
+class Outputs(Protocol):
+    """Starts a Broadcast's packager and consumers, and retires them at its end
+    (`live.broadcast.output.StreamOutputs`; tests of the session's life pass none)."""
+
+    def start(self, broadcast: Broadcast, on_part: Callable[[], None]) -> None: ...
+
+    async def retire(self, broadcast: Broadcast) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
-class StreamSettings:
-    packaging: PackagingSettings = field(default_factory=PackagingSettings)
+class SessionRules:
     publisher_takeover: Takeover = "stale"
     stale_after_s: float = 2.0
-    # How long an ended stream's playlist (with ENDLIST) stays up for late viewers.
-    ended_playlist_linger_s: float = 60.0
-    # `transcode: ladder`: (height, video bits per second) rungs, and the x264 preset.
-    ladder_rungs: tuple[tuple[int, int], ...] = tuple(parse_rungs(DEFAULT_RUNGS))
-    ladder_preset: str = "veryfast"
+    segment_target: float = 1.0
+    # How often a live session's figures (media, bytes, viewers) are written to the
+    # store, so history and other nodes see them while it goes on.
+    checkpoint_every_s: float = 5.0
+    # Cluster mode: re-read each live stream from the store this often, so a ban,
+    # delete or key reset whose message to this node was lost still ends it.
+    audit_every_s: float | None = None
+    # After taking a stream over from another node: how long its old node has to end
+    # its own session (it learns at its next lease renewal) before this one does.
+    displaced_grace_s: float = 3.0
 
 
 class StreamManager:
@@ -71,24 +89,32 @@ class StreamManager:
     def __init__(
         self,
         store: Store,
-        hls: HlsRegistry,
-        settings: StreamSettings,
+        outputs: Outputs | None,
+        rules: SessionRules,
         *,
+        leases: StreamLeases | None = None,
         events: StreamEvents | None = None,
+        viewer_totals: ViewerTotals | None = None,
+        live_viewer_totals: ViewerTotals | None = None,
+        on_orphan: OrphanHandler | None = None,
     ) -> None:
         self.store = store
-        self.hls = hls
-        self.settings = settings
+        self.outputs = outputs
+        self.rules = rules
+        self.leases: StreamLeases = leases or LocalLeases()
         self.events: StreamEvents = events or NoStreamEvents()
-        self.consumers: list[ConsumerFactory] = []
-        # The session's viewer figures (peak_viewers, total_views) at its end.
-        self.viewer_totals: Callable[[Broadcast], dict[str, int]] | None = None
-        # The same figures while the session goes on (read-only), for current_session.
-        self.live_viewer_totals: Callable[[Broadcast], dict[str, int]] | None = None
+        # The session's viewer figures (peak_viewers, total_views) at its end, and
+        # the same figures while it goes on (read-only), for current_session.
+        self.viewer_totals = viewer_totals
+        self.live_viewer_totals = live_viewer_totals
+        # A session of a dead node that this one closed (its recording is finalised).
+        self.on_orphan = on_orphan
         self.broadcasts: dict[str, Broadcast] = {}
         self.refusals: dict[str, int] = {"unknown_key": 0, "banned": 0, "busy": 0}
+        self._leases: dict[str, Lease] = {}
         self._background: set[asyncio.Task[Any]] = set()
         self._lock = asyncio.Lock()
+        self._keeper: asyncio.Task[None] | None = None
         self.closing = False
 
     # -- publishing ------------------------------------------------------------------
@@ -103,7 +129,13 @@ class StreamManager:
     ) -> Publisher:
         livestream = None
         if stream_key:
-            livestream = await self.store.get_livestream_by_stream_key(stream_key)
+            try:
+                livestream = await self.store.get_livestream_by_stream_key(stream_key)
+            except StoreUnavailable:
+                raise self._refuse(
+                    "busy", protocol, remote_addr,
+                    "the server's state is unreachable; try again in a moment",
+                ) from None
         if livestream is None:
             raise self._refuse("unknown_key", protocol, remote_addr, "no livestream has this key")
         if livestream.is_banned():
@@ -115,7 +147,7 @@ class StreamManager:
             continuing = False
             if broadcast is not None and broadcast.publisher is not None:
                 current = broadcast.publisher
-                if not self._may_take_over(current):
+                if not self._may_take_over(current.is_stale(self.rules.stale_after_s)):
                     raise self._refuse("busy", protocol, remote_addr, "another publisher is live")
                 log.info(
                     "stream %s: %s publisher from %s takes over from %s",
@@ -132,6 +164,7 @@ class StreamManager:
                 continuing = broadcast.session is not None
                 broadcast.hub.publisher_changed()
             if broadcast is None:
+                await self._take_lease(livestream.id, protocol, remote_addr)
                 broadcast = self._start_broadcast(livestream)
             publisher = Publisher(broadcast, protocol, remote_addr, stop)
             broadcast.publisher = publisher
@@ -144,70 +177,70 @@ class StreamManager:
         await self._emit(events.CONNECTED, broadcast)
         return publisher
 
-    def _may_take_over(self, current: Publisher) -> bool:
-        rule = self.settings.publisher_takeover
+    def _may_take_over(self, stale: bool) -> bool:
+        rule = self.rules.publisher_takeover
         if rule == "always":
             return True
         if rule == "never":
             return False
-        return current.is_stale(self.settings.stale_after_s)
+        return stale
+
+    def _may_take_over_holder(self, holder: Holder) -> bool:
+        return self._may_take_over(time.time() - holder.active_at >= self.rules.stale_after_s)
+
+    async def _take_lease(self, livestream_id: str, protocol: str, remote_addr: str) -> None:
+        try:
+            lease = await self.leases.acquire(
+                livestream_id,
+                may_take_over=self._may_take_over_holder,
+                on_lost=lambda reason: self._lease_lost(livestream_id, reason),
+            )
+        except LeaseBusy as busy:
+            raise self._refuse(
+                "busy", protocol, remote_addr,
+                f"another publisher is live on node {busy.holder.node_id}",
+            ) from None
+        except LeaseUnavailable:
+            raise self._refuse(
+                "busy", protocol, remote_addr,
+                "the cluster's state is unreachable; publishing resumes when it is back",
+            ) from None
+        lease.active_at = time.time()
+        self._leases[livestream_id] = lease
+        if lease.displaced is not None:
+            self.spawn(self._close_displaced(livestream_id))
+
+    async def _close_displaced(self, livestream_id: str) -> None:
+        await asyncio.sleep(self.rules.displaced_grace_s)
+        broadcast = self.broadcasts.get(livestream_id)
+        keep = broadcast.session.id if broadcast and broadcast.session else None
+        try:
+            await close_displaced(self.store, livestream_id, keep, self.on_orphan)
+        except Exception:
+            log.exception("stream %s: closing the displaced node's session failed",
+                          livestream_id)
+
+    async def _lease_lost(self, livestream_id: str, reason: str) -> None:
+        """Another node took the stream over (or this one could not keep it): stop
+        publishing here. The session is the new holder's to continue or end."""
+        self._leases.pop(livestream_id, None)
+        log.warning("stream %s: lease lost (%s); ending here", livestream_id, reason)
+        await self.disconnect(livestream_id, "publisher_disconnected")
 
     def _refuse(
         self, reason: RefusalReason, protocol: str, remote_addr: str, message: str
     ) -> PublishRefused:
         self.refusals[reason] += 1
-        log.warning("refused %s publish from %s: %s", protocol, remote_addr, reason)
+        log.warning("refused %s publish from %s: %s (%s)", protocol, remote_addr, reason, message)
         return PublishRefused(reason, message)
 
     def _start_broadcast(self, livestream: Livestream) -> Broadcast:
-        broadcast = Broadcast(self, livestream)
-        packaging = PackagingSettings(
-            part_target=self.settings.packaging.part_target,
-            segment_target=self.settings.packaging.segment_target,
-            window_segments=self.settings.packaging.window_segments,
-            latency_mode=livestream.latency_mode,
-        )
-        packager = HlsPackager(
-            broadcast.hub.subscribe("hls", max_packets=3000),
-            self.hls,
-            livestream.playback_id,
-            packaging,
-            on_warning=broadcast.add_warning,
-            on_part=lambda: self._on_part(broadcast),
-            ladder=self._ladder_factory(broadcast) if livestream.transcode == "ladder" else None,
-        )
-        broadcast.packager = packager
-        broadcast.tasks.append(asyncio.create_task(packager.run(), name=f"hls-{livestream.id}"))
-        for factory in self.consumers:
-            coroutine = factory(broadcast)
-            if coroutine is not None:
-                broadcast.tasks.append(asyncio.create_task(coroutine))
+        broadcast = Broadcast(self, livestream, self.rules.segment_target)
+        if self.outputs is not None:
+            self.outputs.start(broadcast, on_part=lambda: self._on_part(broadcast))
         self.broadcasts[livestream.id] = broadcast
+        self._ensure_keeper()
         return broadcast
-
-    def _ladder_factory(self, broadcast: Broadcast) -> Callable[[HlsPackager], Ladder | None]:
-        """Lower renditions for a `transcode: ladder` stream, planned from the source
-        video once the packager knows it."""
-
-        def make(packager: HlsPackager) -> Ladder | None:
-            video = next((t for t in packager.tracks if t.kind == "video"), None)
-            if video is None or packager.window is None:
-                return None
-            rungs = plan_ladder(video.width, video.height, list(self.settings.ladder_rungs))
-            if not rungs:
-                return None
-            log.info("stream %s: ladder %s", broadcast.livestream.id,
-                     ", ".join(f"{r.name} {r.bitrate // 1000} kbps" for r in rungs))
-            return Ladder(
-                rungs,
-                source_window=packager.window,
-                stream=lambda: packager.stream,
-                frame_rate=lambda: packager.rendition.frame_rate if packager.rendition else None,
-                on_warning=broadcast.add_warning,
-                preset=self.settings.ladder_preset,
-            )
-
-        return make
 
     def _on_part(self, broadcast: Broadcast) -> None:
         if not broadcast.announced_live and broadcast.session is not None:
@@ -221,11 +254,12 @@ class StreamManager:
             remote_addr=publisher.remote_addr,
         )
         broadcast.session = session
+        broadcast.media_ended_at = None
         broadcast.announced_live = broadcast.packager is not None and (
             broadcast.packager.parts_produced > 0
         )
-        broadcast.health = IngestHealth(self.settings.packaging.segment_target)
-        await self.store.create_session(session)
+        broadcast.health = IngestHealth(self.rules.segment_target)
+        await self.store.create_session(session, fence=self._fence(broadcast))
         await self.store.set_live(broadcast.livestream.id, True)
         if broadcast.announced_live:  # a new session on output that is already playing
             self.spawn(self._emit(events.LIVE, broadcast))
@@ -239,25 +273,75 @@ class StreamManager:
 
             broadcast.start_timer("max_duration", max_duration, expire)
 
-    async def _close_session(self, broadcast: Broadcast, reason: str) -> None:
+    def _session_figures(self, broadcast: Broadcast, *, final: bool = False) -> dict[str, Any]:
+        """What the session measured so far: media, bytes in, viewers (`final`: the
+        figures that close it)."""
+        video, audio = broadcast.media_description()
+        figures: dict[str, Any] = {
+            "video": video, "audio": audio, "bytes_in": broadcast.health.bytes_in,
+        }
+        totals = self.viewer_totals if final else self.live_viewer_totals
+        if totals is not None:
+            figures.update(totals(broadcast))
+        return figures
+
+    async def _close_session(
+        self, broadcast: Broadcast, reason: str, ended_at: datetime | None = None
+    ) -> None:
         """Write the end of the current session (the broadcast may carry on)."""
         session = broadcast.session
         if session is None:
             return
-        broadcast.session = None
         broadcast.cancel_timer("max_duration")
-        video, audio = broadcast.media_description()
-        ended = await self.store.end_session(
-            session.id,
-            ended_at=utcnow(),
-            end_reason=reason,
-            video=video,
-            audio=audio,
-            bytes_in=broadcast.health.bytes_in,
-            encoder=session.encoder,
-            **(self.viewer_totals(broadcast) if self.viewer_totals else {}),
-        )
+        final = self._session_figures(broadcast, final=True)
+        fence = self._fence(broadcast)
+        broadcast.session = None
+        ended_at = ended_at or utcnow()
+
+        async def write() -> Session | None:
+            return await self.store.end_session(
+                session.id, ended_at=ended_at, end_reason=reason, encoder=session.encoder,
+                fence=fence, **final,
+            )
+
+        ended = await self._write_soon(write, f"the end of session {session.id}")
         await self._emit(events.IDLE, broadcast, ended or session)
+
+    def _fence(self, broadcast: Broadcast) -> int | None:
+        lease = self._leases.get(broadcast.livestream.id)
+        return lease.token if lease is not None else None
+
+    async def _write_soon(
+        self, write: Callable[[], Coroutine[Any, Any, Any]], what: str
+    ) -> Any:
+        """Write now; while the store is unreachable, keep retrying in the background
+        (a session's end must not be lost to a Redis restart). A write another owner
+        fenced off is dropped: the stream's newer owner decides."""
+        try:
+            return await write()
+        except StaleFence:
+            log.warning("%s: a newer owner holds the stream; not written", what)
+            return None
+        except StoreUnavailable:
+            log.warning("%s: the store is unreachable; retrying in the background", what)
+
+        async def retry() -> None:
+            delay = 0.5
+            for _ in range(600):  # bounded: about an hour at the longest delay
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                try:
+                    await write()
+                    log.info("%s: written after the store came back", what)
+                    return
+                except StaleFence:
+                    return
+                except StoreUnavailable:
+                    continue
+            log.error("%s: given up; the store stayed unreachable", what)
+
+        self.spawn(retry())
+        return None
 
     async def publisher_gone(self, broadcast: Broadcast, publisher: Publisher, reason: str) -> None:
         """The publisher's connection ended by itself: wait for it within the
@@ -267,6 +351,7 @@ class StreamManager:
                 return
             broadcast.publisher = None
             publisher.attached = False
+            broadcast.media_ended_at = utcnow()
         await self._emit(events.DISCONNECTED, broadcast)
         window = broadcast.livestream.reconnect_window_s
         if window > 0 and reason in _RECOVERABLE and not self.closing:
@@ -276,13 +361,31 @@ class StreamManager:
 
             async def expire() -> None:
                 if broadcast.publisher is None:
-                    await self.end_session(broadcast, reason)
+                    # The wait is not broadcast time: the session ended when media
+                    # stopped flowing.
+                    await self.end_session(broadcast, reason, ended_at=broadcast.media_ended_at)
 
             broadcast.start_timer("reconnect", window, expire)
             return
         await self.end_session(broadcast, reason)
 
-    async def end_session(self, broadcast: Broadcast, reason: str) -> None:
+    async def end_left(self, publisher: Publisher, reason: str) -> None:
+        """The publisher left on purpose (WHIP's DELETE) and has already gone: end the
+        session now instead of waiting out the reconnect window."""
+        broadcast = self.broadcasts.get(publisher.livestream_id)
+        if broadcast is publisher.broadcast and broadcast.publisher is None:
+            await self.end_session(broadcast, reason, ended_at=broadcast.media_ended_at)
+
+    async def note_encoder(self, broadcast: Broadcast, encoder: str) -> None:
+        if broadcast.session is not None:
+            with contextlib.suppress(StoreUnavailable, StaleFence):
+                await self.store.update_session(
+                    broadcast.session.id, encoder=encoder, fence=self._fence(broadcast)
+                )
+
+    async def end_session(
+        self, broadcast: Broadcast, reason: str, ended_at: datetime | None = None
+    ) -> None:
         """The session is over: end it and the stream's output (ENDLIST)."""
         async with self._lock:
             if self.broadcasts.get(broadcast.livestream.id) is not broadcast:
@@ -293,28 +396,30 @@ class StreamManager:
                 publisher.attached = False
             broadcast.reconnecting = False
             broadcast.cancel_timers()
-        await self._close_session(broadcast, reason)
+        await self._close_session(broadcast, reason, ended_at)
         broadcast.hub.end(reason)
-        with contextlib.suppress(Exception):
-            await self.store.set_live(broadcast.livestream.id, False)
+        livestream_id = broadcast.livestream.id
+        await self._write_soon(
+            lambda: self.store.set_live(livestream_id, False), f"stream {livestream_id} idle"
+        )
+        lease = self._leases.pop(broadcast.livestream.id, None)
+        if lease is not None:
+            with contextlib.suppress(Exception):
+                await self.leases.release(lease)
         log.info("stream %s: session ended (%s)", broadcast.livestream.id, reason)
-        self.spawn(self._retire_output(broadcast))
-
-    async def _retire_output(self, broadcast: Broadcast) -> None:
-        """Let the consumers finish (ENDLIST), then take the playlist down later."""
-        await asyncio.gather(*broadcast.tasks, return_exceptions=True)
-        await asyncio.sleep(self.settings.ended_playlist_linger_s)
-        packager = broadcast.packager
-        if packager is not None and packager.stream is not None:
-            current = self.hls.get(broadcast.livestream.playback_id)
-            if current is packager.stream:
-                self.hls.unregister(broadcast.livestream.playback_id)
+        if self.outputs is not None:
+            self.spawn(self.outputs.retire(broadcast))
 
     async def _emit(
         self, event: str, broadcast: Broadcast, session: Session | None = None
     ) -> None:
+        livestream_id = broadcast.livestream.id
+        live = self.current_session(livestream_id) if self.broadcasts.get(
+            livestream_id) is broadcast else None
         try:
-            await self.events.emit(event, broadcast.livestream, session or broadcast.session)
+            await self.events.emit(
+                event, broadcast.livestream, session or broadcast.session, live
+            )
         except Exception:
             log.exception("stream %s: could not record event %s", broadcast.livestream.id, event)
 
@@ -325,6 +430,66 @@ class StreamManager:
                 return broadcast.latest_keyframe()
         return None
 
+    # -- while streams are live ------------------------------------------------------
+
+    def _ensure_keeper(self) -> None:
+        if self._keeper is None or self._keeper.done():
+            self._keeper = asyncio.create_task(self._keep(), name="stream-keeper")
+
+    async def _keep(self) -> None:
+        """While any stream is live here: refresh each lease's activity, write each
+        session's figures every `checkpoint_every_s`, and in a cluster audit each
+        stream against the store. Stops by itself when nothing is live."""
+        tick = 1.0
+        since_checkpoint = since_audit = 0.0
+        while self.broadcasts:
+            await asyncio.sleep(tick)
+            since_checkpoint += tick
+            since_audit += tick
+            for livestream_id, broadcast in list(self.broadcasts.items()):
+                lease = self._leases.get(livestream_id)
+                publisher = broadcast.publisher
+                if lease is not None and publisher is not None:
+                    last = publisher.last_media_at or publisher.connected_at
+                    self.leases.touch(lease, time.time() - (time.monotonic() - last))
+            try:
+                if since_checkpoint >= self.rules.checkpoint_every_s:
+                    since_checkpoint = 0.0
+                    await self.checkpoint()
+                audit = self.rules.audit_every_s
+                if audit is not None and since_audit >= audit:
+                    since_audit = 0.0
+                    await self.audit()
+            except Exception:
+                log.exception("checking the live streams failed; trying again")
+
+    async def checkpoint(self) -> None:
+        """Write each live session's figures to the store."""
+        for broadcast in list(self.broadcasts.values()):
+            session = broadcast.session
+            if session is not None:
+                with contextlib.suppress(StaleFence):
+                    await self.store.update_session(
+                        session.id, fence=self._fence(broadcast),
+                        **self._session_figures(broadcast),
+                    )
+
+    async def audit(self) -> None:
+        """End what the store says must not be live: a ban, a delete or a new stream
+        key that reached this node only through the store."""
+        for livestream_id, broadcast in list(self.broadcasts.items()):
+            livestream = await self.store.get_livestream(livestream_id)
+            if livestream is None:
+                reason = "deleted"
+            elif livestream.is_banned():
+                reason = "banned"
+            elif livestream.stream_key != broadcast.livestream.stream_key:
+                reason = "key_reset"
+            else:
+                continue
+            log.info("stream %s: the store says %s; ending it here", livestream_id, reason)
+            await self.disconnect(livestream_id, reason)
+
     # -- LiveControl -----------------------------------------------------------------
 
     def current_session(self, livestream_id: str) -> LiveSession | None:
@@ -332,11 +497,8 @@ class StreamManager:
         if broadcast is None or broadcast.session is None:
             return None
         session = broadcast.session
-        session.video, session.audio = broadcast.media_description()
-        session.bytes_in = broadcast.health.bytes_in
-        if self.live_viewer_totals is not None:
-            for name, value in self.live_viewer_totals(broadcast).items():
-                setattr(session, name, value)
+        for name, value in self._session_figures(broadcast).items():
+            setattr(session, name, value)
         return LiveSession(
             session=session,
             reconnecting=broadcast.reconnecting,
@@ -362,17 +524,6 @@ class StreamManager:
 
     # -- life of the process -----------------------------------------------------------
 
-    async def recover(self) -> None:
-        """Close what a crashed process left open: sessions and `live` flags."""
-        for session in await self.store.list_open_sessions():
-            await self.store.end_session(session.id, ended_at=utcnow(), end_reason="error")
-        for _ in range(10_000):  # bounded: each round clears up to 100 flags
-            items, _total = await self.store.list_livestreams(page=1, page_size=100, status="live")
-            if not items:
-                break
-            for livestream in items:
-                await self.store.set_live(livestream.id, False)
-
     async def shutdown(self) -> None:
         """End every session (`server_shutdown`) and let the consumers finish."""
         self.closing = True
@@ -381,6 +532,8 @@ class StreamManager:
             await self.disconnect(livestream_id, "server_shutdown")
         if tasks:
             await asyncio.wait(tasks, timeout=10)
+        if self._keeper is not None:
+            self._keeper.cancel()
         for task in list(self._background):
             task.cancel()
 

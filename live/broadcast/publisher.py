@@ -10,18 +10,31 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from live.media.packet import MediaPacket, TrackInfo
 
-if TYPE_CHECKING:
-    from live.broadcast.broadcast import Broadcast
+
+class PublisherSink(Protocol):
+    """What a Publisher feeds: its Broadcast (kept to this much so that the two
+    modules do not import each other)."""
+
+    publisher: Any
+    livestream: Any
+
+    def note_encoder(self, encoder: str) -> None: ...
+
+    def set_tracks(self, tracks: tuple[TrackInfo, ...]) -> None: ...
+
+    def push(self, packet: MediaPacket) -> None: ...
+
+    async def publisher_gone(self, publisher: Publisher, reason: str) -> None: ...
 
 
 class Publisher:
     def __init__(
         self,
-        broadcast: Broadcast,
+        broadcast: PublisherSink,
         protocol: str,
         remote_addr: str,
         stop: Callable[[str], None],
@@ -82,5 +95,5 @@ class Publisher:
         through the livestream's reconnect window (as Mux does): OBS's Stop then
         Start is one broadcast, one recording."""
         if self.broadcast.publisher is self:
-            await self.broadcast.manager.publisher_gone(self.broadcast, self, reason)
+            await self.broadcast.publisher_gone(self, reason)
         self.attached = False

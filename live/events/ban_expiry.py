@@ -36,12 +36,24 @@ RETRY_S = 1.0
 MIN_SLEEP_S = 0.01
 
 
+def ban_waker(wake: asyncio.Event) -> Callable[[str, Livestream], None]:
+    """An event listener that sets `wake` when a ban with an `until` is made: give
+    it to the outbox, and the same `wake` to the BanExpiry."""
+
+    def notice(event: str, livestream: Livestream) -> None:
+        if event == "livestream.banned" and livestream.ban_until is not None:
+            wake.set()
+
+    return notice
+
+
 class BanExpiry:
     def __init__(
         self,
         store: Store,
         events: StreamEvents,
         *,
+        wake: asyncio.Event | None = None,
         rescan_s: float = RESCAN_S,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
@@ -49,14 +61,14 @@ class BanExpiry:
         self.events = events
         self.rescan_s = rescan_s
         self.clock = clock
-        self._wake = asyncio.Event()
+        # Set by `notice` (or by `ban_waker`, for an outbox built before the sweeper).
+        self._wake = wake or asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     def notice(self, event: str, livestream: Livestream) -> None:
         """A livestream event happened on this node: a ban with an `until` may end
         sooner than anything the sweeper is waiting for."""
-        if event == "livestream.banned" and livestream.ban_until is not None:
-            self._wake.set()
+        ban_waker(self._wake)(event, livestream)
 
     def start(self) -> None:
         if self._task is None:

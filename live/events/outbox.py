@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from live.api.serialize import livestream_json, session_json
-from live.control import LiveControl, NoLiveControl
+from live.control import LiveControl, LiveSession, NoLiveControl
 from live.store.base import Store
 from live.store.ids import new_id
 from live.store.models import WEBHOOK_EVENTS, Livestream, Session
@@ -40,6 +40,16 @@ def scrub(value: Any) -> Any:
     if isinstance(value, list):
         return [scrub(v) for v in value]
     return value
+
+
+class _KnownSession(NoLiveControl):
+    """Answers `current_session` with the one the event came with."""
+
+    def __init__(self, live: LiveSession) -> None:
+        self.live = live
+
+    def current_session(self, livestream_id: str) -> LiveSession | None:
+        return self.live if self.live.session.livestream_id == livestream_id else None
 
 
 class WebhookOutbox:
@@ -65,9 +75,16 @@ class WebhookOutbox:
         # end racing) says nothing new and is dropped.
         self._disconnected: set[str] = set()
 
-    async def emit(self, event: str, livestream: Livestream, session: Session | None) -> None:
+    async def emit(
+        self,
+        event: str,
+        livestream: Livestream,
+        session: Session | None,
+        live: LiveSession | None = None,
+    ) -> None:
         """A livestream event (StreamEvents): data is the livestream object as the API
-        shows it to a read key, plus `session` (the publish session) when there is one."""
+        shows it to a read key (its `current_session` from `live`, which the stream
+        manager passes), plus `session` (the publish session) when there is one."""
         if self.on_event is not None:
             self.on_event(event, livestream)
         if event == "livestream.disconnected":
@@ -81,7 +98,8 @@ class WebhookOutbox:
             fresh = dataclasses.replace(fresh, live=True)
         elif event == "livestream.idle":
             fresh = dataclasses.replace(fresh, live=False)
-        data = livestream_json(fresh, urls=self.urls, control=self.control, secrets=False)
+        control = _KnownSession(live) if live is not None else self.control
+        data = livestream_json(fresh, urls=self.urls, control=control, secrets=False)
         data["session"] = session_json(session) if session is not None else None
         await self.publish(event, data)
 
@@ -105,7 +123,10 @@ class WebhookOutbox:
         body = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False)
         count = await self.store.enqueue_event(event_id, event, body, now)
         self.emitted += 1
-        log.info("event %s %s: %d deliveries queued", event, event_id, count)
+        log.log(
+            logging.INFO if count else logging.DEBUG,
+            "event %s %s: %d deliveries queued", event, event_id, count,
+        )
         if count and self.on_enqueued is not None:
             self.on_enqueued()
         return event_id

@@ -35,7 +35,9 @@ from live.hls.responses import (
     CORS_HEADERS,
     IMMUTABLE,
     NO_CACHE,
+    PER_VIEWER,
     PLAYLIST_TYPE,
+    SHARED_BRIEFLY,
     accepts_gzip,
     blocking_playlist_max_age,
     error_response,
@@ -156,6 +158,8 @@ class _HlsHandlers:
         self._registry = registry
         self._on_request = on_request
         self._mv_query = query_for_multivariant or _default_query
+        # Only a query hook can make a multivariant playlist differ between viewers.
+        self._mv_cache = PER_VIEWER if query_for_multivariant else SHARED_BRIEFLY
         self._caches: weakref.WeakKeyDictionary[HlsWindow, _RenderCache] = (
             weakref.WeakKeyDictionary()
         )
@@ -183,7 +187,7 @@ class _HlsHandlers:
             "multivariant",
             _Rendered(body),
             content_type=PLAYLIST_TYPE,
-            cache_control=NO_CACHE,
+            cache_control=self._mv_cache,
         )
 
     async def media_playlist(self, request: web.Request) -> web.StreamResponse:

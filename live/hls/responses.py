@@ -19,6 +19,12 @@ CORS_HEADERS = {
 
 IMMUTABLE = "public, max-age=3600, immutable"
 NO_CACHE = "no-cache"
+# A multivariant playlist that hands this viewer its own id: no shared cache may
+# give it to anyone else.
+PER_VIEWER = "private, no-cache"
+# A multivariant playlist that is the same for everyone: players always ask again
+# (renditions come and go), a caching edge in front may answer for a second.
+SHARED_BRIEFLY = "max-age=0, s-maxage=1"
 
 
 def blocking_playlist_max_age(target_duration: int) -> str:

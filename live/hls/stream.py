@@ -37,6 +37,11 @@ class HlsStream:
     renditions: list[Rendition] = field(default_factory=list)
     latency_mode: LatencyMode = "low"
 
+    @property
+    def ended(self) -> bool:
+        """Its session is over (ENDLIST): the playlist only lingers for late viewers."""
+        return bool(self.renditions) and all(r.window.ended for r in self.renditions)
+
     def rendition(self, name: str) -> Rendition | None:
         for r in self.renditions:
             if r.name == name:

@@ -1,35 +1,36 @@
-"""Finalising a recording: from stored parts to a VOD asset. Blocking: run in a thread.
+"""Finalising a recording: from stored segments to a VOD asset.
 
-Steps, each safe to redo after a crash (start-up finalises again whatever was left
-`recording` or `processing`):
-1. read the index (a torn last line is skipped) and keep the parts that are stored;
-2. cut each segment object to the parts its index names (after a crash, the last
-   one may end with the part that was in flight);
-3. write the VOD playlist, the fast-start MP4 and the poster.
+The same steps after a clean end and after a crash (start-up finalises again
+whatever was left `recording` or `processing`), each safe to redo:
+1. read the recording back from its manifests (`manifest.load_index`): the
+   segments that are stored whole with their manifest, in order;
+2. drop segment objects without a manifest (a crash between the two writes);
+3. write the VOD playlist, then the fast-start MP4 (remuxed in a worker thread
+   from the stored segments; remote ones copied to a scratch directory first), the
+   poster and the sprite, each object once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from live.recording import index as idx
-from live.recording.mp4 import build_mp4, make_poster
+from live.recording import layout
+from live.recording.manifest import RecordingIndex, load_index
+from live.recording.mp4 import ReadObject, build_mp4, make_poster
 from live.recording.playlist import render_vod_playlist
 from live.storage.base import Storage
 from live.thumbnails.sprite import make_sprite
 
 log = logging.getLogger(__name__)
 
-PLAYLIST = "index.m3u8"
-MP4 = "download.mp4"
-POSTER = "poster.jpg"
-SPRITE = "sprite.jpg"
-SPRITE_VTT = "sprite.vtt"
 POSTER_POSITION = 0.1  # of the duration
+_COPY_CONCURRENCY = 4  # remote objects fetched at once
 
 
 class FinaliseError(Exception):
@@ -44,63 +45,72 @@ class FinalResult:
     segments: int
 
 
-def load_index(storage: Storage, prefix: str) -> idx.RecordingIndex:
-    """The index, keeping only the parts whose bytes are stored."""
-    try:
-        raw = storage.get(prefix + idx.INDEX)
-    except KeyError:
-        raise FinaliseError("nothing was recorded (no index)") from None
-    index = idx.parse_index(raw)
-    sizes = {info.key[len(prefix) :]: info.size for info in storage.list(prefix)}
-    kept = []
-    for segment in index.segments:
-        # Parts are stored before they are indexed, so a segment shorter than its
-        # index means the files were tampered with: keep what comes before.
-        stored = sizes.get(idx.segment_key(segment.number), 0)
-        parts, size = [], 0
-        for part in segment.parts:
-            if size + part.size > stored:
-                log.warning(
-                    "%s: part %d is missing; segment %d cut short", prefix, part.seq, segment.number
-                )
-                break
-            parts.append(part)
-            size += part.size
-        if parts:
-            segment.parts = parts
-            kept.append(segment)
-    index.segments = [s for s in kept if sizes.get(idx.init_key(s.init))]
-    return index
-
-
-def finalise_recording(storage: Storage, prefix: str) -> FinalResult:
-    index = load_index(storage, prefix)
+async def finalise_recording(storage: Storage, prefix: str) -> FinalResult:
+    index = await load_index(storage, prefix)
+    if index.orphans:
+        log.warning("%s: %d segment(s) without a manifest dropped", prefix, len(index.orphans))
+        await storage.delete_many(index.orphans)
     if not index.segments or index.duration <= 0:
-        raise FinaliseError("nothing was recorded (no complete part)")
-    for segment in index.segments:
-        key = prefix + idx.segment_key(segment.number)
-        if storage.size(key) != segment.size:  # the part in flight when it crashed
-            storage.put(key, storage.get(key, 0, segment.size))
-    storage.put(prefix + PLAYLIST, render_vod_playlist(index).encode())
+        raise FinaliseError("nothing was recorded (no complete segment)")
+    await layout.put(storage, prefix, layout.PLAYLIST, render_vod_playlist(index).encode())
 
-    scratch = Path(tempfile.mkdtemp(prefix="finalise-", dir=storage.scratch_dir()))
+    scratch = Path(
+        await asyncio.to_thread(
+            lambda: tempfile.mkdtemp(prefix="finalise-", dir=storage.scratch_dir())
+        )
+    )
     try:
-        mp4_path = scratch / MP4
-        build_mp4(storage, prefix, index, mp4_path)
-        poster = make_poster(mp4_path, POSTER_POSITION)
-        sprite = make_sprite(mp4_path, image_name=SPRITE) if poster is not None else None
-        storage.put_file(prefix + MP4, mp4_path)
+        mp4_path = scratch / layout.MP4
+        read = await local_reader(storage, prefix, index, scratch)
+        await asyncio.to_thread(build_mp4, read, prefix, index, mp4_path)
+        poster = await asyncio.to_thread(make_poster, mp4_path, POSTER_POSITION)
+        sprite = None
         if poster is not None:
-            storage.put(prefix + POSTER, poster)
+            sprite = await asyncio.to_thread(make_sprite, mp4_path, image_name=layout.SPRITE)
+        await storage.put_file(
+            prefix + layout.MP4, mp4_path, content_type=layout.content_type(layout.MP4)
+        )
+        if poster is not None:
+            await layout.put(storage, prefix, layout.POSTER, poster)
         if sprite is not None:
-            storage.put(prefix + SPRITE, sprite.jpeg)
-            storage.put(prefix + SPRITE_VTT, sprite.vtt.encode())
+            await layout.put(storage, prefix, layout.SPRITE, sprite.jpeg)
+            await layout.put(storage, prefix, layout.SPRITE_VTT, sprite.vtt.encode())
     finally:
-        for leftover in scratch.glob("*"):
-            with contextlib.suppress(OSError):
-                leftover.unlink()
-        with contextlib.suppress(OSError):
-            scratch.rmdir()
+        await asyncio.to_thread(shutil.rmtree, scratch, True)
 
-    size = sum(info.size for info in storage.list(prefix))
+    size = sum(info.size for info in await storage.list(prefix))
     return FinalResult(index.duration, size, poster is not None, len(index.segments))
+
+
+async def local_reader(
+    storage: Storage, prefix: str, index: RecordingIndex, scratch: Path
+) -> ReadObject:
+    """A blocking reader of the recording's init sections and segments for the
+    remux thread. PyAV's MP4 demuxer reads a fragmented file twice (its header scan
+    visits every fragment), so remote objects are first copied into `scratch`,
+    each fetched once, a few at a time; local files are read where they are."""
+    names = [layout.init_key(number) for number in sorted(index.inits)]
+    names += [layout.segment_key(segment.number) for segment in index.segments]
+    if storage.local_path(prefix + names[0]) is not None:
+        return lambda key: _read_path(storage.local_path(key))
+    copies = scratch / "objects"
+    await asyncio.to_thread(copies.mkdir)
+    slots = asyncio.Semaphore(_COPY_CONCURRENCY)
+
+    async def copy(name: str) -> None:
+        async with slots:
+            handle = await asyncio.to_thread(open, copies / name, "wb")
+            try:
+                async with contextlib.aclosing(storage.stream(prefix + name)) as chunks:
+                    async for chunk in chunks:
+                        await asyncio.to_thread(handle.write, chunk)
+            finally:
+                await asyncio.to_thread(handle.close)
+
+    await asyncio.gather(*(copy(name) for name in names))
+    return lambda key: (copies / key[len(prefix) :]).read_bytes()
+
+
+def _read_path(path: Path | None) -> bytes:
+    assert path is not None
+    return path.read_bytes()

@@ -11,34 +11,33 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
 
 import av
 
 from live.media.packet import TrackInfo
-from live.recording import index as idx
-from live.storage.base import Storage
+from live.recording import layout
+from live.recording.manifest import RecordingIndex, SegmentEntry
 from live.thumbnails.jpeg import encode_jpeg
 
 log = logging.getLogger(__name__)
 
 _HEAD_PACKETS = 64  # read this far into the first run to find where media starts
 
+# Reads a whole stored object, blocking (the MP4 is built in a worker thread).
+ReadObject = Callable[[str], bytes]
+
 
 class StoredFile(io.RawIOBase):
-    """Several stored objects read as one seekable file (init + segments)."""
+    """Several stored objects read as one seekable file (init + segments), one
+    object held in memory at a time."""
 
-    def __init__(self, storage: Storage, keys: list[str]) -> None:
-        self._storage = storage
+    def __init__(self, read: ReadObject, keys: list[str], sizes: list[int]) -> None:
+        self._read = read
         self._keys = keys
-        self._sizes = []
-        for key in keys:
-            size = storage.size(key)
-            if size is None:
-                raise KeyError(key)
-            self._sizes.append(size)
+        self._sizes = sizes
         self._starts = [sum(self._sizes[:i]) for i in range(len(keys))]
         self._length = sum(self._sizes)
         self._position = 0
@@ -60,7 +59,7 @@ class StoredFile(io.RawIOBase):
 
     def _object(self, number: int) -> bytes:
         if self._cached is None or self._cached[0] != number:
-            self._cached = (number, self._storage.get(self._keys[number]))
+            self._cached = (number, self._read(self._keys[number]))
         return self._cached[1]
 
     def readinto(self, buffer) -> int:  # type: ignore[override]
@@ -75,8 +74,8 @@ class StoredFile(io.RawIOBase):
         return len(chunk)
 
 
-def _runs(index: idx.RecordingIndex) -> list[tuple[int, list[idx.SegmentEntry]]]:
-    runs: list[tuple[int, list[idx.SegmentEntry]]] = []
+def _runs(index: RecordingIndex) -> list[tuple[int, list[SegmentEntry]]]:
+    runs: list[tuple[int, list[SegmentEntry]]] = []
     for segment in index.segments:
         if runs and runs[-1][0] == segment.init:
             runs[-1][1].append(segment)
@@ -144,7 +143,7 @@ class _Output:
         yield from self.stream.encode(None)
 
 
-def build_mp4(storage: Storage, prefix: str, index: idx.RecordingIndex, path: Path) -> None:
+def build_mp4(read: ReadObject, prefix: str, index: RecordingIndex, path: Path) -> None:
     runs = _runs(index)
     targets: dict[str, TrackInfo] = {}
     for init, _ in runs:
@@ -166,9 +165,10 @@ def build_mp4(storage: Storage, prefix: str, index: idx.RecordingIndex, path: Pa
     origin: float | None = None
     try:
         for init, segments in runs:
-            keys = [prefix + idx.init_key(init)]
-            keys += [prefix + idx.segment_key(s.number) for s in segments]
-            with av.open(StoredFile(storage, keys), "r", format="mp4") as source:
+            keys = [prefix + layout.init_key(init)]
+            keys += [prefix + layout.segment_key(s.number) for s in segments]
+            sizes = [len(read(keys[0]))] + [s.size for s in segments]
+            with av.open(StoredFile(read, keys, sizes), "r", format="mp4") as source:
                 streams = {s.type: s for s in source.streams if s.type in targets}
                 for kind, stream in streams.items():
                     if kind not in outputs:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import math
 
-from live.recording.index import RecordingIndex, init_key, segment_key
+from live.recording.layout import init_key, segment_key
+from live.recording.manifest import RecordingIndex
 
 
 def render_vod_playlist(index: RecordingIndex) -> str:

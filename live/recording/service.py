@@ -17,6 +17,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from live.recording.finalize import FinaliseError, finalise_recording
+from live.recording.layout import asset_prefix
 from live.recording.recorder import QUEUE_PARTS, Recorder
 from live.storage.base import Storage, StorageError
 from live.store.base import Store
@@ -53,7 +54,7 @@ class RecordingService:
         self.listeners: list[AssetListener] = []
         self.recorders: set[Recorder] = set()
         self._finalising: dict[str, asyncio.Task[None]] = {}
-        # Finalising is CPU and disk heavy: one at a time, in a worker thread.
+        # Finalising is CPU and disk heavy: one at a time (its remux in a worker thread).
         self._finalise_slot = asyncio.Semaphore(1)
         self._retention_task: asyncio.Task[None] | None = None
 
@@ -70,6 +71,7 @@ class RecordingService:
             broadcast,
             packager,
             self,
+            self.storage,
             segment_target=self.segment_target,
             queue_parts=self.queue_parts,
         )
@@ -102,9 +104,7 @@ class RecordingService:
         await self.store.update_asset(asset_id, status="processing")
         async with self._finalise_slot:
             try:
-                result = await asyncio.to_thread(
-                    finalise_recording, self.storage, f"assets/{asset_id}/"
-                )
+                result = await finalise_recording(self.storage, asset_prefix(asset_id))
             except (FinaliseError, StorageError) as error:
                 await self._set_failed(asset_id, str(error))
                 return
@@ -127,7 +127,7 @@ class RecordingService:
             )
             await self._announce(ASSET_READY, asset)
         else:  # deleted while it was being finalised
-            await asyncio.to_thread(self.storage.delete_prefix, f"assets/{asset_id}/")
+            await self.storage.delete_prefix(asset_prefix(asset_id))
 
     async def fail_asset(self, asset: Asset, message: str) -> None:
         await self._set_failed(asset.id, message)
@@ -139,7 +139,7 @@ class RecordingService:
             await self._announce(ASSET_FAILED, asset)
         elif asset_id in self._finalising:  # deleted while it was being finalised
             with contextlib.suppress(StorageError):
-                await asyncio.to_thread(self.storage.delete_prefix, f"assets/{asset_id}/")
+                await self.storage.delete_prefix(asset_prefix(asset_id))
 
     async def _announce(self, event: str, asset: Asset) -> None:
         for listener in list(self.listeners):
@@ -152,7 +152,7 @@ class RecordingService:
 
     async def recover(self) -> int:
         """Finalise the assets a crashed process left `recording` or `processing`,
-        from what is on disk. Call after `StreamManager.recover()`."""
+        from the segment manifests in storage. Call after `StreamManager.recover()`."""
         count = 0
         while True:
             assets, _ = await self.store.list_assets(1, 100, statuses=("recording", "processing"))
@@ -202,7 +202,7 @@ class RecordingService:
         await self.store.delete_asset(asset.id)
         if task is not None:  # its end finds the record gone and removes the files
             return
-        await asyncio.to_thread(self.storage.delete_prefix, f"assets/{asset.id}/")
+        await self.storage.delete_prefix(asset_prefix(asset.id))
 
     async def close(self, timeout: float = 300.0) -> None:
         """Wait for the finalisations under way (SIGTERM finalises every recording)."""

@@ -1,9 +1,10 @@
-"""Where recordings live: blobs by key, on local disk or (later) S3-compatible storage.
+"""Where recordings live: blobs by key, on local disk or in an S3-compatible bucket.
 
 The storage knows nothing of what the blobs mean; `live/recording/` decides that.
 """
 
-from live.storage.base import Appender, ObjectInfo, Storage, StorageError, check_key
+from live.storage.base import ObjectInfo, Storage, StorageError, check_key
+from live.storage.factory import open_storage
 from live.storage.local import LocalStorage
 
-__all__ = ["Appender", "LocalStorage", "ObjectInfo", "Storage", "StorageError", "check_key"]
+__all__ = ["LocalStorage", "ObjectInfo", "Storage", "StorageError", "check_key", "open_storage"]

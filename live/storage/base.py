@@ -3,22 +3,38 @@
 Recordings go through this and nothing else, so local files (the embedded default)
 and an S3-compatible bucket (cluster mode) are interchangeable. Keys are
 "/"-separated relative paths ("assets/ast_x/seg_00001.m4s"); a key never
-starts with "/" and never contains "..".
+starts with "/", never contains "." or ".." parts, and uses only letters, digits,
+"_", "-" and ".", so no key can escape a directory or mean two things.
 
-Every method blocks: callers run them in a worker thread (the recorder has its own
-writer thread, VOD handlers use `asyncio.to_thread`), so a slow or failing disk
-never stalls the event loop. Failures raise `StorageError`, whose message is meant
-for people (it ends up in an asset's `error`).
+Objects are written whole, once: there is no append, because an object store has
+none (emulating it rewrites the object, O(n^2) over a recording). A reader sees
+either the whole object or none. Writing a key again replaces the object whole;
+the recorder only does that when it redoes a finalisation after a crash.
+
+Every method is a coroutine: S3 calls are asynchronous, local file I/O runs in
+worker threads, so a slow or failing disk never stalls the event loop. Failures
+raise `StorageError`, whose message is meant for people (it ends up in an asset's
+`error`); a missing key is `KeyError` where an object is needed.
 """
 
 from __future__ import annotations
 
 import abc
 import re
+import tempfile
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from live.storage.files import read_file_chunks, remove_file
+
 _KEY = re.compile(r"[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*")
+MAX_KEY_LENGTH = 900  # S3 allows 1024 bytes, and a bucket prefix comes in front
+
+# S3 DeleteObjects takes at most this many keys per call.
+DELETE_BATCH = 1000
+# Reads of a stream go out in pieces of this size (HTTP proxying, copies).
+STREAM_CHUNK = 256 * 1024
 
 
 class StorageError(Exception):
@@ -27,9 +43,39 @@ class StorageError(Exception):
 
 def check_key(key: str) -> str:
     """`key` if it is a well-formed relative key, else ValueError."""
-    if not _KEY.fullmatch(key) or any(part in (".", "..") for part in key.split("/")):
+    if (
+        len(key) > MAX_KEY_LENGTH
+        or not _KEY.fullmatch(key)
+        or any(part in (".", "..") for part in key.split("/"))
+    ):
         raise ValueError(f"invalid storage key {key!r}")
     return key
+
+
+def check_prefix(prefix: str) -> str:
+    """A prefix is a key, a key followed by "/", or "" (everything)."""
+    if prefix:
+        check_key(prefix[:-1] if prefix.endswith("/") else prefix)
+    return prefix
+
+
+def clip_range(size: int, start: int, end: int | None) -> tuple[int, int]:
+    """[start, end) within an object of `size` bytes (empty past its end)."""
+    if start < 0 or (end is not None and end < 0):
+        raise ValueError("byte ranges start at 0")
+    stop = size if end is None else min(end, size)
+    return min(start, size), max(min(start, size), stop)
+
+
+def batches(keys: Iterable[str], size: int = DELETE_BATCH) -> Iterator[list[str]]:
+    batch: list[str] = []
+    for key in keys:
+        batch.append(key)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,83 +84,81 @@ class ObjectInfo:
     size: int
 
 
-class Appender:
-    """Appends to one object, piece by piece (see `Storage.appender`). This one
-    calls `append` for each piece; local files keep the file open instead."""
-
-    def __init__(self, storage: Storage, key: str) -> None:
-        self.storage = storage
-        self.key = key
-
-    def write(self, data: bytes) -> None:
-        self.storage.append(self.key, data, sync=False)
-
-    def close(self) -> None:
-        """Nothing more will be written (a second close does nothing)."""
-
-
 class Storage(abc.ABC):
-    """Blobs by key: put, get (whole or a byte range), list, delete."""
+    """Blobs by key: put whole, get (whole or a byte range), list, delete in batches."""
 
     @abc.abstractmethod
-    def put(self, key: str, data: bytes, *, sync: bool = True) -> None:
-        """Store `data` under `key` atomically: a crash leaves either the whole
-        object or the previous one, never a torn one. Once `put` returns the object
-        survives the process; with `sync` (or after `sync()`) also a power cut."""
+    async def put(self, key: str, data: bytes, *, content_type: str | None = None) -> None:
+        """Store `data` under `key` whole: a crash leaves either the whole object or
+        none (or the previous one), never a torn one. Once `put` returns the object
+        survives the process and, on local disk, a power cut."""
 
     @abc.abstractmethod
-    def put_file(self, key: str, path: Path) -> None:
-        """Store the local file `path` under `key` (large outputs such as an MP4
-        made in a scratch directory); `path` is consumed (moved or deleted)."""
+    async def put_stream(
+        self, key: str, chunks: AsyncIterable[bytes], *, content_type: str | None = None
+    ) -> int:
+        """Store the concatenation of `chunks` under `key`, as `put` does, without
+        holding it in memory (S3: a multipart upload once it is big). Its size."""
+
+    async def put_file(self, key: str, path: Path, *, content_type: str | None = None) -> None:
+        """Store the local file `path` under `key` (an MP4 made in `scratch_dir`);
+        `path` is consumed (moved or deleted)."""
+        await self.put_stream(key, read_file_chunks(path), content_type=content_type)
+        await remove_file(path)
 
     @abc.abstractmethod
-    def append(self, key: str, data: bytes, *, sync: bool = True) -> None:
-        """Add `data` at the end of `key` (creating it); durable as `put` is. Only
-        for small append-only logs (a recording's index): an object store without
-        append emulates it by rewriting the object. An object written piece by
-        piece goes through `appender`."""
-
-    def appender(self, key: str) -> Appender:
-        """`key` held open for appends, for an object that grows piece by piece
-        while it is written (a recording's segment, its index): each `write` is
-        durable as `append(sync=False)` is, without reopening the object. Close it
-        when the object is complete."""
-        return Appender(self, key)
-
-    def sync(self) -> None:  # noqa: B027 - object stores are durable on every put
-        """Make everything written with `sync=False` survive a power cut."""
+    async def get(self, key: str, start: int = 0, end: int | None = None) -> bytes:
+        """The bytes [start, end) of `key` (to its end when `end` is None; a range
+        past the end is cut to it). A missing key raises KeyError."""
 
     @abc.abstractmethod
-    def get(self, key: str, start: int = 0, end: int | None = None) -> bytes:
-        """The bytes [start, end) of `key` (to its end when `end` is None).
-        A missing key raises KeyError."""
+    def stream(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        """The bytes [start, end) of `key` in pieces, for sending on without holding
+        a whole object in memory. A missing key raises KeyError at the first piece."""
 
     @abc.abstractmethod
-    def size(self, key: str) -> int | None:
+    async def size(self, key: str) -> int | None:
         """The object's size, or None when it does not exist."""
 
+    async def exists(self, key: str) -> bool:
+        return await self.size(key) is not None
+
     @abc.abstractmethod
-    def list(self, prefix: str) -> list[ObjectInfo]:
+    async def list(self, prefix: str) -> list[ObjectInfo]:
         """Every object whose key starts with `prefix`, sorted by key."""
 
     @abc.abstractmethod
-    def delete(self, key: str) -> None:
-        """Remove `key`; a missing key is not an error."""
+    async def delete_many(self, keys: Iterable[str]) -> None:
+        """Remove these objects (in batches of DELETE_BATCH on S3); missing keys
+        are not an error."""
 
-    def delete_prefix(self, prefix: str) -> int:
+    async def delete_prefix(self, prefix: str) -> int:
         """Remove every object under `prefix`; how many there were."""
-        objects = self.list(prefix)
-        for info in objects:
-            self.delete(info.key)
+        objects = await self.list(prefix)
+        await self.delete_many(info.key for info in objects)
         return len(objects)
 
     def local_path(self, key: str) -> Path | None:
         """A local file holding the object, when the storage has one (lets HTTP
-        serve it with sendfile and ranges); None for remote storage."""
+        serve it with sendfile); None for remote storage."""
+        return None
+
+    async def presigned_get(
+        self,
+        key: str,
+        expires_s: int,
+        *,
+        content_type: str | None = None,
+        download_name: str | None = None,
+    ) -> str | None:
+        """A URL that lets anyone GET the object for `expires_s` seconds, answered
+        with `content_type` and, with `download_name`, as an attachment of that
+        name; None when the storage cannot hand one out (local files)."""
         return None
 
     def scratch_dir(self) -> Path:
         """A local directory for temporary files that end up in `put_file`."""
-        import tempfile
-
         return Path(tempfile.gettempdir())
+
+    async def close(self) -> None:  # noqa: B027 - most storages hold nothing open
+        """Release connections; the storage is not used afterwards."""

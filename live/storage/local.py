@@ -1,30 +1,34 @@
 """Storage on the local file system: one file per key under a root directory.
 
-Durability is what crash recovery relies on. Every write reaches the kernel before
-it returns, so it survives the process (SIGKILL). With `sync=True` (the default)
-`put` also fsyncs a temporary file before renaming it into place (then fsyncs the
-directory) and `append` fsyncs after writing, so it survives a power cut; a
-recorder appends its parts through an `appender` (no fsync) and calls `sync()`
-(one syncfs) once a segment, bounding what a power cut can take.
+A put writes a temporary file ("." in front of its name, never listed), fsyncs it
+and renames it into place, then fsyncs the directory: the object is there whole
+or not at all, through a SIGKILL or a power cut. Every file operation runs in a
+worker thread.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-import ctypes
-import ctypes.util
 import errno
 import os
+import secrets
 import shutil
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from pathlib import Path
+from typing import BinaryIO
 
-from live.storage.base import Appender, ObjectInfo, Storage, StorageError, check_key
+from live.storage.base import (
+    STREAM_CHUNK,
+    ObjectInfo,
+    Storage,
+    StorageError,
+    check_key,
+    check_prefix,
+    clip_range,
+)
 
 _SCRATCH = ".scratch"
-_libc = None
-with contextlib.suppress(OSError, AttributeError):
-    _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-    _libc.syncfs.argtypes = [ctypes.c_int]
 
 
 def _explain(error: OSError, action: str, key: str) -> StorageError:
@@ -54,6 +58,85 @@ class LocalStorage(Storage):
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
 
+    # -- writing --------------------------------------------------------------------
+
+    async def put(self, key: str, data: bytes, *, content_type: str | None = None) -> None:
+        path = self._path(key)
+        await asyncio.to_thread(self._write_whole, key, path, lambda handle: handle.write(data))
+
+    async def put_stream(
+        self, key: str, chunks: AsyncIterable[bytes], *, content_type: str | None = None
+    ) -> int:
+        path = self._path(key)
+        temporary = _temporary(path)
+        try:
+            await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+            handle = await asyncio.to_thread(open, temporary, "wb")
+        except OSError as error:
+            raise _explain(error, "write", key) from error
+        size = 0
+        try:
+            try:
+                async for chunk in chunks:
+                    await asyncio.to_thread(handle.write, chunk)
+                    size += len(chunk)
+                await asyncio.to_thread(self._close_durably, handle)
+            finally:
+                await asyncio.to_thread(handle.close)
+            await asyncio.to_thread(self._rename_into_place, temporary, path)
+        except OSError as error:
+            await asyncio.to_thread(_discard, temporary)
+            raise _explain(error, "write", key) from error
+        except BaseException:
+            await asyncio.to_thread(_discard, temporary)
+            raise
+        return size
+
+    async def put_file(self, key: str, path: Path, *, content_type: str | None = None) -> None:
+        """A rename when `path` is on the same file system (the scratch directory is)."""
+        target = self._path(key)
+        await asyncio.to_thread(self._move_file, key, path, target)
+
+    def _write_whole(self, key: str, path: Path, write) -> None:
+        temporary = _temporary(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(temporary, "wb") as handle:
+                write(handle)
+                self._close_durably(handle)
+            self._rename_into_place(temporary, path)
+        except OSError as error:
+            _discard(temporary)
+            raise _explain(error, "write", key) from error
+
+    def _close_durably(self, handle: BinaryIO) -> None:
+        handle.flush()
+        if self.fsync:
+            os.fsync(handle.fileno())
+
+    def _rename_into_place(self, temporary: Path, path: Path) -> None:
+        os.replace(temporary, path)
+        self._sync_dir(path.parent)
+
+    def _move_file(self, key: str, source: Path, target: Path) -> None:
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if self.fsync:
+                with open(source, "rb+") as handle:
+                    os.fsync(handle.fileno())
+            try:
+                os.replace(source, target)
+            except OSError:  # another file system: copy, then drop the source
+                temporary = _temporary(target)
+                shutil.copyfile(source, temporary)
+                with open(temporary, "rb+") as handle:
+                    self._close_durably(handle)
+                os.replace(temporary, target)
+                source.unlink()
+            self._sync_dir(target.parent)
+        except OSError as error:
+            raise _explain(error, "write", key) from error
+
     def _sync_dir(self, directory: Path) -> None:
         if not self.fsync:
             return
@@ -63,75 +146,14 @@ class LocalStorage(Storage):
         finally:
             os.close(fd)
 
-    def put(self, key: str, data: bytes, *, sync: bool = True) -> None:
+    # -- reading --------------------------------------------------------------------
+
+    async def get(self, key: str, start: int = 0, end: int | None = None) -> bytes:
         path = self._path(key)
-        temporary = path.with_name(f".{path.name}.tmp")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(temporary, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                if sync and self.fsync:
-                    os.fsync(handle.fileno())
-            os.replace(temporary, path)
-            if sync:
-                self._sync_dir(path.parent)
-        except OSError as error:
-            with contextlib.suppress(OSError):
-                temporary.unlink()
-            raise _explain(error, "write", key) from error
+        clip_range(0, start, end)  # refuses negative offsets before touching the disk
+        return await asyncio.to_thread(self._read, key, path, start, end)
 
-    def put_file(self, key: str, path: Path) -> None:
-        target = self._path(key)
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if self.fsync:
-                with open(path, "rb+") as handle:
-                    os.fsync(handle.fileno())
-            try:
-                os.replace(path, target)
-            except OSError:  # another file system: copy, then drop the source
-                shutil.copyfile(path, target)
-                path.unlink()
-            self._sync_dir(target.parent)
-        except OSError as error:
-            raise _explain(error, "write", key) from error
-
-    def append(self, key: str, data: bytes, *, sync: bool = True) -> None:
-        path = self._path(key)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            new = not path.exists()
-            with open(path, "ab") as handle:
-                handle.write(data)
-                handle.flush()
-                if sync and self.fsync:
-                    os.fsync(handle.fileno())
-            if new and sync:
-                self._sync_dir(path.parent)
-        except OSError as error:
-            raise _explain(error, "append to", key) from error
-
-    def appender(self, key: str) -> Appender:
-        """The file stays open: a write is one write(2), where `append` costs an
-        open, a stat and a close as well (it shows at five parts a second)."""
-        return _FileAppender(self, key)
-
-    def sync(self) -> None:
-        """One syncfs(2) of the file system under the root: far cheaper than an
-        fsync per file when a recorder writes several small files a second."""
-        if not self.fsync:
-            return
-        fd = os.open(self.root, os.O_RDONLY)
-        try:
-            if _libc is not None and _libc.syncfs(fd) == 0:
-                return
-            os.sync()
-        finally:
-            os.close(fd)
-
-    def get(self, key: str, start: int = 0, end: int | None = None) -> bytes:
-        path = self._path(key)
+    def _read(self, key: str, path: Path, start: int, end: int | None) -> bytes:
         try:
             with open(path, "rb") as handle:
                 handle.seek(start)
@@ -141,16 +163,44 @@ class LocalStorage(Storage):
         except OSError as error:
             raise _explain(error, "read", key) from error
 
-    def size(self, key: str) -> int | None:
+    async def stream(
+        self, key: str, start: int = 0, end: int | None = None
+    ) -> AsyncIterator[bytes]:
+        path = self._path(key)
+        clip_range(0, start, end)
         try:
-            return self._path(key).stat().st_size
+            handle = await asyncio.to_thread(open, path, "rb")
         except FileNotFoundError:
-            return None
+            raise KeyError(key) from None
+        except OSError as error:
+            raise _explain(error, "read", key) from error
+        try:
+            size = await asyncio.to_thread(lambda: os.fstat(handle.fileno()).st_size)
+            position, stop = clip_range(size, start, end)
+            await asyncio.to_thread(handle.seek, position)
+            while position < stop:
+                chunk = await asyncio.to_thread(handle.read, min(STREAM_CHUNK, stop - position))
+                if not chunk:
+                    break
+                position += len(chunk)
+                yield chunk
+        except OSError as error:
+            raise _explain(error, "read", key) from error
+        finally:
+            await asyncio.to_thread(handle.close)
 
-    def list(self, prefix: str) -> list[ObjectInfo]:
+    async def size(self, key: str) -> int | None:
+        path = self._path(key)
+        return await asyncio.to_thread(_size, path)
+
+    async def list(self, prefix: str) -> list[ObjectInfo]:
+        check_prefix(prefix)
+        return await asyncio.to_thread(self._list, prefix)
+
+    def _list(self, prefix: str) -> list[ObjectInfo]:
         # Walk only the directory the prefix points into.
         directory = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
-        base = self.root / check_key(directory) if directory else self.root
+        base = self.root / directory if directory else self.root
         found: list[ObjectInfo] = []
         if not base.is_dir():
             return found
@@ -162,25 +212,32 @@ class LocalStorage(Storage):
                 full = Path(dirpath) / name
                 key = full.relative_to(self.root).as_posix()
                 if key.startswith(prefix):
-                    with contextlib.suppress(FileNotFoundError):
-                        found.append(ObjectInfo(key, full.stat().st_size))
+                    size = _size(full)
+                    if size is not None:
+                        found.append(ObjectInfo(key, size))
         return sorted(found, key=lambda info: info.key)
 
-    def delete(self, key: str) -> None:
-        path = self._path(key)
-        try:
-            path.unlink(missing_ok=True)
-        except OSError as error:
-            raise _explain(error, "delete", key) from error
+    # -- deleting -------------------------------------------------------------------
 
-    def delete_prefix(self, prefix: str) -> int:
-        count = super().delete_prefix(prefix)
+    async def delete_many(self, keys: Iterable[str]) -> None:
+        paths = [(key, self._path(key)) for key in keys]
+        if paths:
+            await asyncio.to_thread(self._delete, paths)
+
+    def _delete(self, paths: list[tuple[str, Path]]) -> None:
+        for key, path in paths:
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as error:
+                raise _explain(error, "delete", key) from error
+
+    async def delete_prefix(self, prefix: str) -> int:
+        count = await super().delete_prefix(prefix)
         # Remove the directories (and temporary files) left behind under a
         # directory prefix such as "assets/ast_x/".
         if prefix.endswith("/"):
             directory = self.root / check_key(prefix.rstrip("/"))
-            with contextlib.suppress(FileNotFoundError):
-                shutil.rmtree(directory)
+            await asyncio.to_thread(shutil.rmtree, directory, True)
         return count
 
     def local_path(self, key: str) -> Path | None:
@@ -193,30 +250,18 @@ class LocalStorage(Storage):
         return directory
 
 
-class _FileAppender(Appender):
-    """A file opened once with O_APPEND; each write reaches the kernel before it returns."""
+def _temporary(path: Path) -> Path:
+    """A hidden name of its own: two puts of one key never write the same file."""
+    return path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
 
-    def __init__(self, storage: LocalStorage, key: str) -> None:
-        super().__init__(storage, key)
-        path = storage._path(key)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
-            self._fd: int | None = os.open(path, flags, 0o666)
-        except OSError as error:
-            raise _explain(error, "append to", key) from error
 
-    def write(self, data: bytes) -> None:
-        if self._fd is None:
-            raise StorageError(f"storage: {self.key} is closed")
-        view = memoryview(data)
-        try:
-            while view:
-                view = view[os.write(self._fd, view) :]
-        except OSError as error:
-            raise _explain(error, "append to", self.key) from error
+def _discard(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink()
 
-    def close(self) -> None:
-        fd, self._fd = self._fd, None
-        if fd is not None:
-            os.close(fd)
+
+def _size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size if path.is_file() else None
+    except FileNotFoundError:
+        return None

@@ -11,3 +11,9 @@ class StaleFence(Exception):
         super().__init__(f"fence {given} is older than {highest}, the stream's newest owner")
         self.highest = highest
         self.given = given
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be reached now (a cluster's Redis is down or restarting). The
+    API answers 503 `unavailable` with Retry-After; nothing was changed, or the change
+    is unknown, so a client may retry."""

@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import threading
+import urllib.parse
 from pathlib import Path
 
 from aiohttp import web
@@ -52,6 +53,13 @@ class PageServer:
 
     def url(self, page: str) -> str:
         return f"http://127.0.0.1:{self.port}/{page}"
+
+    def player_url(self, src: str, seconds: float) -> str:
+        """The hls.js test page playing `src` for `seconds`, then reporting here."""
+        query = urllib.parse.urlencode(
+            {"src": src, "report": self.url("report"), "seconds": seconds}
+        )
+        return self.url(f"player.html?{query}")
 
     def wait_report(self, timeout: float) -> dict:
         if not self._received.wait(timeout):

@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -237,6 +238,17 @@ def ffprobe_streams(url: str, timeout: float = 30) -> list[dict]:
     return json.loads(result.stdout)["streams"]
 
 
+def count_frames(path_or_url: str | Path) -> int:
+    """The video frames ffprobe decodes from a file or URL (an MP4, a VOD playlist)."""
+    result = subprocess.run(
+        ["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
+         "-show_entries", "stream=nb_read_frames", "-of", "json", str(path_or_url)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return int(json.loads(result.stdout)["streams"][0]["nb_read_frames"])
+
+
 def wait_for(predicate, timeout: float, interval: float = 0.1, message: str = "condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -245,3 +257,44 @@ def wait_for(predicate, timeout: float, interval: float = 0.1, message: str = "c
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out waiting for {message}")
+
+
+class RedisProcess:
+    """A real redis-server on a free loopback port, in a scratch directory that
+    outlives a kill (so a restart with AOF finds its data)."""
+
+    def __init__(self, processes: Processes, *, appendonly: bool = False) -> None:
+        self.processes = processes
+        self.directory = processes.scratch_dir("live-redis-")
+        self.appendonly = appendonly
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.process: subprocess.Popen | None = None
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = self.processes.popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+             "--dir", str(self.directory), "--save", "",
+             "--appendonly", "yes" if self.appendonly else "no", "--appendfsync", "always"],
+            stdout=subprocess.DEVNULL,
+        )
+        wait_for(self._answers, 10, interval=0.05, message="redis-server to answer")
+
+    def _answers(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(10)

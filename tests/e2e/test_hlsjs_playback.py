@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import itertools
-import urllib.parse
 
 import pytest
 from browser import PageServer, open_chromium
@@ -25,14 +24,8 @@ def test_hlsjs_plays_low_latency_without_stalls(live, processes, page_server, tm
     stream = live.create_livestream(reconnect_window_s=0)
     ffmpeg_publish(processes, live.rtmp_url(stream["stream_key"]), seconds=WATCH_S + 20)
     live.wait_playable(stream["playback_id"])
-    query = urllib.parse.urlencode(
-        {
-            "src": f"{live.http}/live/{stream['playback_id']}/index.m3u8",
-            "report": page_server.url("report"),
-            "seconds": WATCH_S,
-        }
-    )
-    open_chromium(processes, page_server.url(f"player.html?{query}"), tmp_path / "profile")
+    src = f"{live.http}/live/{stream['playback_id']}/index.m3u8"
+    open_chromium(processes, page_server.player_url(src, WATCH_S), tmp_path / "profile")
     report = page_server.wait_report(WATCH_S + 30)
     (tmp_path / "report.json").write_text(__import__("json").dumps(report))
 

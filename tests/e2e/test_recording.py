@@ -3,12 +3,10 @@ and ffprobe / PyAV / plain HTTP check the VOD asset."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
 import sqlite3
-import subprocess
 import time
 import urllib.request
 from pathlib import Path
@@ -16,21 +14,18 @@ from pathlib import Path
 import av
 import m3u8
 import pytest
-from harness import LiveProcess, Processes, ffmpeg_publish, ffprobe_streams, wait_for
+from harness import (
+    LiveProcess,
+    Processes,
+    count_frames,
+    ffmpeg_publish,
+    ffprobe_streams,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
 FPS = 30
-
-
-def count_frames(path_or_url: str | Path) -> int:
-    result = subprocess.run(
-        ["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
-         "-show_entries", "stream=nb_read_frames", "-of", "json", str(path_or_url)],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    return int(json.loads(result.stdout)["streams"][0]["nb_read_frames"])
 
 
 def assets_of(live: LiveProcess, livestream_id: str) -> list[dict]:
@@ -200,7 +195,7 @@ def _session_and_asset(data_dir: Path) -> tuple[sqlite3.Row, sqlite3.Row]:
     return session, asset
 
 
-def test_sigkill_loses_at_most_one_part(processes, tmp_path):
+def test_sigkill_loses_at_most_the_segment_under_way(processes, tmp_path):
     data_dir = tmp_path / "data"
     live = LiveProcess(processes, data_dir)
     stream = live.create_livestream()
@@ -219,11 +214,12 @@ def test_sigkill_loses_at_most_one_part(processes, tmp_path):
     (asset,) = wait_ready(restarted, stream["id"])
     assert session["asset_id"] == asset["id"]
     frames = count_frames(download(restarted, asset["mp4_url"], tmp_path / "k.mp4"))
-    # Lost at most the part in flight: 0.2 s of media (6 frames) and the frame that
-    # closes it, the frame the timeline holds for its duration, the part on its way
-    # to the recorder's writer thread (2 frames of slack), and the progress report's
-    # 0.1 s lag.
-    assert sent - (6 + 1 + 1 + 2 + 3) <= frames <= sent + 2 * FPS, (sent, frames)
+    # Lost at most the VOD segment under way (segments are written whole: 4 s,
+    # cut at a 1 s keyframe, so up to 4 s + 1 s), the part the packager was making
+    # (6 frames) and the frame that closes it, the frame the timeline holds for its
+    # duration, and the progress report's 0.1 s lag.
+    assert sent - (5 * FPS + 6 + 1 + 1 + 3) <= frames <= sent + 2 * FPS, (sent, frames)
+    assert frames % (4 * FPS) == 0, frames  # whole segments, nothing torn
     restarted.stop()
 
 

@@ -419,6 +419,8 @@ async def test_multivariant_playlist() -> None:
         assert resp.status == 200
         assert resp.headers["Content-Type"] == "application/vnd.apple.mpegurl"
         assert_cors(resp)
+        # the same for every viewer: an edge may share it for a second, players may not
+        assert resp.headers["Cache-Control"] == "max-age=0, s-maxage=1"
         pl = parse(await resp.text())
         assert [p.uri for p in pl.playlists] == [
             "source/index.m3u8?pl=abc",
@@ -436,8 +438,11 @@ async def test_multivariant_query_hook() -> None:
         return f"{own}&pl=pl_1" if own else "pl=pl_1"
 
     async with serve(registry, query_for_multivariant=add_session) as client:
-        pl = parse(await (await client.get(f"/live/{PB}/index.m3u8?token=t")).text())
+        resp = await client.get(f"/live/{PB}/index.m3u8?token=t")
+        pl = parse(await resp.text())
         assert pl.playlists[0].uri == "source/index.m3u8?token=t&pl=pl_1"
+        # it hands this viewer its own id: no shared cache may pass it on
+        assert resp.headers["Cache-Control"] == "private, no-cache"
 
 
 async def test_multivariant_without_renditions_is_503() -> None:

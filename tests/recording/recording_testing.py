@@ -4,10 +4,13 @@ packager (the recorder stores the packager's parts), and probes."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from waiting import eventually
 
 from live.broadcast.hub import Hub
 from live.hls import HlsRegistry
@@ -73,6 +76,20 @@ async def record(
     await feed(broadcast, *steps, end=end)
     await asyncio.wait_for(running, 20)
     await service.close(60)
+
+
+async def record_then_die(service, broadcast, clip, segments: int) -> None:
+    """Record without an end, let `segments` segments be stored, then stop as a kill
+    would: the segment under way is only in memory."""
+    running = broadcast.start(service)
+    await feed(broadcast, (clip.tracks, clip.packets), end=None)
+    recorder = next(iter(service.recorders))
+    await eventually(
+        lambda: recorder.segments_written >= segments and recorder.pending_parts == 0, 10
+    )
+    running.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await running
 
 
 def probe(path: Path, *entries: str) -> dict:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import threading
 from pathlib import Path
@@ -12,13 +11,14 @@ import av
 import m3u8
 import pytest
 from media_fixtures import make_clip
-from recording_testing import feed, new_broadcast, record, video_frames
+from recording_testing import feed, new_broadcast, record, record_then_die, video_frames
+from waiting import eventually
 
 from live.media.packet import MediaPacket
-from live.recording import index as idx
+from live.recording import layout
 from live.recording.finalize import finalise_recording
 from live.recording.service import RecordingService
-from live.storage import Appender, LocalStorage, StorageError
+from live.storage import LocalStorage, StorageError
 from live.store import SqliteStore
 
 
@@ -61,25 +61,26 @@ async def test_a_session_becomes_a_ready_asset_with_every_frame(store, storage, 
     assert events == [("asset.ready", asset.id)]
     assert abs(asset.duration_s - 3.0) < 0.1
     prefix = f"assets/{asset.id}/"
-    names = {info.key[len(prefix) :] for info in storage.list(prefix)}
-    assert {"index.m3u8", "download.mp4", "poster.jpg", "init_1.mp4", "index.jsonl"} <= names
-    assert {"seg_00001.m4s"} <= names and not any("/" in name for name in names)
-    assert asset.size_bytes == sum(info.size for info in storage.list(prefix))
+    listing = await storage.list(prefix)
+    names = {info.key[len(prefix) :] for info in listing}
+    assert {"index.m3u8", "download.mp4", "poster.jpg", "init_1.mp4", "init_1.json"} <= names
+    assert {"seg_00001.m4s", "seg_00001.json"} <= names and not any("/" in n for n in names)
+    assert asset.size_bytes == sum(info.size for info in listing)
 
     mp4 = storage.local_path(prefix + "download.mp4")
     assert video_frames(mp4) == clip.frames
     assert mp4.read_bytes()[4:8] == b"ftyp"
     assert mp4.read_bytes().find(b"moov") < mp4.read_bytes().find(b"mdat")  # fast start
 
-    playlist = m3u8.loads(storage.get(prefix + "index.m3u8").decode())
+    playlist = m3u8.loads((await storage.get(prefix + "index.m3u8")).decode())
     assert playlist.playlist_type == "vod" and playlist.is_endlist
     assert abs(sum(s.duration for s in playlist.segments) - 3.0) < 0.1
     assert all(round(s.duration) <= playlist.target_duration for s in playlist.segments)
     # the segments play as HLS: init + segments hold every frame
     joined = tmp_path / "joined.mp4"
     joined.write_bytes(
-        storage.get(prefix + "init_1.mp4")
-        + b"".join(storage.get(prefix + s.uri) for s in playlist.segments)
+        await storage.get(prefix + "init_1.mp4")
+        + b"".join([await storage.get(prefix + s.uri) for s in playlist.segments])
     )
     assert video_frames(joined) == clip.frames
 
@@ -100,7 +101,7 @@ async def test_a_reconnect_is_one_asset_with_a_discontinuity(store, storage, med
     assert asset.status == "ready", asset.error
     assert abs(asset.duration_s - 4.0) < 0.15
     prefix = f"assets/{asset.id}/"
-    playlist = m3u8.loads(storage.get(prefix + "index.m3u8").decode())
+    playlist = m3u8.loads((await storage.get(prefix + "index.m3u8")).decode())
     assert [s.discontinuity for s in playlist.segments].count(True) == 1
     assert video_frames(storage.local_path(prefix + "download.mp4")) == 2 * clip.frames
 
@@ -119,7 +120,7 @@ async def test_a_resolution_change_still_makes_one_playable_mp4(store, storage, 
     (asset,), _ = await store.list_assets()
     assert asset.status == "ready", asset.error
     prefix = f"assets/{asset.id}/"
-    playlist = storage.get(prefix + "index.m3u8").decode()
+    playlist = (await storage.get(prefix + "index.m3u8")).decode()
     assert 'URI="init_1.mp4"' in playlist and 'URI="init_2.mp4"' in playlist
     assert "#EXT-X-DISCONTINUITY" in playlist
     mp4 = storage.local_path(prefix + "download.mp4")
@@ -137,55 +138,40 @@ async def test_record_false_records_nothing(store, storage, clip):
     assert (await store.list_assets())[1] == 0
 
 
-async def record_then_die(service, broadcast, clip) -> None:
-    """Record without an end, let the writes catch up, then stop as a kill would."""
-    running = broadcast.start(service)
-    await feed(broadcast, (clip.tracks, clip.packets), end=None)
-    recorder = next(iter(service.recorders))
-    for _ in range(500):
-        await asyncio.sleep(0.01)
-        if recorder.pending_parts == 0 and recorder.parts_written >= 14:
-            break
-    running.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await running
-
-
-async def test_a_crash_loses_at_most_the_part_in_flight(store, storage, clip):
-    """Record without an end (the process dies), tear the index's last line, and
-    finalise from what is stored."""
-    service = RecordingService(store, storage)
+async def test_a_crash_loses_only_the_segment_under_way(store, storage, clip):
+    """1 s recording segments of a 3 s clip: the first two are stored whole with
+    their manifests, the third (and the part the packager holds) was in memory."""
+    service = RecordingService(store, storage, segment_target=1.0)
     broadcast = await new_broadcast(store)
-    await record_then_die(service, broadcast, clip)
+    await record_then_die(service, broadcast, clip, segments=2)
     (asset,), _ = await store.list_assets()
     assert asset.status == "recording"
     prefix = f"assets/{asset.id}/"
-    index_bytes = storage.get(prefix + idx.INDEX)
-    lines = index_bytes.split(b"\n")
-    parts_indexed = sum(1 for line in lines if b'"part"' in line)
-    storage.put(prefix + idx.INDEX, index_bytes[:-20])  # a torn last line
-    result = finalise_recording(storage, prefix)
-    # the torn line's part is lost, and only it
-    index = idx.parse_index(storage.get(prefix + idx.INDEX))
-    assert sum(len(s.parts) for s in index.segments) == parts_indexed - 1
-    frames = video_frames(storage.local_path(prefix + "download.mp4"))
-    # lost: the torn part and the one the packager still builds (6 frames each),
-    # and the frame the timeline holds until the next one arrives
-    assert clip.frames - 13 <= frames < clip.frames
-    assert result.duration_s > 2.5
+    names = [info.key[len(prefix) :] for info in await storage.list(prefix)]
+    assert names == ["init_1.json", "init_1.mp4", "seg_00001.json", "seg_00001.m4s",
+                     "seg_00002.json", "seg_00002.m4s"]  # fmt: skip
+    result = await finalise_recording(storage, prefix)
+    assert result.segments == 2 and abs(result.duration_s - 2.0) < 0.01
+    assert video_frames(storage.local_path(prefix + "download.mp4")) == 2 * 30
 
 
 async def test_recover_finalises_what_a_crash_left(store, storage, clip):
-    service = RecordingService(store, storage)
+    service = RecordingService(store, storage, segment_target=1.0)
     broadcast = await new_broadcast(store)
-    await record_then_die(service, broadcast, clip)
+    await record_then_die(service, broadcast, clip, segments=2)
     (asset,), _ = await store.list_assets()
     assert asset.status == "recording"
+    # killed between the second segment and its manifest
+    prefix = f"assets/{asset.id}/"
+    await storage.delete_many([prefix + layout.segment_manifest_key(2)])
     restarted = RecordingService(store, storage)
     assert await restarted.recover() == 1
     await restarted.close(60)
     asset = await store.get_asset(asset.id)
     assert asset.status == "ready", asset.error
+    assert abs(asset.duration_s - 1.0) < 0.01
+    assert not await storage.exists(prefix + layout.segment_key(2))  # the orphan went
+    assert video_frames(storage.local_path(prefix + "download.mp4")) == 30
 
 
 class FullDisk(LocalStorage):
@@ -195,25 +181,15 @@ class FullDisk(LocalStorage):
         super().__init__(root)
         self.budget = budget
 
-    def _spend(self, key: str, size: int) -> None:
-        self.budget -= size
+    async def put(self, key: str, data: bytes, *, content_type: str | None = None) -> None:
+        self.budget -= len(data)
         if self.budget < 0:
             raise StorageError(f"storage: cannot write {key}: the disk is full")
-
-    def put(self, key: str, data: bytes, *, sync: bool = True) -> None:
-        self._spend(key, len(data))
-        super().put(key, data, sync=sync)
-
-    def append(self, key: str, data: bytes, *, sync: bool = True) -> None:
-        self._spend(key, len(data))
-        super().append(key, data, sync=sync)
-
-    def appender(self, key: str) -> Appender:
-        return Appender(self, key)  # every piece through `append`
+        await super().put(key, data, content_type=content_type)
 
 
 async def test_storage_failure_fails_the_asset_and_spares_the_others(store, tmp_path, clip):
-    broken = RecordingService(store, FullDisk(tmp_path / "full", budget=40_000))
+    broken = RecordingService(store, FullDisk(tmp_path / "full", budget=40_000), segment_target=1.0)
     healthy = RecordingService(store, LocalStorage(tmp_path / "ok"))
     failing_broadcast = await new_broadcast(store)
     fine_broadcast = await new_broadcast(store)
@@ -252,7 +228,7 @@ async def test_delete_removes_files_and_record(store, storage, clip):
     (asset,), _ = await store.list_assets()
     await service.delete(asset)
     assert await store.get_asset(asset.id) is None
-    assert storage.list(f"assets/{asset.id}/") == []
+    assert await storage.list(f"assets/{asset.id}/") == []
 
 
 async def test_retention_deletes_old_finished_assets_and_their_files(store, storage):
@@ -269,13 +245,13 @@ async def test_retention_deletes_old_finished_assets_and_their_files(store, stor
         asset = Asset(livestream_id="ls", session_id=name, status=status, created_at=created)
         assets[name] = await store.create_asset(asset)
     for asset in assets.values():
-        storage.put(f"assets/{asset.id}/download.mp4", b"x")
+        await storage.put(f"assets/{asset.id}/download.mp4", b"x")
     assert await RecordingService(store, storage, retention_days=0).apply_retention() == 0
     assert await RecordingService(store, storage, retention_days=7).apply_retention() == 2
     for name, asset in assets.items():
         kept = name in ("old_live", "new")
         assert (await store.get_asset(asset.id) is not None) == kept
-        assert bool(storage.list(f"assets/{asset.id}/")) == kept
+        assert bool(await storage.list(f"assets/{asset.id}/")) == kept
 
 
 @pytest.mark.parametrize(
@@ -308,7 +284,7 @@ async def test_segments_are_longer_than_the_live_windows(store, storage, media_d
     broadcast = await new_broadcast(store)
     await record(service, broadcast, (clip.tracks, clip.packets))
     (asset,), _ = await store.list_assets()
-    playlist = m3u8.loads(storage.get(f"assets/{asset.id}/index.m3u8").decode())
+    playlist = m3u8.loads((await storage.get(f"assets/{asset.id}/index.m3u8")).decode())
     # 1 s live segments grouped into 4 s ones, each starting on a keyframe
     assert [round(s.duration, 1) for s in playlist.segments] == [4.0, 4.0, 1.0]
 
@@ -337,7 +313,7 @@ async def test_a_takeover_without_a_window_starts_the_next_asset(store, storage,
     for asset in assets:
         mp4 = storage.local_path(f"assets/{asset.id}/download.mp4")
         assert video_frames(mp4) == clip.frames
-        playlist = storage.get(f"assets/{asset.id}/index.m3u8").decode()
+        playlist = (await storage.get(f"assets/{asset.id}/index.m3u8")).decode()
         assert "#EXT-X-DISCONTINUITY" not in playlist
 
 
@@ -349,14 +325,11 @@ class StalledDisk(LocalStorage):
         self.release = threading.Event()
         self.stalled = threading.Event()
 
-    def append(self, key: str, data: bytes, *, sync: bool = True) -> None:
-        if "/seg_" in key and not self.release.is_set():
+    async def put(self, key: str, data: bytes, *, content_type: str | None = None) -> None:
+        if key.endswith(".m4s") and not self.release.is_set():
             self.stalled.set()
-            self.release.wait(30)
-        super().append(key, data, sync=sync)
-
-    def appender(self, key: str) -> Appender:
-        return Appender(self, key)  # every piece through `append`
+            await asyncio.to_thread(self.release.wait, 30)
+        await super().put(key, data, content_type=content_type)
 
 
 async def test_a_stalled_disk_drops_for_the_recorder_alone_and_records_a_gap(
@@ -364,18 +337,16 @@ async def test_a_stalled_disk_drops_for_the_recorder_alone_and_records_a_gap(
 ):
     clip = make_clip(media_dir, seconds=6.0)
     storage = StalledDisk(tmp_path / "stalled")
-    service = RecordingService(store, storage, queue_parts=4)
+    service = RecordingService(store, storage, queue_parts=4, segment_target=1.0)
     broadcast = await new_broadcast(store)
     running = broadcast.start(service)
     half = len(clip.packets) // 2
     first = (clip.tracks, clip.packets[:half])
     await feed(broadcast, first, end=None)
     recorder = next(iter(service.recorders))
-    await asyncio.to_thread(storage.stalled.wait, 10)
-    for _ in range(200):  # the packager carries on while the recorder is stuck
-        if broadcast.packager.parts_produced >= 14:
-            break
-        await asyncio.sleep(0.01)
+    assert await asyncio.to_thread(storage.stalled.wait, 10)
+    await eventually(lambda: broadcast.packager.parts_produced >= 14, 5)
+    # the packager carried on while the recorder was stuck
     assert recorder.dropped_parts > 0 and recorder.pending_parts <= 4
     storage.release.set()
     for packet in clip.packets[half:]:  # now at a pace the disk keeps up with
@@ -390,7 +361,7 @@ async def test_a_stalled_disk_drops_for_the_recorder_alone_and_records_a_gap(
     assert asset.status == "ready", asset.error
     assert broadcast.packager.parts_produced == 30  # the live window lost nothing
     prefix = f"assets/{asset.id}/"
-    playlist = m3u8.loads(storage.get(prefix + "index.m3u8").decode())
+    playlist = m3u8.loads((await storage.get(prefix + "index.m3u8")).decode())
     # each time the queue overflowed: parts dropped up to the next segment, which
     # follows a discontinuity
     assert [s.discontinuity for s in playlist.segments].count(True) == recorder.gaps
@@ -429,3 +400,24 @@ async def test_a_ladder_stream_records_the_source_rendition(store, storage, medi
     with av.open(str(mp4)) as container:
         assert (container.streams.video[0].width, container.streams.video[0].height) == (640, 360)
     assert video_frames(mp4) == clip.frames
+
+
+async def test_deleting_a_recording_asset_stops_it_and_leaves_no_object(store, storage, media_dir):
+    clip = make_clip(media_dir, seconds=4.0)
+    service = RecordingService(store, storage, segment_target=1.0)
+    broadcast = await new_broadcast(store)
+    running = broadcast.start(service)
+    half = len(clip.packets) // 2
+    await feed(broadcast, (clip.tracks, clip.packets[:half]), end=None)
+    recorder = next(iter(service.recorders))
+    await eventually(lambda: recorder.segments_written >= 1, 10)
+    (asset,), _ = await store.list_assets()
+    prefix = f"assets/{asset.id}/"
+    assert await storage.list(prefix)
+    await service.delete(asset)
+    assert await storage.list(prefix) == [] and not broadcast.packager.taps
+    await feed(broadcast, (clip.tracks, clip.packets[half:]))  # the stream goes on
+    await asyncio.wait_for(running, 20)
+    await service.close(60)
+    assert await storage.list("") == []  # nothing written after the delete
+    assert await store.list_assets() == ([], 0)

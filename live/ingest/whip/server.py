@@ -210,12 +210,9 @@ class WhipServer:
     async def _end_now(self, session: WhipSession) -> None:
         """A deliberate end (DELETE, a failed POST) is not a dropped connection: the
         session ends now instead of waiting out the reconnect window."""
-        broadcast = session.publisher.broadcast
-        manager = self.manager
-        if broadcast.publisher is None and manager.broadcasts.get(broadcast.livestream.id) is (
-            broadcast
-        ):
-            await manager.end_session(broadcast, session.end_reason or "publisher_disconnected")
+        await self.manager.end_left(
+            session.publisher, session.end_reason or "publisher_disconnected"
+        )
 
     def _refused(self, reason: str) -> web.Response:
         status, code, message = _REFUSALS[reason]

@@ -12,9 +12,11 @@ from live.store.redis.idempotency import RedisIdempotency
 from live.store.redis.keys import DEFAULT_PREFIX, Keys
 from live.store.redis.livestreams import RedisLivestreams
 from live.store.redis.sessions import RedisSessions
+from live.store.redis.unavailable import unavailable_when_unreachable
 from live.store.redis.webhooks import RedisWebhooks
 
 
+@unavailable_when_unreachable
 class RedisStore(
     RedisLivestreams,
     RedisApiKeys,
@@ -41,7 +43,10 @@ class RedisStore(
     async def open(cls, url: str, *, prefix: str = DEFAULT_PREFIX) -> RedisStore:
         """Connect to `url` ("redis://host:port/db") and check that Redis answers, so
         that a wrong address fails at start-up rather than at the first request."""
-        client = Redis.from_url(url, decode_responses=True)
+        # Bounded waits: a node whose Redis hangs answers 503 instead of hanging too.
+        client = Redis.from_url(
+            url, decode_responses=True, socket_connect_timeout=2.0, socket_timeout=5.0
+        )
         try:
             await client.ping()
         except Exception as exc:

@@ -1,0 +1,206 @@
+"""A recording's manifests, and the recording read back from them.
+
+Each complete VOD segment gets a small JSON object of its own, written once right
+after the segment, so no object ever grows (object stores have no append). The
+manifests that exist are the recording: a segment whose manifest is missing is the
+one a crash interrupted between its two writes, and it is left out.
+
+    init_1.json     {"init": 1, "tracks": [{"kind": "video", "codec": "h264", ...}]}
+    seg_00007.json  {"segment": 7, "init": 1, "discontinuity": false,
+                     "duration": 4.0, "size": 1503231,
+                     "parts": [{"duration": 0.2, "size": 75321, "independent": true}, ...],
+                     "first_part": 121, "media_start_s": 24.0,
+                     "started_at": "2026-12-02T03:04:05.123Z", "ended_at": "..."}
+
+`discontinuity` marks a segment after a gap (a reconnect, or parts the recorder had
+to drop); `media_start_s` is where it starts in the recording's own time line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from live.media.packet import TrackInfo
+from live.recording import layout
+from live.storage.base import ObjectInfo, Storage
+
+log = logging.getLogger(__name__)
+
+# Manifests read at once when a recording is loaded.
+_READ_CONCURRENCY = 16
+
+
+def track_to_json(track: TrackInfo) -> dict[str, Any]:
+    return {
+        "kind": track.kind,
+        "codec": track.codec,
+        "extradata": track.extradata.hex(),
+        "width": track.width,
+        "height": track.height,
+        "sample_rate": track.sample_rate,
+        "channels": track.channels,
+        "codec_string": track.codec_string,
+    }
+
+
+def track_from_json(data: dict[str, Any]) -> TrackInfo:
+    return TrackInfo(
+        kind=data["kind"],
+        codec=data["codec"],
+        extradata=bytes.fromhex(data.get("extradata", "")),
+        width=int(data.get("width", 0)),
+        height=int(data.get("height", 0)),
+        sample_rate=int(data.get("sample_rate", 0)),
+        channels=int(data.get("channels", 0)),
+        codec_string=data.get("codec_string", ""),
+    )
+
+
+@dataclass(slots=True)
+class PartEntry:
+    duration: float
+    size: int
+    independent: bool = True
+
+
+@dataclass(slots=True)
+class SegmentEntry:
+    number: int
+    init: int
+    discontinuity: bool
+    parts: list[PartEntry] = field(default_factory=list)
+    first_part: int = 1
+    media_start_s: float = 0.0
+    started_at: str = ""
+    ended_at: str = ""
+
+    @property
+    def duration(self) -> float:
+        return sum(part.duration for part in self.parts)
+
+    @property
+    def size(self) -> int:
+        return sum(part.size for part in self.parts)
+
+
+@dataclass(slots=True)
+class RecordingIndex:
+    """What a recording holds: its init sections' tracks and its segments, in order."""
+
+    inits: dict[int, tuple[TrackInfo, ...]] = field(default_factory=dict)
+    segments: list[SegmentEntry] = field(default_factory=list)
+    # Segment objects without a manifest (interrupted by a crash): left out.
+    orphans: list[str] = field(default_factory=list)
+
+    @property
+    def duration(self) -> float:
+        return sum(segment.duration for segment in self.segments)
+
+
+def encode_init(number: int, tracks: tuple[TrackInfo, ...]) -> bytes:
+    return _json({"init": number, "tracks": [track_to_json(t) for t in tracks]})
+
+
+def decode_init(data: bytes) -> tuple[int, tuple[TrackInfo, ...]]:
+    record = json.loads(data)
+    return int(record["init"]), tuple(track_from_json(t) for t in record["tracks"])
+
+
+def encode_segment(segment: SegmentEntry) -> bytes:
+    return _json(
+        {
+            "segment": segment.number,
+            "init": segment.init,
+            "discontinuity": segment.discontinuity,
+            "duration": round(segment.duration, 6),
+            "size": segment.size,
+            "parts": [
+                {"duration": round(p.duration, 6), "size": p.size, "independent": p.independent}
+                for p in segment.parts
+            ],
+            "first_part": segment.first_part,
+            "media_start_s": round(segment.media_start_s, 6),
+            "started_at": segment.started_at,
+            "ended_at": segment.ended_at,
+        }
+    )
+
+
+def decode_segment(data: bytes) -> SegmentEntry:
+    record = json.loads(data)
+    return SegmentEntry(
+        number=int(record["segment"]),
+        init=int(record["init"]),
+        discontinuity=bool(record.get("discontinuity")),
+        parts=[
+            PartEntry(float(p["duration"]), int(p["size"]), bool(p.get("independent", True)))
+            for p in record["parts"]
+        ],
+        first_part=int(record.get("first_part", 1)),
+        media_start_s=float(record.get("media_start_s", 0.0)),
+        started_at=str(record.get("started_at", "")),
+        ended_at=str(record.get("ended_at", "")),
+    )
+
+
+def _json(record: dict[str, Any]) -> bytes:
+    return json.dumps(record, separators=(",", ":")).encode()
+
+
+async def load_index(storage: Storage, prefix: str) -> RecordingIndex:
+    """The recording under `prefix`, from the manifests that exist. A segment is
+    kept when its manifest reads, its object has the manifest's size and its init
+    section (with its tracks) is stored; anything else is logged and left out."""
+    objects = {info.key[len(prefix) :]: info for info in await storage.list(prefix)}
+    slots = asyncio.Semaphore(_READ_CONCURRENCY)
+
+    async def read(name: str) -> bytes | None:
+        async with slots:
+            try:
+                return await storage.get(prefix + name)
+            except KeyError:  # deleted since the listing
+                return None
+
+    segment_names = sorted(n for n in objects if layout.segment_manifest_number(n) is not None)
+    init_names = sorted(n for n in objects if n.startswith("init_") and n.endswith(".json"))
+    raw = await asyncio.gather(*(read(name) for name in init_names + segment_names))
+    index = RecordingIndex()
+    for name, data in zip(init_names, raw[: len(init_names)], strict=True):
+        try:
+            number, tracks = decode_init(data or b"")
+        except (ValueError, KeyError, TypeError):
+            log.warning("%s: unreadable init manifest %s", prefix, name)
+            continue
+        if _stored(objects, layout.init_key(number)):
+            index.inits[number] = tracks
+    described: set[int] = set()
+    for name, data in zip(segment_names, raw[len(init_names) :], strict=True):
+        try:
+            segment = decode_segment(data or b"")
+        except (ValueError, KeyError, TypeError):
+            log.warning("%s: unreadable segment manifest %s", prefix, name)
+            continue
+        described.add(segment.number)
+        stored = objects.get(layout.segment_key(segment.number))
+        if stored is None or stored.size != segment.size or not segment.parts:
+            log.warning("%s: segment %d does not match its manifest", prefix, segment.number)
+        elif segment.init not in index.inits:
+            log.warning("%s: segment %d has no init section", prefix, segment.number)
+        else:
+            index.segments.append(segment)
+    index.segments.sort(key=lambda s: s.number)
+    index.orphans = sorted(
+        prefix + name
+        for name in objects
+        if (number := layout.segment_number(name)) is not None and number not in described
+    )
+    return index
+
+
+def _stored(objects: dict[str, ObjectInfo], name: str) -> bool:
+    info = objects.get(name)
+    return info is not None and info.size > 0

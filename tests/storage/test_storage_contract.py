@@ -1,0 +1,186 @@
+"""The storage interface's promises, kept by every storage: local files and S3
+(moto's server mode; run under the e2e lock)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from live.storage import LocalStorage, ObjectInfo, Storage, check_key
+from live.storage.s3 import S3Storage
+
+BODY = bytes(range(256)) * 40  # 10 240 bytes
+
+
+@pytest.fixture(params=["local", "s3"])
+async def storage(request, tmp_path: Path) -> AsyncIterator[Storage]:
+    if request.param == "local":
+        instance: Storage = LocalStorage(tmp_path / "root")
+    else:
+        bucket = request.getfixturevalue("s3_bucket")
+        # small parts, so a multipart upload happens without megabytes of test data
+        # (moto, like S3, wants 5 MiB parts but the last; see test_big_stream_*)
+        instance = S3Storage(bucket.name, bucket.prefix, endpoint_url=bucket.endpoint)
+    try:
+        yield instance
+    finally:
+        await instance.close()
+
+
+async def chunks_of(data: bytes, size: int) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+        await asyncio.sleep(0)
+
+
+async def test_put_then_get_whole_and_by_range(storage):
+    await storage.put("a/b/c.bin", BODY)
+    assert await storage.get("a/b/c.bin") == BODY
+    assert await storage.get("a/b/c.bin", 2, 5) == BODY[2:5]
+    assert await storage.get("a/b/c.bin", 10_000) == BODY[10_000:]
+    assert await storage.get("a/b/c.bin", 10_000, 99_999) == BODY[10_000:]  # cut to the end
+    assert await storage.get("a/b/c.bin", len(BODY)) == b""  # at the end: nothing
+    assert await storage.get("a/b/c.bin", 5, 5) == b""
+    assert await storage.size("a/b/c.bin") == len(BODY)
+    assert await storage.exists("a/b/c.bin")
+
+
+async def test_a_second_put_replaces_the_object_whole(storage):
+    await storage.put("k", BODY)
+    await storage.put("k", b"short")
+    assert await storage.get("k") == b"short" and await storage.size("k") == 5
+    assert [info.key for info in await storage.list("")] == ["k"]  # no temporary left
+
+
+async def test_an_empty_object_is_an_object(storage):
+    await storage.put("empty", b"")
+    assert await storage.get("empty") == b""
+    assert await storage.size("empty") == 0 and await storage.exists("empty")
+
+
+async def test_a_missing_key(storage):
+    with pytest.raises(KeyError):
+        await storage.get("no/such")
+    with pytest.raises(KeyError):
+        await storage.get("no/such", 3, 4)
+    with pytest.raises(KeyError):
+        await storage.get("no/such", 3, 3)
+    with pytest.raises(KeyError):
+        async for _ in storage.stream("no/such"):
+            pass
+    assert await storage.size("no/such") is None
+    assert not await storage.exists("no/such")
+    await storage.delete_many(["no/such"])  # not an error
+
+
+async def test_stream_gives_the_range_in_pieces(storage):
+    big = BODY * 64  # 655 360 bytes: more than one piece
+    await storage.put("big", big)
+    pieces = [piece async for piece in storage.stream("big")]
+    assert b"".join(pieces) == big and len(pieces) > 1
+    assert b"".join([p async for p in storage.stream("big", 100, 300_100)]) == big[100:300_100]
+    assert b"".join([p async for p in storage.stream("big", len(big) + 5)]) == b""
+
+
+async def test_put_stream_and_put_file(storage):
+    assert await storage.put_stream("s/one", chunks_of(BODY, 1000)) == len(BODY)
+    assert await storage.get("s/one") == BODY
+    scratch = storage.scratch_dir() / "upload.bin"
+    scratch.write_bytes(BODY[:777])
+    await storage.put_file("s/file", scratch, content_type="video/mp4")
+    assert await storage.get("s/file") == BODY[:777]
+    assert not scratch.exists()  # consumed
+    assert all(".scratch" not in info.key for info in await storage.list(""))
+
+
+async def test_a_failed_stream_leaves_no_object(storage):
+    async def broken() -> AsyncIterator[bytes]:
+        yield BODY
+        raise RuntimeError("the source went away")
+
+    with pytest.raises(RuntimeError):
+        await storage.put_stream("s/broken", broken())
+    assert await storage.size("s/broken") is None
+    assert await storage.list("s/") == []
+
+
+async def test_list_by_prefix_sorted_with_sizes(storage):
+    for key, data in [("x/y/z", b"z"), ("x/log", b"12345678"), ("xx", b"other"), ("w", b"")]:
+        await storage.put(key, data)
+    assert await storage.list("x/") == [ObjectInfo("x/log", 8), ObjectInfo("x/y/z", 1)]
+    assert [info.key for info in await storage.list("x")] == ["x/log", "x/y/z", "xx"]
+    assert [info.key for info in await storage.list("")] == ["w", "x/log", "x/y/z", "xx"]
+    assert await storage.list("nothing/") == []
+    assert await storage.list("x/y/z") == [ObjectInfo("x/y/z", 1)]
+
+
+async def test_delete_many_and_delete_prefix(storage):
+    keys = [f"d/{n:04d}" for n in range(1203)]  # more than one DeleteObjects batch
+    await asyncio.gather(*(storage.put(key, b"x") for key in keys))
+    await storage.put("dd", b"kept")
+    await storage.delete_many(keys[:3])
+    assert len(await storage.list("d/")) == 1200
+    assert await storage.delete_prefix("d/") == 1200
+    assert await storage.list("d/") == []
+    assert await storage.get("dd") == b"kept"
+
+
+BAD_KEYS = ["", "/abs", "a/../b", "..", "a/..", "./a", "a//b", "a/./b", "a b", "a\\b",
+            "a/", "caf\u00e9", "a\nb", "a?b", "a#b", "%2e%2e/x", "x" * 901]  # fmt: skip
+
+
+@pytest.mark.parametrize("key", BAD_KEYS)
+async def test_odd_keys_are_refused_before_anything_is_written(storage, key, tmp_path):
+    with pytest.raises(ValueError):
+        check_key(key)
+    with pytest.raises(ValueError):
+        await storage.put(key, b"x")
+    with pytest.raises(ValueError):
+        await storage.get(key)
+    with pytest.raises(ValueError):
+        await storage.size(key)
+    with pytest.raises(ValueError):
+        await storage.delete_many([key])
+    assert await storage.list("") == []
+
+
+async def test_no_path_traversal_out_of_the_root(tmp_path):
+    storage = LocalStorage(tmp_path / "root")
+    (tmp_path / "secret").write_bytes(b"s")
+    for key in ("../secret", "a/../../secret"):
+        with pytest.raises(ValueError):
+            await storage.get(key)
+    with pytest.raises(ValueError):
+        await storage.list("../")
+    assert (tmp_path / "secret").read_bytes() == b"s"
+
+
+async def test_keys_live_under_the_bucket_prefix(s3_bucket):
+    storage = S3Storage(s3_bucket.name, s3_bucket.prefix, endpoint_url=s3_bucket.endpoint)
+    try:
+        await storage.put("assets/a/one", b"1")
+        assert s3_bucket.object_keys() == [f"{s3_bucket.prefix}/assets/a/one"]
+        assert [info.key for info in await storage.list("")] == ["assets/a/one"]
+    finally:
+        await storage.close()
+
+
+async def test_big_stream_is_a_multipart_upload(s3_bucket):
+    part = 5 * 1024 * 1024  # S3's smallest part but the last
+    storage = S3Storage(
+        s3_bucket.name, s3_bucket.prefix, endpoint_url=s3_bucket.endpoint, part_size=part
+    )
+    data = bytes(range(251)) * (2 * part // 251 + 1000)  # two parts and a bit
+    try:
+        assert await storage.put_stream("big.mp4", chunks_of(data, 1024 * 1024)) == len(data)
+        head = s3_bucket.server.client().head_object(
+            Bucket=s3_bucket.name, Key=f"{s3_bucket.prefix}/big.mp4"
+        )
+        assert head["ETag"].strip('"').endswith("-3")  # an object made of 3 parts
+        assert await storage.get("big.mp4", part - 3, part + 3) == data[part - 3 : part + 3]
+        assert await storage.size("big.mp4") == len(data)
+    finally:
+        await storage.close()
