@@ -87,14 +87,20 @@ class RateLimiter:
         return bucket
 
     def _verdict(self, bucket: _Bucket, *, allowed: bool) -> Verdict:
-        missing = self.capacity - bucket.tokens
-        return Verdict(
-            allowed=allowed,
-            limit=self.capacity,
-            remaining=int(bucket.tokens),
-            reset_s=math.ceil(missing / self.rate) if missing > 0 else 0,
-            retry_after_s=max(1, math.ceil((1.0 - bucket.tokens) / self.rate)),
-        )
+        return bucket_verdict(self.capacity, self.rate, bucket.tokens, allowed=allowed)
+
+
+def bucket_verdict(capacity: int, rate: float, tokens: float, *, allowed: bool) -> Verdict:
+    """The answer for a bucket of `capacity` refilled at `rate` a second holding
+    `tokens` (shared by the in-memory and the Redis limiter)."""
+    missing = capacity - tokens
+    return Verdict(
+        allowed=allowed,
+        limit=capacity,
+        remaining=int(tokens),
+        reset_s=math.ceil(missing / rate) if missing > 0 else 0,
+        retry_after_s=max(1, math.ceil((1.0 - tokens) / rate)),
+    )
 
 
 def _limited(verdict: Verdict) -> ApiError:

@@ -155,6 +155,35 @@ async def test_list_status_filter(store: Store) -> None:
     assert len(await ids(None)) == 4
 
 
+async def test_status_filter_pages_agree_with_status(store: Store) -> None:
+    now = utcnow()
+    streams = [await store.create_livestream(name=f"s{n}") for n in range(17)]
+    for n, ls in enumerate(streams):
+        if n % 3 == 0 or n % 7 == 0:
+            await store.set_live(ls.id, True)
+        if n % 4 == 0:
+            await store.ban(ls.id, None, None if n % 8 else now - timedelta(seconds=1))
+        if n % 5 == 0:
+            await store.ban(ls.id, None, now + timedelta(hours=1))
+    await store.set_live(streams[3].id, False)
+    await store.unban(streams[5].id)
+    await store.delete_livestream(streams[6].id)
+    everything, _ = await store.list_livestreams(1, 100)
+    for status in ("idle", "live", "banned"):
+        expected = [ls.id for ls in everything if ls.status(now) == status]
+        for page_size in (1, 2, 5):
+            seen, page = [], 1
+            while True:
+                items, total = await store.list_livestreams(page, page_size, status, now=now)  # type: ignore[arg-type]
+                assert total == len(expected)
+                if not items:
+                    break
+                seen += [ls.id for ls in items]
+                page += 1
+            assert seen == expected, (status, page_size)
+        assert len(expected) >= 3
+
+
 async def test_ban_expiry(store: Store) -> None:
     ls = await store.create_livestream(name="x")
     now = utcnow()

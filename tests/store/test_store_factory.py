@@ -75,3 +75,16 @@ def test_sqlite_alone_does_not_import_redis(tmp_path: Path) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
     )
     assert result.returncode == 0, result.stderr
+
+
+async def test_a_client_returning_bytes_is_refused(redis_url: str) -> None:
+    from redis.asyncio import Redis
+
+    from live.store.redis import RedisStore
+
+    client = Redis.from_url(redis_url)
+    try:
+        with pytest.raises(ValueError, match="decode_responses"):
+            RedisStore(client)
+    finally:
+        await client.aclose()

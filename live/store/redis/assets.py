@@ -68,7 +68,7 @@ class RedisAssets(RedisConnection, AssetStore):
             page,
             page_size,
             before=created_before,
-            filter_args=["in", "status", *statuses] if statuses is not None else [],
+            field_in=("status", statuses) if statuses is not None else None,
         )
 
     async def update_asset(self, asset_id: str, **changes: Any) -> Asset | None:

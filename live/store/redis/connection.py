@@ -3,6 +3,7 @@ and the generic operations on top of `lua.py`."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -56,7 +57,7 @@ class RedisConnection:
         *,
         stamp: datetime,
         indexes: list[str],
-        lookups: list[str] = (),  # type: ignore[assignment]
+        lookups: Sequence[str] = (),
         only_new: bool = False,
     ) -> str | None:
         """Write a new record with its index entries and lookups in one step. With
@@ -86,13 +87,20 @@ class RedisConnection:
         page_size: int,
         *,
         before: datetime | None = None,
-        filter_args: list[str] = (),  # type: ignore[assignment]
+        field_in: tuple[str, Sequence[str]] | None = None,
     ) -> tuple[list[R], int]:
-        """A page of an ordered index, newest first, with the total (see `lua.PAGE`)."""
+        """A page of an ordered index, newest first, with the total (see `lua.PAGE`),
+        of the records created before `before` whose `field_in[0]` is one of `field_in[1]`."""
         upper = "(" + to_storage(before) if before is not None else "+"
+        field_args = [field_in[0], *field_in[1]] if field_in is not None else []
         answer = await self._run(
             lua.PAGE,
             [index],
-            [record_prefix, (page - 1) * page_size, page_size, upper, *(filter_args or [""])],
+            [record_prefix, (page - 1) * page_size, page_size, upper, *field_args],
         )
-        return [from_hash(cls, pairs_to_dict(flat)) for flat in answer[1:]], answer[0]
+        return records_of(cls, answer)
+
+
+def records_of(cls: type[R], answer: list[Any]) -> tuple[list[R], int]:
+    """`{total, record...}` from a paging script -> (records, total)."""
+    return [from_hash(cls, pairs_to_dict(flat)) for flat in answer[1:]], answer[0]

@@ -13,6 +13,7 @@ the total a ZCARD, and "created before T" a lex bound.
     ls:key:<stream key>         -> livestream id (the ingest's lookup)
     ls:pb:<playback id>         -> livestream id (the viewers' lookup)
     ls:bans                     bans with an until: score = until in µs, member = id
+    ls:live, ls:banned          livestreams flagged live, with a ban (ordered)
     ak:<id>                     API key hash
     ak:index                    all API keys (ordered)
     ak:hash:<sha256>            -> API key id

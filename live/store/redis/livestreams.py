@@ -2,7 +2,9 @@
 
 A livestream is found in one step by id (`ls:<id>`), by stream key (`ls:key:<key>`)
 and by playback id (`ls:pb:<id>`). Bans with an end are also in `ls:bans` by end
-time, so lifting the expired ones reads only those.
+time, so lifting the expired ones reads only those. The ordered indexes `ls:live`
+(flagged live) and `ls:banned` (with a ban, ended or not) let a status filter read
+only the streams that are live or banned, plus the page itself.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from live.store.checks import check_fields, check_page, check_status
 from live.store.ids import new_id, new_playback_id, new_stream_key
 from live.store.models import LIVESTREAM_SETTINGS, Livestream, Status
 from live.store.redis.codec import from_hash, pairs_to_dict
-from live.store.redis.connection import RedisConnection, changes_args
+from live.store.redis.connection import RedisConnection, changes_args, records_of
 from live.store.redis.keys import from_micros, to_micros
 from live.store.redis.lua import script
 from live.store.times import to_storage, utcnow
@@ -27,8 +29,26 @@ local key = P .. 'ls:' .. id
 local f = redis.call('HMGET', key, 'stream_key', 'playback_id', 'created_at', '_seq')
 if not f[1] then return 0 end
 redis.call('DEL', P .. 'ls:key:' .. f[1], P .. 'ls:pb:' .. f[2], key)
-redis.call('ZREM', P .. 'ls:index', ordered(f[3], f[4], id))
+local member = ordered(f[3], f[4], id)
+for _, index in ipairs({'ls:index', 'ls:live', 'ls:banned'}) do
+    redis.call('ZREM', P .. index, member)
+end
 redis.call('ZREM', P .. 'ls:bans', id)
+return 1
+""")
+
+# The runtime's live flag, with its index entry. ARGV: prefix, id, "1" or "0".
+_SET_LIVE = script("""
+local id = ARGV[2]
+local key = P .. 'ls:' .. id
+local f = redis.call('HMGET', key, 'created_at', '_seq')
+if not f[1] then return 0 end
+redis.call('HSET', key, 'live', ARGV[3])
+if ARGV[3] == '1' then
+    redis.call('ZADD', P .. 'ls:live', 0, ordered(f[1], f[2], id))
+else
+    redis.call('ZREM', P .. 'ls:live', ordered(f[1], f[2], id))
+end
 return 1
 """)
 
@@ -57,6 +77,12 @@ if ARGV[3] == '' then
 else
     redis.call('ZADD', P .. 'ls:bans', ARGV[3], id)
 end
+local f = redis.call('HMGET', key, 'banned_at', 'created_at', '_seq')
+if f[1] then
+    redis.call('ZADD', P .. 'ls:banned', 0, ordered(f[2], f[3], id))
+else
+    redis.call('ZREM', P .. 'ls:banned', ordered(f[2], f[3], id))
+end
 return redis.call('HGETALL', key)
 """)
 
@@ -69,10 +95,56 @@ local out = {}
 for _, id in ipairs(redis.call('ZRANGE', bans, '-inf', ARGV[2], 'BYSCORE')) do
     redis.call('ZREM', bans, id)
     local key = P .. 'ls:' .. id
-    if redis.call('EXISTS', key) == 1 then
+    local f = redis.call('HMGET', key, 'created_at', '_seq')
+    if f[1] then
         redis.call('HDEL', key, 'ban_reason', 'banned_at', 'ban_until')
         redis.call('HSET', key, 'updated_at', ARGV[3])
+        redis.call('ZREM', P .. 'ls:banned', ordered(f[1], f[2], id))
         out[#out + 1] = redis.call('HGETALL', key)
+    end
+end
+return out
+""")
+
+# A page of the livestreams with a status now, newest first, with the total.
+# ARGV: prefix, status, now as storage text, offset, count. Reads the banned and
+# the live ones; idle is everything else, so its page skips over those.
+_STATUS_PAGE = script("""
+local status, now, offset, count = ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+local function record(member) return redis.call('HGETALL', P .. 'ls:' .. id_of(member)) end
+local function banned_now(member)
+    local f = redis.call('HMGET', P .. 'ls:' .. id_of(member), 'banned_at', 'ban_until')
+    return f[1] and ((not f[2]) or f[2] > now)
+end
+local function page_of(members, keep)
+    local out, total = {0}, 0
+    for _, member in ipairs(members) do
+        if keep(member) then
+            if total >= offset and total < offset + count then out[#out + 1] = record(member) end
+            total = total + 1
+        end
+    end
+    out[1] = total
+    return out
+end
+local banned = redis.call('ZRANGE', P .. 'ls:banned', 0, -1, 'REV')
+if status == 'banned' then return page_of(banned, banned_now) end
+local busy, busy_count = {}, 0  -- the members that are not idle now
+for _, member in ipairs(banned) do
+    if banned_now(member) then busy[member], busy_count = true, busy_count + 1 end
+end
+local live = redis.call('ZRANGE', P .. 'ls:live', 0, -1, 'REV')
+if status == 'live' then return page_of(live, function(m) return not busy[m] end) end
+for _, member in ipairs(live) do
+    if not busy[member] then busy[member], busy_count = true, busy_count + 1 end
+end
+local all = P .. 'ls:index'
+local out, seen = {redis.call('ZCARD', all) - busy_count}, 0
+for _, member in ipairs(redis.call('ZRANGE', all, 0, offset + count + busy_count - 1, 'REV')) do
+    if not busy[member] then
+        if seen >= offset then out[#out + 1] = record(member) end
+        seen = seen + 1
+        if seen >= offset + count then break end
     end
 end
 return out
@@ -139,14 +211,16 @@ class RedisLivestreams(RedisConnection, LivestreamStore):
     ) -> tuple[list[Livestream], int]:
         check_page(page, page_size)
         check_status(status)
-        return await self._page(
-            Livestream,
-            self._keys.livestreams,
-            self._keys.livestream(""),
-            page,
-            page_size,
-            filter_args=["status", status, to_storage(now or utcnow())] if status else [],
+        if status is None:
+            return await self._page(
+                Livestream, self._keys.livestreams, self._keys.livestream(""), page, page_size
+            )
+        answer = await self._run(
+            _STATUS_PAGE,
+            [],
+            [status, to_storage(now or utcnow()), (page - 1) * page_size, page_size],
         )
+        return records_of(Livestream, answer)
 
     async def update_livestream(self, livestream_id: str, **changes: Any) -> Livestream | None:
         check_fields(changes, LIVESTREAM_SETTINGS)
@@ -160,10 +234,7 @@ class RedisLivestreams(RedisConnection, LivestreamStore):
         return bool(await self._run(_DELETE, [], [livestream_id]))
 
     async def set_live(self, livestream_id: str, live: bool) -> bool:
-        updated = await self._update(
-            Livestream, self._keys.livestream(livestream_id), {"live": live}
-        )
-        return updated is not None
+        return bool(await self._run(_SET_LIVE, [], [livestream_id, "1" if live else "0"]))
 
     async def reset_stream_key(self, livestream_id: str) -> str | None:
         key = new_stream_key()

@@ -76,14 +76,13 @@ return redis.call('HGETALL', ARGV[2] .. id)
 
 # One page of an ordered index, newest first, with the total. KEYS[1] the index;
 # ARGV: prefix, record key prefix, offset, count, upper lex bound ("+" or "(stamp"),
-# filter ("" none; "in" field value...: the field is one of the values; "status"
-# status now: a livestream's status at `now`). Unfiltered it reads only the page;
-# filtered it walks the index (as SQL scans the table). Answers {total, record...}.
+# then optionally a field and the values it may have. Unfiltered it reads only the
+# page; filtered it walks the index (as SQL scans the table). Answers {total, record...}.
 PAGE = script("""
 local index, records = KEYS[1], ARGV[2]
-local offset, count, upper, filter = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], ARGV[6]
+local offset, count, upper, field = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], ARGV[6]
 local out = {0}
-if filter == '' then
+if not field then
     out[1] = redis.call('ZLEXCOUNT', index, '-', upper)
     local page = redis.call('ZRANGE', index, upper, '-', 'BYLEX', 'REV', 'LIMIT', offset, count)
     for _, member in ipairs(page) do
@@ -91,28 +90,12 @@ if filter == '' then
     end
     return out
 end
-local matches
-if filter == 'in' then
-    local field, wanted = ARGV[7], {}
-    for i = 8, #ARGV do wanted[ARGV[i]] = true end
-    matches = function(key) return wanted[redis.call('HGET', key, field)] == true end
-else
-    local status, now = ARGV[7], ARGV[8]
-    matches = function(key)
-        local f = redis.call('HMGET', key, 'banned_at', 'ban_until', 'live')
-        local current = 'idle'
-        if f[1] and ((not f[2]) or f[2] > now) then
-            current = 'banned'
-        elseif f[3] == '1' then
-            current = 'live'
-        end
-        return current == status
-    end
-end
+local wanted = {}
+for i = 7, #ARGV do wanted[ARGV[i]] = true end
 local total = 0
 for _, member in ipairs(redis.call('ZRANGE', index, upper, '-', 'BYLEX', 'REV')) do
     local key = records .. id_of(member)
-    if matches(key) then
+    if wanted[redis.call('HGET', key, field)] then
         if total >= offset and total < offset + count then
             out[#out + 1] = redis.call('HGETALL', key)
         end

@@ -30,6 +30,8 @@ class RedisStore(
     from a client made with `decode_responses=True`."""
 
     def __init__(self, client: Redis, *, prefix: str = DEFAULT_PREFIX) -> None:
+        if not client.connection_pool.connection_kwargs.get("decode_responses"):
+            raise ValueError("RedisStore needs a client made with decode_responses=True")
         super().__init__(client, Keys(prefix))
 
     @property

@@ -215,7 +215,7 @@ class RedisWebhooks(RedisConnection, WebhookStore):
             keys.delivery(""),
             page,
             page_size,
-            filter_args=["in", "state", state] if state is not None else [],
+            field_in=("state", [state]) if state is not None else None,
         )
 
     async def next_delivery_at(self) -> datetime | None:
