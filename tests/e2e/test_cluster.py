@@ -10,7 +10,14 @@ import time
 from collections import Counter
 
 import pytest
-from harness import LiveProcess, RedisProcess, ffmpeg_publish, ffprobe_streams, wait_for
+from harness import (
+    LiveProcess,
+    RedisProcess,
+    count_frames,
+    ffmpeg_publish,
+    ffprobe_streams,
+    wait_for,
+)
 from receiver import Receiver
 
 pytestmark = pytest.mark.e2e
@@ -23,20 +30,21 @@ FAST = {
 
 
 @pytest.fixture
-def cluster(processes, tmp_path):
-    """Start nodes that share one Redis (and one recordings directory)."""
+def cluster(processes, tmp_path, s3_bucket):
+    """Start nodes that share one Redis (with AOF) and one S3 bucket (moto)."""
     redis = RedisProcess(processes, appendonly=True)
     nodes: list[LiveProcess] = []
 
     def node(name: str) -> LiveProcess:
         server = LiveProcess(
             processes, tmp_path / name, "--redis", redis.url,
-            "--storage", str(tmp_path / "recordings"), env=FAST,
+            "--storage", s3_bucket.url, env={**FAST, **s3_bucket.env},
         )
         nodes.append(server)
         return server
 
     node.redis = redis  # type: ignore[attr-defined]
+    node.bucket = s3_bucket  # type: ignore[attr-defined]
     yield node
     for server in nodes:
         server.stop()
@@ -55,7 +63,7 @@ def _refused(node: LiveProcess, processes, key: str) -> bool:
 
 def test_a_stream_on_one_node_is_watched_banned_and_counted_on_the_other(cluster, processes):
     a, b = cluster("a"), cluster("b")
-    stream = b.create_livestream(reconnect_window_s=5, record=False)
+    stream = b.create_livestream(reconnect_window_s=5, record=True)
     path = f"/v1/livestreams/{stream['id']}"
     publisher = ffmpeg_publish(processes, a.rtmp_url(stream["stream_key"]), seconds=60)
 
@@ -94,6 +102,20 @@ def test_a_stream_on_one_node_is_watched_banned_and_counted_on_the_other(cluster
     players_b = b.api("GET", f"{path}/players")[1]
     for figure in ("peak_viewers", "total_views"):
         assert players_a[figure] == players_b[figure]
+
+    # b's recording: in the bucket, and the same MP4 from either node
+    asset_id = history_a["data"][0]["asset_id"]
+    asset = wait_for(
+        lambda: (found := a.api("GET", f"/v1/assets/{asset_id}")[1])["status"] == "ready"
+        and found,
+        30, message="b's recording to be ready",
+    )  # fmt: skip
+    keys = cluster.bucket.object_keys()
+    assert any(key.endswith(f"assets/{asset_id}/download.mp4") for key in keys), keys
+    frames_a = count_frames(f"{a.http}/vod/{asset_id}/download.mp4")
+    frames_b = count_frames(f"{b.http}/vod/{asset_id}/download.mp4")
+    assert frames_a == frames_b
+    assert abs(frames_a - asset["duration_s"] * 30) <= 2, (frames_a, asset["duration_s"])
 
 
 def test_a_killed_nodes_stream_publishes_elsewhere_and_its_session_is_closed(
