@@ -140,7 +140,7 @@ def main() -> None:
     scratch = Path(tempfile.mkdtemp(prefix="bench-cluster-"))
     try:
         redis_url = start_redis(reaper, scratch)
-        env = {"LIVE_VIEWER_STATS": "false"}
+        env = {"LIVE_VIEWER_STATS": "false", "LIVE_API_RATE_LIMIT_PER_MIN": "0"}
         a = LiveServer(reaper, scratch / "a", env, "--redis", redis_url,
                        "--storage", str(scratch / "recordings"))
         b = LiveServer(reaper, scratch / "b", env, "--redis", redis_url,
