@@ -296,12 +296,25 @@ class LiveServer:
         """Which node answered, and whether what it depends on answers (503 if not)."""
         live_streams = len(self.manager.broadcasts) if self.manager else 0
         body: dict[str, object] = {"status": "ok", "live_streams": live_streams}
+        checks: dict[str, bool] = {"storage": await self._storage_answers()}
         if self.cluster is not None:
             body["node"] = {"id": self.cluster.node_id, "url": self.cluster.nodes.url}
-            body["redis"] = "ok" if await self.cluster.reachable() else "unreachable"
-        if body.get("redis", "ok") != "ok":
+            checks["redis"] = await self.cluster.reachable()
+        for name, answers in checks.items():
+            body[name] = "ok" if answers else "unreachable"
+        if not all(checks.values()):
             body["status"] = "unavailable"
         return web.json_response(body, status=200 if body["status"] == "ok" else 503)
+
+    async def _storage_answers(self) -> bool:
+        """A read of one key that need not exist: any answer, found or not, will do."""
+        if self.storage is None:
+            return False
+        try:
+            await asyncio.wait_for(self.storage.exists("healthz"), 3.0)
+            return True
+        except Exception:
+            return False
 
     async def _ensure_admin_key(self) -> str | None:
         assert self.store is not None

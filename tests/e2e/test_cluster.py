@@ -4,8 +4,10 @@ a killed node's stream moves, webhooks arrive once, and Redis may restart."""
 
 from __future__ import annotations
 
+import json
 import re
 import signal
+import socket
 import time
 from collections import Counter
 
@@ -67,6 +69,11 @@ def test_a_stream_on_one_node_is_watched_banned_and_counted_on_the_other(cluster
     path = f"/v1/livestreams/{stream['id']}"
     publisher = ffmpeg_publish(processes, a.rtmp_url(stream["stream_key"]), seconds=60)
 
+    status, raw, _ = b.get("/healthz")
+    health = json.loads(raw)
+    assert status == 200 and health["redis"] == "ok" and health["storage"] == "ok"
+    assert health["node"]["url"] == b.http and health["node"]["id"] != json.loads(
+        a.get("/healthz")[1])["node"]["id"]
     media_url = b.wait_playable(stream["playback_id"])  # proxied to a
     assert media_url.startswith(b.http)
     kinds = {s["codec_type"] for s in ffprobe_streams(media_url)}
@@ -196,7 +203,8 @@ def test_the_stream_survives_a_redis_restart(cluster, processes):
     cluster.redis.kill()
     status, body = node.api("GET", "/v1/livestreams")
     assert status == 503 and body["error"]["code"] == "unavailable", body
-    assert node.get("/healthz")[0] == 503
+    status, raw, _ = node.get("/healthz")
+    assert status == 503 and json.loads(raw)["redis"] == "unreachable"
     before = sequence()
     time.sleep(3)
     assert sequence() > before  # viewers still get new media
@@ -205,3 +213,18 @@ def test_the_stream_survives_a_redis_restart(cluster, processes):
     assert node.api("GET", f"/v1/livestreams/{made_before['id']}")[0] == 200
     wait_for(lambda: _status(node, stream["id"]) == "live", 10, message="still live")
     assert sequence() > before
+
+
+def test_healthz_says_when_storage_does_not_answer(processes, tmp_path):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead_port = probe.getsockname()[1]
+    node = LiveProcess(
+        processes, tmp_path / "data", "--storage", "s3://nowhere/recordings",
+        env={"LIVE_S3_ENDPOINT": f"http://127.0.0.1:{dead_port}",
+             "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y",
+             "AWS_DEFAULT_REGION": "us-east-1"},
+    )  # fmt: skip
+    status, raw, _ = node.get("/healthz", timeout=30)
+    assert status == 503, raw
+    assert json.loads(raw)["storage"] == "unreachable"
