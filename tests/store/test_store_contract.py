@@ -564,6 +564,40 @@ async def test_record_attempt_and_resend(store: Store) -> None:
     ) is None  # fmt: skip
 
 
+async def test_delivery_log_filters_page_like_the_whole_log(store: Store) -> None:
+    hooks = [
+        await store.create_webhook(f"https://{n}.example", ["asset.ready"], "s") for n in range(2)
+    ]
+    now = utcnow()
+    for n in range(6):
+        await store.enqueue_event(f"evt_{n}", "asset.ready", "{}", now)
+    log, _ = await store.list_deliveries(1, 100)
+    outcomes = ["delivered", "failed", "pending"]
+    for n, delivery in enumerate(log):
+        await store.record_attempt(
+            delivery.id, state=outcomes[n % 3], next_attempt_at=now,  # type: ignore[arg-type]
+            last_status=None, last_error=None,
+        )  # fmt: skip
+    await store.resend_delivery(log[1].id, now)  # failed -> pending again
+    log, _ = await store.list_deliveries(1, 100)
+    for hook_id in (None, hooks[0].id):
+        for state in (None, "pending", "delivered", "failed"):
+            expected = [
+                d.id for d in log
+                if hook_id in (None, d.webhook_id) and state in (None, d.state)
+            ]  # fmt: skip
+            seen, page = [], 1
+            while items := (await store.list_deliveries(page, 2, webhook_id=hook_id, state=state))[
+                0
+            ]:  # type: ignore[arg-type]
+                seen += [d.id for d in items]
+                page += 1
+            assert seen == expected, (hook_id, state)
+            assert (await store.list_deliveries(webhook_id=hook_id, state=state))[1] == len(
+                expected
+            )  # type: ignore[arg-type]
+
+
 async def test_deleting_a_webhook_deletes_its_deliveries(store: Store) -> None:
     gone = await store.create_webhook("https://a.example", ["asset.ready"], "s")
     kept = await store.create_webhook("https://b.example", ["asset.ready"], "s")

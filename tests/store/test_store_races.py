@@ -224,6 +224,10 @@ async def test_deletes_cascade_to_every_index_and_dependant(
     hook = await a.create_webhook("https://a.example", ["asset.ready", "livestream.live"], "s")
     await a.enqueue_event("evt_1", "asset.ready", "{}", utcnow())
     await a.enqueue_event("evt_2", "livestream.live", "{}", utcnow())
+    (sent, _), _ = await a.list_deliveries(webhook_id=hook.id)
+    await a.record_attempt(
+        sent.id, state="delivered", next_attempt_at=utcnow(), last_status=200, last_error=None
+    )
 
     assert await a.delete_livestream(ls.id)
     assert await a.delete_api_key(key.id)
