@@ -683,6 +683,46 @@ async def test_list_assets_newest_first_with_filters(store: Store) -> None:
     assert (await store.list_assets(statuses=()))[1] == 0
 
 
+async def test_asset_filters_page_like_the_whole_list(store: Store) -> None:
+    from live.store.models import Asset
+
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    for n in range(9):
+        asset = Asset(
+            livestream_id=f"ls_{n % 2}",
+            session_id=f"ses_{n}",
+            created_at=base + timedelta(hours=n % 5),
+        )
+        await store.create_asset(asset)
+        if n % 3:
+            await store.update_asset(asset.id, status="processing")
+        if n % 4 == 0:
+            await store.update_asset(asset.id, status="ready" if n % 8 else "failed")
+    everything, _ = await store.list_assets(1, 100)
+    cutoff = base + timedelta(hours=3)
+    for livestream_id in (None, "ls_1"):
+        for statuses in (None, ("ready", "failed"), ("recording", "processing"), ("processing",)):
+            for before in (None, cutoff):
+                expected = [
+                    a.id for a in everything
+                    if livestream_id in (None, a.livestream_id)
+                    and (statuses is None or a.status in statuses)
+                    and (before is None or a.created_at < before)
+                ]  # fmt: skip
+                seen, page = [], 1
+                while True:
+                    items, total = await store.list_assets(
+                        page, 2, livestream_id=livestream_id, statuses=statuses,  # type: ignore[arg-type]
+                        created_before=before,
+                    )  # fmt: skip
+                    assert total == len(expected)
+                    if not items:
+                        break
+                    seen += [a.id for a in items]
+                    page += 1
+                assert seen == expected, (livestream_id, statuses, before)
+
+
 async def test_delete_asset(store: Store) -> None:
     from live.store.models import Asset
 

@@ -23,6 +23,7 @@ the total a ZCARD, and "created before T" a lex bound.
     ses:fence:<livestream id>   highest fence seen on a session write of that stream
     ast:<id>                    asset hash
     ast:index, ast:ls:<ls id>   all assets, a livestream's assets (ordered)
+    ast:status:<status>         the assets with a status (ordered)
     ast:named:<asset id>        ids of the sessions whose asset_id names the asset
     wh:<id>                     webhook hash
     wh:index                    all webhooks (ordered)
@@ -90,6 +91,9 @@ class Keys:
 
     def assets_of(self, livestream_id: str) -> str:
         return f"{self.prefix}ast:ls:{livestream_id}"
+
+    def assets_in(self, status: str) -> str:
+        return f"{self.prefix}ast:status:{status}"
 
     def webhook(self, webhook_id: str) -> str:
         return f"{self.prefix}wh:{webhook_id}"
