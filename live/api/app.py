@@ -27,7 +27,7 @@ from live.api.errors import error_middleware
 from live.api.idempotency import idempotency_middleware
 from live.api.players import VIEWERS, ViewerStats
 from live.api.ratelimit import (
-    RateLimiter,
+    Limiter,
     anonymous_rate_limit_middleware,
     key_rate_limit_middleware,
 )
@@ -45,7 +45,7 @@ def build_api(
     urls: PublicUrls,
     events: ApiEvents | None = None,
     viewers: ViewerStats | None = None,
-    rate_limiter: RateLimiter | None = None,
+    rate_limiter: Limiter | None = None,
     cors_origins: Iterable[str] = (),
 ) -> web.Application:
     """The REST API, to be mounted with `root.add_subapp("/v1", api)`; the root app

@@ -4,7 +4,8 @@ authenticate, per client address), with the X-RateLimit-* headers on every answe
 Headers: `X-RateLimit-Limit` the bucket size, `X-RateLimit-Remaining` requests
 left now, `X-RateLimit-Reset` seconds until the bucket is full again; a 429
 `rate_limited` also carries `Retry-After` (seconds until one request is allowed).
-The buckets are in memory, per process.
+`RateLimiter` keeps the buckets in memory, per process; `RedisRateLimiter`
+(`ratelimit_redis.py`) in Redis, shared by a cluster's nodes. Both are `Limiter`s.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
@@ -49,6 +51,15 @@ class Verdict:
         return headers
 
 
+class Limiter(Protocol):
+    """What the middlewares need: a bucket's state, and a token from it. Coroutines,
+    so that a limiter may keep its buckets elsewhere."""
+
+    async def peek(self, key: object) -> Verdict: ...
+
+    async def take(self, key: object) -> Verdict: ...
+
+
 class RateLimiter:
     """`per_minute` requests a minute on average, bursts up to `burst`."""
 
@@ -62,11 +73,11 @@ class RateLimiter:
         self.clock = clock
         self._buckets: OrderedDict[object, _Bucket] = OrderedDict()
 
-    def peek(self, key: object) -> Verdict:
+    async def peek(self, key: object) -> Verdict:
         """The bucket's state without taking from it."""
         return self._verdict(self._refill(key), allowed=True)
 
-    def take(self, key: object) -> Verdict:
+    async def take(self, key: object) -> Verdict:
         bucket = self._refill(key)
         allowed = bucket.tokens >= 1.0
         if allowed:
@@ -113,13 +124,13 @@ def _limited(verdict: Verdict) -> ApiError:
     )
 
 
-def key_rate_limit_middleware(limiter: RateLimiter) -> Middleware:
+def key_rate_limit_middleware(limiter: Limiter) -> Middleware:
     """After auth: one bucket per API key. Errors below are turned into answers here
     so that they carry the headers too."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        verdict = limiter.take(("key", request[API_KEY].id))
+        verdict = await limiter.take(("key", request[API_KEY].id))
         if not verdict.allowed:
             raise _limited(verdict)
         response = await error_middleware(request, handler)
@@ -129,21 +140,21 @@ def key_rate_limit_middleware(limiter: RateLimiter) -> Middleware:
     return middleware
 
 
-def anonymous_rate_limit_middleware(limiter: RateLimiter) -> Middleware:
+def anonymous_rate_limit_middleware(limiter: Limiter) -> Middleware:
     """Before auth: requests that fail to authenticate spend their address's bucket
     (so guessing keys is slow), and their 401 carries that bucket's headers."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         address = ("addr", request.remote or "")
-        state = limiter.peek(address)
+        state = await limiter.peek(address)
         if state.remaining < 1:
-            raise _limited(limiter.take(address))
+            raise _limited(await limiter.take(address))
         try:
             return await handler(request)
         except ApiError as exc:
             if exc.status == 401:
-                exc.headers.update(limiter.take(address).headers())
+                exc.headers.update((await limiter.take(address)).headers())
             raise
 
     return middleware

@@ -6,7 +6,8 @@ token, write it back), so two nodes never spend the same token, and the time is
 Redis's own (`TIME`), so nodes with skewed clocks agree. An idle bucket expires
 once it would be full again, which is what a missing bucket means.
 
-Same answers as `RateLimiter`, but `peek` and `take` are coroutines.
+A `Limiter` with the same answers as `RateLimiter`: `build_api(rate_limiter=...)`
+takes either.
 """
 
 from __future__ import annotations

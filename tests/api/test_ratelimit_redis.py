@@ -6,12 +6,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from conftest import URLS
 from redis.asyncio import Redis
 
+from live.api import build_api
 from live.api.ratelimit import RateLimiter
 from live.api.ratelimit_redis import RedisRateLimiter
+from live.store import SqliteStore
 
 
 @pytest.fixture
@@ -57,13 +63,13 @@ async def test_peek_takes_nothing_and_answers_like_the_memory_limiter(
 ) -> None:
     shared = RedisRateLimiter(clients[0], per_minute=60, burst=3)
     local = RateLimiter(per_minute=60, burst=3)
-    assert await shared.peek("k") == local.peek("k")
+    assert await shared.peek("k") == await local.peek("k")
     assert (await shared.peek("k")).remaining == 3
     await shared.take("k")
-    local.take("k")
-    peeked = await shared.peek("k")
-    assert peeked.allowed and peeked.remaining == local.peek("k").remaining == 2
-    assert peeked.reset_s == local.peek("k").reset_s == 1
+    await local.take("k")
+    peeked, local_peeked = await shared.peek("k"), await local.peek("k")
+    assert peeked.allowed and peeked.remaining == local_peeked.remaining == 2
+    assert peeked.reset_s == local_peeked.reset_s == 1
 
 
 async def test_a_bucket_refills_and_an_idle_one_expires(clients: tuple[Redis, Redis]) -> None:
@@ -79,3 +85,31 @@ async def test_a_bucket_refills_and_an_idle_one_expires(clients: tuple[Redis, Re
 def test_rejects_a_non_positive_budget() -> None:
     with pytest.raises(ValueError):
         RedisRateLimiter(None, per_minute=0, burst=1)  # type: ignore[arg-type]
+
+
+async def test_two_api_nodes_answer_429_from_one_shared_budget(
+    clients: tuple[Redis, Redis], store: SqliteStore, control: Any, admin: dict, error: Any
+) -> None:
+    nodes = []
+    for client in clients:
+        root = web.Application()
+        limiter = RedisRateLimiter(client, per_minute=1, burst=3)
+        root.add_subapp(
+            "/v1", build_api(store=store, control=control, urls=URLS, rate_limiter=limiter)
+        )
+        nodes.append(TestClient(TestServer(root)))
+    for node in nodes:
+        await node.start_server()
+    try:
+        remaining = []
+        for node in (nodes[0], nodes[1], nodes[0]):
+            response = await node.get("/v1/livestreams", headers=admin)
+            assert response.status == 200
+            remaining.append(response.headers["X-RateLimit-Remaining"])
+        assert remaining == ["2", "1", "0"]
+        refused = await nodes[1].get("/v1/livestreams", headers=admin)
+        await error(refused, 429, "rate_limited")
+        assert int(refused.headers["Retry-After"]) >= 1
+    finally:
+        for node in nodes:
+            await node.close()

@@ -564,6 +564,40 @@ async def test_record_attempt_and_resend(store: Store) -> None:
     ) is None  # fmt: skip
 
 
+async def test_delivery_log_filters_page_like_the_whole_log(store: Store) -> None:
+    hooks = [
+        await store.create_webhook(f"https://{n}.example", ["asset.ready"], "s") for n in range(2)
+    ]
+    now = utcnow()
+    for n in range(6):
+        await store.enqueue_event(f"evt_{n}", "asset.ready", "{}", now)
+    log, _ = await store.list_deliveries(1, 100)
+    outcomes = ["delivered", "failed", "pending"]
+    for n, delivery in enumerate(log):
+        await store.record_attempt(
+            delivery.id, state=outcomes[n % 3], next_attempt_at=now,  # type: ignore[arg-type]
+            last_status=None, last_error=None,
+        )  # fmt: skip
+    await store.resend_delivery(log[1].id, now)  # failed -> pending again
+    log, _ = await store.list_deliveries(1, 100)
+    for hook_id in (None, hooks[0].id):
+        for state in (None, "pending", "delivered", "failed"):
+            expected = [
+                d.id for d in log
+                if hook_id in (None, d.webhook_id) and state in (None, d.state)
+            ]  # fmt: skip
+            seen, page = [], 1
+            while items := (await store.list_deliveries(page, 2, webhook_id=hook_id, state=state))[
+                0
+            ]:  # type: ignore[arg-type]
+                seen += [d.id for d in items]
+                page += 1
+            assert seen == expected, (hook_id, state)
+            assert (await store.list_deliveries(webhook_id=hook_id, state=state))[1] == len(
+                expected
+            )  # type: ignore[arg-type]
+
+
 async def test_deleting_a_webhook_deletes_its_deliveries(store: Store) -> None:
     gone = await store.create_webhook("https://a.example", ["asset.ready"], "s")
     kept = await store.create_webhook("https://b.example", ["asset.ready"], "s")
@@ -647,6 +681,46 @@ async def test_list_assets_newest_first_with_filters(store: Store) -> None:
     items, _ = await store.list_assets(created_before=base + timedelta(hours=2))
     assert {a.id for a in items} == {made[0].id, made[1].id}
     assert (await store.list_assets(statuses=()))[1] == 0
+
+
+async def test_asset_filters_page_like_the_whole_list(store: Store) -> None:
+    from live.store.models import Asset
+
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    for n in range(9):
+        asset = Asset(
+            livestream_id=f"ls_{n % 2}",
+            session_id=f"ses_{n}",
+            created_at=base + timedelta(hours=n % 5),
+        )
+        await store.create_asset(asset)
+        if n % 3:
+            await store.update_asset(asset.id, status="processing")
+        if n % 4 == 0:
+            await store.update_asset(asset.id, status="ready" if n % 8 else "failed")
+    everything, _ = await store.list_assets(1, 100)
+    cutoff = base + timedelta(hours=3)
+    for livestream_id in (None, "ls_1"):
+        for statuses in (None, ("ready", "failed"), ("recording", "processing"), ("processing",)):
+            for before in (None, cutoff):
+                expected = [
+                    a.id for a in everything
+                    if livestream_id in (None, a.livestream_id)
+                    and (statuses is None or a.status in statuses)
+                    and (before is None or a.created_at < before)
+                ]  # fmt: skip
+                seen, page = [], 1
+                while True:
+                    items, total = await store.list_assets(
+                        page, 2, livestream_id=livestream_id, statuses=statuses,  # type: ignore[arg-type]
+                        created_before=before,
+                    )  # fmt: skip
+                    assert total == len(expected)
+                    if not items:
+                        break
+                    seen += [a.id for a in items]
+                    page += 1
+                assert seen == expected, (livestream_id, statuses, before)
 
 
 async def test_delete_asset(store: Store) -> None:

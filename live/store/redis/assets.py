@@ -1,5 +1,6 @@
-"""Redis part of the store: assets (recordings), listed from `ast:index` or, for one
-livestream, `ast:ls:<id>`."""
+"""Redis part of the store: assets (recordings), listed from `ast:index`, from
+`ast:ls:<livestream id>`, or by status from `ast:status:<status>`, so that start-up
+(the unfinished ones) and retention (the finished old ones) read only those."""
 
 from __future__ import annotations
 
@@ -9,19 +10,22 @@ from typing import Any
 from live.store.aggregates.assets import AssetStore
 from live.store.checks import check_asset_statuses, check_fields, check_page
 from live.store.models import ASSET_MUTABLE, Asset, AssetStatus
-from live.store.redis.connection import RedisConnection
+from live.store.redis.codec import from_hash, pairs_to_dict
+from live.store.redis.connection import RedisConnection, changes_args, records_of
 from live.store.redis.lua import script
+from live.store.times import to_storage
 
 # Delete an asset with its index entries; the sessions that name it stop naming it.
 # ARGV: prefix, id.
 _DELETE = script("""
 local id = ARGV[2]
 local key = P .. 'ast:' .. id
-local f = redis.call('HMGET', key, 'created_at', '_seq', 'livestream_id')
+local f = redis.call('HMGET', key, 'created_at', '_seq', 'livestream_id', 'status')
 if not f[1] then return 0 end
 local member = ordered(f[1], f[2], id)
 redis.call('ZREM', P .. 'ast:index', member)
 redis.call('ZREM', P .. 'ast:ls:' .. f[3], member)
+redis.call('ZREM', P .. 'ast:status:' .. f[4], member)
 local named = P .. 'ast:named:' .. id
 for _, session in ipairs(redis.call('SMEMBERS', named)) do
     local session_key = P .. 'ses:' .. session
@@ -33,6 +37,42 @@ redis.call('DEL', named, key)
 return 1
 """)
 
+# Change an asset, moving it between the status indexes. ARGV: prefix, id, changes.
+_UPDATE = script("""
+local id = ARGV[2]
+local key = P .. 'ast:' .. id
+local f = redis.call('HMGET', key, 'status', 'created_at', '_seq')
+if not f[1] then return false end
+apply_changes(key, 3)
+local status = redis.call('HGET', key, 'status')
+if status ~= f[1] then
+    local member = ordered(f[2], f[3], id)
+    redis.call('ZREM', P .. 'ast:status:' .. f[1], member)
+    redis.call('ZADD', P .. 'ast:status:' .. status, 0, member)
+end
+return redis.call('HGETALL', key)
+""")
+
+# A page of the assets with one of some statuses, created before a bound, newest
+# first, with the total: the status indexes merged. ARGV: prefix, upper lex bound,
+# offset, count, statuses.
+_STATUS_PAGE = script("""
+local upper, offset, count = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local members = {}
+for i = 5, #ARGV do
+    local index = P .. 'ast:status:' .. ARGV[i]
+    for _, member in ipairs(redis.call('ZRANGE', index, upper, '-', 'BYLEX', 'REV')) do
+        members[#members + 1] = member
+    end
+end
+table.sort(members, function(a, b) return a > b end)
+local out = {#members}
+for i = offset + 1, math.min(offset + count, #members) do
+    out[#out + 1] = redis.call('HGETALL', P .. 'ast:' .. id_of(members[i]))
+end
+return out
+""")
+
 
 class RedisAssets(RedisConnection, AssetStore):
     async def create_asset(self, asset: Asset) -> Asset:
@@ -41,7 +81,11 @@ class RedisAssets(RedisConnection, AssetStore):
             asset,
             keys.asset(asset.id),
             stamp=asset.created_at,
-            indexes=[keys.assets, keys.assets_of(asset.livestream_id)],
+            indexes=[
+                keys.assets,
+                keys.assets_of(asset.livestream_id),
+                keys.assets_in(asset.status),
+            ],
         )
         return asset
 
@@ -60,6 +104,15 @@ class RedisAssets(RedisConnection, AssetStore):
         check_page(page, page_size)
         if statuses is not None:
             check_asset_statuses(statuses)
+        if statuses is not None and livestream_id is None:
+            upper = "(" + to_storage(created_before) if created_before is not None else "+"
+            answer = await self._run(
+                _STATUS_PAGE,
+                [],
+                [upper, (page - 1) * page_size, page_size, *dict.fromkeys(statuses)],
+            )
+            return records_of(Asset, answer)
+        # one livestream's assets: few enough to filter as they are read
         index = self._keys.assets if livestream_id is None else self._keys.assets_of(livestream_id)
         return await self._page(
             Asset,
@@ -77,7 +130,8 @@ class RedisAssets(RedisConnection, AssetStore):
             check_asset_statuses([changes["status"]])
         if not changes:
             return await self.get_asset(asset_id)
-        return await self._update(Asset, self._keys.asset(asset_id), changes)
+        flat = await self._run(_UPDATE, [], [asset_id, *changes_args(changes)])
+        return from_hash(Asset, pairs_to_dict(flat)) if flat else None
 
     async def delete_asset(self, asset_id: str) -> bool:
         return bool(await self._run(_DELETE, [], [asset_id]))

@@ -23,12 +23,15 @@ the total a ZCARD, and "created before T" a lex bound.
     ses:fence:<livestream id>   highest fence seen on a session write of that stream
     ast:<id>                    asset hash
     ast:index, ast:ls:<ls id>   all assets, a livestream's assets (ordered)
+    ast:status:<status>         the assets with a status (ordered)
     ast:named:<asset id>        ids of the sessions whose asset_id names the asset
     wh:<id>                     webhook hash
     wh:index                    all webhooks (ordered)
     wh:event:<event>            the webhooks subscribed to an event (ordered)
     dlv:<id>                    delivery hash
     dlv:index, dlv:wh:<wh id>   the delivery log, all and per endpoint (ordered)
+    dlv:state:<state>,          the same, of one state
+      dlv:wh:<wh id>:<state>
     dlv:due:<wh id>             an endpoint's pending deliveries: score = next attempt
                                 in µs, member = "<seq, 16 digits>|<id>" (ties: oldest)
     dlv:pending                 all pending deliveries: score = next attempt in µs
@@ -59,7 +62,6 @@ class Keys:
         self.open_sessions = prefix + "ses:open"
         self.assets = prefix + "ast:index"
         self.webhooks = prefix + "wh:index"
-        self.deliveries = prefix + "dlv:index"
         self.pending = prefix + "dlv:pending"
         self.idempotency_age = prefix + "idem:age"
 
@@ -90,6 +92,9 @@ class Keys:
     def assets_of(self, livestream_id: str) -> str:
         return f"{self.prefix}ast:ls:{livestream_id}"
 
+    def assets_in(self, status: str) -> str:
+        return f"{self.prefix}ast:status:{status}"
+
     def webhook(self, webhook_id: str) -> str:
         return f"{self.prefix}wh:{webhook_id}"
 
@@ -99,8 +104,11 @@ class Keys:
     def delivery(self, delivery_id: str) -> str:
         return f"{self.prefix}dlv:{delivery_id}"
 
-    def deliveries_of(self, webhook_id: str) -> str:
-        return f"{self.prefix}dlv:wh:{webhook_id}"
+    def delivery_log(self, webhook_id: str | None, state: str | None) -> str:
+        """The delivery log, of one endpoint and of one state if given."""
+        if webhook_id is None:
+            return f"{self.prefix}dlv:" + (f"state:{state}" if state else "index")
+        return f"{self.prefix}dlv:wh:{webhook_id}" + (f":{state}" if state else "")
 
     def idempotent_answer(self, api_key_id: str, key: str) -> str:
         return f"{self.prefix}idem:{api_key_id}:{key}"

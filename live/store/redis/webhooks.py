@@ -5,6 +5,8 @@ only those. An endpoint's pending deliveries wait in `dlv:due:<id>` by next atte
 claiming pushes them to the end of the lease in the same script, so two senders
 never hold the same delivery, and a dead sender's claim comes due again when the
 lease runs out. `dlv:pending` holds every pending delivery for `next_delivery_at`.
+The log is also indexed by state (`dlv:state:<state>`, `dlv:wh:<id>:<state>`), so a
+filtered page reads only the page.
 """
 
 from __future__ import annotations
@@ -36,11 +38,16 @@ end
 local log = P .. 'dlv:wh:' .. id
 for _, entry in ipairs(redis.call('ZRANGE', log, 0, -1)) do
     local delivery = id_of(entry)
+    local state = redis.call('HGET', P .. 'dlv:' .. delivery, 'state')
     redis.call('ZREM', P .. 'dlv:index', entry)
+    redis.call('ZREM', P .. 'dlv:state:' .. state, entry)
     redis.call('ZREM', P .. 'dlv:pending', delivery)
     redis.call('DEL', P .. 'dlv:' .. delivery)
 end
 redis.call('DEL', log, P .. 'dlv:due:' .. id, key)
+for _, state in ipairs({'pending', 'delivered', 'failed'}) do
+    redis.call('DEL', log .. ':' .. state)
+end
 return 1
 """)
 
@@ -61,6 +68,8 @@ for _, entry in ipairs(redis.call('ZRANGE', P .. 'wh:event:' .. event, 0, -1)) d
     local member = ordered(at, seq, id)
     redis.call('ZADD', P .. 'dlv:index', 0, member)
     redis.call('ZADD', P .. 'dlv:wh:' .. hook, 0, member)
+    redis.call('ZADD', P .. 'dlv:state:pending', 0, member)
+    redis.call('ZADD', P .. 'dlv:wh:' .. hook .. ':pending', 0, member)
     redis.call('ZADD', P .. 'dlv:due:' .. hook, at_us, due_member(seq, id))
     redis.call('ZADD', P .. 'dlv:pending', at_us, id)
     count = count + 1
@@ -87,17 +96,25 @@ return claimed
 """)
 
 # Change a delivery's state and next attempt (counting an attempt if asked) and
-# keep the due sets in step. ARGV: prefix, id, count an attempt ("1"/"0"), next
-# attempt in µs, changes. Answers the record, or false.
+# keep the due sets and the state indexes in step. ARGV: prefix, id, count an
+# attempt ("1"/"0"), next attempt in µs, changes. Answers the record, or false.
 _SCHEDULE = script("""
 local id = ARGV[2]
 local key = P .. 'dlv:' .. id
-local f = redis.call('HMGET', key, 'webhook_id', '_seq')
+local f = redis.call('HMGET', key, 'webhook_id', '_seq', 'state', 'created_at')
 if not f[1] then return false end
 if ARGV[3] == '1' then redis.call('HINCRBY', key, 'attempts', 1) end
 apply_changes(key, 5)
+local state = redis.call('HGET', key, 'state')
+if state ~= f[3] then
+    local member, log = ordered(f[4], f[2], id), P .. 'dlv:wh:' .. f[1]
+    redis.call('ZREM', P .. 'dlv:state:' .. f[3], member)
+    redis.call('ZREM', log .. ':' .. f[3], member)
+    redis.call('ZADD', P .. 'dlv:state:' .. state, 0, member)
+    redis.call('ZADD', log .. ':' .. state, 0, member)
+end
 local due, entry = P .. 'dlv:due:' .. f[1], due_member(f[2], id)
-if redis.call('HGET', key, 'state') == 'pending' then
+if state == 'pending' then
     redis.call('ZADD', due, ARGV[4], entry)
     redis.call('ZADD', P .. 'dlv:pending', ARGV[4], id)
 else
@@ -210,12 +227,7 @@ class RedisWebhooks(RedisConnection, WebhookStore):
         check_delivery_state(state)
         keys = self._keys
         return await self._page(
-            Delivery,
-            keys.deliveries if webhook_id is None else keys.deliveries_of(webhook_id),
-            keys.delivery(""),
-            page,
-            page_size,
-            field_in=("state", [state]) if state is not None else None,
+            Delivery, keys.delivery_log(webhook_id, state), keys.delivery(""), page, page_size
         )
 
     async def next_delivery_at(self) -> datetime | None:
