@@ -14,7 +14,8 @@ from aiohttp import web
 from live.api import build_api, request_id_middleware, request_id_on_prepare
 from live.api.assets import ASSET_FILES, asset_json
 from live.api.cors import parse_origins
-from live.api.ratelimit import RateLimiter
+from live.api.ratelimit import Limiter, RateLimiter
+from live.api.ratelimit_redis import RedisRateLimiter
 from live.broadcast.manager import SessionRules, StreamManager
 from live.broadcast.output import StreamOutputs
 from live.broadcast.recovery import close_orphans
@@ -259,11 +260,12 @@ class LiveServer:
             )
         else:  # the same URIs for every viewer; only the metrics see requests
             setup_hls_routes(app, self.hls, on_request=self.metrics.on_hls_request)
-        limiter = None
-        if self.settings.api_rate_limit_per_min > 0:
-            limiter = RateLimiter(
-                self.settings.api_rate_limit_per_min, self.settings.api_rate_limit_burst
-            )
+        limiter: Limiter | None = None
+        per_min, burst = self.settings.api_rate_limit_per_min, self.settings.api_rate_limit_burst
+        if per_min > 0 and self.cluster is not None:  # one budget per key, cluster-wide
+            limiter = RedisRateLimiter(self.cluster.redis, per_min, burst)
+        elif per_min > 0:
+            limiter = RateLimiter(per_min, burst)
         api = build_api(
             store=self.store,
             control=self.control,

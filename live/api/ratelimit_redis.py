@@ -15,6 +15,7 @@ from __future__ import annotations
 from redis.asyncio import Redis
 
 from live.api.ratelimit import Verdict, bucket_verdict
+from live.store.redis.unavailable import unavailable_when_unreachable
 
 DEFAULT_PREFIX = "live:rate:"
 
@@ -43,6 +44,7 @@ return {allowed, string.format('%.6f', tokens)}
 """
 
 
+@unavailable_when_unreachable  # Redis down: 503 `unavailable`, as for the store
 class RedisRateLimiter:
     """`per_minute` requests a minute on average, bursts up to `burst`, per key,
     shared by every limiter on the same Redis and prefix. `client` may be made with

@@ -12,6 +12,7 @@ from conftest import URLS, RecordingControl
 from redis.asyncio import Redis
 
 from live.api import build_api, request_id_middleware
+from live.api.ratelimit_redis import RedisRateLimiter
 from live.store.errors import StoreUnavailable
 from live.store.redis import RedisStore
 
@@ -51,3 +52,13 @@ async def test_the_api_answers_503_with_retry_after(unreachable: RedisStore) -> 
             assert response.headers["Retry-After"] == "2"
             body = await response.json()
             assert body["error"]["code"] == "unavailable"
+
+
+async def test_the_shared_rate_limiter_says_unavailable_too() -> None:
+    client = Redis(port=_closed_port(), socket_connect_timeout=1)
+    limiter = RedisRateLimiter(client, per_minute=60, burst=5)
+    try:
+        with pytest.raises(StoreUnavailable):
+            await limiter.take("key:x")
+    finally:
+        await client.aclose()
