@@ -42,12 +42,6 @@ class NodeRegistry:
             return None
         return value.decode() if isinstance(value, bytes) else value
 
-    async def reachable(self) -> bool:
-        try:
-            return bool(await self.redis.ping())
-        except (RedisError, OSError):
-            return False
-
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
