@@ -155,7 +155,7 @@ class ViewerTracker:
         now = self.clock()
         player_id = f"pl_{secrets.token_urlsafe(9)}"
         stream.players[player_id] = Player(
-            player_id, request.remote or "", request.headers.get("User-Agent", ""),
+            player_id, viewer_address(request), request.headers.get("User-Agent", ""),
             utcnow(), now, now,
         )  # fmt: skip
         stream.touched = now
@@ -200,7 +200,7 @@ class ViewerTracker:
         player = stream.players.get(player_id) if player_id else None
         if player is not None:
             return player
-        ip = request.remote or ""
+        ip = viewer_address(request)
         user_agent = request.headers.get("User-Agent", "")
         if player_id is None:  # no id: the address + user agent stand for one
             player_id = _fallback_id(ip, user_agent)
@@ -360,6 +360,16 @@ class ViewerTracker:
             if hls is not None and hls.renditions:
                 td = hls.renditions[0].window.target_duration
         return TIMEOUT_TARGET_DURATIONS * math.ceil(td)
+
+
+def viewer_address(request: web.Request) -> str:
+    """The viewer's address: the peer's, or for a request another cluster node proxied
+    here, the address that node saw (the last X-Forwarded-For entry it added)."""
+    if "X-Live-Forwarded" in request.headers:
+        forwarded = request.headers.get("X-Forwarded-For", "")
+        if forwarded:
+            return forwarded.rsplit(",", 1)[-1].strip()
+    return request.remote or ""
 
 
 def _player_param(raw_query: str) -> str | None:
