@@ -140,3 +140,132 @@ def test_player_goes_live_by_itself_plays_at_low_latency_and_goes_back(
     expect(page.locator("#badge")).to_have_text("Offline")
     assert page.evaluate("window.notReloaded === true")
     snap(page, shots, "player-ended")
+
+
+def sign_in(page: Page, key: str = API_KEY) -> None:
+    page.goto("/admin")
+    page.get_by_label("API key").fill(key)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#dashboard")).to_be_visible()
+
+
+def confirm(page: Page, reason: str | None = None) -> None:
+    dialog = page.locator("#confirm")
+    expect(dialog).to_be_visible()
+    if reason is not None:
+        dialog.get_by_label("Reason").fill(reason)
+    dialog.locator("#confirm-ok").click()
+    expect(dialog).to_be_hidden()
+
+
+def test_admin_bans_the_publisher_unbans_and_plays_the_recording(live, processes, page, shots):
+    stream = live.create_livestream(name=XSS_NAME, reconnect_window_s=0)
+    publisher = ffmpeg_publish(processes, live.rtmp_url(stream["stream_key"]), seconds=60)
+    live.wait_playable(stream["playback_id"])
+    viewer = page.context.new_page()  # someone watching, for the viewer count
+    viewer.goto(f"/play/{stream['playback_id']}")
+    expect(viewer.locator("#badge")).to_have_text("Live", timeout=20_000)
+
+    sign_in(page)
+    card = page.locator(f'article[data-id="{stream["id"]}"]')
+    expect(card.locator('[data-field="status"]')).to_have_text("live")
+    expect(card.locator('[data-field="name"]')).to_have_text(XSS_NAME)  # text, not an <img>
+    expect(card.locator('[data-field="viewers"]')).to_have_attribute(
+        "data-count", re.compile(r"^[1-9]\d*$"), timeout=10_000
+    )
+    expect(card.locator('[data-field="protocol"]')).to_have_text("RTMP")
+    expect(card.locator('[data-field="resolution"]')).to_contain_text("640×360")
+    expect(card.locator(".preview img")).to_be_visible(timeout=10_000)
+    assert page.locator("img[src='x']").count() == 0
+    snap(page, shots, "admin-live")
+
+    card.locator('[data-action="ban"]').click()
+    expect(page.locator("#confirm-title")).to_have_text(f"Ban “{XSS_NAME}”?")
+    snap(page, shots, "admin-ban-dialog")
+    confirm(page, reason="test card")
+    publisher.wait(timeout=5)  # the server closed ffmpeg's connection
+    expect(card.locator('[data-field="status"]')).to_have_text("banned")
+    expect(card.locator('[data-field="ban"]')).to_contain_text("test card")
+    viewer.close()
+    snap(page, shots, "admin-banned")
+
+    card.locator('[data-action="unban"]').click()
+    confirm(page)
+    expect(card.locator('[data-field="status"]')).to_have_text("idle")
+    assert live.api("GET", f"/v1/livestreams/{stream['id']}")[1]["ban"] is None
+
+    card.locator('[data-action="history"]').click()
+    history = page.locator("#history")
+    expect(history.locator("#history-name")).to_have_text(XSS_NAME)
+    row = history.locator("tbody tr").first
+    expect(row.locator('[data-field="end"]')).to_have_text("banned")
+    row.locator('[data-action="play-recording"]').click(timeout=30_000)  # once it is ready
+    video = row.locator("video")
+    expect(video).to_be_visible()
+    wait_for(lambda: video.evaluate("v => v.currentTime") > 1.0, 15, message="the VOD to play")
+    href = row.locator('[data-action="download"]').get_attribute("href")
+    status, body, headers = live.get(href)
+    assert status == 200 and headers["Content-Type"] == "video/mp4" and len(body) > 10_000
+    snap(page, shots, "admin-history")
+
+
+def test_admin_creates_a_stream_and_manages_webhooks(live, page, shots):
+    sign_in(page)
+    page.get_by_label("Name").fill("Studio B")
+    page.get_by_role("button", name="Create livestream").click()
+    created = page.locator("#created")
+    expect(created).to_contain_text("Created “Studio B”")
+    server = created.get_by_role("textbox", name="OBS server", exact=True).input_value()
+    key = created.get_by_role("textbox", name="Stream key", exact=True).input_value()
+    assert server == f"rtmp://127.0.0.1:{live.ports['RTMP ingest']}/live"
+    assert key.startswith("sk_")
+    assert created.get_by_role("textbox", name="SRT URL", exact=True).input_value().endswith(f"streamid={key}")
+    assert created.get_by_role("textbox", name="WHIP URL", exact=True).input_value() == f"{live.http}/whip"
+    stream = next(s for s in live.api("GET", "/v1/livestreams")[1]["data"] if s["name"] == "Studio B")
+    assert stream["stream_key"] == key
+    snap(page, shots, "admin-created")
+
+    page.get_by_label("Endpoint URL").fill("http://127.0.0.1:9/hooks")  # nobody listens
+    page.get_by_role("button", name="Add webhook").click()
+    expect(page.locator("#webhook-secret")).to_contain_text("shown once")
+    assert page.locator("#webhook-secret").get_by_role("textbox").input_value().startswith("whsec_")
+    live.api("PATCH", f"/v1/livestreams/{stream['id']}/ban", {})
+    delivery = page.locator("#delivery-rows tr", has_text="livestream.banned")
+    expect(delivery.locator('[data-field="attempts"]')).not_to_have_text("0", timeout=10_000)
+    before = int(delivery.locator('[data-field="attempts"]').inner_text())
+    delivery.locator('[data-action="resend"]').click()
+    expect(page.locator("#message")).to_contain_text("Sent livestream.banned again")
+    wait_for(
+        lambda: live.api("GET", "/v1/webhooks/deliveries")[1]["data"][0]["attempts"] > before,
+        10,
+        message="the resend to be attempted",
+    )
+    snap(page, shots, "admin-webhooks")
+
+    page.locator(f'article[data-id="{stream["id"]}"] [data-action="delete"]').click()
+    confirm(page)
+    expect(page.locator(f'article[data-id="{stream["id"]}"]')).to_have_count(0)
+    assert live.api("GET", f"/v1/livestreams/{stream['id']}")[0] == 404
+
+
+def test_admin_with_a_read_key_only_reads(live, page, shots):
+    status, key = live.api("POST", "/v1/api-keys", {"name": "viewer", "scope": "read"})
+    assert status == 201
+    live.create_livestream(name="Read me")
+    sign_in(page, key["key"])
+    expect(page.locator("#read-only")).to_be_visible()
+    expect(page.locator("article", has_text="Read me")).to_be_visible()
+    expect(page.locator("#create")).to_be_hidden()
+    expect(page.locator("#webhook-form")).to_be_hidden()
+    for action in ("ban", "delete", "disconnect", "reset-key", "connect"):
+        expect(page.locator(f'[data-action="{action}"]:visible')).to_have_count(0)
+    expect(page.locator('[data-action="history"]').first).to_be_visible()
+    snap(page, shots, "admin-read-only")
+    page.reload()  # the key survives a reload of the tab (session storage)...
+    expect(page.locator("#dashboard")).to_be_visible()
+    page.get_by_role("button", name="Sign out").click()  # ...until signing out
+    expect(page.get_by_label("API key")).to_be_visible()
+    assert page.evaluate("sessionStorage.length") == 0
+    page.get_by_label("API key").fill("lk_wrong")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#sign-in-message")).to_contain_text("not accepted")
