@@ -269,3 +269,57 @@ def test_admin_with_a_read_key_only_reads(live, page, shots):
     page.get_by_label("API key").fill("lk_wrong")
     page.get_by_role("button", name="Sign in").click()
     expect(page.locator("#sign-in-message")).to_contain_text("not accepted")
+
+
+def test_publish_page_goes_live_with_the_fake_camera(live, page, shots):
+    stream = live.create_livestream(name="From the browser", reconnect_window_s=0)
+    banned = live.create_livestream(name="Banned one")
+    live.api("PATCH", f"/v1/livestreams/{banned['id']}/ban", {"reason": "spam"})
+    page.goto("/publish")
+    expect(page.locator("#no-camera")).to_be_hidden(timeout=10_000)  # the preview runs
+    assert page.locator("#camera option").count() >= 1
+    assert page.locator("#microphone option").count() >= 1
+    problem = page.locator("#problem")
+
+    page.get_by_label("Stream key").fill("sk_not_a_key")
+    page.get_by_role("button", name="Go live").click()
+    expect(problem).to_contain_text("stream key is not valid")
+    page.get_by_label("Stream key").fill(banned["stream_key"])
+    page.get_by_role("button", name="Go live").click()
+    expect(problem).to_contain_text("banned")
+    snap(page, shots, "publish-refused")
+
+    page.get_by_label("Stream key").fill(stream["stream_key"])
+    page.get_by_role("button", name="Go live").click()
+    expect(page.locator("#badge")).to_have_text("Live", timeout=20_000)
+    expect(problem).to_be_empty()
+    live.wait_playable(stream["playback_id"], timeout=20)
+    snap(page, shots, "publish-live")
+
+    player = page.context.new_page()
+    player.goto(f"/play/{stream['playback_id']}")
+    expect(player.locator("#badge")).to_have_text("Live", timeout=20_000)
+    first = video_time(player)
+    wait_for(lambda: video_time(player) - first > 3, 10, message="the WHIP stream to play")
+    snap(player, shots, "publish-watched")
+    player.close()
+
+    # the server ends the session (an admin disconnects it): the page says so
+    live.api("POST", f"/v1/livestreams/{stream['id']}/disconnect")
+    expect(problem).to_contain_text("dropped", timeout=20_000)
+    expect(page.locator("#badge")).to_have_text("Not live")
+    expect(page.get_by_role("button", name="Go live")).to_be_enabled()
+    snap(page, shots, "publish-dropped")
+
+
+def test_publish_page_explains_why_plain_http_off_localhost_has_no_camera(live, page, shots):
+    page.goto(f"http://{FAKE_HOST}:{live.ports['HTTP']}/publish")
+    notice = page.locator("#insecure")
+    expect(notice).to_be_visible()
+    expect(notice).to_contain_text("secure connection")
+    expect(notice).to_contain_text("--https")
+    expect(notice.locator("#insecure-origin")).to_have_text(
+        f"http://{FAKE_HOST}:{live.ports['HTTP']}"
+    )
+    expect(page.get_by_role("button", name="Go live")).to_be_disabled()
+    snap(page, shots, "publish-insecure")
