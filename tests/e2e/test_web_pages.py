@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -78,8 +77,9 @@ def page(browser, live):
     context = browser.new_context(viewport=DESKTOP, base_url=live.http)
     tab = context.new_page()
     problems: list[str] = []
-    tab.on("dialog", lambda dialog: (problems.append(f"dialog: {dialog.message}"),
-                                     dialog.dismiss()))
+    tab.on(
+        "dialog", lambda dialog: (problems.append(f"dialog: {dialog.message}"), dialog.dismiss())
+    )
     tab.on("pageerror", lambda error: problems.append(f"page error: {error}"))
     yield tab
     context.close()
@@ -174,7 +174,7 @@ def test_admin_bans_the_publisher_unbans_and_plays_the_recording(live, processes
         "data-count", re.compile(r"^[1-9]\d*$"), timeout=10_000
     )
     expect(card.locator('[data-field="protocol"]')).to_have_text("RTMP")
-    expect(card.locator('[data-field="resolution"]')).to_contain_text("640×360")
+    expect(card.locator('[data-field="resolution"]')).to_contain_text("640\u00d7360")
     expect(card.locator(".preview img")).to_be_visible(timeout=10_000)
     assert page.locator("img[src='x']").count() == 0
     snap(page, shots, "admin-live")
@@ -219,9 +219,18 @@ def test_admin_creates_a_stream_and_manages_webhooks(live, page, shots):
     key = created.get_by_role("textbox", name="Stream key", exact=True).input_value()
     assert server == f"rtmp://127.0.0.1:{live.ports['RTMP ingest']}/live"
     assert key.startswith("sk_")
-    assert created.get_by_role("textbox", name="SRT URL", exact=True).input_value().endswith(f"streamid={key}")
-    assert created.get_by_role("textbox", name="WHIP URL", exact=True).input_value() == f"{live.http}/whip"
-    stream = next(s for s in live.api("GET", "/v1/livestreams")[1]["data"] if s["name"] == "Studio B")
+    assert (
+        created.get_by_role("textbox", name="SRT URL", exact=True)
+        .input_value()
+        .endswith(f"streamid={key}")
+    )
+    assert (
+        created.get_by_role("textbox", name="WHIP URL", exact=True).input_value()
+        == f"{live.http}/whip"
+    )
+    stream = next(
+        s for s in live.api("GET", "/v1/livestreams")[1]["data"] if s["name"] == "Studio B"
+    )
     assert stream["stream_key"] == key
     snap(page, shots, "admin-created")
 

@@ -258,6 +258,7 @@ class StreamCard {
   }
 
   updatePreview(ls, live) {
+    this.preview.classList.toggle("empty", !live);
     if (!live) {
       this.posterAt = 0;
       fill(this.preview, el("span", {}, ls.status === "banned" ? "Banned" : "Not live"));
