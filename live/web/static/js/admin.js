@@ -9,6 +9,9 @@ import {attach} from "./hls-loader.js";
 const KEY_STORAGE = "live.apiKey";
 const REFRESH_MS = 3000;
 const POSTER_EVERY_MS = 6000;
+// Viewer counts cost one request per live stream per refresh; past this many live
+// streams the rest show "–" rather than spend the key's rate limit (600/min default).
+const VIEWER_COUNTS_MAX = 20;
 const ASSET_SETTLED = new Set(["ready", "failed", "empty"]);
 const $ = (id) => document.getElementById(id);
 
@@ -82,7 +85,7 @@ async function refresh() {
   try {
     const list = await api.get("/livestreams?page_size=100");
     const viewers = new Map(await Promise.all(
-      list.data.filter((ls) => ls.status === "live").map(async (ls) => {
+      list.data.filter((ls) => ls.status === "live").slice(0, VIEWER_COUNTS_MAX).map(async (ls) => {
         const players = await api.get(`/livestreams/${ls.id}/players`).catch(() => null);
         return [ls.id, players ? players.current_viewers : null];
       })));
@@ -478,6 +481,7 @@ async function renderWebhooks() {
       el("td", {}, isAdmin ? el("button", {type: "button", class: "danger", dataset: {action: "delete-webhook"},
         "aria-label": `Delete webhook ${hook.url}`, onclick: () => deleteWebhook(hook)}, "Delete") : ""))));
     $("webhooks-empty").hidden = hooks.data.length > 0;
+    $("webhook-table").hidden = hooks.data.length === 0;
   }
   const deliveriesJson = JSON.stringify(deliveries.data);
   if (deliveriesJson !== lastRendered.deliveries) {
@@ -492,6 +496,8 @@ async function renderWebhooks() {
         "aria-label": `Resend ${d.event}`, onclick: () => act(
           () => api.call("POST", `/webhooks/deliveries/${d.id}/resend`), `Sent ${d.event} again.`)},
       "Resend") : ""))));
+    $("deliveries-empty").hidden = deliveries.data.length > 0;
+    $("delivery-table").hidden = deliveries.data.length === 0;
   }
 }
 
