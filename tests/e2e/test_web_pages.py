@@ -129,11 +129,30 @@ def test_player_goes_live_by_itself_plays_at_low_latency_and_goes_back(
     assert int(page.locator("#viewers").get_attribute("data-count")) >= 1
     snap(page, shots, "player-live")
 
-    # ?embed=1: the video and nothing around it, in someone else's <iframe>
+    # ?embed=1: the video and nothing around it, in another site's <iframe> (another
+    # origin on loopback: Chromium keeps public sites from framing local ones); the
+    # dashboard refuses to be framed there
     embed = page.context.new_page()
-    embed.goto(f"/play/{stream['playback_id']}?embed=1")
-    expect(embed.locator("#overlay-badge")).to_have_text("Live", timeout=15_000)
-    expect(embed.locator("header")).to_be_hidden()
+    embed.goto(f"http://{FAKE_HOST}:{live.ports['HTTP']}/healthz")  # a page without a CSP
+    embed.evaluate(
+        """([player, admin]) => {
+            document.body.innerHTML = "";
+            for (const [id, src] of [["player", player], ["admin", admin]]) {
+                const frame = document.createElement("iframe");
+                Object.assign(frame, {id, src, title: id});
+                frame.style.cssText = "width:100%;height:45vh;border:0";
+                document.body.append(frame);
+            }
+        }""",
+        [f"{live.http}/play/{stream['playback_id']}?embed=1", f"{live.http}/admin"],
+    )
+    framed = embed.frame_locator("#player")
+    expect(framed.locator("#overlay-badge")).to_have_text("Live", timeout=15_000)
+    expect(framed.locator("header")).to_be_hidden()
+    expect(framed.locator(".embed-stats")).to_contain_text("watching")
+    # the framed dashboard is an error page (frame-ancestors 'none'), not a sign-in form
+    admin_frame = embed.query_selector("#admin").content_frame()
+    wait_for(lambda: admin_frame.url.startswith("chrome-error:"), 5, message="a blocked frame")
     snap(embed, shots, "player-embed")
     embed.close()
 
@@ -210,6 +229,16 @@ def test_admin_bans_the_publisher_unbans_and_plays_the_recording(live, processes
     assert status == 200 and headers["Content-Type"] == "video/mp4" and len(body) > 10_000
     snap(page, shots, "admin-history")
 
+    # the recording's own page, /vod/{asset_id}
+    asset_id = href.split("/")[2]
+    vod = page.context.new_page()
+    vod.goto(f"/vod/{asset_id}")
+    expect(vod.locator("#badge")).to_have_text("Recording")
+    expect(vod.locator("#download")).to_have_attribute("href", href)
+    wait_for(lambda: video_time(vod) > 1.0, 15, message="the recording page to play")
+    snap(vod, shots, "vod-page")
+    vod.close()
+
 
 def test_admin_creates_a_stream_and_manages_webhooks(live, page, shots):
     sign_in(page)
@@ -236,6 +265,15 @@ def test_admin_creates_a_stream_and_manages_webhooks(live, page, shots):
     assert stream["stream_key"] == key
     snap(page, shots, "admin-created")
 
+    card = page.locator(f'article[data-id="{stream["id"]}"]')
+    card.locator('[data-action="reset-key"]').click()
+    confirm(page)
+    new_key = card.get_by_role("textbox", name="Stream key", exact=True)
+    expect(new_key).not_to_have_value(key)
+    assert (
+        live.api("GET", f"/v1/livestreams/{stream['id']}")[1]["stream_key"] == new_key.input_value()
+    )
+
     page.get_by_label("Endpoint URL").fill("http://127.0.0.1:9/hooks")  # nobody listens
     page.get_by_role("button", name="Add webhook").click()
     expect(page.locator("#webhook-secret")).to_contain_text("shown once")
@@ -253,7 +291,7 @@ def test_admin_creates_a_stream_and_manages_webhooks(live, page, shots):
     )
     snap(page, shots, "admin-webhooks")
 
-    page.locator(f'article[data-id="{stream["id"]}"] [data-action="delete"]').click()
+    card.locator('[data-action="delete"]').click()
     confirm(page)
     expect(page.locator(f'article[data-id="{stream["id"]}"]')).to_have_count(0)
     assert live.api("GET", f"/v1/livestreams/{stream['id']}")[0] == 404
