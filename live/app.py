@@ -43,6 +43,7 @@ from live.store.factory import open_store
 from live.store.models import Asset, Session
 from live.thumbnails.poster import PosterService
 from live.urls import PublicUrls
+from live.web import WebSettings, setup_web_routes, stream_status
 
 log = logging.getLogger(__name__)
 
@@ -286,7 +287,11 @@ class LiveServer:
         self.whip = WhipServer(self.manager, whip_settings(self.settings))
         self.whip.setup_routes(app)  # POST /whip, DELETE/PATCH/OPTIONS /whip/{session}
         app.add_subapp("/v1", api)
+        setup_web_routes(app, WebSettings(js_url=self.settings.web_js_url), self._stream_status)
         return app
+
+    def _stream_status(self, playback_id: str) -> dict:
+        return stream_status(self.hls, self.viewers.current_viewers, playback_id)
 
     def _on_hls_request(
         self, request: web.Request, playback_id: str, kind: str, size: int

@@ -99,6 +99,8 @@ async def _serve(settings: Settings) -> int:
     )
     lines += [
         f"  REST API               {urls.http_base}/v1/livestreams",
+        f"  dashboard              {urls.http_base}/admin",
+        f"  player page            {urls.http_base}/play/{{playback_id}}",
         f"  playback               {urls.http_base}/live/{{playback_id}}/index.m3u8",
     ]
     if info.created_api_key:

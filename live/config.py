@@ -113,6 +113,10 @@ class Settings:
     webhook_backoff_base_s: float = 10.0
     webhook_backoff_max_s: float = 900.0
     webhook_retry_for_s: float = 86400.0
+    # Where the pages (/play, /admin, /publish) load hls.js from: empty for the copy
+    # scripts/setup.sh installs under live/web/vendor (no internet needed), or the base
+    # of an npm CDN, e.g. "https://cdn.jsdelivr.net/npm".
+    web_js_url: str = ""
 
     def validate(self) -> Settings:
         for name in ("http", "rtmp", "rtmps", "srt"):
@@ -169,6 +173,8 @@ class Settings:
             raise ConfigError("webhook_backoff_base_s must be > 0 and <= webhook_backoff_max_s")
         if self.webhook_retry_for_s < 0:
             raise ConfigError("webhook_retry_for_s must be >= 0")
+        if self.web_js_url and not self.web_js_url.startswith(("https://", "http://")):
+            raise ConfigError("web_js_url must be an http(s) URL, e.g. https://cdn.jsdelivr.net/npm")
         return self
 
 

@@ -471,7 +471,10 @@ def spec() -> dict[str, Any]:
             "description": (
                 "Every request carries an API key (X-API-Key or Authorization: Bearer). "
                 "Every response carries X-Request-Id and X-RateLimit-Limit, "
-                "X-RateLimit-Remaining, X-RateLimit-Reset; a 429 carries Retry-After."
+                "X-RateLimit-Remaining, X-RateLimit-Reset; a 429 carries Retry-After. "
+                "Outside /v1, browser pages use this API: /play/{playback_id} (player; its "
+                "public /play/{playback_id}/status says whether the stream is live), "
+                "/vod/{asset_id}, /admin and /publish."
             ),
         },
         "servers": [{"url": "/v1"}],

@@ -19,6 +19,17 @@ from aiohttp import web
 from harness import Processes
 
 WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
+CHROMIUM_FLAGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+    "--disable-dev-shm-usage",
+)
 
 
 class PageServer:
@@ -79,27 +90,39 @@ def open_chromium(
     (the singleton socket directory, PulseAudio's) in a scratch directory removed at
     teardown: Chromium leaves them behind when it is terminated. (Not under the
     test's own directory: its socket path would pass the 108-byte limit.)"""
-    binary = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert binary, "chromium is not installed (scripts/setup.sh test installs it)"
     temp = processes.scratch_dir("chromium-")
     return processes.popen(
         [
-            binary,
+            chromium_binary(),
             "--headless=new",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--autoplay-policy=no-user-gesture-required",
-            "--disable-dev-shm-usage",
+            *CHROMIUM_FLAGS,
             *extra_args,
             f"--user-data-dir={profile}",
             url,
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env={**os.environ, "TMPDIR": str(temp), "XDG_RUNTIME_DIR": str(temp)},
+        env=chromium_env(temp),
+    )
+
+
+def chromium_binary() -> str:
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert binary, "chromium is not installed (scripts/setup.sh test installs it)"
+    return binary
+
+
+def chromium_env(temp: Path) -> dict[str, str]:
+    return {**os.environ, "TMPDIR": str(temp), "XDG_RUNTIME_DIR": str(temp)}
+
+
+def launch_playwright_chromium(playwright, processes: Processes, extra_args: tuple[str, ...] = ()):
+    """Debian's Chromium driven by Playwright (never a downloaded browser), with the
+    flags `open_chromium` uses and its temp files in a scratch directory."""
+    temp = processes.scratch_dir("chromium-")
+    return playwright.chromium.launch(
+        executable_path=chromium_binary(),
+        headless=True,
+        args=[*CHROMIUM_FLAGS, *extra_args],
+        env=chromium_env(temp),
     )
