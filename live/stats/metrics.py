@@ -23,8 +23,8 @@ from live.stats.running_total import RunningTotal
 
 if TYPE_CHECKING:
     from live.broadcast.health import IngestHealth
-    from live.packaging.packager import HlsPackager
     from live.events.dispatcher import WebhookDispatcher
+    from live.packaging.packager import HlsPackager
     from live.stats.viewers import ViewerTracker
 
 # Request latency buckets: API calls take milliseconds, blocking playlist reloads up
