@@ -279,11 +279,11 @@ class HlsPackager:
         for sample, duration, keyframe in learning.samples:
             self._cutter.add(sample, duration, keyframe)
         log.info(
-            "stream %s: TARGETDURATION %d s, PART-TARGET %.3f s, keyframe interval %.2f s",
+            "stream %s: TARGETDURATION %d s, PART-TARGET %.3f s, %s",
             self.playback_id,
             timing.target_duration,
             timing.part_target,
-            interval,
+            f"keyframe interval {interval:.2f} s" if video else "audio only",
         )
 
     # -- output ---------------------------------------------------------------------
