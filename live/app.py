@@ -219,7 +219,10 @@ class LiveServer:
         )
         await self._runner.setup()
         await web.SockSite(self._runner, http_socket).start()
-        log.info("listening: http %d, rtmp %d, rtmps %s", http_port, rtmp_port, rtmps_port)
+        log.info(
+            "listening: http %d, rtmp %d%s", http_port, rtmp_port,
+            f", rtmps {rtmps_port}" if rtmps_port is not None else "",
+        )  # fmt: skip
         return StartupInfo(
             http_port, rtmp_port, rtmps_port, self.urls, created_key, srt_port=srt_port
         )

@@ -16,6 +16,8 @@ from live.store.models import ApiKey
 
 SAFE_METHODS = frozenset({"GET", "HEAD"})
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="live"'}
+# Readable without a key (API.md): the API's own description, as most APIs publish it.
+PUBLIC_PATHS = frozenset({"/v1/openapi.json"})
 
 
 def presented_key(request: web.Request) -> str | None:
@@ -34,6 +36,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     """401 without a valid key, 403 for a read key on a non-GET. Runs before routing
     errors are reported, so an anonymous client learns nothing about routes."""
     plaintext = presented_key(request)
+    if plaintext is None and request.method in SAFE_METHODS and request.path in PUBLIC_PATHS:
+        return await handler(request)
     if plaintext is None:
         raise ApiError(
             401,

@@ -457,7 +457,10 @@ def _paths() -> dict[str, Any]:
             "delete": _op("Delete a recording and its files", _NO_CONTENT, params=[_ID]),
         },
         "/openapi.json": {
-            "get": _op("This document", {"200": _json({"type": "object"})}),
+            "get": {
+                **_op("This document", {"200": _json({"type": "object"})}),
+                "security": [],  # public: no key needed
+            },
         },
     }
 
@@ -469,7 +472,8 @@ def spec() -> dict[str, Any]:
             "title": "live REST API",
             "version": "1",
             "description": (
-                "Every request carries an API key (X-API-Key or Authorization: Bearer). "
+                "Every request carries an API key (X-API-Key or Authorization: Bearer), "
+                "except GET /v1/openapi.json, which is public. "
                 "Every response carries X-Request-Id and X-RateLimit-Limit, "
                 "X-RateLimit-Remaining, X-RateLimit-Reset; a 429 carries Retry-After. "
                 "Outside /v1, browser pages use this API: /play/{playback_id} (player; its "

@@ -130,7 +130,11 @@ def key_rate_limit_middleware(limiter: Limiter) -> Middleware:
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        verdict = await limiter.take(("key", request[API_KEY].id))
+        key = request.get(API_KEY)  # None on a public route asked for without one:
+        # its own bucket per address, apart from the one failed keys spend
+        verdict = await limiter.take(
+            ("key", key.id) if key else ("public", request.remote or "")
+        )
         if not verdict.allowed:
             raise _limited(verdict)
         response = await error_middleware(request, handler)

@@ -123,10 +123,11 @@ class WebhookOutbox:
         body = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False)
         count = await self.store.enqueue_event(event_id, event, body, now)
         self.emitted += 1
+        # Only events someone subscribed to are worth a line at INFO.
         log.log(
             logging.INFO if count else logging.DEBUG,
             "event %s %s: %d deliveries queued", event, event_id, count,
-        )
+        )  # fmt: skip
         if count and self.on_enqueued is not None:
             self.on_enqueued()
         return event_id

@@ -37,7 +37,9 @@ MediaItem = TrackInfo | MediaPacket
 
 
 SUPPORTED_CODECS: Final = frozenset({"h264", "hevc", "aac"})
-# How many packets may wait at the start for every track's configuration.
+# How long (media time) and how many packets may wait at the start for every
+# track's configuration: a track that shows none by then is not waited for.
+_MAX_HOLD_S: Final = 1.0
 _MAX_HELD: Final = 600
 
 
@@ -46,9 +48,14 @@ class TsToMedia:
 
     A TS announces its streams (PMT) before their configurations show up in band:
     the first video frame may come before the first ADTS header. Packets are held
-    back at the start until every `expected` kind has a track (or `_MAX_HELD`
-    packets are waiting), so the stream starts with all its tracks at once instead
-    of starting video-only and changing its init section a moment later.
+    back at the start until every `expected` kind has a track (or a second of media
+    is waiting), so the stream starts with all its tracks at once instead of
+    starting video-only and changing its init section a moment later. Video frames
+    before the first parameter sets (SPS/PPS) cannot be decoded and are skipped: a
+    sender that lost them (GStreamer's `mpegtsmux ! srtsink` without `alignment=7`
+    drops every buffer over one SRT payload, keyframes included) starts with its
+    audio at once instead of after seconds of waiting, and its video joins at the
+    first keyframe that brings them.
     """
 
     def __init__(self, expected: set[str] | frozenset[str] = frozenset()) -> None:
@@ -109,11 +116,26 @@ class TsToMedia:
         if held is None:
             return items
         held += items
-        if not self._expected <= self._tracks.keys() and len(held) < _MAX_HELD:
+        if not self._expected <= self._tracks.keys() and not self._held_long_enough(held):
             return []
         self._held = None
+        missing = self._expected - self._tracks.keys()
+        if missing:
+            log.warning(
+                "MPEG-TS stream: no %s configuration after %.1f s; starting without it "
+                "(a sender that drops large buffers loses keyframes: GStreamer needs "
+                "alignment=7 on mpegtsmux before srtsink)",
+                "/".join(sorted(missing)), _MAX_HOLD_S,
+            )  # fmt: skip
         packets = [i for i in held if isinstance(i, MediaPacket)]
         return [*self._tracks.values(), *packets]
+
+    @staticmethod
+    def _held_long_enough(held: list[MediaItem]) -> bool:
+        if len(held) >= _MAX_HELD:
+            return True
+        times = [i.dts for i in held if isinstance(i, MediaPacket)]
+        return bool(times) and (max(times) - min(times)) * TS_TIME_BASE >= _MAX_HOLD_S
 
     def _unwrap(self, dts: int, pts: int) -> tuple[int, int]:
         """Keep timestamps monotonic across the 33-bit wrap (every 26.5 h)."""
@@ -149,6 +171,9 @@ class TsToMedia:
                 hvcc = annexb.hvcc_from_parameter_sets(vps, sps, pps)
                 self._set_track(out, video_track("hevc", hvcc))
             sample, keyframe = annexb.hevc_sample(units)
+        if "video" not in self._tracks:  # no parameter sets yet: undecodable
+            self.skipped_frames += 1
+            return out
         if self._video_broken:
             if not keyframe:
                 self.skipped_frames += 1

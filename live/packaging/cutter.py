@@ -2,7 +2,11 @@
 
 Samples (one frame each) are grouped into parts no longer than the advertised
 PART-TARGET and, because another frame would not fit, no shorter than it by more
-than one frame; segments begin on a keyframe once the segment target is reached.
+than one frame; a segment closes at the keyframe nearest the segment target: the
+first one past which the next (expected one keyframe interval later, as measured
+on the stream) would be further from the target. With keyframes every 0.4 s and a
+1 s target that is 0.8 or 1.2 s, never a 1.5 s segment of four intervals, and
+encoders whose interval wobbles (x264's 0.37-0.43 s) do not push segments long.
 A keyframe interval that outgrows the fixed TARGETDURATION gets a segment cut
 without a keyframe (the part is then not INDEPENDENT) and a warning instead of a
 playlist that breaks the spec.
@@ -11,12 +15,15 @@ playlist that breaks the spec.
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 # EXTINF is compared with TARGETDURATION after rounding to the nearest integer.
 _ROUNDING_SLACK_S = 0.49
+# Keyframe intervals remembered to judge where the next keyframe will come.
+_INTERVALS_KEPT = 4
 
 
 class PartSink(Protocol):
@@ -35,6 +42,7 @@ class Timing:
     target_duration: int  # TARGETDURATION, seconds
     segment_target: float  # preferred segment length, seconds
     frame_duration: float  # nominal duration of one reference-track sample
+    keyframe_interval: float = 0.0  # as first measured; 0: unknown or no video
 
 
 def plan_timing(
@@ -43,19 +51,20 @@ def plan_timing(
     """Fix PART-TARGET and TARGETDURATION from what the publisher sends.
 
     Parts are a whole number of frames, and PART-TARGET gets a few ms of slack so
-    millisecond-rounded RTMP timestamps never push a part past it. Segments are a
-    whole number of keyframe intervals of at least the segment target.
+    millisecond-rounded RTMP timestamps never push a part past it. Segments close at
+    the keyframe nearest the target, so the longest is one interval when keyframes
+    are rarer than the target, else the target and half an interval.
     """
     frames_per_part = max(1, round(part_target / frame_duration))
     advertised_part = math.ceil((frames_per_part * frame_duration + 0.004) * 1000) / 1000
-    if keyframe_interval > 0:
-        intervals = max(1, math.ceil(segment_target / keyframe_interval - 0.05))
-        expected_segment = intervals * keyframe_interval
+    if keyframe_interval >= segment_target:
+        longest = keyframe_interval
     else:
-        expected_segment = segment_target
-    target_duration = max(1, math.ceil(expected_segment - 0.45), math.ceil(segment_target))
+        longest = segment_target + keyframe_interval / 2
+    # EXTINF is rounded before it is compared with TARGETDURATION (1e-9: float noise)
+    target_duration = max(1, math.ceil(longest - 0.45 - 1e-9), math.ceil(segment_target))
     return Timing(
-        advertised_part, target_duration, max(segment_target, expected_segment), frame_duration
+        advertised_part, target_duration, segment_target, frame_duration, keyframe_interval
     )
 
 
@@ -85,6 +94,9 @@ class PartCutter:
         self._segment_duration = 0.0
         self._segment_open = False
         self._discontinuity = False
+        # The last few keyframe intervals measured (seeded with the planned one).
+        self._intervals: deque[float] = deque([timing.keyframe_interval], maxlen=_INTERVALS_KEPT)
+        self._since_keyframe = 0.0
 
     def new_init(self, init: bytes, *, discontinuity: bool) -> None:
         """A new init section applies from the next segment on."""
@@ -106,6 +118,11 @@ class PartCutter:
         `keyframe` if it is a sync sample of the reference track."""
         if not self._segment_open and self.has_video and not keyframe:
             return  # a segment may only begin on a keyframe
+        if keyframe and duration > 0:
+            if self._since_keyframe > 0:
+                self._intervals.append(self._since_keyframe)
+            self._since_keyframe = 0.0
+        self._since_keyframe += duration
         if self._should_cut_segment(duration, keyframe):
             self.flush_part()
             self.sink.start_segment(discontinuity=self._discontinuity)
@@ -135,7 +152,8 @@ class PartCutter:
             return False
         half_frame = self.timing.frame_duration / 2
         if self.has_video:
-            if keyframe and self._segment_duration >= self.timing.segment_target - half_frame:
+            closes_at = self.timing.segment_target - self._slack() - 1e-6  # sums of durations
+            if keyframe and self._segment_duration >= closes_at:
                 return True
             limit = self.timing.target_duration + _ROUNDING_SLACK_S
             if self._segment_duration + duration > limit:
@@ -144,6 +162,18 @@ class PartCutter:
                 return True
             return False
         return self._segment_duration >= self.timing.segment_target - half_frame
+
+    def _slack(self) -> float:
+        """How far short of the target a keyframe may close the segment: half the
+        interval to the next keyframe, which is then expected further away, and a
+        frame more, so that near-ties go to the shorter segment (the next interval
+        may well be a frame longer). Keyframes several to a segment wobble (x264:
+        11 to 13 frames), so the longest recent interval is expected, which keeps
+        every segment under the target plus half an interval; a lone early keyframe
+        (a scene cut) among rare ones is judged by itself and cuts no short segment."""
+        latest = self._intervals[-1]
+        expected = latest if latest >= self.timing.segment_target / 2 else max(self._intervals)
+        return expected / 2 + self.timing.frame_duration
 
     def flush_part(self) -> None:
         """Publish the part in progress. Samples without reference-track time

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from live.broadcast.hub import Gap, PublisherChanged, StreamEnded, Subscription, TracksChanged
 from live.hls import HlsRegistry, HlsStream, HlsWindow, Rendition
+from live.media.frame_rate import nominal_frame_rate
 from live.media.packet import MediaPacket, TrackInfo
 from live.media.timeline import TimedSample, Timeline
 from live.packaging.cutter import PartCutter, plan_timing
@@ -278,11 +279,11 @@ class HlsPackager:
         for sample, duration, keyframe in learning.samples:
             self._cutter.add(sample, duration, keyframe)
         log.info(
-            "stream %s: TARGETDURATION %d s, PART-TARGET %.3f s, keyframe interval %.2f s",
+            "stream %s: TARGETDURATION %d s, PART-TARGET %.3f s, %s",
             self.playback_id,
             timing.target_duration,
             timing.part_target,
-            interval,
+            f"keyframe interval {interval:.2f} s" if video else "audio only",
         )
 
     # -- output ---------------------------------------------------------------------
@@ -356,7 +357,11 @@ class HlsPackager:
         video = next((t for t in self._tracks if t.kind == "video"), None)
         codecs = ",".join(t.codec_string for t in self._tracks if t.codec_string)
         resolution = (video.width, video.height) if video and video.width else None
-        frame_rate = round(1 / self._frame_duration, 3) if video and self._frame_duration else None
+        frame_rate = (
+            nominal_frame_rate(1 / self._frame_duration)
+            if video and self._frame_duration
+            else None
+        )
         if self.rendition is None:
             self.rendition = Rendition(
                 name="source",

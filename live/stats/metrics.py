@@ -19,9 +19,12 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from live.broadcast.manager import StreamManager
 from live.hls import HlsRegistry
+from live.stats.running_total import RunningTotal
 
 if TYPE_CHECKING:
+    from live.broadcast.health import IngestHealth
     from live.events.dispatcher import WebhookDispatcher
+    from live.packaging.packager import HlsPackager
     from live.stats.viewers import ViewerTracker
 
 # Request latency buckets: API calls take milliseconds, blocking playlist reloads up
@@ -39,6 +42,9 @@ class Metrics:
         self._hls: HlsRegistry | None = None
         self.hls_requests: Counter[str] = Counter()
         self.hls_bytes_out = 0
+        # Per-session figures summed so that the counters survive the sessions.
+        self._bytes_in_total: RunningTotal[IngestHealth] = RunningTotal(lambda h: h.bytes_in)
+        self._parts_total: RunningTotal[HlsPackager] = RunningTotal(lambda p: p.parts_produced)
         self._viewers: ViewerTracker | None = None
         self._dispatcher: WebhookDispatcher | None = None
         # The SRT ingest's counters (malformed datagrams, lost/recovered packets...).
@@ -110,8 +116,8 @@ class Metrics:
         refused = CounterMetricFamily(
             "live_publish_refused", "Refused publish attempts by reason", labels=["reason"]
         )
-        bytes_in = CounterMetricFamily("live_ingest_bytes", "Media bytes received (live sessions)")
-        parts = CounterMetricFamily("live_hls_parts", "LL-HLS parts produced (live sessions)")
+        bytes_in = CounterMetricFamily("live_ingest_bytes", "Media bytes received")
+        parts = CounterMetricFamily("live_hls_parts", "LL-HLS parts produced")
         requests = CounterMetricFamily("live_hls_requests", "HLS requests", labels=["kind"])
         bytes_out = CounterMetricFamily("live_hls_bytes_out", "HLS bytes sent")
         viewers = GaugeMetricFamily("live_viewers", "Current viewers of live streams")
@@ -125,19 +131,19 @@ class Metrics:
         if manager is not None:
             live.add_metric([], len(manager.broadcasts))
             by_protocol: Counter[str] = Counter()
-            total_in = total_parts = 0
+            healths, packagers = [], []
             for broadcast in manager.broadcasts.values():
                 if broadcast.publisher is not None:
                     by_protocol[broadcast.publisher.protocol] += 1
-                total_in += broadcast.health.bytes_in
+                healths.append(broadcast.health)
                 if broadcast.packager is not None:
-                    total_parts += broadcast.packager.parts_produced
+                    packagers.append(broadcast.packager)
             for protocol in ("rtmp", "rtmps", "srt", "whip"):
                 publishers.add_metric([protocol], by_protocol[protocol])
             for reason, count in manager.refusals.items():
                 refused.add_metric([reason], count)
-            bytes_in.add_metric([], total_in)
-            parts.add_metric([], total_parts)
+            bytes_in.add_metric([], self._bytes_in_total.update(healths))
+            parts.add_metric([], self._parts_total.update(packagers))
             total_waiting = 0
             for broadcast in manager.broadcasts.values():
                 stream = broadcast.packager.stream if broadcast.packager is not None else None

@@ -63,6 +63,17 @@ async def test_rate_limit_headers_and_429(
     assert (await client.get("/v1/livestreams", headers=admin)).status == 200
 
 
+async def test_the_public_openapi_is_limited_per_address(
+    client: TestClient, admin: dict, error: Any
+) -> None:
+    for remaining in ("2", "1", "0"):
+        response = await client.get("/v1/openapi.json")
+        assert response.status == 200
+        assert response.headers["X-RateLimit-Remaining"] == remaining
+    await error(await client.get("/v1/openapi.json"), 429, "rate_limited")
+    assert (await client.get("/v1/livestreams", headers=admin)).status == 200  # its own bucket
+
+
 async def test_errors_carry_the_headers_too(client: TestClient, admin: dict, error: Any) -> None:
     for path in ("/v1/livestreams/ls_nope", "/v1/no-such-route"):
         response = await client.get(path, headers=admin)

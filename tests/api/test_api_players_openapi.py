@@ -85,6 +85,18 @@ async def test_openapi_is_served_to_any_key(client: TestClient, reader: dict) ->
     assert (await response.json())["openapi"].startswith("3.1")
 
 
+async def test_openapi_is_public(client: TestClient, error: Any) -> None:
+    response = await client.get("/v1/openapi.json")
+    assert response.status == 200
+    document = await response.json()
+    assert document["paths"]["/openapi.json"]["get"]["security"] == []
+    # the rest still needs a key, and a wrong key is not let through on the public path
+    await error(await client.get("/v1/livestreams"), 401, "unauthorized", None)
+    wrong = await client.get("/v1/openapi.json", headers={"X-API-Key": "lk_wrong"})
+    await error(wrong, 401, "unauthorized", None)
+    await error(await client.post("/v1/openapi.json"), 401, "unauthorized", None)
+
+
 def _openapi_path(route_path: str) -> str:
     return re.sub(r"\{(\w+)(:[^}]*)?\}", r"{\1}", route_path)
 

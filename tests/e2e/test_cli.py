@@ -22,6 +22,11 @@ def test_first_start_prints_an_admin_key_and_sigterm_ends_sessions_cleanly(proce
     assert first.get("/healthz")[0] == 200
     assert first.api("GET", "/v1/livestreams", key=key)[0] == 200
     assert first.api("GET", "/v1/livestreams", key="lk_wrong")[0] == 401
+    assert first.get("/v1/openapi.json")[0] == 200  # public, no key
+    (listening,) = wait_for(
+        lambda: [line for line in first.output if "listening:" in line], 10, message="log"
+    )
+    assert "rtmps" not in listening and "None" not in listening, listening  # RTMPS is off
 
     status, stream = first.api(
         "POST", "/v1/livestreams", {"name": "shutdown", "reconnect_window_s": 0}, key=key

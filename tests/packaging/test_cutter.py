@@ -153,3 +153,63 @@ def test_a_late_frame_starts_a_new_part_instead_of_overflowing_one():
     parts = [e for e in sink.events if e[0] == "part"]
     assert all(p[2] <= timing.part_target + 1e-9 for p in parts)
     assert parts[0][2] == pytest.approx(5 * FRAME, abs=1e-5)
+
+
+# x264enc tune=zerolatency key-int-max=30 at 30 fps (GStreamer): a keyframe every
+# 11 to 13 frames (0.37-0.43 s), wobbling.
+WOBBLY_GOPS = [12, 11, 13, 12, 13, 11, 11, 13, 12, 12, 13, 11, 12, 11, 13, 13, 11, 12] * 3
+
+
+def _feed_gops(cutter, gops):
+    frames = []
+    for gop in gops:
+        for index in range(gop):
+            item = len(frames).to_bytes(2, "big")
+            frames.append(item)
+            cutter.add(item, FRAME, index == 0)
+    cutter.flush_part()
+    return frames
+
+
+def test_frequent_keyframes_close_segments_at_the_keyframe_nearest_the_target():
+    sink, forced = Sink(), []
+    first_interval = WOBBLY_GOPS[0] * FRAME
+    timing = plan_timing(
+        part_target=0.2, segment_target=1.0, frame_duration=FRAME,
+        keyframe_interval=first_interval,
+    )  # fmt: skip
+    assert timing.target_duration == 1
+    cutter = PartCutter(sink, timing, has_video=True, on_forced_cut=forced.append)
+    cutter.new_init(b"i", discontinuity=False)
+    frames = _feed_gops(cutter, WOBBLY_GOPS)
+    segments = sink.segments()
+    # every frame is there once, in order, byte for byte
+    assert b"".join(p[1] for parts in segments for p in parts) == b"".join(frames)
+    assert forced == []  # never cut without a keyframe
+    keyframes, at = set(), 0
+    for gop in WOBBLY_GOPS:
+        keyframes.add(at)
+        at += gop
+    start = 0
+    lengths = []
+    for parts in segments:
+        assert start in keyframes and parts[0][3] is True  # begins on a keyframe
+        frames_in_segment = sum(len(p[1]) // 2 for p in parts)
+        lengths.append(frames_in_segment)
+        start += frames_in_segment
+    # two GOPs each (23 to 26 frames: 0.77-0.87 s), the keyframes nearest 1 s: three
+    # would be 1.13-1.3 s; the old rule (whole intervals from the first one, then the
+    # first keyframe past them) made 1.2-1.47 s and once cut without a keyframe
+    assert all(0.75 < n * FRAME < 1.2 for n in lengths[:-1]), lengths
+    assert lengths == [23, 25, 24, 24, 24, 24, 23, 26, 23] * 3, lengths
+
+
+def test_keyframes_rarer_than_the_target_make_one_interval_segments():
+    sink = Sink()
+    timing = plan_timing(
+        part_target=0.2, segment_target=1.0, frame_duration=FRAME, keyframe_interval=2.0
+    )
+    cutter = PartCutter(sink, timing, has_video=True)
+    cutter.new_init(b"i", discontinuity=False)
+    _feed_gops(cutter, [60] * 4)
+    assert [round(sum(p[2] for p in parts), 3) for parts in sink.segments()] == [2.0] * 4

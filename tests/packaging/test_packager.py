@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import subprocess
+from fractions import Fraction
 
 from media_fixtures import make_clip
 
@@ -219,3 +221,16 @@ async def test_a_packet_that_fails_inline_fails_the_packager_not_the_publisher(c
     else:
         raise AssertionError("the packager should have failed")
     assert packager.window is not None and packager.window.snapshot().ended
+
+
+async def test_a_30_fps_source_with_millisecond_timestamps_is_30_fps(clip):
+    """RTMP's millisecond timestamps (33, 33, 34 ms) must not make FRAME-RATE=30.048."""
+    as_flv = [
+        dataclasses.replace(
+            p, dts=round(p.dts_seconds * 1000), pts=round(p.pts_seconds * 1000),
+            time_base=Fraction(1, 1000),
+        )
+        for p in clip.packets
+    ]  # fmt: skip
+    packager, _ = await package((clip.tracks, as_flv))
+    assert packager.rendition.frame_rate == 30.0

@@ -134,12 +134,8 @@ class WhipServer:
             return self._error(500, "internal_error", "Internal server error")
 
     async def _post(self, request: web.Request) -> web.Response:
-        content_type = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
-        if content_type != "application/sdp":
-            return self._error(
-                415, "unsupported_media_type", "A WHIP offer is sent as application/sdp.",
-                "Content-Type",
-            )
+        # Who is asking comes first: nothing a client sent is looked at (type,
+        # body) before its key is known good, so a stranger learns nothing more.
         stream_key = _bearer(request)
         if not stream_key:
             response = self._error(
@@ -147,14 +143,20 @@ class WhipServer:
             )
             response.headers["WWW-Authenticate"] = 'Bearer realm="whip"'
             return response
+        livestream = await self.manager.store.get_livestream_by_stream_key(stream_key)
+        if livestream is None:
+            return self._refused("unknown_key")
+        content_type = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if content_type != "application/sdp":
+            return self._error(
+                415, "unsupported_media_type", "A WHIP offer is sent as application/sdp.",
+                "Content-Type",
+            )
         try:
             body = await request.text()
         except UnicodeDecodeError:
             raise OfferRefused(400, "invalid_sdp", "The SDP offer is not UTF-8 text.") from None
         sections = parse_offer(body)
-        livestream = await self.manager.store.get_livestream_by_stream_key(stream_key)
-        if livestream is None:
-            return self._refused("unknown_key")
         choice = choose(sections, livestream.transcode)
         session_id = secrets.token_urlsafe(16)
         try:

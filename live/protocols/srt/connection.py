@@ -17,6 +17,11 @@ from .receiver import Receiver
 
 KEEPALIVE_INTERVAL: Final = 1.0
 PEER_IDLE_TIMEOUT: Final = 5.0
+# After the peer's SHUTDOWN, how long datagrams it sent before still count. A link
+# that reorders can deliver the SHUTDOWN ahead of the last data packets (or of a
+# late original); closing at once would cut the stream's last frame short, and a
+# frame cut at its end is damage no continuity counter reveals.
+SHUTDOWN_GRACE: Final = 0.05
 _PAD: Final = b"\x00\x00\x00\x00"
 
 
@@ -53,6 +58,7 @@ class SrtConnection:
         self.last_received = now
         self.last_sent = now
         self.closed: str | None = None
+        self.shutdown_at: float | None = None  # when the peer's SHUTDOWN came
         self.undecryptable = 0
         self._outbox: list[bytes] = []
         self._delivered: list[bytes] = []
@@ -71,7 +77,7 @@ class SrtConnection:
         nak = self.receiver.on_data(
             first, timestamp, payload, now, bool(second & pk.RETRANSMITTED_BIT)
         )
-        if nak:
+        if nak and self.shutdown_at is None:  # a peer that has left resends nothing
             self._send(pk.NAK, 0, 0, now, pk.encode_loss_list(nak))
         if self.receiver.buffer.get(self.receiver.base, (now + 1.0,))[0] <= now:
             self._deliver(now)  # late arrivals whose time has already come
@@ -83,8 +89,8 @@ class SrtConnection:
         if control_type == pk.ACKACK:
             self.receiver.on_ackack(info, now)
         elif control_type == pk.SHUTDOWN:
-            self._delivered.extend(self.receiver.flush())  # what it sent before leaving
-            self.closed = "shutdown"
+            if self.shutdown_at is None:
+                self.shutdown_at = now  # closes after the grace, see handle_timer
         elif control_type == pk.DROPREQ:
             if len(body) >= 8:
                 first, last = struct.unpack_from(">II", body)
@@ -111,6 +117,11 @@ class SrtConnection:
 
     def handle_timer(self, now: float) -> None:
         if self.closed:
+            return
+        if self.shutdown_at is not None:
+            if now >= self.shutdown_at + SHUTDOWN_GRACE:
+                self._delivered.extend(self.receiver.flush())  # what it sent before leaving
+                self.closed = "shutdown"
             return
         if now - self.last_received >= self.idle_timeout:
             self.closed = "timeout"
@@ -149,6 +160,8 @@ class SrtConnection:
     def get_timer(self) -> float | None:
         if self.closed:
             return None
+        if self.shutdown_at is not None:
+            return self.shutdown_at + SHUTDOWN_GRACE
         times = [self.last_received + self.idle_timeout, self.last_sent + KEEPALIVE_INTERVAL]
         receiver = self.receiver
         deliver = receiver.delivery_deadline()

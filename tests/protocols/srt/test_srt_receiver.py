@@ -10,6 +10,7 @@ from srt_testing import ISN, Caller, of_type
 
 from live.protocols.srt import ConnectionClosed, DataReceived
 from live.protocols.srt import packets as pk
+from live.protocols.srt.connection import SHUTDOWN_GRACE
 from live.protocols.srt.listener import SrtListener
 from live.protocols.srt.receiver import Receiver
 from live.protocols.srt.seqno import SEQ_MASK, seq_add
@@ -197,6 +198,8 @@ def test_shutdown_ends_the_connection_after_delivering_what_was_sent():
     for i in (0, 1, 3):  # 2 is lost, and will not come any more
         caller.data(ISN + i, 490_000 + i * 1000, payload(i), now=0.49)
     caller.control(pk.SHUTDOWN, 0.5)  # before the packets' delivery time
+    assert listener.events() == []  # what is still on its way may overtake it
+    listener.handle_timer(0.5 + SHUTDOWN_GRACE)
     assert listener.events() == [
         DataReceived(handle, payload(0) + payload(1) + payload(3)),
         ConnectionClosed(handle, "shutdown"),
@@ -204,6 +207,25 @@ def test_shutdown_ends_the_connection_after_delivering_what_was_sent():
     assert listener.connections == {}
     caller.data(ISN, 0, payload(0), now=0.6)  # nothing for it any more
     assert listener.stats.stray == 1
+
+
+def test_data_that_a_shutdown_overtook_still_counts():
+    """A reordering link delivers the SHUTDOWN before the last packet, and a late
+    original after it: both are part of the stream."""
+    listener, caller, handle = connected()
+    caller.data(ISN, 0, payload(0), now=0.0)
+    caller.data(ISN + 2, 2000, payload(2), now=0.002)  # 1 is late
+    caller.collect()
+    caller.control(pk.SHUTDOWN, 0.003)  # overtook 3
+    caller.data(ISN + 1, 1000, payload(1), now=0.004)
+    caller.data(ISN + 3, 3000, payload(3), now=0.005)
+    assert listener.get_timer() == pytest.approx(0.003 + SHUTDOWN_GRACE)
+    listener.handle_timer(0.003 + SHUTDOWN_GRACE)
+    assert listener.events() == [
+        DataReceived(handle, b"".join(payload(i) for i in range(4))),
+        ConnectionClosed(handle, "shutdown"),
+    ]
+    assert of_type(caller.collect(), pk.NAK) == []  # nobody is there to resend
 
 
 def test_adapter_close_sends_shutdown():

@@ -131,3 +131,29 @@ async def test_a_frame_that_lost_a_ts_packet_is_dropped_with_what_refers_to_it(t
         demuxer.skipped_frames + 2
     ) * 3000
     assert len(audio) == 95  # audio frames stand alone: none are held back
+
+
+def test_video_that_never_brings_its_parameter_sets_holds_audio_back_one_second_only():
+    """GStreamer's `mpegtsmux ! srtsink` without alignment=7 loses every keyframe
+    (with its SPS/PPS): the audio starts after a second, not after 600 packets, and
+    the undecodable video frames are skipped until a keyframe brings them."""
+    from live.ingest.mpegts import TsToMedia
+
+    sps = bytes.fromhex("6742c01ed9005005bb0110000003001000000303c0f1622e48")
+    pps = bytes.fromhex("68cb8cb2")
+    adts_frame = bytes.fromhex("fff15080011ffc") + b"\x21"  # AAC-LC 44.1 kHz stereo
+    converter = TsToMedia({"video", "audio"})
+    out, at = [], 0
+    while not out:
+        if at % 3000 == 0:  # a P frame every 1/30 s, and never a keyframe
+            out += converter.convert("h264", at, at, b"\x00\x00\x01\x41\x9a")
+        out += converter.convert("aac", at, at, adts_frame)
+        at += 1000
+    assert 90000 <= at <= 93000  # a second of media (90 kHz clock), not 600 packets
+    assert out[0].kind == "audio" and {i.kind for i in out} == {"audio"}
+    assert converter.skipped_frames == 31
+    assert converter.convert("h264", at, at, b"\x00\x00\x01\x41\x9a") == []
+    keyframe = b"\x00\x00\x00\x01" + sps + b"\x00\x00\x00\x01" + pps + b"\x00\x00\x01\x65\x88"
+    joined = converter.convert("h264", at + 3000, at + 3000, keyframe)
+    assert [type(i).__name__ for i in joined] == ["TrackInfo", "MediaPacket"]
+    assert joined[1].keyframe
