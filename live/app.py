@@ -123,8 +123,8 @@ class LiveServer:
             self.store,
             self.storage,
             retention_days=self.settings.recording_retention_days,
+            listeners=[self._asset_event],
         )
-        self.recordings.listeners.append(self._asset_event)
         self.manager = StreamManager(
             self.store,
             StreamOutputs(

@@ -7,7 +7,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent / "e2e"))
 
 from media_fixtures import Clip, make_clip
-from redis_service import redis_server, redis_url  # noqa: F401 - fixtures for every test
+from redis_service import redis_client, redis_server, redis_url  # noqa: F401 - fixtures for every test
 
 pytest_plugins = ["s3_service"]  # the s3_server and s3_bucket fixtures (moto)
 

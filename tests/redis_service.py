@@ -1,7 +1,8 @@
 """A real redis-server for the tests: one per test session on a free loopback port,
 without persistence, in its own temp dir, stopped by PID at teardown (failed runs
-included). Fixtures: `redis_server` (the session's server) and `redis_url` (a URL
-to a database flushed for each test). Import both into a conftest to use them.
+included). Fixtures: `redis_server` (the session's server), `redis_url` (a URL to a
+database flushed for each test) and `redis_client` (an asyncio client of it). Import
+them into a conftest to use them.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import pytest
 import redis
+from redis.asyncio import Redis as AsyncRedis
 
 START_TIMEOUT_S = 10.0
 
@@ -101,3 +103,13 @@ def redis_url(redis_server: RedisServer) -> str:
     finally:
         client.close()
     return redis_server.url(0)
+
+
+@pytest.fixture
+async def redis_client(redis_url: str) -> AsyncIterator[AsyncRedis]:
+    """An asyncio client of `redis_url` (raw bytes), closed after the test."""
+    client = AsyncRedis.from_url(redis_url)
+    try:
+        yield client
+    finally:
+        await client.aclose()

@@ -1,10 +1,10 @@
 """Recordings of this node: starts a recorder with each Broadcast, finalises assets,
 recovers what a crash left behind, applies retention, deletes assets.
 
-Events: when an asset becomes `ready` or `failed`, every callable in
-`RecordingService.listeners` is awaited with `("asset.ready" | "asset.failed",
-asset)`. live/app.py attaches the webhook outbox there (`emit_asset` with the
-asset as the API shows it); a listener that raises is logged and skipped.
+Events: when an asset becomes `ready` or `failed`, every callable in `listeners`
+(given at construction) is awaited with `("asset.ready" | "asset.failed", asset)`.
+live/app.py passes the webhook outbox's `emit_asset` (with the asset as the API
+shows it); a listener that raises is logged and skipped.
 """
 
 from __future__ import annotations
@@ -45,13 +45,14 @@ class RecordingService:
         segment_target: float = 4.0,
         retention_days: float = 0.0,
         queue_parts: int = QUEUE_PARTS,
+        listeners: list[AssetListener] | None = None,
     ) -> None:
         self.store = store
         self.storage = storage
         self.segment_target = segment_target
         self.queue_parts = queue_parts
         self.retention_days = retention_days
-        self.listeners: list[AssetListener] = []
+        self.listeners: list[AssetListener] = list(listeners or [])
         self.recorders: set[Recorder] = set()
         self._finalising: dict[str, asyncio.Task[None]] = {}
         # Finalising is CPU and disk heavy: one at a time (its remux in a worker thread).

@@ -9,7 +9,7 @@ from live.cluster.bus import CommandBus
 
 
 async def test_a_command_reaches_every_node_and_sessions_reach_the_others(
-    redis: Redis, redis_url: str
+    redis_client: Redis, redis_url: str
 ) -> None:
     received: dict[str, list[tuple[str, str]]] = {"a": [], "b": []}
 
@@ -21,7 +21,7 @@ async def test_a_command_reaches_every_node_and_sessions_reach_the_others(
         return on_disconnect
 
     other = Redis.from_url(redis_url)
-    bus_a = CommandBus(redis, "a", handler("a"))
+    bus_a = CommandBus(redis_client, "a", handler("a"))
     bus_b = CommandBus(other, "b", handler("b"))
     await bus_a.start()
     await bus_b.start()
@@ -41,18 +41,18 @@ async def test_a_command_reaches_every_node_and_sessions_reach_the_others(
         await other.aclose()
 
 
-async def test_a_garbled_message_is_dropped_and_the_bus_goes_on(redis: Redis) -> None:
+async def test_a_garbled_message_is_dropped_and_the_bus_goes_on(redis_client: Redis) -> None:
     received: list[str] = []
 
     async def on_disconnect(livestream_id: str, reason: str) -> bool:
         received.append(livestream_id)
         return True
 
-    bus = CommandBus(redis, "a", on_disconnect)
+    bus = CommandBus(redis_client, "a", on_disconnect)
     await bus.start()
     try:
-        await redis.publish("live:commands", b"\xff not json")
-        await redis.publish("live:commands", '{"type": "disconnect"}')
+        await redis_client.publish("live:commands", b"\xff not json")
+        await redis_client.publish("live:commands", '{"type": "disconnect"}')
         await bus.disconnect("ls_2", "kicked")
         await eventually(lambda: received)
         assert received == ["ls_2"]

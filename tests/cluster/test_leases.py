@@ -34,8 +34,8 @@ async def node_b(redis_url: str):
 
 
 @pytest.fixture
-async def node_a(redis: Redis):
-    leases = RedisLeases(redis, "node-a", ttl_s=1.0, renew_s=3600)
+async def node_a(redis_client: Redis):
+    leases = RedisLeases(redis_client, "node-a", ttl_s=1.0, renew_s=3600)
     try:
         yield leases
     finally:
@@ -94,8 +94,8 @@ async def test_a_dead_nodes_lease_expires(node_a, node_b) -> None:
     await node_b.acquire("ls_1", may_take_over=never)
 
 
-async def test_renewal_keeps_a_lease_past_its_time_to_live(redis) -> None:
-    leases = RedisLeases(redis, "node-a", ttl_s=1.5, renew_s=0.1)
+async def test_renewal_keeps_a_lease_past_its_time_to_live(redis_client) -> None:
+    leases = RedisLeases(redis_client, "node-a", ttl_s=1.5, renew_s=0.1)
     try:
         await leases.acquire("ls_1", may_take_over=never)
         await asyncio.sleep(2.0)
@@ -105,18 +105,20 @@ async def test_renewal_keeps_a_lease_past_its_time_to_live(redis) -> None:
     assert not await leases.held_anywhere("ls_1")
 
 
-async def test_an_expired_lease_is_taken_back_when_nobody_took_it(node_a, redis) -> None:
+async def test_an_expired_lease_is_taken_back_when_nobody_took_it(node_a, redis_client) -> None:
     lease = await node_a.acquire("ls_1", may_take_over=never)
-    await redis.delete("live:lease:ls_1")  # as if Redis lost it while unreachable
+    await redis_client.delete("live:lease:ls_1")  # as if Redis lost it while unreachable
     await node_a.renew_all()
     holder = await node_a.holder("ls_1")
     assert holder is not None and holder.node_id == "node-a"
     assert not lease.lost
 
 
-async def test_an_expired_lease_is_yielded_to_a_node_that_took_it(node_a, node_b, redis) -> None:
+async def test_an_expired_lease_is_yielded_to_a_node_that_took_it(
+    node_a, node_b, redis_client
+) -> None:
     lease = await node_a.acquire("ls_1", may_take_over=never)
-    await redis.delete("live:lease:ls_1")
+    await redis_client.delete("live:lease:ls_1")
     await node_b.acquire("ls_1", may_take_over=never)
     await node_b.release(node_b.held["ls_1"])  # and already ended its session
     await node_a.renew_all()

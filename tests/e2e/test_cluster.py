@@ -9,11 +9,15 @@ import re
 import signal
 import socket
 import time
+import urllib.error
+import urllib.request
 from collections import Counter
 
 import pytest
+from browser import PageServer, open_chromium
 from harness import (
     LiveProcess,
+    Processes,
     RedisProcess,
     count_frames,
     ffmpeg_publish,
@@ -37,10 +41,10 @@ def cluster(processes, tmp_path, s3_bucket):
     redis = RedisProcess(processes, appendonly=True)
     nodes: list[LiveProcess] = []
 
-    def node(name: str) -> LiveProcess:
+    def node(name: str, **env: str) -> LiveProcess:
         server = LiveProcess(
             processes, tmp_path / name, "--redis", redis.url,
-            "--storage", s3_bucket.url, env={**FAST, **s3_bucket.env},
+            "--storage", s3_bucket.url, env={**FAST, **s3_bucket.env, **env},
         )
         nodes.append(server)
         return server
@@ -63,7 +67,37 @@ def _refused(node: LiveProcess, processes, key: str) -> bool:
     return attempt.wait(10) != 0
 
 
-def test_a_stream_on_one_node_is_watched_banned_and_counted_on_the_other(cluster, processes):
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def _without_following(url: str) -> tuple[int, dict[str, str]]:
+    try:
+        with urllib.request.build_opener(_NoRedirect).open(url, timeout=10) as response:
+            return response.status, dict(response.headers)
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers)
+
+
+def _plays_in_hlsjs(src: str, tmp_path, seconds: float = 6) -> None:
+    """hls.js in headless Chromium plays `src` for `seconds` without a fatal error."""
+    pages, browser = PageServer(), Processes()
+    try:
+        open_chromium(browser, pages.player_url(src, seconds), tmp_path / "profile")
+        report = pages.wait_report(seconds + 30)
+    finally:
+        browser.end_all()
+        pages.close()
+    assert not [e for e in report["errors"] if e["fatal"]], report["errors"]
+    assert report["playingAt"] is not None, report
+    playing = [s for s in report["samples"] if s["t"] >= report["playingAt"]]
+    assert playing[-1]["currentTime"] > playing[0]["currentTime"], playing
+
+
+def test_a_stream_on_one_node_is_watched_banned_and_counted_on_the_other(
+    cluster, processes, tmp_path
+):
     a, b = cluster("a"), cluster("b")
     stream = b.create_livestream(reconnect_window_s=5, record=True)
     path = f"/v1/livestreams/{stream['id']}"
@@ -78,6 +112,12 @@ def test_a_stream_on_one_node_is_watched_banned_and_counted_on_the_other(cluster
     assert media_url.startswith(b.http)
     kinds = {s["codec_type"] for s in ffprobe_streams(media_url)}
     assert kinds == {"video", "audio"}
+    _plays_in_hlsjs(f"{b.http}/live/{stream['playback_id']}/index.m3u8", tmp_path)
+
+    c = cluster("c", LIVE_CLUSTER_PLAYBACK="redirect")
+    status, headers = _without_following(f"{c.http}/live/{stream['playback_id']}/index.m3u8")
+    assert status == 302
+    assert headers["Location"] == f"{a.http}/live/{stream['playback_id']}/index.m3u8"
     wait_for(lambda: b.api("GET", path)[1]["current_session"], 10,
              message="b to show a's live session")  # fmt: skip
     live_on_b = b.api("GET", path)[1]["current_session"]
