@@ -26,6 +26,9 @@ if [ "$mode" = test ]; then
   need_apt npm npm
   need_apt srt-live-transmit srt-tools  # SRT e2e tests publish with it (and ffmpeg's libsrt)
   need_apt openssl openssl  # WHIP tests make a P-256 DTLS certificate for FFmpeg
+  # GStreamer as an independent publisher (rtmp2sink, srtsink) and LL-HLS client (hlsdemux2)
+  need_apt gst-launch-1.0 gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
+    gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
 fi
 
 if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
