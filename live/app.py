@@ -221,6 +221,7 @@ class LiveServer:
             viewers=self.viewers,
             rate_limiter=limiter,
             cors_origins=parse_origins(self.settings.cors_origins),
+            max_body_bytes=self.settings.api_max_body_bytes,
         )
         api[ASSET_FILES] = self.recordings
         setup_vod_routes(app, self.store, self.recordings.storage)
