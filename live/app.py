@@ -278,6 +278,7 @@ class LiveServer:
             viewers=self.cluster_control or self.viewers,
             rate_limiter=limiter,
             cors_origins=parse_origins(self.settings.cors_origins),
+            max_body_bytes=self.settings.api_max_body_bytes,
         )
         api[ASSET_FILES] = self.recordings
         setup_vod_routes(

@@ -107,6 +107,8 @@ class Settings:
     api_rate_limit_burst: int = 100
     # Origins allowed to call /v1 from a browser, comma-separated ("*": any); empty: no CORS.
     cors_origins: str = ""
+    # JSON request bodies of /v1 over this are refused (413) before they are read.
+    api_max_body_bytes: int = 10 * 1024 * 1024
     # Webhooks: an attempt without a 2xx within webhook_timeout_s fails; retries wait
     # base, 2 x base, ... up to webhook_backoff_max_s, for webhook_retry_for_s in all.
     webhook_timeout_s: float = 10.0
@@ -165,6 +167,8 @@ class Settings:
             raise ConfigError("vod_delivery must be proxy or redirect")
         if not 60 <= self.vod_url_expiry_s <= 604800:  # SigV4 URLs last 7 days at most
             raise ConfigError("vod_url_expiry_s must be between 60 and 604800")
+        if self.api_max_body_bytes < 1024:
+            raise ConfigError("api_max_body_bytes must be at least 1024")
         if self.api_rate_limit_per_min < 0 or self.api_rate_limit_burst < 1:
             raise ConfigError("api_rate_limit_per_min must be >= 0 and api_rate_limit_burst >= 1")
         if not 0.1 <= self.webhook_timeout_s <= 60:

@@ -28,6 +28,9 @@ if [ "$mode" = test ]; then
   need_apt openssl openssl  # WHIP tests make a P-256 DTLS certificate for FFmpeg
   need_apt redis-server redis-server  # the Redis store's contract and race tests
   need_apt varnishd varnish  # the edge tests run configs/edge.vcl in a real varnishd
+  # GStreamer as an independent publisher (rtmp2sink, srtsink) and LL-HLS client (hlsdemux2)
+  need_apt gst-launch-1.0 gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
+    gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
 fi
 
 if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi

@@ -21,7 +21,7 @@ from aiohttp.typedefs import Middleware
 
 from live.api import api_keys, assets, livestreams, openapi, players, webhooks
 from live.api.auth import auth_middleware
-from live.api.body import json_body_middleware
+from live.api.body import MAX_BODY_BYTES, json_body_middleware
 from live.api.cors import cors_middleware
 from live.api.errors import error_middleware
 from live.api.idempotency import idempotency_middleware
@@ -47,6 +47,7 @@ def build_api(
     viewers: ViewerStats | None = None,
     rate_limiter: Limiter | None = None,
     cors_origins: Iterable[str] = (),
+    max_body_bytes: int = MAX_BODY_BYTES,
 ) -> web.Application:
     """The REST API, to be mounted with `root.add_subapp("/v1", api)`; the root app
     should carry `request_id_middleware`. Without `rate_limiter` there are no limits;
@@ -60,7 +61,7 @@ def build_api(
     middlewares.append(auth_middleware)
     if rate_limiter is not None:
         middlewares.append(key_rate_limit_middleware(rate_limiter))
-    middlewares += [json_body_middleware, idempotency_middleware(store)]
+    middlewares += [json_body_middleware(max_body_bytes), idempotency_middleware(store)]
     api = web.Application(middlewares=middlewares)
     api[STORE] = store
     api[CONTROL] = control

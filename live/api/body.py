@@ -11,32 +11,35 @@ import json
 from typing import Any
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
+from aiohttp.typedefs import Handler, Middleware
 
 from live.api.errors import ApiError
 from live.api.state import JSON_BODY, RAW_BODY
 
-MAX_BODY_BYTES = 1024 * 1024
+# The default of `api_max_body_bytes`: room for a poster sent as a data URL.
+MAX_BODY_BYTES = 10 * 1024 * 1024
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
-def _too_large() -> ApiError:
-    return ApiError(413, "payload_too_large", f"Request body over {MAX_BODY_BYTES} bytes")
+def _too_large(limit: int) -> ApiError:
+    return ApiError(413, "payload_too_large", f"Request body over {limit} bytes")
 
 
 async def read_limited(request: web.Request, limit: int = MAX_BODY_BYTES) -> bytes:
-    """The body, refusing more than `limit` bytes without buffering them.
+    """The body, refusing more than `limit` bytes without buffering them: an
+    announced length over it is refused before a byte is read, a chunked body as
+    soon as it passes it.
 
     Reads the stream directly because the root app's `client_max_size` is not
     ours to set."""
     if request.content_length is not None and request.content_length > limit:
-        raise _too_large()
+        raise _too_large(limit)
     chunks: list[bytes] = []
     size = 0
     while chunk := await request.content.read(64 * 1024):
         size += len(chunk)
         if size > limit:
-            raise _too_large()
+            raise _too_large(limit)
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -59,14 +62,19 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
     return value
 
 
-@web.middleware
-async def json_body_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Parse the body of POST/PUT/PATCH to routes that exist (a 404 stays a 404)."""
-    if request.method in BODY_METHODS and request.match_info.http_exception is None:
-        raw = await read_limited(request)
-        request[RAW_BODY] = raw
-        request[JSON_BODY] = parse_json_object(raw)
-    return await handler(request)
+def json_body_middleware(limit: int = MAX_BODY_BYTES) -> Middleware:
+    """Parse the body of POST/PUT/PATCH to routes that exist (a 404 stays a 404),
+    refusing one over `limit` bytes with 413."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.method in BODY_METHODS and request.match_info.http_exception is None:
+            raw = await read_limited(request, limit)
+            request[RAW_BODY] = raw
+            request[JSON_BODY] = parse_json_object(raw)
+        return await handler(request)
+
+    return middleware
 
 
 def json_body(request: web.Request) -> dict[str, Any]:

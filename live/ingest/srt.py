@@ -55,6 +55,15 @@ _TIMER_GRANULARITY_S = 0.002
 _MAX_DATAGRAMS_PER_WAKE = 1000
 
 
+def redacted_stream_id(stream_id: str, stream_key: str | None) -> str:
+    """The stream id as it may appear in a log: the key in it is a secret that lets
+    anyone who reads the log publish (a wrong key stays hidden too: it is often a
+    right key with a typo)."""
+    if not stream_key:
+        return stream_id
+    return stream_id.replace(stream_key, "[key]")
+
+
 class SrtIngestServer:
     def __init__(
         self,
@@ -218,7 +227,10 @@ class SrtIngestServer:
             log.exception("SRT connection from %s: deciding failed", remote)
             code, publisher, session = REJ_FORBIDDEN, None, None
         if code or publisher is None or session is None:
-            log.info("SRT caller %s (stream id %r) rejected with %d", remote, event.stream_id, code)
+            log.info(
+                "SRT caller %s (stream id %r) rejected with %d",
+                remote, redacted_stream_id(event.stream_id, event.stream_key), code,
+            )  # fmt: skip
             listener.reject(handle, code or REJ_FORBIDDEN, self._now())
             self._pump()
             return

@@ -71,7 +71,7 @@ async def test_chunked_body_too_large(
 ) -> None:
     async def chunks() -> AsyncIterator[bytes]:
         yield b'{"name": "'
-        for _ in range(20):
+        for _ in range(MAX_BODY_BYTES // 65536 + 1):
             yield b"x" * 65536
         yield b'"}'
 

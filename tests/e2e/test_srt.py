@@ -143,6 +143,8 @@ def test_passphrase_protected_stream(live, processes):
     history = live.api("GET", f"/v1/livestreams/{stream['id']}/history")[1]
     assert history["total"] == 1  # the refused callers never opened a session
     assert srt_counters(live).get("packets_undecryptable", 0) == 0
+    logged = "".join(live.output)
+    assert secret not in logged and "not the secret" not in logged and key not in logged
 
 
 def test_unknown_key_and_second_publisher_are_refused(live, processes):
@@ -160,6 +162,8 @@ def test_unknown_key_and_second_publisher_are_refused(live, processes):
     assert 'live_publish_refused_total{reason="busy"} 1.0' in metrics
     assert 'live_publish_refused_total{reason="unknown_key"} 1.0' in metrics
     assert first.wait(30) == 0
+    logged = "".join(live.output)  # keys, right or wrong, are secrets: never logged
+    assert stream["stream_key"] not in logged and "sk_no_such_key" not in logged
 
 
 class LossyRelay:
