@@ -723,6 +723,21 @@ async def test_asset_filters_page_like_the_whole_list(store: Store) -> None:
                 assert seen == expected, (livestream_id, statuses, before)
 
 
+async def test_a_taken_id_is_refused_and_changes_nothing(store: Store) -> None:
+    from live.store.models import Asset
+
+    session = await store.create_session(_session("ls_a", utcnow()))
+    asset = await store.create_asset(Asset(livestream_id="ls_a", session_id=session.id))
+    with pytest.raises(ValueError):
+        await store.create_session(_session("ls_b", utcnow(), id=session.id))
+    with pytest.raises(ValueError):
+        await store.create_asset(Asset(livestream_id="ls_b", session_id="x", id=asset.id))
+    assert await store.get_session(session.id) == session
+    assert await store.get_asset(asset.id) == asset
+    assert await store.list_sessions("ls_b") == ([], 0)
+    assert (await store.list_assets())[1] == 1
+
+
 async def test_delete_asset(store: Store) -> None:
     from live.store.models import Asset
 

@@ -13,7 +13,8 @@ class AssetStore(abc.ABC):
     """Recordings, from `recording` to `ready` or `failed`."""
 
     @abc.abstractmethod
-    async def create_asset(self, asset: Asset) -> Asset: ...
+    async def create_asset(self, asset: Asset) -> Asset:
+        """Store a new asset; ValueError if the id is taken."""
 
     @abc.abstractmethod
     async def get_asset(self, asset_id: str) -> Asset | None: ...

@@ -23,7 +23,7 @@ class SessionStore(abc.ABC):
     @abc.abstractmethod
     async def create_session(self, session: Session, *, fence: int | None = None) -> Session:
         """Store a new session. Raises `StaleFence` if `fence` is older than the
-        stream's newest."""
+        stream's newest, ValueError if the id is taken."""
 
     @abc.abstractmethod
     async def update_session(

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
+from redis.exceptions import ResponseError
 
 from live.store.redis import lua
 from live.store.redis.codec import encode_fields, from_hash, pairs_to_dict, to_hash
@@ -26,6 +27,12 @@ def changes_args(values: dict[str, Any]) -> list[str]:
     for name, text in to_set.items():
         args += [name, text]
     return args + to_delete
+
+
+def raise_if_exists(error: ResponseError, record_id: str) -> None:
+    """A script's EXISTS error as the ValueError both stores raise for a taken id."""
+    if str(error) == "EXISTS":
+        raise ValueError(f"{record_id} exists already") from None
 
 
 class RedisConnection:
@@ -62,12 +69,16 @@ class RedisConnection:
     ) -> str | None:
         """Write a new record with its index entries and lookups in one step. With
         `only_new`, nothing is written if the first lookup exists: its id is answered."""
-        answer = await self._run(
-            lua.INSERT,
-            [key, self._keys.seq, *indexes, *lookups],
-            [to_storage(stamp), record.id, len(indexes), "1" if only_new else "0",
-             *changes_args(to_hash(record))],
-        )  # fmt: skip
+        try:
+            answer = await self._run(
+                lua.INSERT,
+                [key, self._keys.seq, *indexes, *lookups],
+                [to_storage(stamp), record.id, len(indexes), "1" if only_new else "0",
+                 *changes_args(to_hash(record))],
+            )  # fmt: skip
+        except ResponseError as exc:
+            raise_if_exists(exc, record.id)
+            raise
         return answer[1] if len(answer) > 1 else None
 
     async def _update(self, cls: type[R], key: str, values: dict[str, Any]) -> R | None:

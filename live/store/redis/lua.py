@@ -42,9 +42,11 @@ def script(body: str) -> str:
 # Insert a record. KEYS[1] the hash, KEYS[2] the seq counter, KEYS[3..2+nidx] ordered
 # indexes, KEYS[3+nidx..] lookup keys set to the id. ARGV: prefix, order stamp, id,
 # nidx, only-if-new ("1": if the first lookup key exists, insert nothing and answer
-# the existing id), then the changes (see apply_changes). Answers {seq} or {false, id}.
+# the existing id), then the changes (see apply_changes). Answers {seq} or {false, id};
+# the error EXISTS if the record does.
 INSERT = script("""
 local stamp, id, nidx, only_new = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
+if redis.call('EXISTS', KEYS[1]) == 1 then return redis.error_reply('EXISTS') end
 if only_new == '1' then
     local existing = redis.call('GET', KEYS[3 + nidx])
     if existing then return {false, existing} end

@@ -18,7 +18,7 @@ from live.store.checks import check_fields, check_page
 from live.store.errors import StaleFence
 from live.store.models import SESSION_MUTABLE, Session
 from live.store.redis.codec import from_hash, pairs_to_dict, to_hash
-from live.store.redis.connection import RedisConnection, changes_args
+from live.store.redis.connection import RedisConnection, changes_args, raise_if_exists
 from live.store.redis.lua import script
 from live.store.times import to_storage
 
@@ -26,11 +26,14 @@ from live.store.times import to_storage
 # and started_at stamp to create ("" to change an existing one), then the changes.
 # Keeps ses:open (sessions without ended_at) and ast:named:<asset> (who names an
 # asset) in step with the record. Answers the record, false for an unknown id, or
-# the error "STALE_FENCE <highest>".
+# the error "STALE_FENCE <highest>" (or EXISTS, creating a taken id).
 _WRITE = script("""
 local id, fence, create_for, stamp = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local key = P .. 'ses:' .. id
 local stream = create_for
+if create_for ~= '' and redis.call('EXISTS', key) == 1 then
+    return redis.error_reply('EXISTS')
+end
 if create_for == '' then
     stream = redis.call('HGET', key, 'livestream_id')
     if not stream then return false end
@@ -109,6 +112,7 @@ class RedisSessions(RedisConnection, SessionStore):
                 _WRITE, [], [session_id, fence_arg, stream, stamp, *changes_args(values)]
             )
         except ResponseError as exc:
+            raise_if_exists(exc, session_id)
             if str(exc).startswith("STALE_FENCE"):
                 raise StaleFence(int(str(exc).split()[1]), fence) from None
             raise

@@ -15,6 +15,13 @@ from live.store.times import from_storage, to_storage
 
 class SqliteAssets(SqliteConnection, AssetStore):
     async def create_asset(self, asset: Asset) -> Asset:
+        try:
+            await self._insert_asset(asset)
+        except sqlite3.IntegrityError:
+            raise ValueError(f"{asset.id} exists already") from None
+        return asset
+
+    async def _insert_asset(self, asset: Asset) -> None:
         await self._write(
             "INSERT INTO assets (id, livestream_id, session_id, status, error, duration_s,"
             " size_bytes, has_poster, created_at, ready_at)"
@@ -25,7 +32,6 @@ class SqliteAssets(SqliteConnection, AssetStore):
                 encode(asset.created_at), encode(asset.ready_at),
             ),
         )  # fmt: skip
-        return asset
 
     async def get_asset(self, asset_id: str) -> Asset | None:
         row = await self._one("SELECT * FROM assets WHERE id = ?", (asset_id,))

@@ -36,11 +36,14 @@ class SqliteSessions(SqliteConnection, SessionStore):
         await self._raise_fence(session.livestream_id, fence)
         values = {column: encode(getattr(session, column)) for column in _COLUMNS}
         placeholders = ", ".join(f":{column}" for column in _COLUMNS)
-        written = await self._write(
-            f"INSERT INTO sessions ({', '.join(_COLUMNS)}) SELECT {placeholders}"
-            f" WHERE {_FENCE_OK.format(stream=':livestream_id')}",
-            {**values, "_fence": fence},
-        )
+        try:
+            written = await self._write(
+                f"INSERT INTO sessions ({', '.join(_COLUMNS)}) SELECT {placeholders}"
+                f" WHERE {_FENCE_OK.format(stream=':livestream_id')}",
+                {**values, "_fence": fence},
+            )
+        except sqlite3.IntegrityError:
+            raise ValueError(f"{session.id} exists already") from None
         if not written:
             await self._stale(session.livestream_id, fence)
         return session
