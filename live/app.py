@@ -56,6 +56,7 @@ class StartupInfo:
     urls: PublicUrls
     created_api_key: str | None
     srt_port: int = 0
+    https_port: int | None = None
 
 
 class LiveServer:
@@ -191,8 +192,7 @@ class LiveServer:
         self._ingest.append(rtmp)
         rtmps_port = None
         if settings.tls_cert:
-            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            context.load_cert_chain(settings.tls_cert, settings.tls_key)
+            context = _server_tls(settings)
             rtmps_host, rtmps_port = split_address(settings.rtmps, "rtmps")
             rtmps = RtmpIngestServer(
                 self.manager,
@@ -219,12 +219,22 @@ class LiveServer:
         )
         await self._runner.setup()
         await web.SockSite(self._runner, http_socket).start()
+        https_port = None
+        if settings.https:  # the same app over TLS; the plain listener is unchanged
+            https_host, https_port = split_address(settings.https, "https")
+            https_socket = _bind_tcp(https_host, https_port)
+            https_port = https_socket.getsockname()[1]
+            await web.SockSite(
+                self._runner, https_socket, ssl_context=_server_tls(settings)
+            ).start()
         log.info(
-            "listening: http %d, rtmp %d%s", http_port, rtmp_port,
+            "listening: http %d%s, rtmp %d%s", http_port,
+            f", https {https_port}" if https_port is not None else "", rtmp_port,
             f", rtmps {rtmps_port}" if rtmps_port is not None else "",
         )  # fmt: skip
         return StartupInfo(
-            http_port, rtmp_port, rtmps_port, self.urls, created_key, srt_port=srt_port
+            http_port, rtmp_port, rtmps_port, self.urls, created_key, srt_port=srt_port,
+            https_port=https_port,
         )
 
     async def _finish_orphan(self, session: Session) -> None:
@@ -364,6 +374,13 @@ class LiveServer:
             await self.store.close()
         if self.cluster is not None:
             await self.cluster.close()
+
+
+def _server_tls(settings: Settings) -> ssl.SSLContext:
+    """The TLS side of RTMPS and HTTPS: the configured certificate chain and key."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    return context
 
 
 def _bind_tcp(host: str, port: int) -> socket.socket:

@@ -24,6 +24,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--rtmp", help="RTMP listen address HOST:PORT")
     serve.add_argument("--rtmps", help="RTMPS listen address HOST:PORT (with --tls-cert/--tls-key)")
     serve.add_argument("--srt", help="SRT listen address HOST:PORT")
+    serve.add_argument("--https", help="HTTPS listen address HOST:PORT (with --tls-cert/--tls-key)")
     serve.add_argument("--tls-cert", dest="tls_cert", help="PEM certificate for RTMPS")
     serve.add_argument("--tls-key", dest="tls_key", help="PEM private key for RTMPS")
     serve.add_argument("--public-url", dest="public_url", help="base URL put in API answers")
@@ -74,6 +75,11 @@ def _run(main_coroutine: Coroutine[Any, Any, int], event_loop: str) -> int:
     return asyncio.run(main_coroutine)
 
 
+def _host(urls) -> str:
+    """The host part of the public HTTP base."""
+    return urls.http_base.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0]
+
+
 async def _serve(settings: Settings) -> int:
     from live.app import LiveServer
 
@@ -88,6 +94,11 @@ async def _serve(settings: Settings) -> int:
     lines = [
         "live is running",
         f"  HTTP (API, HLS, WHIP)  {urls.http_base}   (port {info.http_port})",
+    ]
+    if info.https_port is not None:
+        lines.append(f"  HTTPS (the same)       https://{_host(urls)}:{info.https_port}"
+                     f"   (port {info.https_port})")
+    lines += [
         f"  RTMP ingest            {urls.rtmp_base}/{{stream_key}}   (port {info.rtmp_port})",
     ]
     if urls.rtmps_base:

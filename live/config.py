@@ -34,6 +34,10 @@ class Settings:
     # RTMPS is served only when both are set (PEM files).
     tls_cert: str = ""
     tls_key: str = ""
+    # HTTPS: the same routes as `http` (API, playback, pages, WHIP) over TLS with
+    # tls_cert/tls_key, on its own address ("0.0.0.0:8443"); empty: off. Browsers give
+    # the publish page a camera only on HTTPS (or on localhost).
+    https: str = ""
     data_dir: str = "./data"
     # Base of the URLs the API hands out, e.g. "https://live.example.com".
     public_url: str = ""
@@ -139,6 +143,10 @@ class Settings:
             raise ConfigError("window_segments must be at least 3")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ConfigError("tls_cert and tls_key go together")
+        if self.https:
+            split_address(self.https, "https")
+            if not self.tls_cert:
+                raise ConfigError("https needs tls_cert and tls_key (PEM files)")
         if self.redis and not self.redis.startswith(("redis://", "rediss://", "unix://")):
             raise ConfigError("redis must be a redis://HOST:PORT/DB URL")
         if self.cluster_playback not in ("proxy", "redirect"):

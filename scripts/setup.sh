@@ -25,6 +25,7 @@ if [ "$mode" = test ]; then
   need_apt node nodejs
   need_apt npm npm
   need_apt srt-live-transmit srt-tools  # SRT e2e tests publish with it (and ffmpeg's libsrt)
+  need_apt curl curl  # the HTTPS test checks the certificate with curl
   need_apt openssl openssl  # WHIP tests make a P-256 DTLS certificate for FFmpeg
   need_apt redis-server redis-server  # the Redis store's contract and race tests
   need_apt varnishd varnish  # the edge tests run configs/edge.vcl in a real varnishd

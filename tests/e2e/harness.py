@@ -25,7 +25,9 @@ from pathlib import Path
 from media_fixtures import gop_args
 
 API_KEY = "lk_test_admin_key_0123456789"
-_PORT_LINE = re.compile(r"^\s+(HTTP|RTMP ingest|RTMPS ingest|SRT ingest).*\(port (\d+)\)")
+_PORT_LINE = re.compile(
+    r"^\s+(HTTPS|HTTP|RTMP ingest|RTMPS ingest|SRT ingest)\b.*\(port (\d+)\)"
+)
 
 
 @dataclass
@@ -298,3 +300,17 @@ class RedisProcess:
         assert self.process is not None
         self.process.kill()
         self.process.wait(10)
+
+
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """A P-256 key and a self-signed certificate for 127.0.0.1 (the openssl CLI), for
+    the TLS listeners (RTMPS, HTTPS)."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=30,
+    )  # fmt: skip
+    return cert, key

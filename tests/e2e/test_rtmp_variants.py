@@ -81,34 +81,9 @@ def test_garbage_on_the_rtmp_port_is_dropped_and_the_live_stream_carries_on(live
 
 
 def test_rtmps_publish_plays(processes, tmp_path):
-    import subprocess
+    from harness import LiveProcess, self_signed_certificate
 
-    from harness import LiveProcess
-
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=30,
-    )
+    cert, key = self_signed_certificate(tmp_path)
     live = LiveProcess(
         processes,
         tmp_path / "data",
