@@ -35,7 +35,9 @@ async def livestream_players(request: web.Request) -> web.Response:
     ls = await store.get_livestream(livestream_id)
     if ls is None:
         raise ApiError(404, "livestream_not_found", f"No livestream with id {livestream_id}", "id")
-    live = request.app[CONTROL].current_session(ls.id)
+    # The store says whether the stream is live (as for the livestream object): a
+    # node's memory of another node's session may outlive it by a moment.
+    live = request.app[CONTROL].current_session(ls.id) if ls.live else None
     if live is not None:
         session_id: str | None = live.session.id
         last = None

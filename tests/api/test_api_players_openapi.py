@@ -48,6 +48,7 @@ async def test_players_of_a_live_stream(
     client: TestClient, admin: dict, store: SqliteStore, control: Any, viewers: FakeViewers
 ) -> None:
     ls = await store.create_livestream(name="show")
+    await store.set_live(ls.id, True)
     session = Session(livestream_id=ls.id, protocol="rtmp")
     control.sessions[ls.id] = LiveSession(session=session)
     viewers.reports[ls.playback_id] = {
@@ -58,6 +59,17 @@ async def test_players_of_a_live_stream(
     assert viewers.asked == [(ls.playback_id, True)]
     assert body["session_id"] == session.id
     assert (body["current_viewers"], body["peak_viewers"], body["total_views"]) == (2, 3, 5)
+
+
+async def test_a_stream_the_store_calls_idle_is_not_asked_for_live_figures(
+    client: TestClient, admin: dict, store: SqliteStore, control: Any, viewers: FakeViewers
+) -> None:
+    """A node may still hold another node's just-ended session for a moment; the
+    store's idle wins, so every node answers from the same history."""
+    ls = await store.create_livestream(name="show")
+    control.sessions[ls.id] = LiveSession(session=Session(livestream_id=ls.id, protocol="rtmp"))
+    await (await client.get(f"/v1/livestreams/{ls.id}/players", headers=admin)).json()
+    assert viewers.asked == [(ls.playback_id, False)]
 
 
 async def test_players_fall_back_to_the_last_session(
