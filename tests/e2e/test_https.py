@@ -36,7 +36,7 @@ def test_api_and_playback_over_https(processes, tmp_path):
     status, body = _curl(f"{https}/healthz", cert)
     assert status == 200 and json.loads(body)["status"] == "ok"
     status, body = _curl(f"{https}/v1/openapi.json", cert)
-    assert status == 200 and "/v1/livestreams" in json.loads(body)["paths"]
+    assert status == 200 and "/livestreams" in json.loads(body)["paths"]
     assert live.get("/healthz")[0] == 200  # plain HTTP is still there
 
     stream = live.create_livestream(reconnect_window_s=0)
