@@ -70,8 +70,10 @@ def test_rtmp2sink_segments_close_on_keyframes_and_hlsdemux2_plays(live, process
     assert hlsdemux2_video_frames(asset["hls_url"]) >= SECONDS * FPS - 15
     durations = [segment.duration for segment in playlist.segments]
     assert playlist.target_duration == 1
-    # keyframes every ~0.4 s: two intervals a segment, never 1.2-1.5 s, never forced
-    assert all(0.7 <= d < 1.2 for d in durations[:-1]), durations
+    # keyframes every ~0.4 s: mostly two intervals a segment; a wobbling keyframe
+    # may make one three (1.2 s), but never the 1.3-1.5 s of the old cut, never forced
+    assert all(0.7 <= d <= 1.2 for d in durations[:-1]), durations
+    assert sum(d < 1.0 for d in durations[:-1]) >= 0.8 * len(durations[:-1]), durations
     output = "".join(live.output)
     assert "keyframe interval 0.4" in output and "viewers may stall" not in output
 
