@@ -38,15 +38,8 @@ async def close_orphans(
             continue
         if not await leases.claim_orphan(session.id):
             continue
-        closed = await store.end_session(session.id, ended_at=utcnow(), end_reason="error")
-        log.warning("session %s of %s: its node is gone; closed", session.id, livestream_id)
+        ended.append(await _close(store, session, "its node is gone", on_orphan))
         await store.set_live(livestream_id, False)
-        ended.append(closed or session)
-        if on_orphan is not None:
-            try:
-                await on_orphan(closed or session)
-            except Exception:
-                log.exception("finishing orphaned session %s failed", session.id)
     await _clear_stale_live_flags(store, leases, local)
     return ended
 
@@ -63,16 +56,22 @@ async def close_displaced(
     for session in await store.list_open_sessions():
         if session.livestream_id != livestream_id or session.id == keep_session_id:
             continue
-        closed = await store.end_session(session.id, ended_at=utcnow(), end_reason="error")
-        log.warning("session %s of %s: its node was taken over; closed", session.id,
-                    livestream_id)
-        ended.append(closed or session)
-        if on_orphan is not None:
-            try:
-                await on_orphan(closed or session)
-            except Exception:
-                log.exception("finishing displaced session %s failed", session.id)
+        ended.append(await _close(store, session, "its node was taken over", on_orphan))
     return ended
+
+
+async def _close(
+    store: Store, session: Session, why: str, on_orphan: OrphanHandler | None
+) -> Session:
+    """End a session its node left with `error`, then hand it on (its recording)."""
+    closed = await store.end_session(session.id, ended_at=utcnow(), end_reason="error") or session
+    log.warning("session %s of %s: %s; closed", session.id, session.livestream_id, why)
+    if on_orphan is not None:
+        try:
+            await on_orphan(closed)
+        except Exception:
+            log.exception("finishing session %s failed", session.id)
+    return closed
 
 
 async def _clear_stale_live_flags(store: Store, leases: StreamLeases, local: set[str]) -> None:
