@@ -123,6 +123,37 @@ class Settings:
     # scripts/setup.sh installs under live/web/vendor (no internet needed), or the base
     # of an npm CDN, e.g. "https://cdn.jsdelivr.net/npm".
     web_js_url: str = ""
+    # Limits: what one client, or many, may take of this node. A refusal is logged
+    # with its reason and counted in /metrics (live_limit_refusals{limit=NAME}).
+    # Live streams with a publisher at once (a reconnect or takeover of a live one
+    # always gets in); above it a publish is refused.
+    max_publishers: int = 200
+    # Viewers (players) at once, per stream and on the node; a new player beyond either
+    # gets 503 (those already watching carry on). Needs viewer_stats.
+    max_viewers_per_stream: int = 5000
+    max_viewers: int = 20000
+    # RTMP: the largest message (a video frame) and chunk size a publisher may use; a
+    # connection must finish its handshake, connect and publish within
+    # rtmp_handshake_timeout_s of opening (slow or stuck clients are dropped).
+    rtmp_max_message_bytes: int = 8 * 1024 * 1024
+    rtmp_max_chunk_size: int = 65536
+    rtmp_handshake_timeout_s: float = 10.0
+    # SRT callers whose handshake waits for an answer at once; more are refused (1503,
+    # overloaded) until some are answered.
+    srt_max_handshakes: int = 200
+    # A publisher whose media averages more than this over publisher_bitrate_window_s
+    # is disconnected (end reason: error; RTMP is told why). 0: no limit.
+    max_publisher_bitrate_kbps: int = 50_000
+    publisher_bitrate_window_s: float = 5.0
+    # HTTP: a connection must send a whole request's headers within this long of
+    # opening or of its last response (slowloris; also closes idle keep-alives).
+    http_header_timeout_s: float = 10.0
+    # WHIP: a session whose ICE and DTLS have not connected this long after its offer
+    # is ended (timeout).
+    whip_connect_timeout_s: float = 15.0
+    # Blocking playlist and part requests (LL-HLS) one client address may have waiting
+    # at once; more get 429.
+    hls_max_blocking_per_address: int = 32
 
     def validate(self) -> Settings:
         for name in ("http", "rtmp", "rtmps", "srt"):
@@ -185,9 +216,30 @@ class Settings:
             raise ConfigError("webhook_backoff_base_s must be > 0 and <= webhook_backoff_max_s")
         if self.webhook_retry_for_s < 0:
             raise ConfigError("webhook_retry_for_s must be >= 0")
+        _check_limits(self)
         if self.web_js_url and not self.web_js_url.startswith(("https://", "http://")):
             raise ConfigError("web_js_url must be an http(s) URL, e.g. https://cdn.jsdelivr.net/npm")
         return self
+
+
+def _check_limits(settings: Settings) -> None:
+    for name in (
+        "max_publishers", "max_viewers_per_stream", "max_viewers", "srt_max_handshakes",
+        "hls_max_blocking_per_address",
+    ):
+        if getattr(settings, name) < 1:
+            raise ConfigError(f"{name} must be at least 1")
+    if not 64 * 1024 <= settings.rtmp_max_message_bytes <= 256 * 1024 * 1024:
+        raise ConfigError("rtmp_max_message_bytes must be between 65536 and 268435456")
+    if not 128 <= settings.rtmp_max_chunk_size <= 0x7FFFFFFF:
+        raise ConfigError("rtmp_max_chunk_size must be between 128 and 2147483647")
+    if settings.max_publisher_bitrate_kbps < 0:
+        raise ConfigError("max_publisher_bitrate_kbps must be >= 0 (0: no limit)")
+    if not 0.5 <= settings.publisher_bitrate_window_s <= 60:
+        raise ConfigError("publisher_bitrate_window_s must be between 0.5 and 60")
+    for name in ("rtmp_handshake_timeout_s", "http_header_timeout_s", "whip_connect_timeout_s"):
+        if not 0.5 <= getattr(settings, name) <= 3600:
+            raise ConfigError(f"{name} must be between 0.5 and 3600")
 
 
 def storage_url(settings: Settings) -> tuple[str, str | None]:

@@ -8,9 +8,9 @@ framing itself (Set Chunk Size and Abort) the moment they complete, before the n
 chunk is parsed.
 
 Safety limits keep memory proportional to legitimate use: a declared message length
-over `max_message_size`, a chunk size of 0 or above 2^31-1, more than
-`max_chunk_streams` distinct csids, or more than two maximum messages being
-reassembled at once all raise `ChunkError`.
+over `max_message_size` or a chunk size over `max_chunk_size` (both settings) raise
+`LimitExceeded`; a chunk size of 0, more than `max_chunk_streams` distinct csids, or
+more than two maximum messages being reassembled at once raise `ChunkError`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from .errors import ChunkError
+from .errors import ChunkError, LimitExceeded
 
 DEFAULT_CHUNK_SIZE: Final = 128
 MAX_CHUNK_SIZE: Final = 0x7FFFFFFF
@@ -62,10 +62,15 @@ class ChunkReader:
     """Turns the post-handshake byte stream into `RtmpMessage`s, one at a time."""
 
     def __init__(
-        self, *, max_message_size: int = 16 * 1024 * 1024, max_chunk_streams: int = 64
+        self,
+        *,
+        max_message_size: int = 16 * 1024 * 1024,
+        max_chunk_size: int = MAX_CHUNK_SIZE,
+        max_chunk_streams: int = 64,
     ) -> None:
         self.chunk_size = DEFAULT_CHUNK_SIZE
         self.max_message_size = max_message_size
+        self.max_chunk_size = max_chunk_size
         self.max_chunk_streams = max_chunk_streams
         self._buf = bytearray()
         self._pos = 0
@@ -129,6 +134,10 @@ class ChunkReader:
         size = int.from_bytes(payload[:4], "big")
         if size == 0 or size > MAX_CHUNK_SIZE:
             raise ChunkError(f"invalid chunk size {size}")
+        if size > self.max_chunk_size:
+            raise LimitExceeded(
+                "chunk_size", f"chunk size {size} exceeds the {self.max_chunk_size} byte limit"
+            )
         self.chunk_size = size
 
     def _apply_abort(self, payload: bytes) -> None:
@@ -214,8 +223,9 @@ class ChunkReader:
 
         if not continuing:
             if length > self.max_message_size:
-                raise ChunkError(
-                    f"message of {length} bytes exceeds the {self.max_message_size} byte limit"
+                raise LimitExceeded(
+                    "message_size",
+                    f"message of {length} bytes exceeds the {self.max_message_size} byte limit",
                 )
             if fmt == 0:
                 delta = ext_value if extended else ts_field

@@ -10,7 +10,9 @@ stream key may publish, to the adapter as `PublishRequested`. The adapter answer
 with `accept_publish()` or `reject_publish()`.
 
 Malformed input never raises: it becomes a single `ProtocolError` event, after which
-the connection is closed, ignores further input and emits nothing more.
+the connection is closed, ignores further input and emits nothing more. Input over a
+configured limit (message or chunk size) is answered first with an error onStatus
+that says which limit, so the publisher's log tells its operator why.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any, Final
 from . import amf0, control
 from .aggregate import split_aggregate
 from .chunk import MAX_CHUNK_SIZE, ChunkReader, ChunkWriter, RtmpMessage
-from .errors import AmfError, RtmpError
+from .errors import AmfError, LimitExceeded, RtmpError
 from .events import (
     AudioConfig,
     AudioFrame,
@@ -113,6 +115,7 @@ class RtmpServerConnection:
         peer_bandwidth: int = 2_500_000,
         out_chunk_size: int = 4096,
         max_message_size: int = 16 * 1024 * 1024,
+        max_chunk_size: int = MAX_CHUNK_SIZE,
         random_bytes: Callable[[int], bytes] = os.urandom,
     ) -> None:
         if not 1 <= out_chunk_size <= MAX_CHUNK_SIZE:
@@ -123,7 +126,9 @@ class RtmpServerConnection:
         self._out_chunk_size = out_chunk_size
         self._handshake = ServerHandshake(random_bytes)
         self._handshake_buffer = bytearray()
-        self._reader = ChunkReader(max_message_size=max_message_size)
+        self._reader = ChunkReader(
+            max_message_size=max_message_size, max_chunk_size=max_chunk_size
+        )
         self._writer = ChunkWriter()
         self._out = bytearray()
         self._events: list[RtmpEvent] = []
@@ -159,6 +164,8 @@ class RtmpServerConnection:
         self._bytes_received += len(data)
         try:
             self._process(data)
+        except LimitExceeded as exc:
+            self._refuse_over_limit(exc)
         except RtmpError as exc:
             self._fail(str(exc) or type(exc).__name__)
         except Exception as exc:  # a bug here must not take the adapter down
@@ -459,13 +466,29 @@ class RtmpServerConnection:
         if not self._closed:
             self._events.append(event)
 
-    def _fail(self, reason: str) -> None:
+    def _refuse_over_limit(self, exc: LimitExceeded) -> None:
+        """Say why before closing: onStatus on the publish stream, else on stream 0."""
+        if self._closed:
+            return
+        description = f"Refused: {exc}"
+        if self._publishing():
+            assert self._publish is not None
+            stream_id, code = self._publish.stream_id, "NetStream.Publish.Rejected"
+        else:
+            stream_id, code = 0, "NetConnection.Connect.Rejected"
+        self._send_command(stream_id, "onStatus", 0, None, _status("error", code, description))
+        self._fail(str(exc), limit=exc.limit)
+
+    def _fail(self, reason: str, limit: str | None = None) -> None:
         if not self._closed:
-            self._events.append(ProtocolError(reason))
+            self._events.append(ProtocolError(reason, limit))
             self._closed = True
             # Nothing will read the rest: let it go now rather than with the object.
             self._handshake_buffer.clear()
-            self._reader = ChunkReader(max_message_size=self._reader.max_message_size)
+            self._reader = ChunkReader(
+                max_message_size=self._reader.max_message_size,
+                max_chunk_size=self._reader.max_chunk_size,
+            )
 
     def _send_control(self, type_id: int, payload: bytes) -> None:
         self._out += self._writer.write(CSID_CONTROL, type_id, 0, 0, payload)

@@ -21,6 +21,15 @@ class ChunkError(RtmpError):
     """The chunk stream broke its framing rules or our safety limits."""
 
 
+class LimitExceeded(ChunkError):
+    """Well-formed input over one of our configured limits (message or chunk size);
+    `limit` names which, so the adapter can count it."""
+
+    def __init__(self, limit: str, message: str) -> None:
+        super().__init__(message)
+        self.limit = limit
+
+
 class AmfError(RtmpError):
     """An AMF0 value could not be decoded or encoded."""
 

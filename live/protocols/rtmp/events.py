@@ -95,9 +95,13 @@ class PublishEnded:
 
 @dataclass(frozen=True, slots=True)
 class ProtocolError:
-    """The input was malformed or refused; the connection is closed after this."""
+    """The input was malformed or refused; the connection is closed after this.
+
+    `limit` names the configured limit the input went over ("message_size",
+    "chunk_size"), None for input that is simply malformed."""
 
     reason: str
+    limit: str | None = None
 
 
 RtmpEvent = (
