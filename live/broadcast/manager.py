@@ -15,12 +15,14 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from live.broadcast import events
+from live.broadcast.bitrate import BitrateLimit
 from live.broadcast.broadcast import Broadcast
 from live.broadcast.events import NoStreamEvents, StreamEvents
 from live.broadcast.health import IngestHealth
@@ -32,7 +34,7 @@ from live.broadcast.leases import (
     LocalLeases,
     StreamLeases,
 )
-from live.broadcast.publisher import Publisher
+from live.broadcast.publisher import Publisher, StopConnection
 from live.broadcast.recovery import OrphanHandler, close_displaced
 from live.control import LiveSession
 from live.media.packet import MediaPacket, TrackInfo
@@ -43,7 +45,7 @@ from live.store.times import utcnow
 
 log = logging.getLogger(__name__)
 
-RefusalReason = Literal["unknown_key", "banned", "busy"]
+RefusalReason = Literal["unknown_key", "banned", "busy", "limit"]
 Takeover = Literal["stale", "always", "never"]
 ViewerTotals = Callable[[Broadcast], dict[str, int]]
 # Ends a publisher may come back from within the reconnect window.
@@ -81,6 +83,10 @@ class SessionRules:
     # After taking a stream over from another node: how long its old node has to end
     # its own session (it learns at its next lease renewal) before this one does.
     displaced_grace_s: float = 3.0
+    # Live streams this node takes at once (None: any number), and the most a
+    # publisher may send (None: any bitrate).
+    max_publishers: int | None = None
+    bitrate_limit: BitrateLimit | None = None
 
 
 class StreamManager:
@@ -97,6 +103,7 @@ class StreamManager:
         viewer_totals: ViewerTotals | None = None,
         live_viewer_totals: ViewerTotals | None = None,
         on_orphan: OrphanHandler | None = None,
+        limit_hits: Counter[str] | None = None,
     ) -> None:
         self.store = store
         self.outputs = outputs
@@ -110,7 +117,9 @@ class StreamManager:
         # A session of a dead node that this one closed (its recording is finalised).
         self.on_orphan = on_orphan
         self.broadcasts: dict[str, Broadcast] = {}
-        self.refusals: dict[str, int] = {"unknown_key": 0, "banned": 0, "busy": 0}
+        self.refusals: dict[str, int] = {"unknown_key": 0, "banned": 0, "busy": 0, "limit": 0}
+        # Refusals and disconnections by the limit that caused them (/metrics).
+        self.limit_hits: Counter[str] = limit_hits if limit_hits is not None else Counter()
         self._leases: dict[str, Lease] = {}
         self._background: set[asyncio.Task[Any]] = set()
         self._lock = asyncio.Lock()
@@ -125,7 +134,7 @@ class StreamManager:
         *,
         protocol: str,
         remote_addr: str,
-        stop: Callable[[str], None],
+        stop: StopConnection,
     ) -> Publisher:
         livestream = None
         if stream_key:
@@ -144,6 +153,8 @@ class StreamManager:
             raise self._refuse("busy", protocol, remote_addr, "the server is shutting down")
         async with self._lock:
             broadcast = self.broadcasts.get(livestream.id)
+            if broadcast is None:
+                self._check_room(protocol, remote_addr)
             continuing = False
             if broadcast is not None and broadcast.publisher is not None:
                 current = broadcast.publisher
@@ -166,7 +177,10 @@ class StreamManager:
             if broadcast is None:
                 await self._take_lease(livestream.id, protocol, remote_addr)
                 broadcast = self._start_broadcast(livestream)
-            publisher = Publisher(broadcast, protocol, remote_addr, stop)
+            publisher = Publisher(
+                broadcast, protocol, remote_addr, stop,
+                bitrate_limit=self.rules.bitrate_limit, limit_hits=self.limit_hits,
+            )  # fmt: skip
             broadcast.publisher = publisher
             broadcast.livestream = livestream
             broadcast.reconnecting = False
@@ -176,6 +190,17 @@ class StreamManager:
         log.info("stream %s: %s publish from %s accepted", livestream.id, protocol, remote_addr)
         await self._emit(events.CONNECTED, broadcast)
         return publisher
+
+    def _check_room(self, protocol: str, remote_addr: str) -> None:
+        """A new live stream needs room under `max_publishers`; a stream already
+        live here (a takeover, a return within the reconnect window) does not."""
+        limit = self.rules.max_publishers
+        if limit is not None and len(self.broadcasts) >= limit:
+            self.limit_hits["max_publishers"] += 1
+            raise self._refuse(
+                "limit", protocol, remote_addr,
+                f"this server takes at most {limit} live streams at once; try again later",
+            )
 
     def _may_take_over(self, stale: bool) -> bool:
         rule = self.rules.publisher_takeover

@@ -2,17 +2,26 @@
 
 Whatever the protocol, an ingest adapter talks to its Publisher only: tracks,
 packets, the encoder's name, and `end` when the connection is gone. The manager
-talks back through `stop`, which closes the connection (ban, takeover, delete).
+talks back through `stop`, which closes the connection (ban, takeover, delete),
+and so does the Publisher itself when the publisher goes over its bitrate limit.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from live.broadcast.bitrate import BitrateLimit, BitrateMeter
 from live.media.packet import MediaPacket, TrackInfo
+
+log = logging.getLogger(__name__)
+
+# Closes the ingest connection: (end reason, a message for the publisher, may be "").
+StopConnection = Callable[[str, str], None]
 
 
 class PublisherSink(Protocol):
@@ -37,7 +46,10 @@ class Publisher:
         broadcast: PublisherSink,
         protocol: str,
         remote_addr: str,
-        stop: Callable[[str], None],
+        stop: StopConnection,
+        *,
+        bitrate_limit: BitrateLimit | None = None,
+        limit_hits: Counter[str] | None = None,
     ) -> None:
         self.broadcast = broadcast
         self.protocol = protocol
@@ -49,6 +61,8 @@ class Publisher:
         self.bytes_in = 0
         self._configs: dict[str, TrackInfo] = {}
         self._announced = False
+        self._meter = BitrateMeter(bitrate_limit, self.connected_at) if bitrate_limit else None
+        self._limit_hits = limit_hits
 
     @property
     def livestream_id(self) -> str:
@@ -70,6 +84,11 @@ class Publisher:
         if not self.attached:
             return
         self.bytes_in += len(packet.data)
+        if self._meter is not None:
+            over_kbps = self._meter.add(len(packet.data), time.monotonic())
+            if over_kbps is not None:
+                self._over_bitrate(self._meter.limit, over_kbps)
+                return
         if packet.kind not in self._configs:
             return  # a frame before its configuration cannot be decoded by anyone
         if not self._announced:
@@ -82,11 +101,25 @@ class Publisher:
         last = self.last_media_at or self.connected_at
         return time.monotonic() - last >= after_s
 
-    def stop(self, reason: str) -> None:
-        """Close the ingest connection (it then calls `end`, which finds it detached)."""
+    def _over_bitrate(self, limit: BitrateLimit, measured_kbps: int) -> None:
+        """Disconnect (end reason `error`: it may come back within the reconnect
+        window, at a lower bitrate), telling the publisher why where it can hear it."""
+        message = limit.describe(measured_kbps)
+        log.warning(
+            "stream %s: %s publisher from %s disconnected: %s",
+            self.livestream_id, self.protocol, self.remote_addr, message,
+        )  # fmt: skip
+        if self._limit_hits is not None:
+            self._limit_hits["max_publisher_bitrate_kbps"] += 1
+        self.stop("error", message)
+
+    def stop(self, reason: str, message: str = "") -> None:
+        """Close the ingest connection. The manager's stops (ban, takeover...) find
+        the session already decided; a stop of the Publisher's own ends it through
+        the connection's `end(reason)`."""
         self.attached = False
         with contextlib.suppress(Exception):
-            self._stop(reason)
+            self._stop(reason, message)
 
     async def end(self, reason: str = "publisher_disconnected") -> None:
         """The connection is gone (`reason`: publisher_disconnected, timeout, error).

@@ -5,6 +5,11 @@ One protocol object per TCP connection feeds received bytes into
 hand tracks and frames to the Publisher) and writes what the core wants sent. Reading
 pauses while an event waits and while our own writes are backed up, so a publisher can
 never make us buffer more than one read.
+
+A connection must get from its first byte to a publish request (handshake, connect,
+createStream, publish: milliseconds for a real encoder) within `handshake_timeout_s`
+however it trickles its bytes, so a slow or stuck client never holds a connection for
+long; after that, `idle_timeout_s` of silence ends it.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+from collections import Counter
 import ssl
 import time
 from fractions import Fraction
@@ -38,6 +44,8 @@ log = logging.getLogger(__name__)
 
 _MS = Fraction(1, 1000)
 _ASYNC_EVENTS = (PublishRequested, PublishEnded, ProtocolError)
+# The core's names for its limits, and the settings that set them (/metrics labels).
+_LIMIT_SETTINGS = {"message_size": "rtmp_max_message_bytes", "chunk_size": "rtmp_max_chunk_size"}
 
 
 
@@ -52,6 +60,9 @@ class RtmpIngestServer:
         idle_timeout_s: float = 30.0,
         handshake_timeout_s: float = 10.0,
         read_coalesce_s: float = COALESCE_S,
+        max_message_bytes: int = 8 * 1024 * 1024,
+        max_chunk_size: int = 65536,
+        limit_hits: Counter[str] | None = None,
     ) -> None:
         self.manager = manager
         self.host = host
@@ -61,6 +72,9 @@ class RtmpIngestServer:
         self.idle_timeout_s = idle_timeout_s
         self.handshake_timeout_s = handshake_timeout_s
         self.read_coalesce_s = read_coalesce_s  # see live/ingest/low_water.py
+        self.max_message_bytes = max_message_bytes
+        self.max_chunk_size = max_chunk_size
+        self.limit_hits: Counter[str] = limit_hits if limit_hits is not None else Counter()
         self._server: asyncio.Server | None = None
         self._sessions: set[_RtmpSession] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -100,11 +114,16 @@ class _RtmpSession(asyncio.Protocol):
 
     def __init__(self, server: RtmpIngestServer) -> None:
         self.server = server
-        self.core = RtmpServerConnection(app="live")
+        self.core = RtmpServerConnection(
+            app="live",
+            max_message_size=server.max_message_bytes,
+            max_chunk_size=server.max_chunk_size,
+        )
         self.publisher: Publisher | None = None
         self.stopped_reason: str | None = None
         self.remote = "?:0"
-        self.last_data_at = time.monotonic()
+        self.last_data_at = self.opened_at = time.monotonic()
+        self.publish_requested = False
         self._transport: asyncio.Transport | None = None
         self._loop = asyncio.get_running_loop()
         self._watchdog: asyncio.TimerHandle | None = None
@@ -241,15 +260,19 @@ class _RtmpSession(asyncio.Protocol):
         self._watchdog = self._loop.call_later(delay + 0.01, self._check_idle)
 
     def _check_idle(self) -> None:
-        """Drop a connection that sends nothing: `handshake_timeout_s` before the
-        first byte, `idle_timeout_s` after (end reason `timeout`). One timer per
-        connection, not one per read."""
-        limit = (
-            self.server.idle_timeout_s
-            if self.core.bytes_received
-            else self.server.handshake_timeout_s
-        )
-        remaining = self.last_data_at + limit - time.monotonic()
+        """Drop a connection that has not asked to publish `handshake_timeout_s` after
+        opening, or that has sent nothing for `idle_timeout_s` since (end reason
+        `timeout`). One timer per connection, not one per read."""
+        if self.publish_requested:
+            remaining = self.last_data_at + self.server.idle_timeout_s - time.monotonic()
+        else:
+            remaining = self.opened_at + self.server.handshake_timeout_s - time.monotonic()
+            if remaining <= 0:
+                self.server.limit_hits["rtmp_handshake_timeout_s"] += 1
+                log.info(
+                    "RTMP connection from %s dropped: no publish within %g s of connecting",
+                    self.remote, self.server.handshake_timeout_s,
+                )  # fmt: skip
         if remaining <= 0:
             self._fail("timeout")
             return
@@ -299,11 +322,16 @@ class _RtmpSession(asyncio.Protocol):
         elif isinstance(event, PublishEnded):
             await self.finish("publisher_disconnected")
         elif isinstance(event, ProtocolError):
-            log.warning("RTMP protocol error from %s: %s", self.remote, event.reason)
+            if event.limit is not None:
+                self.server.limit_hits[_LIMIT_SETTINGS.get(event.limit, event.limit)] += 1
+                log.warning("RTMP connection from %s refused: %s", self.remote, event.reason)
+            else:
+                log.warning("RTMP protocol error from %s: %s", self.remote, event.reason)
             self.stopped_reason = "error"
             await self.finish("error")
 
     async def _on_publish(self, event: PublishRequested) -> None:
+        self.publish_requested = True
         if self.publisher is not None:
             self.core.reject_publish("NetStream.Publish.BadName", "already publishing")
             return
@@ -315,16 +343,27 @@ class _RtmpSession(asyncio.Protocol):
                 stop=self._stop,
             )
         except PublishRefused as refusal:
-            self.core.reject_publish("NetStream.Publish.BadName", str(refusal))
+            code = "NetStream.Publish.Rejected" if refusal.reason == "limit" else (
+                "NetStream.Publish.BadName"
+            )
+            self.core.reject_publish(code, str(refusal))
             self._flush()
             self.stopped_reason = refusal.reason
             return
         self.core.accept_publish()
 
-    def _stop(self, reason: str) -> None:
-        """Called by the manager (ban, delete, takeover): drop the connection now."""
+    def _stop(self, reason: str, message: str = "") -> None:
+        """Called by the manager (ban, delete, takeover): drop the connection now.
+        With a `message` (over the bitrate limit), the publisher is told why first,
+        and the session ends with `reason`."""
         self.stopped_reason = reason
-        self.abort()
+        if not message:
+            self.abort()
+            return
+        self.core.reject_publish("NetStream.Publish.Rejected", message)
+        self._flush()
+        self._spawn(self.finish(reason))
+        self._close()
 
     async def finish(self, reason: str) -> None:
         publisher, self.publisher = self.publisher, None

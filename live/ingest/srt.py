@@ -29,6 +29,7 @@ from live.media.packet import TrackInfo
 from live.protocols.srt import (
     REJ_BAD_MODE,
     REJ_CONFLICT,
+    REJ_OVERLOAD,
     REJ_FORBIDDEN,
     ConnectionClosed,
     ConnectionRequested,
@@ -39,7 +40,10 @@ from live.protocols.srt import (
 
 log = logging.getLogger(__name__)
 
-_REFUSAL_CODES = {"unknown_key": REJ_FORBIDDEN, "banned": REJ_FORBIDDEN, "busy": REJ_CONFLICT}
+_REFUSAL_CODES = {
+    "unknown_key": REJ_FORBIDDEN, "banned": REJ_FORBIDDEN, "busy": REJ_CONFLICT,
+    "limit": REJ_OVERLOAD,
+}
 _END_REASONS = {
     "shutdown": "publisher_disconnected",
     "timeout": "timeout",
@@ -73,11 +77,16 @@ class SrtIngestServer:
         *,
         latency_s: float = 0.120,
         idle_timeout_s: float = 5.0,
+        max_handshakes: int = 200,
     ) -> None:
         self.manager = manager
         self.host = host
         self.port = port
-        self.listener = SrtListener(ListenerConfig(latency=latency_s, idle_timeout=idle_timeout_s))
+        self.listener = SrtListener(
+            ListenerConfig(
+                latency=latency_s, idle_timeout=idle_timeout_s, max_handshakes=max_handshakes
+            )
+        )
         self.sessions: dict[int, _SrtSession] = {}
         self.totals: collections.Counter[str] = collections.Counter()
         self._sock: socket.socket | None = None
@@ -322,9 +331,12 @@ class _SrtSession:
             self.error = error
             self.server.close_connection(self.handle)
 
-    def stop(self, reason: str) -> None:
-        """Called by the manager (ban, delete, takeover): close the connection now."""
+    def stop(self, reason: str, message: str = "") -> None:
+        """Called by the manager (ban, delete, takeover) or the Publisher (`message`:
+        over its bitrate limit, an error): close the connection now."""
         self.stopped = reason
+        if message:
+            self.error = message
         self.server.close_connection(self.handle)
 
     async def finish(self, reason: str) -> None:

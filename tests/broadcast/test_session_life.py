@@ -41,7 +41,7 @@ class Connection:
 
     stopped: list[str] = field(default_factory=list)
 
-    def stop(self, reason: str) -> None:
+    def stop(self, reason: str, message: str = "") -> None:
         self.stopped.append(reason)
 
 

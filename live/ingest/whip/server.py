@@ -38,6 +38,7 @@ _REFUSALS = {
     "unknown_key": (401, "unauthorized", "The stream key is not valid."),
     "banned": (403, "livestream_banned", "This livestream is banned."),
     "busy": (409, "livestream_live", "Another publisher is live on this stream key."),
+    "limit": (503, "unavailable", "This server is at its limit of live streams; try later."),
 }
 
 
@@ -164,7 +165,7 @@ class WhipServer:
                 stream_key,
                 protocol="whip",
                 remote_addr=_remote(request),
-                stop=lambda reason: self._stop(session_id, reason),
+                stop=lambda reason, message="": self._stop(session_id, reason),
             )
         except PublishRefused as refusal:
             return self._refused(refusal.reason)
@@ -221,6 +222,8 @@ class WhipServer:
         response = self._error(status, code, message)
         if status == 401:
             response.headers["WWW-Authenticate"] = 'Bearer realm="whip", error="invalid_token"'
+        if status == 503:
+            response.headers["Retry-After"] = "10"
         return response
 
     def _error(

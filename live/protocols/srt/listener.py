@@ -43,6 +43,7 @@ REJ_FORBIDDEN: Final = 2403
 REJ_NOT_FOUND: Final = 2404
 REJ_BAD_MODE: Final = 2405
 REJ_CONFLICT: Final = 2409
+REJ_OVERLOAD: Final = 2503  # too many handshakes waiting for an answer
 
 SRT_VERSION: Final = 0x010503
 HSRSP_FLAGS: Final = 0x3F
@@ -57,6 +58,9 @@ class ListenerConfig:
     latency: float = 0.120  # our receiving latency; the larger side wins
     idle_timeout: float = 5.0
     receive_window: int = 8192
+    # Conclusions waiting for the adapter's decision at once; more are refused with
+    # REJ_OVERLOAD (the caller may try again), so a flood cannot grow the table.
+    max_handshakes: int = 200
 
 
 @dataclass(slots=True)
@@ -168,6 +172,15 @@ class SrtListener:
             self.stats.counters["bad_cookie"] = self.stats.counters.get("bad_cookie", 0) + 1
             self._send_handshake(self._rejection(request, REJ_ROGUE, addr), request.socket_id, addr)
             return
+        if self._undecided() >= self.config.max_handshakes:
+            self.stats.counters["handshake_limit"] = (
+                self.stats.counters.get("handshake_limit", 0) + 1
+            )
+            self.stats.rejected += 1
+            self._send_handshake(
+                self._rejection(request, REJ_OVERLOAD, addr), request.socket_id, addr
+            )
+            return
         code, options, key_material, stream_id = self._check_conclusion(request)
         if code:
             self.stats.rejected += 1
@@ -183,6 +196,9 @@ class SrtListener:
                 pending.handle, addr, stream_id, stream.key, stream.mode, key_material is not None
             )
         )
+
+    def _undecided(self) -> int:
+        return sum(1 for pending in self._pending.values() if pending.response is None)
 
     def _check_conclusion(
         self, request: hs.Handshake
