@@ -17,9 +17,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-from collections import Counter
 import ssl
 import time
+from collections import Counter
 from fractions import Fraction
 
 from live.broadcast.manager import PublishRefused, StreamManager

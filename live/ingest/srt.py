@@ -29,8 +29,8 @@ from live.media.packet import TrackInfo
 from live.protocols.srt import (
     REJ_BAD_MODE,
     REJ_CONFLICT,
-    REJ_OVERLOAD,
     REJ_FORBIDDEN,
+    REJ_OVERLOAD,
     ConnectionClosed,
     ConnectionRequested,
     DataReceived,
