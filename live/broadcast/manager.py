@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,6 +36,7 @@ from live.broadcast.leases import (
 from live.broadcast.publisher import Publisher, StopConnection
 from live.broadcast.recovery import OrphanHandler, close_displaced
 from live.control import LiveSession
+from live.limits import LimitHits
 from live.media.packet import MediaPacket, TrackInfo
 from live.store.base import Store
 from live.store.errors import StaleFence, StoreUnavailable
@@ -103,7 +103,7 @@ class StreamManager:
         viewer_totals: ViewerTotals | None = None,
         live_viewer_totals: ViewerTotals | None = None,
         on_orphan: OrphanHandler | None = None,
-        limit_hits: Counter[str] | None = None,
+        limit_hits: LimitHits | None = None,
     ) -> None:
         self.store = store
         self.outputs = outputs
@@ -119,7 +119,7 @@ class StreamManager:
         self.broadcasts: dict[str, Broadcast] = {}
         self.refusals: dict[str, int] = {"unknown_key": 0, "banned": 0, "busy": 0, "limit": 0}
         # Refusals and disconnections by the limit that caused them (/metrics).
-        self.limit_hits: Counter[str] = limit_hits if limit_hits is not None else Counter()
+        self.limit_hits = limit_hits or LimitHits()
         self._leases: dict[str, Lease] = {}
         self._background: set[asyncio.Task[Any]] = set()
         self._lock = asyncio.Lock()
@@ -196,11 +196,12 @@ class StreamManager:
         live here (a takeover, a return within the reconnect window) does not."""
         limit = self.rules.max_publishers
         if limit is not None and len(self.broadcasts) >= limit:
-            self.limit_hits["max_publishers"] += 1
-            raise self._refuse(
-                "limit", protocol, remote_addr,
-                f"this server takes at most {limit} live streams at once; try again later",
+            message = f"this server takes at most {limit} live streams at once; try again later"
+            self.limit_hits.hit(
+                "max_publishers", f"refused {protocol} publish from {remote_addr}: {message}"
             )
+            self.refusals["limit"] += 1
+            raise PublishRefused("limit", message)
 
     def _may_take_over(self, stale: bool) -> bool:
         rule = self.rules.publisher_takeover

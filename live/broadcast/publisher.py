@@ -9,16 +9,13 @@ and so does the Publisher itself when the publisher goes over its bitrate limit.
 from __future__ import annotations
 
 import contextlib
-import logging
 import time
-from collections import Counter
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from live.broadcast.bitrate import BitrateLimit, BitrateMeter
+from live.limits import LimitHits
 from live.media.packet import MediaPacket, TrackInfo
-
-log = logging.getLogger(__name__)
 
 # Closes the ingest connection: (end reason, a message for the publisher, may be "").
 StopConnection = Callable[[str, str], None]
@@ -49,7 +46,7 @@ class Publisher:
         stop: StopConnection,
         *,
         bitrate_limit: BitrateLimit | None = None,
-        limit_hits: Counter[str] | None = None,
+        limit_hits: LimitHits | None = None,
     ) -> None:
         self.broadcast = broadcast
         self.protocol = protocol
@@ -105,12 +102,12 @@ class Publisher:
         """Disconnect (end reason `error`: it may come back within the reconnect
         window, at a lower bitrate), telling the publisher why where it can hear it."""
         message = limit.describe(measured_kbps)
-        log.warning(
-            "stream %s: %s publisher from %s disconnected: %s",
-            self.livestream_id, self.protocol, self.remote_addr, message,
-        )  # fmt: skip
         if self._limit_hits is not None:
-            self._limit_hits["max_publisher_bitrate_kbps"] += 1
+            self._limit_hits.hit(
+                "max_publisher_bitrate_kbps",
+                f"stream {self.livestream_id}: {self.protocol} publisher from "
+                f"{self.remote_addr} disconnected: {message}",
+            )
         self.stop("error", message)
 
     def stop(self, reason: str, message: str = "") -> None:

@@ -19,13 +19,13 @@ import collections
 import logging
 import ssl
 import time
-from collections import Counter
 from fractions import Fraction
 
 from live.broadcast.manager import PublishRefused, StreamManager
 from live.broadcast.publisher import Publisher
 from live.ingest.low_water import COALESCE_S, LowWaterMark
 from live.ingest.tracks import audio_track, video_track
+from live.limits import LimitHits
 from live.media.packet import MediaPacket
 from live.protocols.rtmp import (
     AudioConfig,
@@ -62,7 +62,7 @@ class RtmpIngestServer:
         read_coalesce_s: float = COALESCE_S,
         max_message_bytes: int = 8 * 1024 * 1024,
         max_chunk_size: int = 65536,
-        limit_hits: Counter[str] | None = None,
+        limit_hits: LimitHits | None = None,
     ) -> None:
         self.manager = manager
         self.host = host
@@ -74,7 +74,7 @@ class RtmpIngestServer:
         self.read_coalesce_s = read_coalesce_s  # see live/ingest/low_water.py
         self.max_message_bytes = max_message_bytes
         self.max_chunk_size = max_chunk_size
-        self.limit_hits: Counter[str] = limit_hits if limit_hits is not None else Counter()
+        self.limit_hits = limit_hits or LimitHits()
         self._server: asyncio.Server | None = None
         self._sessions: set[_RtmpSession] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -268,11 +268,12 @@ class _RtmpSession(asyncio.Protocol):
         else:
             remaining = self.opened_at + self.server.handshake_timeout_s - time.monotonic()
             if remaining <= 0:
-                self.server.limit_hits["rtmp_handshake_timeout_s"] += 1
-                log.info(
-                    "RTMP connection from %s dropped: no publish within %g s of connecting",
-                    self.remote, self.server.handshake_timeout_s,
-                )  # fmt: skip
+                self.server.limit_hits.hit(
+                    "rtmp_handshake_timeout_s",
+                    f"RTMP connection from {self.remote} dropped: no publish within "
+                    f"{self.server.handshake_timeout_s:g} s of connecting",
+                    level=logging.INFO,
+                )
         if remaining <= 0:
             self._fail("timeout")
             return
@@ -323,8 +324,10 @@ class _RtmpSession(asyncio.Protocol):
             await self.finish("publisher_disconnected")
         elif isinstance(event, ProtocolError):
             if event.limit is not None:
-                self.server.limit_hits[_LIMIT_SETTINGS.get(event.limit, event.limit)] += 1
-                log.warning("RTMP connection from %s refused: %s", self.remote, event.reason)
+                self.server.limit_hits.hit(
+                    _LIMIT_SETTINGS.get(event.limit, event.limit),
+                    f"RTMP connection from {self.remote} refused: {event.reason}",
+                )
             else:
                 log.warning("RTMP protocol error from %s: %s", self.remote, event.reason)
             self.stopped_reason = "error"

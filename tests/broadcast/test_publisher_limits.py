@@ -3,7 +3,6 @@ per node (`max_publishers`) and bitrate per publisher."""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 from live.broadcast.bitrate import BitrateLimit, BitrateMeter
 from live.broadcast.manager import PublishRefused, SessionRules, StreamManager
 from live.broadcast.publisher import Publisher
+from live.limits import LimitHits
 from live.media.packet import MediaPacket, TrackInfo
 from live.store import SqliteStore
 from live.store.models import Livestream
@@ -40,12 +40,12 @@ async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
 
 
 @pytest.fixture
-async def hits() -> Counter[str]:
-    return Counter()
+async def hits() -> LimitHits:
+    return LimitHits()
 
 
 @pytest.fixture
-async def manager(store: SqliteStore, hits: Counter[str]) -> AsyncIterator[StreamManager]:
+async def manager(store: SqliteStore, hits: LimitHits) -> AsyncIterator[StreamManager]:
     rules = SessionRules(max_publishers=2, bitrate_limit=BitrateLimit(100, window_s=1.0))
     instance = StreamManager(store, None, rules, limit_hits=hits)
     yield instance
@@ -80,7 +80,7 @@ async def test_one_stream_over_max_publishers_is_refused_and_the_others_go_on(
         await publish(manager, streams[2])
     assert refused.value.reason == "limit"
     assert "at most 2 live streams" in str(refused.value)
-    assert hits["max_publishers"] == 1 and manager.refusals["limit"] == 1
+    assert hits.counts["max_publishers"] == 1 and manager.refusals["limit"] == 1
     assert set(manager.broadcasts) == {streams[0].id, streams[1].id}
     push(first, 100)
     push(second, 100)
@@ -89,7 +89,7 @@ async def test_one_stream_over_max_publishers_is_refused_and_the_others_go_on(
     # a publisher back within its stream's reconnect window takes no new room
     await first.end("publisher_disconnected")
     again, _ = await publish(manager, streams[0])
-    assert again.attached and hits["max_publishers"] == 1
+    assert again.attached and hits.counts["max_publishers"] == 1
 
     # once a stream has ended, there is room again
     await manager.disconnect(streams[1].id, "kicked")
@@ -141,7 +141,7 @@ async def test_a_publisher_over_its_bitrate_is_disconnected_with_the_reason(
     assert connection.stopped == [
         ("error", "bitrate 104 kbps is over this server's limit of 100 kbps (averaged over 1 s)")
     ]
-    assert hits["max_publisher_bitrate_kbps"] == 1
+    assert hits.counts["max_publisher_bitrate_kbps"] == 1
     assert not loud.attached
     await loud.end("error")  # what the connection does once closed
     (session,) = (await store.list_sessions(livestream.id))[0]
