@@ -8,6 +8,7 @@ import socket
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -16,6 +17,7 @@ from live.api.assets import ASSET_FILES, asset_json
 from live.api.cors import parse_origins
 from live.api.ratelimit import Limiter, RateLimiter
 from live.api.ratelimit_redis import RedisRateLimiter
+from live.broadcast.bitrate import BitrateLimit
 from live.broadcast.manager import SessionRules, StreamManager
 from live.broadcast.output import StreamOutputs
 from live.broadcast.recovery import close_orphans
@@ -27,16 +29,17 @@ from live.control import LiveControl
 from live.events.ban_expiry import BanExpiry, ban_waker
 from live.events.dispatcher import DispatchSettings, RetryPolicy, WebhookDispatcher
 from live.events.outbox import WebhookOutbox
-from live.hls import HlsRegistry, setup_hls_routes
+from live.hls import HlsLimits, HlsRegistry, setup_hls_routes
 from live.ingest.rtmp import RtmpIngestServer
 from live.ingest.srt import SrtIngestServer
 from live.ingest.whip import WhipServer, whip_settings
 from live.ladder.plan import parse_rungs
+from live.limits import LimitHits
 from live.packaging.packager import PackagingSettings
 from live.recording.service import RecordingService
 from live.recording.vod_routes import setup_vod_routes
 from live.stats.metrics import Metrics, setup_metrics_route
-from live.stats.viewers import ViewerTracker
+from live.stats.viewers import ViewerTracker, viewer_address
 from live.storage import Storage, open_storage
 from live.store.base import Store
 from live.store.factory import open_store
@@ -67,8 +70,13 @@ class LiveServer:
         self.store: Store | None = None
         self.manager: StreamManager | None = None
         self.hls = HlsRegistry()
-        self.metrics = Metrics()
-        self.viewers = ViewerTracker(self.hls, default_target_duration=settings.segment_target_s)
+        self.limit_hits = LimitHits()  # refusals by limit, for /metrics
+        self.metrics = Metrics(self.limit_hits)
+        self.viewers = ViewerTracker(
+            self.hls, default_target_duration=settings.segment_target_s,
+            max_viewers_per_stream=settings.max_viewers_per_stream,
+            max_viewers=settings.max_viewers, limit_hits=self.limit_hits,
+        )  # fmt: skip
         self.dispatcher: WebhookDispatcher | None = None
         self.outbox: WebhookOutbox | None = None
         self.recordings: RecordingService | None = None
@@ -147,7 +155,12 @@ class LiveServer:
                 # In a cluster a command may be lost on its way to this node: the store
                 # is the truth, read each second.
                 audit_every_s=1.0 if self.cluster else None,
+                max_publishers=settings.max_publishers,
+                bitrate_limit=BitrateLimit(
+                    settings.max_publisher_bitrate_kbps, settings.publisher_bitrate_window_s
+                ) if settings.max_publisher_bitrate_kbps else None,
             ),
+            limit_hits=self.limit_hits,
             leases=self.cluster.leases if self.cluster else None,
             events=self.outbox,
             viewer_totals=self.viewers.session_totals,
@@ -185,8 +198,7 @@ class LiveServer:
             self.manager,
             rtmp_host,
             rtmp_port,
-            idle_timeout_s=settings.rtmp_idle_timeout_s,
-            read_coalesce_s=settings.rtmp_read_coalesce_ms / 1000,
+            **_rtmp_limits(settings, self.limit_hits),
         )
         rtmp_port = await rtmp.start()
         self._ingest.append(rtmp)
@@ -199,24 +211,28 @@ class LiveServer:
                 rtmps_host,
                 rtmps_port,
                 ssl_context=context,
-                idle_timeout_s=settings.rtmp_idle_timeout_s,
-                read_coalesce_s=settings.rtmp_read_coalesce_ms / 1000,
+                **_rtmp_limits(settings, self.limit_hits),
             )
             rtmps_port = await rtmps.start()
             self._ingest.append(rtmps)
         srt_host, srt_port = split_address(settings.srt, "srt")
         srt = SrtIngestServer(
-            self.manager, srt_host, srt_port, latency_s=settings.srt_latency_ms / 1000
-        )
+            self.manager, srt_host, srt_port, latency_s=settings.srt_latency_ms / 1000,
+            max_handshakes=settings.srt_max_handshakes, limit_hits=self.limit_hits,
+        )  # fmt: skip
         srt_port = await srt.start()
         self._ingest.append(srt)
         self.metrics.srt_stats = srt.stats
 
         self.urls = _public_urls(settings, http_port, rtmp_port, rtmps_port, srt_port)
         self.outbox.urls = self.urls
+        # aiohttp closes a connection whose next request's headers have not all come
+        # within keepalive_timeout of opening or of its last response: a slowloris
+        # client is dropped, and so is an idle keep-alive.
         self._runner = web.AppRunner(
-            self._build_http_app(), access_log=None, handler_cancellation=True
-        )
+            self._build_http_app(), access_log=None, handler_cancellation=True,
+            keepalive_timeout=settings.http_header_timeout_s,
+        )  # fmt: skip
         await self._runner.setup()
         await web.SockSite(self._runner, http_socket).start()
         https_port = None
@@ -265,15 +281,24 @@ class LiveServer:
         app.router.add_get("/healthz", self._healthz)
         setup_metrics_route(app, self.metrics)
         PosterService(self.manager.latest_keyframe).setup_route(app)  # before /live/ fallback
+        hls_limits = HlsLimits(
+            max_blocking_per_address=self.settings.hls_max_blocking_per_address,
+            client_address=viewer_address,
+            hits=self.limit_hits,
+        )
         if self.settings.viewer_stats:
             setup_hls_routes(
                 app,
                 self.hls,
                 on_request=self._on_hls_request,
                 query_for_multivariant=self.viewers.query_for_multivariant,
+                admit=self.viewers.admit,
+                limits=hls_limits,
             )
         else:  # the same URIs for every viewer; only the metrics see requests
-            setup_hls_routes(app, self.hls, on_request=self.metrics.on_hls_request)
+            setup_hls_routes(
+                app, self.hls, on_request=self.metrics.on_hls_request, limits=hls_limits
+            )
         limiter: Limiter | None = None
         per_min, burst = self.settings.api_rate_limit_per_min, self.settings.api_rate_limit_burst
         if per_min > 0 and self.cluster is not None:  # one budget per key, cluster-wide
@@ -298,7 +323,7 @@ class LiveServer:
             delivery=self.settings.vod_delivery,  # type: ignore[arg-type]
             url_expiry_s=self.settings.vod_url_expiry_s,
         )
-        self.whip = WhipServer(self.manager, whip_settings(self.settings))
+        self.whip = WhipServer(self.manager, whip_settings(self.settings), self.limit_hits)
         self.whip.setup_routes(app)  # POST /whip, DELETE/PATCH/OPTIONS /whip/{session}
         app.add_subapp("/v1", api)
         setup_web_routes(app, WebSettings(js_url=self.settings.web_js_url), self._stream_status)
@@ -374,6 +399,18 @@ class LiveServer:
             await self.store.close()
         if self.cluster is not None:
             await self.cluster.close()
+
+
+def _rtmp_limits(settings: Settings, limit_hits: LimitHits) -> dict[str, Any]:
+    """What RTMP and RTMPS listeners share: their timeouts, limits and read pacing."""
+    return {
+        "idle_timeout_s": settings.rtmp_idle_timeout_s,
+        "handshake_timeout_s": settings.rtmp_handshake_timeout_s,
+        "read_coalesce_s": settings.rtmp_read_coalesce_ms / 1000,
+        "max_message_bytes": settings.rtmp_max_message_bytes,
+        "max_chunk_size": settings.rtmp_max_chunk_size,
+        "limit_hits": limit_hits,
+    }
 
 
 def _server_tls(settings: Settings) -> ssl.SSLContext:

@@ -17,6 +17,20 @@ from collections.abc import Callable
 
 log = logging.getLogger("live.limits")
 
+# Every limit that refuses or drops a client, by its setting's name.
+LIMITS = (
+    "max_publishers",
+    "max_publisher_bitrate_kbps",
+    "max_viewers_per_stream",
+    "max_viewers",
+    "rtmp_max_message_bytes",
+    "rtmp_max_chunk_size",
+    "rtmp_handshake_timeout_s",
+    "srt_max_handshakes",
+    "whip_connect_timeout_s",
+    "hls_max_blocking_per_address",
+)
+
 
 class LimitHits:
     def __init__(

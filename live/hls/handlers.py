@@ -9,7 +9,10 @@ query gets its own copy, spliced with its gzip from that version's one rendering
 
 A blocked request whose client went away is cancelled by aiohttp when the runner has
 `handler_cancellation=True`; without it, a coarse liveness check releases the waiter
-within `DISCONNECT_POLL_S` (and the hold timeout bounds it in any case).
+within `DISCONNECT_POLL_S` (and the hold timeout bounds it in any case). One client
+address may have `max_blocking_per_address` requests held at once: a player needs one
+or two (playlist and preload hint, per rendition), so more is a client holding server
+memory for nothing, and gets 429.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ import asyncio
 import enum
 import logging
 import weakref
+from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
@@ -48,11 +52,14 @@ from live.hls.snapshot import WindowSnapshot
 from live.hls.spliced_gzip import MAX_INSERT, SplicedGzip, gzip_bytes
 from live.hls.stream import HlsRegistry, HlsStream, Rendition
 from live.hls.window import HlsWindow
+from live.limits import LimitHits
 
 log = logging.getLogger(__name__)
 
 RequestHook = Callable[[web.Request, str, str, int], None]
 QueryHook = Callable[[web.Request], str]
+# None to serve the request, or why a new viewer is turned away (503).
+AdmitHook = Callable[[web.Request, str], str | None]
 
 HOLD_TARGET_DURATIONS = 3.0  # §6.2.5.2: a request held longer than 3 x TD gets 503
 DISCONNECT_POLL_S = 1.0
@@ -66,6 +73,17 @@ class _Hold(enum.Enum):
     READY = "ready"
     TIMEOUT = "timeout"
     GONE = "gone"
+    REFUSED = "refused"  # the client address has too many requests held already
+
+
+@dataclass(frozen=True, slots=True)
+class HlsLimits:
+    """What one client may hold, and who a client is (its address; behind a proxy
+    of our own, the address the proxy saw)."""
+
+    max_blocking_per_address: int | None = None
+    client_address: Callable[[web.Request], str] = lambda request: request.remote or ""
+    hits: LimitHits = field(default_factory=LimitHits)
 
 
 @dataclass(slots=True)
@@ -124,6 +142,8 @@ def setup_hls_routes(
     *,
     on_request: RequestHook | None = None,
     query_for_multivariant: QueryHook | None = None,
+    admit: AdmitHook | None = None,
+    limits: HlsLimits | None = None,
 ) -> None:
     """Add the `/live/...` routes.
 
@@ -131,9 +151,10 @@ def setup_hls_routes(
     response (kind: multivariant, playlist, part, segment, init); it must be cheap.
     `query_for_multivariant(request)` gives the query to put on the media playlist URIs
     of a multivariant (default: the request's own query without `_HLS_*`), which lets the
-    stats code add a player-session id.
+    stats code add a player-session id. `admit(request, playback_id)` runs before any
+    request of a live stream is served and may turn a new viewer away (503).
     """
-    h = _HlsHandlers(registry, on_request, query_for_multivariant)
+    h = _HlsHandlers(registry, on_request, query_for_multivariant, admit, limits or HlsLimits())
     r = app.router
     r.add_get("/live/{playback_id}/index.m3u8", h.multivariant)
     r.add_get("/live/{playback_id}/{rendition}/index.m3u8", h.media_playlist)
@@ -154,9 +175,14 @@ class _HlsHandlers:
         registry: HlsRegistry,
         on_request: RequestHook | None,
         query_for_multivariant: QueryHook | None,
+        admit: AdmitHook | None,
+        limits: HlsLimits,
     ) -> None:
         self._registry = registry
         self._on_request = on_request
+        self._admit = admit
+        self._limits = limits
+        self._held: Counter[str] = Counter()  # requests held, by client address
         self._mv_query = query_for_multivariant or _default_query
         # Only a query hook can make a multivariant playlist differ between viewers.
         self._mv_cache = PER_VIEWER if query_for_multivariant else SHARED_BRIEFLY
@@ -171,6 +197,9 @@ class _HlsHandlers:
         stream = self._registry.get(playback_id)
         if stream is None:
             return _not_found("No live stream with this playback id")
+        refused = self._refused(request, playback_id)
+        if refused is not None:
+            return refused
         renditions = list(stream.renditions)
         if not renditions:
             return error_response(
@@ -241,6 +270,8 @@ class _HlsHandlers:
                 lambda: window.wait_for(*first),
             )
         ready = window.is_satisfied(*first)
+        if outcome is _Hold.REFUSED:
+            return _too_many_held()
         if outcome is _Hold.GONE:
             return error_response(503, "client_gone", "The client went away")
         if not ready and window.ended:
@@ -369,6 +400,8 @@ class _HlsHandlers:
                 lambda: window.part_data(index) is not None or window.ended,
                 lambda: window.wait_for_part(index),
             )
+            if outcome is _Hold.REFUSED:
+                return _too_many_held()
             if outcome is _Hold.GONE:
                 return error_response(503, "client_gone", "The client went away")
             data = window.part_data(index)
@@ -428,13 +461,27 @@ class _HlsHandlers:
     # ------------------------------------------------------------------ plumbing
 
     def _lookup(self, request: web.Request) -> tuple[HlsStream, Rendition] | web.Response:
-        stream = self._registry.get(request.match_info["playback_id"])
+        playback_id = request.match_info["playback_id"]
+        stream = self._registry.get(playback_id)
         if stream is None:
             return _not_found("No live stream with this playback id")
         rendition = stream.rendition(request.match_info["rendition"])
         if rendition is None:
             return _not_found("No such rendition")
+        refused = self._refused(request, playback_id)
+        if refused is not None:
+            return refused
         return stream, rendition
+
+    def _refused(self, request: web.Request, playback_id: str) -> web.Response | None:
+        """503 for a viewer the admit hook turns away (the stream or the node is at
+        its limit of viewers), None to go on."""
+        if self._admit is None:
+            return None
+        reason = self._admit(request, playback_id)
+        if reason is None:
+            return None
+        return error_response(503, "unavailable", reason, headers={"Retry-After": "10"})
 
     async def _hold(
         self,
@@ -446,6 +493,28 @@ class _HlsHandlers:
         """Wait for `ready()` up to 3 x TD, giving up early if the client disconnects."""
         if ready() or window.ended:
             return _Hold.READY
+        limit = self._limits.max_blocking_per_address
+        address = self._limits.client_address(request) if limit is not None else ""
+        if limit is not None:
+            if self._held[address] >= limit:
+                self._limits.hits.hit(
+                    "hls_max_blocking_per_address",
+                    f"blocking playlist request from {address} refused: "
+                    f"{self._held[address]} already waiting",
+                )
+                return _Hold.REFUSED
+            self._held[address] += 1
+        try:
+            return await self._wait(request, window, wait)
+        finally:
+            if limit is not None:
+                self._held[address] -= 1
+                if not self._held[address]:
+                    del self._held[address]
+
+    async def _wait(
+        self, request: web.Request, window: HlsWindow, wait: Callable[[], Awaitable[None]]
+    ) -> _Hold:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + HOLD_TARGET_DURATIONS * window.target_duration
         waiter = asyncio.ensure_future(wait())
@@ -503,6 +572,15 @@ class _HlsHandlers:
 def _index(request: web.Request) -> int | None:
     raw = request.match_info["n"]
     return int(raw) if len(raw) <= _MAX_INDEX_DIGITS else None
+
+
+def _too_many_held() -> web.Response:
+    return error_response(
+        429,
+        "rate_limited",
+        "Too many blocking playlist requests from this address are waiting already",
+        headers={"Retry-After": "1"},
+    )
 
 
 def _not_found(message: str) -> web.Response:

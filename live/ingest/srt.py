@@ -25,6 +25,7 @@ from typing import Any
 from live.broadcast.manager import PublishRefused, StreamManager
 from live.broadcast.publisher import Publisher
 from live.ingest.mpegts import MediaItem, TsDemuxer
+from live.limits import LimitHits
 from live.media.packet import TrackInfo
 from live.protocols.srt import (
     REJ_BAD_MODE,
@@ -34,6 +35,7 @@ from live.protocols.srt import (
     ConnectionClosed,
     ConnectionRequested,
     DataReceived,
+    HandshakeRefused,
     ListenerConfig,
     SrtListener,
 )
@@ -78,6 +80,7 @@ class SrtIngestServer:
         latency_s: float = 0.120,
         idle_timeout_s: float = 5.0,
         max_handshakes: int = 200,
+        limit_hits: LimitHits | None = None,
     ) -> None:
         self.manager = manager
         self.host = host
@@ -88,6 +91,7 @@ class SrtIngestServer:
             )
         )
         self.sessions: dict[int, _SrtSession] = {}
+        self.limit_hits = limit_hits or LimitHits()
         self.totals: collections.Counter[str] = collections.Counter()
         self._sock: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -202,6 +206,12 @@ class SrtIngestServer:
                     self._spawn(self._decide(event))
                 elif isinstance(event, ConnectionClosed):
                     self._closed(event)
+                elif isinstance(event, HandshakeRefused):
+                    self.limit_hits.hit(
+                        "srt_max_handshakes",
+                        f"SRT caller {event.peer[0]}:{event.peer[1]} refused: "
+                        f"{event.waiting} handshakes are waiting already",
+                    )
         self._schedule()
 
     def _schedule(self) -> None:

@@ -19,6 +19,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from live.broadcast.manager import StreamManager
 from live.hls import HlsRegistry
+from live.limits import LIMITS, LimitHits
 from live.stats.running_total import RunningTotal
 
 if TYPE_CHECKING:
@@ -36,8 +37,9 @@ _ROUTES = ("api", "hls", "other")
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, limit_hits: LimitHits | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
+        self.limit_hits = limit_hits or LimitHits()
         self._manager: StreamManager | None = None
         self._hls: HlsRegistry | None = None
         self.hls_requests: Counter[str] = Counter()
@@ -161,11 +163,24 @@ class Metrics:
         yield from (live, publishers, refused, bytes_in, parts, requests, bytes_out)
         yield from (viewers, waiting, deliveries, in_flight)
         yield self._ladder_shed(manager)
+        yield self._limit_refusals()
         if self.srt_stats is not None:
             srt = CounterMetricFamily("live_srt", "SRT ingest counters", labels=["kind"])
             for kind, value in sorted(self.srt_stats().items()):
                 srt.add_metric([kind], value)
             yield srt
+
+
+    def _limit_refusals(self) -> CounterMetricFamily:
+        family = CounterMetricFamily(
+            "live_limit_refusals",
+            "Clients refused or dropped by a limit, by the setting that sets it",
+            labels=["limit"],
+        )
+        counts = dict.fromkeys(LIMITS, 0) | self.limit_hits.counts
+        for limit, count in sorted(counts.items()):
+            family.add_metric([limit], count)
+        return family
 
 
 def setup_metrics_route(app: web.Application, metrics: Metrics) -> None:

@@ -13,6 +13,10 @@ Any player (hls.js, Safari, VLC, ffplay) is counted without its help:
 Everything is in memory and O(1) per request (a dict lookup and a few additions); a
 sweep once a second expires players. The store sees the totals once, when the
 session ends (`session_totals`, the manager's hook).
+
+The same table bounds the audience (`admit`, run before a request is served): a new
+player beyond `max_viewers_per_stream` on its stream, or `max_viewers` on the node, is
+turned away, while every player already known goes on being served.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from typing import Any
 from aiohttp import web
 
 from live.hls import HlsRegistry
+from live.limits import LimitHits
 from live.store.times import to_rfc3339, utcnow
 
 PLAYER_PARAM = "pl"
@@ -137,14 +142,60 @@ class ViewerTracker:
         *,
         default_target_duration: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
+        max_viewers_per_stream: int | None = None,
+        max_viewers: int | None = None,
+        limit_hits: LimitHits | None = None,
     ) -> None:
         self.registry = registry
         self.default_target_duration = default_target_duration
         self.clock = clock
+        self.max_viewers_per_stream = max_viewers_per_stream
+        self.max_viewers = max_viewers
+        self.limit_hits = limit_hits or LimitHits()
         self.streams: dict[str, StreamViewers] = {}
         self._task: asyncio.Task[None] | None = None
 
-    # -- the two HLS hooks (setup_hls_routes) ------------------------------------
+    # -- the HLS hooks (setup_hls_routes) -----------------------------------------
+
+    def admit(self, request: web.Request, playback_id: str) -> str | None:
+        """None when the request comes from a player already known, or there is room
+        for a new one; else why not. A dict lookup for a known player."""
+        stream = self.streams.get(playback_id)
+        if stream is not None and self._known(stream, request):
+            return None
+        per_stream = len(stream.players) if stream is not None else 0
+        limit = self.max_viewers_per_stream
+        if limit is not None and per_stream >= limit:
+            return self._refuse(
+                "max_viewers_per_stream", request,
+                f"stream {playback_id} has {per_stream} viewers",
+                f"This stream has its maximum of {limit} viewers; try again later",
+            )  # fmt: skip
+        limit = self.max_viewers
+        if limit is not None:
+            total = sum(len(s.players) for s in self.streams.values())
+            if total >= limit:
+                return self._refuse(
+                    "max_viewers", request, f"the node has {total} viewers",
+                    f"This server has its maximum of {limit} viewers; try again later",
+                )  # fmt: skip
+        return None
+
+    def _known(self, stream: StreamViewers, request: web.Request) -> bool:
+        query = request.rel_url.raw_query_string
+        if query.startswith("pl="):
+            end = query.find("&")
+            if (query[3:end] if end > 0 else query[3:]) in stream.players:
+                return True
+        player_id = _player_param(query)
+        if player_id is not None:
+            return player_id in stream.players
+        ip, user_agent = viewer_address(request), request.headers.get("User-Agent", "")
+        return _fallback_id(ip, user_agent) in stream.players
+
+    def _refuse(self, limit: str, request: web.Request, figure: str, reason: str) -> str:
+        self.limit_hits.hit(limit, f"viewer from {viewer_address(request)} refused: {figure}")
+        return reason
 
     def query_for_multivariant(self, request: web.Request) -> str:
         """Start a player session: its id goes into the media playlist URIs."""

@@ -23,6 +23,7 @@ from live.config import Settings, port_range
 from live.ingest.whip.offer import OfferRefused, choose, parse_offer
 from live.ingest.whip.session import WhipSession
 from live.ingest.whip.webrtc import IceSettings, PortRangeExhausted, check_versions, install_codecs
+from live.limits import LimitHits
 from live.transcode.video import H264Settings
 
 log = logging.getLogger(__name__)
@@ -82,11 +83,14 @@ def parse_ice_servers(urls: str, username: str = "", credential: str = "") -> tu
 
 
 class WhipServer:
-    def __init__(self, manager: StreamManager, settings: WhipSettings) -> None:
+    def __init__(
+        self, manager: StreamManager, settings: WhipSettings, limit_hits: LimitHits | None = None
+    ) -> None:
         check_versions()
         install_codecs()
         self.manager = manager
         self.settings = settings
+        self.limit_hits = limit_hits or LimitHits()
         self.sessions: dict[str, WhipSession] = {}
 
     def setup_routes(self, app: web.Application, path: str = "/whip") -> None:
@@ -180,6 +184,7 @@ class WhipServer:
             keyframe_interval_s=self.settings.keyframe_interval_s,
             on_closed=lambda s: self.sessions.pop(s.id, None),
             video_settings=self.settings.video,
+            limit_hits=self.limit_hits,
         )
         self.sessions[session_id] = session
         try:
@@ -271,6 +276,7 @@ def whip_settings(settings: Settings) -> WhipSettings:
             settings.whip_ice_servers, settings.whip_turn_username, settings.whip_turn_credential
         ),
         idle_timeout_s=settings.whip_idle_timeout_s,
+        connect_timeout_s=settings.whip_connect_timeout_s,
         # A segment can only start on a keyframe: ask WebRTC senders for one as often.
         keyframe_interval_s=settings.segment_target_s,
     )

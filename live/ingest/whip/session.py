@@ -3,7 +3,9 @@
 The session lives from the POST until DELETE, a manager command (ban, kick,
 takeover, shutdown), the peer connection failing, an RTCP BYE, or silence: with
 consent checks off (see webrtc.py), a publisher that vanished is one that sends
-no RTP/RTCP for `idle_timeout_s`.
+no RTP/RTCP for `idle_timeout_s`. One whose ICE and DTLS never connect (a client that
+posts offers and walks away) holds its UDP port and session for `connect_timeout_s`
+after the offer, no longer.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from live.ingest.whip.webrtc import (
     keep_first_codec,
     new_peer_connection,
 )
+from live.limits import LimitHits
 from live.transcode.video import H264Settings
 
 log = logging.getLogger(__name__)
@@ -47,8 +50,10 @@ class WhipSession:
         keyframe_interval_s: float,
         on_closed: Callable[[WhipSession], None],
         video_settings: H264Settings | None = None,
+        limit_hits: LimitHits | None = None,
     ) -> None:
         self.id = session_id
+        self._limit_hits = limit_hits or LimitHits()
         self.publisher = publisher
         self.choice = choice
         self._ice = ice
@@ -133,6 +138,12 @@ class WhipSession:
             if now - max(heard) >= self._idle_timeout_s:
                 return "timeout"
         elif now - self.created_at >= self._connect_timeout_s:
+            self._limit_hits.hit(
+                "whip_connect_timeout_s",
+                f"WHIP session {self.id} from {self.publisher.remote_addr} dropped: no media "
+                f"within {self._connect_timeout_s:g} s of its offer (ICE/DTLS did not connect)",
+                level=logging.INFO,
+            )
             return "timeout"
         return None
 

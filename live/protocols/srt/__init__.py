@@ -6,7 +6,13 @@ material and payload decryption, the receive buffer with ACK/NAK/TSBPD, and the
 per-connection control logic.
 """
 
-from .events import ConnectionClosed, ConnectionRequested, DataReceived, SrtEvent
+from .events import (
+    ConnectionClosed,
+    ConnectionRequested,
+    DataReceived,
+    HandshakeRefused,
+    SrtEvent,
+)
 from .listener import (
     REJ_BAD_MODE,
     REJ_BADSECRET,
@@ -29,6 +35,7 @@ __all__ = [
     "ConnectionClosed",
     "ConnectionRequested",
     "DataReceived",
+    "HandshakeRefused",
     "ListenerConfig",
     "SrtEvent",
     "SrtListener",

@@ -43,4 +43,13 @@ class ConnectionClosed:
     reason: str
 
 
-SrtEvent = ConnectionRequested | DataReceived | ConnectionClosed
+@dataclass(frozen=True, slots=True)
+class HandshakeRefused:
+    """A caller was refused because `max_handshakes` were waiting already (it got
+    REJ_OVERLOAD); nothing of it is kept."""
+
+    peer: tuple[str, int]
+    waiting: int
+
+
+SrtEvent = ConnectionRequested | DataReceived | ConnectionClosed | HandshakeRefused

@@ -24,7 +24,13 @@ from . import handshake as hs
 from . import packets as pk
 from .connection import SrtConnection
 from .crypto import BadSecret, Crypto, KeyMaterial, parse_key_material, unwrap_keys
-from .events import ConnectionClosed, ConnectionRequested, DataReceived, SrtEvent
+from .events import (
+    ConnectionClosed,
+    ConnectionRequested,
+    DataReceived,
+    HandshakeRefused,
+    SrtEvent,
+)
 from .packets import PacketError
 from .streamid import parse_stream_id
 
@@ -172,11 +178,10 @@ class SrtListener:
             self.stats.counters["bad_cookie"] = self.stats.counters.get("bad_cookie", 0) + 1
             self._send_handshake(self._rejection(request, REJ_ROGUE, addr), request.socket_id, addr)
             return
-        if self._undecided() >= self.config.max_handshakes:
-            self.stats.counters["handshake_limit"] = (
-                self.stats.counters.get("handshake_limit", 0) + 1
-            )
+        waiting = self._undecided()
+        if waiting >= self.config.max_handshakes:
             self.stats.rejected += 1
+            self._events.append(HandshakeRefused(addr, waiting))
             self._send_handshake(
                 self._rejection(request, REJ_OVERLOAD, addr), request.socket_id, addr
             )
