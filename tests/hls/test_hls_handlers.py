@@ -23,7 +23,8 @@ from hls_testing import (
 from waiting import eventually
 
 import live.hls.handlers as handlers
-from live.hls import HlsRegistry, HlsStream, HlsWindow, Rendition, setup_hls_routes
+from live.hls import HlsLimits, HlsRegistry, HlsStream, HlsWindow, Rendition, setup_hls_routes
+from live.limits import LimitHits
 
 MEDIA = f"/live/{PB}/source"
 PLAYLIST = f"{MEDIA}/index.m3u8"
@@ -632,3 +633,45 @@ async def test_first_number_window_over_http() -> None:
             assert pl.media_sequence == 7000
             assert pl.segments[0].parts[0].uri == "part-7000.m4s"
         assert (await client.get(f"{MEDIA}/init-7000.mp4")).status == 200
+
+
+# ---------------------------------------------------------------------- limits
+
+
+async def test_blocking_requests_over_the_per_address_limit_get_429() -> None:
+    registry, window = live_setup()
+    hits = LimitHits()
+    limits = HlsLimits(
+        max_blocking_per_address=2,
+        client_address=lambda request: request.headers.get("X-Test-Client", ""),
+        hits=hits,
+    )
+    async with serve(registry, limits=limits) as client:
+        blocking = f"{PLAYLIST}?_HLS_msn=2&_HLS_part=2"
+        held = [
+            asyncio.create_task(client.get(blocking, headers={"X-Test-Client": "a"}))
+            for _ in range(2)
+        ]
+        await wait_until(lambda: window.waiter_count == 2)
+        refused = await client.get(blocking, headers={"X-Test-Client": "a"})
+        assert refused.status == 429
+        assert refused.headers["Retry-After"] == "1"
+        assert_cors(refused)
+        assert (await refused.json())["error"]["code"] == "rate_limited"
+        hinted = await client.get(f"{MEDIA}/part-12.m4s", headers={"X-Test-Client": "a"})
+        assert hinted.status == 429  # a held preload hint counts the same
+        assert hits.counts["hls_max_blocking_per_address"] == 2
+        # what needs no wait is served, and another address may still wait
+        assert (await client.get(PLAYLIST, headers={"X-Test-Client": "a"})).status == 200
+        other = asyncio.create_task(client.get(blocking, headers={"X-Test-Client": "b"}))
+        await wait_until(lambda: window.waiter_count == 3)
+        add_parts(window, 1)
+        for response in await asyncio.gather(*held, other):
+            assert response.status == 200
+        # once answered, the address may wait again
+        again = asyncio.create_task(
+            client.get(f"{PLAYLIST}?_HLS_msn=2&_HLS_part=3", headers={"X-Test-Client": "a"})
+        )
+        await wait_until(lambda: window.waiter_count == 1)
+        add_parts(window, 1)
+        assert (await again).status == 200

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from live.limits import LIMITS, LimitHits
 from live.stats.metrics import Metrics
 
 
@@ -37,3 +38,19 @@ async def test_requests_are_timed_by_route_kind_from_the_raw_target() -> None:
         1.0,
         2.0,
     )
+
+
+def test_limit_refusals_are_counted_by_setting_name_every_limit_listed() -> None:
+    hits = LimitHits()
+    metrics = Metrics(hits)
+    hits.hit("max_viewers", "refused")
+    hits.hit("max_viewers", "refused")
+    hits.hit("rtmp_handshake_timeout_s", "dropped")
+
+    def sample(limit: str) -> float | None:
+        return metrics.registry.get_sample_value("live_limit_refusals_total", {"limit": limit})
+
+    assert sample("max_viewers") == 2.0
+    assert sample("rtmp_handshake_timeout_s") == 1.0
+    assert all(sample(limit) is not None for limit in LIMITS)  # each from the start
+    assert sample("max_publishers") == 0.0
