@@ -48,6 +48,17 @@ def test_the_shipped_config_is_the_defaults():
         ('redis = "memcached://x"\n', "redis must be a redis://"),
         ('cluster_playback = "teleport"\n', "cluster_playback"),
         ("vod_url_expiry_s = 10\n", "vod_url_expiry_s"),
+        ("max_publishers = 0\n", "max_publishers must be at least 1"),
+        ("max_viewers_per_stream = 0\n", "max_viewers_per_stream"),
+        ("srt_max_handshakes = -1\n", "srt_max_handshakes"),
+        ("hls_max_blocking_per_address = 0\n", "hls_max_blocking_per_address"),
+        ("rtmp_max_message_bytes = 100\n", "rtmp_max_message_bytes"),
+        ("rtmp_max_chunk_size = 64\n", "rtmp_max_chunk_size"),
+        ("max_publisher_bitrate_kbps = -5\n", "max_publisher_bitrate_kbps"),
+        ("publisher_bitrate_window_s = 0.1\n", "publisher_bitrate_window_s"),
+        ("http_header_timeout_s = 0\n", "http_header_timeout_s"),
+        ("rtmp_handshake_timeout_s = 0\n", "rtmp_handshake_timeout_s"),
+        ("whip_connect_timeout_s = 0\n", "whip_connect_timeout_s"),
         ("this is not toml", "cannot read"),
     ],
 )
@@ -88,3 +99,29 @@ def test_the_storage_flag():
 
     args = _parser().parse_args(["serve", "--storage", "s3://b/p"])
     assert args.storage == "s3://b/p"
+
+
+def test_limits_from_the_environment():
+    settings = load_settings(environ={
+        "LIVE_MAX_PUBLISHERS": "3",
+        "LIVE_MAX_VIEWERS_PER_STREAM": "10",
+        "LIVE_MAX_VIEWERS": "20",
+        "LIVE_RTMP_MAX_MESSAGE_BYTES": "1048576",
+        "LIVE_RTMP_MAX_CHUNK_SIZE": "4096",
+        "LIVE_RTMP_HANDSHAKE_TIMEOUT_S": "2.5",
+        "LIVE_SRT_MAX_HANDSHAKES": "5",
+        "LIVE_MAX_PUBLISHER_BITRATE_KBPS": "0",
+        "LIVE_PUBLISHER_BITRATE_WINDOW_S": "2",
+        "LIVE_HTTP_HEADER_TIMEOUT_S": "1",
+        "LIVE_WHIP_CONNECT_TIMEOUT_S": "3",
+        "LIVE_HLS_MAX_BLOCKING_PER_ADDRESS": "4",
+    })  # fmt: skip
+    assert (settings.max_publishers, settings.max_viewers_per_stream, settings.max_viewers) == (
+        3, 10, 20,
+    )  # fmt: skip
+    assert (settings.rtmp_max_message_bytes, settings.rtmp_max_chunk_size) == (1048576, 4096)
+    assert settings.rtmp_handshake_timeout_s == 2.5 and settings.srt_max_handshakes == 5
+    assert settings.max_publisher_bitrate_kbps == 0  # no limit
+    assert settings.publisher_bitrate_window_s == 2.0
+    assert settings.http_header_timeout_s == 1.0 and settings.whip_connect_timeout_s == 3.0
+    assert settings.hls_max_blocking_per_address == 4
