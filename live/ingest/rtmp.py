@@ -44,6 +44,9 @@ log = logging.getLogger(__name__)
 
 _MS = Fraction(1, 1000)
 _ASYNC_EVENTS = (PublishRequested, PublishEnded, ProtocolError)
+# After a refusal, how long the client may take to read it and hang up before the
+# connection is cut.
+_REFUSAL_LINGER_S = 2.0
 # The core's names for its limits, and the settings that set them (/metrics labels).
 _LIMIT_SETTINGS = {"message_size": "rtmp_max_message_bytes", "chunk_size": "rtmp_max_chunk_size"}
 
@@ -252,9 +255,24 @@ class _RtmpSession(asyncio.Protocol):
         self.abort()
 
     def _close(self) -> None:
-        """Close after writing what the core still has to say (a refusal, say)."""
-        if self._transport is not None and not self._transport.is_closing():
-            self._transport.close()
+        """Close after writing what the core still has to say (a refusal, say).
+
+        Only our sending side is closed at once: closing the socket while a publisher
+        is still sending makes the kernel answer its next bytes with a reset, which
+        can destroy the refusal before the publisher has read it. What it sends
+        meanwhile is discarded (the core is closed); it hangs up once it has read
+        why, or is cut off after `_REFUSAL_LINGER_S`."""
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        if not transport.can_write_eof():  # TLS: no half-close
+            transport.close()
+            return
+        transport.write_eof()
+        if self._reading_paused:
+            transport.resume_reading()
+            self._reading_paused = False
+        self._loop.call_later(_REFUSAL_LINGER_S, self.abort)
 
     def _arm_watchdog(self, delay: float) -> None:
         self._watchdog = self._loop.call_later(delay + 0.01, self._check_idle)
