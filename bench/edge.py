@@ -165,7 +165,11 @@ def main() -> None:
     processes = Processes()
     try:
         data = processes.scratch_dir("bench-edge-")
-        live = LiveProcess(processes, data / "data", env={"LIVE_VIEWER_STATS": "false"})
+        # Every simulated viewer comes from 127.0.0.1: lift the per-address limit on
+        # waiting blocking requests, meant for one client, not a swarm.
+        live = LiveProcess(processes, data / "data", env={
+            "LIVE_VIEWER_STATS": "false", "LIVE_HLS_MAX_BLOCKING_PER_ADDRESS": "100000",
+        })  # fmt: skip
         stream = live.create_livestream(reconnect_window_s=0)
         ffmpeg_publish(processes, live.rtmp_url(stream["stream_key"]), seconds=4 * args.window + 60)
         media_url = live.wait_playable(stream["playback_id"])
