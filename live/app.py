@@ -314,6 +314,7 @@ class LiveServer:
             rate_limiter=limiter,
             cors_origins=parse_origins(self.settings.cors_origins),
             max_body_bytes=self.settings.api_max_body_bytes,
+            body_timeout_s=self.settings.http_body_timeout_s,
         )
         api[ASSET_FILES] = self.recordings
         setup_vod_routes(

@@ -148,6 +148,9 @@ class Settings:
     # HTTP: a connection must send a whole request's headers within this long of
     # opening or of its last response (slowloris; also closes idle keep-alives).
     http_header_timeout_s: float = 10.0
+    # ... and the body of a request that is read whole (JSON to /v1, a WHIP offer)
+    # within this long of its headers (408 otherwise): a trickled body holds nothing.
+    http_body_timeout_s: float = 30.0
     # WHIP: a session whose ICE and DTLS have not connected this long after its offer
     # is ended (timeout).
     whip_connect_timeout_s: float = 15.0
@@ -237,7 +240,10 @@ def _check_limits(settings: Settings) -> None:
         raise ConfigError("max_publisher_bitrate_kbps must be >= 0 (0: no limit)")
     if not 0.5 <= settings.publisher_bitrate_window_s <= 60:
         raise ConfigError("publisher_bitrate_window_s must be between 0.5 and 60")
-    for name in ("rtmp_handshake_timeout_s", "http_header_timeout_s", "whip_connect_timeout_s"):
+    for name in (
+        "rtmp_handshake_timeout_s", "http_header_timeout_s", "http_body_timeout_s",
+        "whip_connect_timeout_s",
+    ):
         if not 0.5 <= getattr(settings, name) <= 3600:
             raise ConfigError(f"{name} must be between 0.5 and 3600")
 

@@ -26,6 +26,7 @@ LIMITS = (
     "rtmp_max_message_bytes",
     "rtmp_max_chunk_size",
     "rtmp_handshake_timeout_s",
+    "http_body_timeout_s",
     "srt_max_handshakes",
     "whip_connect_timeout_s",
     "hls_max_blocking_per_address",

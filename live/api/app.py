@@ -48,6 +48,7 @@ def build_api(
     rate_limiter: Limiter | None = None,
     cors_origins: Iterable[str] = (),
     max_body_bytes: int = MAX_BODY_BYTES,
+    body_timeout_s: float | None = None,
 ) -> web.Application:
     """The REST API, to be mounted with `root.add_subapp("/v1", api)`; the root app
     should carry `request_id_middleware`. Without `rate_limiter` there are no limits;
@@ -61,7 +62,10 @@ def build_api(
     middlewares.append(auth_middleware)
     if rate_limiter is not None:
         middlewares.append(key_rate_limit_middleware(rate_limiter))
-    middlewares += [json_body_middleware(max_body_bytes), idempotency_middleware(store)]
+    middlewares += [
+        json_body_middleware(max_body_bytes, body_timeout_s),
+        idempotency_middleware(store),
+    ]
     api = web.Application(middlewares=middlewares)
     api[STORE] = store
     api[CONTROL] = control

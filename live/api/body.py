@@ -7,6 +7,7 @@ that must fingerprint a request (Idempotency-Key).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -25,10 +26,22 @@ def _too_large(limit: int) -> ApiError:
     return ApiError(413, "payload_too_large", f"Request body over {limit} bytes")
 
 
-async def read_limited(request: web.Request, limit: int = MAX_BODY_BYTES) -> bytes:
+def body_timed_out(timeout_s: float) -> ApiError:
+    """408 for a body that did not arrive in time; the connection is closed after
+    it (aiohttp never reuses one whose body was not read to its end)."""
+    return ApiError(
+        408, "request_timeout", f"The request body did not arrive within {timeout_s:g} s",
+        headers={"Connection": "close"},
+    )
+
+
+async def read_limited(
+    request: web.Request, limit: int = MAX_BODY_BYTES, timeout_s: float | None = None
+) -> bytes:
     """The body, refusing more than `limit` bytes without buffering them: an
     announced length over it is refused before a byte is read, a chunked body as
-    soon as it passes it.
+    soon as it passes it. A body still incomplete `timeout_s` after the headers is
+    refused with 408, so a client trickling it holds no handler for long.
 
     Reads the stream directly because the root app's `client_max_size` is not
     ours to set."""
@@ -36,11 +49,15 @@ async def read_limited(request: web.Request, limit: int = MAX_BODY_BYTES) -> byt
         raise _too_large(limit)
     chunks: list[bytes] = []
     size = 0
-    while chunk := await request.content.read(64 * 1024):
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout_s):
+            while chunk := await request.content.read(64 * 1024):
+                size += len(chunk)
+                if size > limit:
+                    raise _too_large(limit)
+                chunks.append(chunk)
+    except TimeoutError:
+        raise body_timed_out(timeout_s or 0) from None
     return b"".join(chunks)
 
 
@@ -62,14 +79,17 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
     return value
 
 
-def json_body_middleware(limit: int = MAX_BODY_BYTES) -> Middleware:
+def json_body_middleware(
+    limit: int = MAX_BODY_BYTES, timeout_s: float | None = None
+) -> Middleware:
     """Parse the body of POST/PUT/PATCH to routes that exist (a 404 stays a 404),
-    refusing one over `limit` bytes with 413."""
+    refusing one over `limit` bytes with 413, and one not all there `timeout_s`
+    after the headers with 408."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.method in BODY_METHODS and request.match_info.http_exception is None:
-            raw = await read_limited(request, limit)
+            raw = await read_limited(request, limit, timeout_s)
             request[RAW_BODY] = raw
             request[JSON_BODY] = parse_json_object(raw)
         return await handler(request)

@@ -11,6 +11,7 @@ Refusals use the API's JSON error body. The stream key comes as a Bearer token.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from dataclasses import dataclass, field
@@ -65,6 +66,7 @@ class WhipSettings:
     ice_servers: tuple[IceServer, ...] = ()
     idle_timeout_s: float = 5.0
     connect_timeout_s: float = 15.0
+    body_timeout_s: float = 30.0  # the offer must have arrived this long after the headers
     keyframe_interval_s: float = 1.0
     video: H264Settings = field(default_factory=H264Settings)
 
@@ -158,9 +160,22 @@ class WhipServer:
                 "Content-Type",
             )
         try:
-            body = await request.text()
+            async with asyncio.timeout(self.settings.body_timeout_s):
+                body = await request.text()
         except UnicodeDecodeError:
             raise OfferRefused(400, "invalid_sdp", "The SDP offer is not UTF-8 text.") from None
+        except TimeoutError:
+            self.limit_hits.hit(
+                "http_body_timeout_s",
+                f"WHIP offer from {_remote(request)} refused: its body did not arrive within "
+                f"{self.settings.body_timeout_s:g} s",
+            )
+            response = self._error(
+                408, "request_timeout",
+                f"The offer did not arrive within {self.settings.body_timeout_s:g} s.",
+            )  # fmt: skip
+            response.force_close()
+            return response
         sections = parse_offer(body)
         choice = choose(sections, livestream.transcode)
         session_id = secrets.token_urlsafe(16)
@@ -277,6 +292,7 @@ def whip_settings(settings: Settings) -> WhipSettings:
         ),
         idle_timeout_s=settings.whip_idle_timeout_s,
         connect_timeout_s=settings.whip_connect_timeout_s,
+        body_timeout_s=settings.http_body_timeout_s,
         # A segment can only start on a keyframe: ask WebRTC senders for one as often.
         keyframe_interval_s=settings.segment_target_s,
     )
