@@ -315,6 +315,7 @@ class LiveServer:
             cors_origins=parse_origins(self.settings.cors_origins),
             max_body_bytes=self.settings.api_max_body_bytes,
             body_timeout_s=self.settings.http_body_timeout_s,
+            limit_hits=self.limit_hits,
         )
         api[ASSET_FILES] = self.recordings
         setup_vod_routes(

@@ -34,6 +34,7 @@ from live.api.ratelimit import (
 from live.api.state import CONTROL, STORE, URLS
 from live.api.webhooks import EVENTS, ApiEvents
 from live.control import LiveControl
+from live.limits import LimitHits
 from live.store.base import Store
 from live.urls import PublicUrls
 
@@ -49,6 +50,7 @@ def build_api(
     cors_origins: Iterable[str] = (),
     max_body_bytes: int = MAX_BODY_BYTES,
     body_timeout_s: float | None = None,
+    limit_hits: LimitHits | None = None,
 ) -> web.Application:
     """The REST API, to be mounted with `root.add_subapp("/v1", api)`; the root app
     should carry `request_id_middleware`. Without `rate_limiter` there are no limits;
@@ -63,7 +65,7 @@ def build_api(
     if rate_limiter is not None:
         middlewares.append(key_rate_limit_middleware(rate_limiter))
     middlewares += [
-        json_body_middleware(max_body_bytes, body_timeout_s),
+        json_body_middleware(max_body_bytes, body_timeout_s, limit_hits),
         idempotency_middleware(store),
     ]
     api = web.Application(middlewares=middlewares)

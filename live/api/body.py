@@ -16,6 +16,7 @@ from aiohttp.typedefs import Handler, Middleware
 
 from live.api.errors import ApiError
 from live.api.state import JSON_BODY, RAW_BODY
+from live.limits import LimitHits
 
 # The default of `api_max_body_bytes`: room for a poster sent as a data URL.
 MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -80,7 +81,9 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
 
 
 def json_body_middleware(
-    limit: int = MAX_BODY_BYTES, timeout_s: float | None = None
+    limit: int = MAX_BODY_BYTES,
+    timeout_s: float | None = None,
+    limit_hits: LimitHits | None = None,
 ) -> Middleware:
     """Parse the body of POST/PUT/PATCH to routes that exist (a 404 stays a 404),
     refusing one over `limit` bytes with 413, and one not all there `timeout_s`
@@ -89,7 +92,16 @@ def json_body_middleware(
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.method in BODY_METHODS and request.match_info.http_exception is None:
-            raw = await read_limited(request, limit, timeout_s)
+            try:
+                raw = await read_limited(request, limit, timeout_s)
+            except ApiError as error:
+                if error.status == 408 and limit_hits is not None:
+                    limit_hits.hit(
+                        "http_body_timeout_s",
+                        f"{request.method} {request.path} from {request.remote}: the body "
+                        f"did not arrive within {timeout_s:g} s",
+                    )
+                raise
             request[RAW_BODY] = raw
             request[JSON_BODY] = parse_json_object(raw)
         return await handler(request)

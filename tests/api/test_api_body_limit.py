@@ -14,6 +14,7 @@ from conftest import URLS
 
 from live.api import build_api, request_id_middleware
 from live.config import ConfigError, Settings
+from live.limits import LimitHits
 from live.store import SqliteStore
 
 LIMIT = 4096
@@ -68,3 +69,27 @@ def test_the_setting_defaults_to_10_mb_and_is_checked():
     assert Settings().api_max_body_bytes == 10 * 1024 * 1024
     with pytest.raises(ConfigError):
         Settings(api_max_body_bytes=10).validate()
+
+
+@pytest.fixture
+async def slow_server(store: SqliteStore, control: Any) -> AsyncIterator[TestServer]:
+    root = web.Application(middlewares=[request_id_middleware])
+    hits = LimitHits()
+    api = build_api(
+        store=store, control=control, urls=URLS, body_timeout_s=0.5, limit_hits=hits
+    )
+    root.add_subapp("/v1", api)
+    async with TestServer(root) as test_server:
+        test_server.hits = hits  # type: ignore[attr-defined]
+        yield test_server
+
+
+async def test_a_body_that_stops_arriving_is_refused_with_408(slow_server, admin):
+    status, body = await _answer(slow_server, admin, 200, b'{"name": "slo')
+    assert status == 408 and body["error"]["code"] == "request_timeout"
+    assert "0.5 s" in body["error"]["message"]
+    assert slow_server.hits.counts["http_body_timeout_s"] == 1
+    # a whole body is read as before
+    length = len(whole := b'{"name": "quick"}')
+    status, body = await _answer(slow_server, admin, length, whole)
+    assert status == 201 and body["name"] == "quick"
