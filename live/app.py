@@ -12,7 +12,7 @@ from pathlib import Path
 from aiohttp import web
 
 from live.api import build_api, request_id_middleware, request_id_on_prepare
-from live.api.assets import ASSET_FILES, asset_json
+from live.api.assets import ASSET_FILES, UploadSettings, asset_json
 from live.api.cors import parse_origins
 from live.api.ratelimit import Limiter, RateLimiter
 from live.api.ratelimit_redis import RedisRateLimiter
@@ -289,6 +289,11 @@ class LiveServer:
             rate_limiter=limiter,
             cors_origins=parse_origins(self.settings.cors_origins),
             max_body_bytes=self.settings.api_max_body_bytes,
+            asset_events=self._asset_event,
+            upload_settings=UploadSettings(
+                max_upload_bytes=self.settings.max_upload_bytes,
+                upload_expiry_s=self.settings.upload_expiry_s,
+            ),
         )
         api[ASSET_FILES] = self.recordings
         setup_vod_routes(

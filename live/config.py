@@ -106,6 +106,10 @@ class Settings:
     # vod_url_expiry_s; playlists stay on the node, with presigned URIs inside).
     vod_delivery: str = "proxy"
     vod_url_expiry_s: int = 3600
+    # Uploads and imports: a file over max_upload_bytes is refused (413) before it is
+    # stored; an upload left unfinished for upload_expiry_s is dropped with its bytes.
+    max_upload_bytes: int = 20 * 1000**3
+    upload_expiry_s: float = 24 * 3600.0
     # REST API: requests per minute per API key (token bucket; 0: no limit) and burst.
     api_rate_limit_per_min: int = 600
     api_rate_limit_burst: int = 100

@@ -212,7 +212,8 @@ async def test_storage_failure_fails_the_asset_and_spares_the_others(store, tmp_
     await healthy.close(60)
     failed = (await store.list_assets(livestream_id=failing_broadcast.livestream.id))[0][0]
     assert failed.status == "failed"
-    assert "disk is full" in failed.error
+    assert failed.error["code"] == "processing_failed"
+    assert "disk is full" in failed.error["message"]
     assert events == ["asset.failed"]
     assert not broken.recorders and not failing_broadcast.packager.taps  # it let go
     # the live window of the failing recording lost nothing

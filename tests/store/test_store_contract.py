@@ -642,9 +642,53 @@ async def test_create_get_update_asset(store: Store) -> None:
     assert (updated.status, updated.duration_s, updated.size_bytes) == ("ready", 12.5, 1234)
     assert updated.has_poster is True and updated.ready_at == ready_at
     assert await store.get_asset(asset.id) == updated
-    failed = await store.update_asset(asset.id, status="failed", error="the disk is full")
-    assert failed is not None and failed.error == "the disk is full"
+    error = {"code": "processing_failed", "message": "the disk is full"}
+    failed = await store.update_asset(asset.id, status="failed", error=error)
+    assert failed is not None and failed.error == error
     assert await store.update_asset("ast_nope", status="ready") is None
+
+
+async def test_an_upload_asset_keeps_every_field_and_belongs_to_no_livestream(
+    store: Store,
+) -> None:
+    from live.store.models import Asset
+
+    expires = utcnow()
+    asset = await store.create_asset(
+        Asset(
+            source="url", name="Last week's show", status="pending",
+            origin_url="https://media.example/show.mp4",
+            origin_http_headers="Authorization: Bearer t0k3n\nX-Trace: 1",
+            clip_start_s=5.0, clip_duration_s=10.0, transcode="passthrough",
+            declared_size_bytes=123456, upload_expires_at=expires,
+        )
+    )  # fmt: skip
+    assert await store.get_asset(asset.id) == asset
+    assert asset.livestream_id is None and asset.session_id is None
+    renditions = [{"width": 1280, "height": 720, "bitrate_kbps": 2800, "codec": "avc1.64001f"}]
+    original = {"size_bytes": 123456, "video": {"codec": "h264"}, "audio": None}
+    updated = await store.update_asset(
+        asset.id, status="viewable", progress=40, renditions=renditions, original=original
+    )
+    assert updated is not None and await store.get_asset(asset.id) == updated
+    assert (updated.progress, updated.renditions, updated.original) == (40, renditions, original)
+    assert updated.status == "viewable"
+    listed, total = await store.list_assets(statuses=("viewable",))
+    assert (total, [a.id for a in listed]) == (1, [asset.id])
+    assert await store.list_assets(livestream_id="ls_1") == ([], 0)
+    assert await store.delete_asset(asset.id) is True
+    assert await store.get_asset(asset.id) is None
+    assert await store.list_assets() == ([], 0)
+
+
+async def test_an_asset_error_must_be_a_code_and_a_message(store: Store) -> None:
+    from live.store.models import Asset
+
+    asset = await store.create_asset(Asset(livestream_id="ls_1", session_id="ses_1"))
+    for bad in ("the disk is full", {"code": "disk_full", "message": "x"}, {"code": "x"}):
+        with pytest.raises(ValueError):
+            await store.update_asset(asset.id, status="failed", error=bad)
+    assert (await store.get_asset(asset.id)).error is None
 
 
 async def test_update_asset_rejects_unknown_fields_and_statuses(store: Store) -> None:
