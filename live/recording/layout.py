@@ -9,6 +9,10 @@ download.mp4     the fast-start MP4        } manifests and segments that exist
 poster.jpg       a frame from the video    }
 sprite.jpg       thumbnails for scrubbing, }
 sprite.vtt       and their WebVTT track    }
+
+An upload or import also keeps, next to its playback objects:
+source           the file as it was received (never served)
+poster_source    the poster the uploader sent, JPEG or PNG (never served)
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ MP4 = "download.mp4"
 POSTER = "poster.jpg"
 SPRITE = "sprite.jpg"
 SPRITE_VTT = "sprite.vtt"
+SOURCE = "source"
+POSTER_SOURCE = "poster_source"
 
 _SEGMENT_MANIFEST = re.compile(r"seg_(\d{5,9})\.json")
 _SEGMENT = re.compile(r"seg_(\d{5,9})\.m4s")
