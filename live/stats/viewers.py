@@ -12,10 +12,11 @@ Any player (hls.js, Safari, VLC, ffplay) is counted without its help:
   has fetched nothing for three target durations.
 
 Behind a caching edge most requests never reach a node. `configs/edge.vcl` passes one
-request per player and segment to the node (the player's media playlist request for
-a segment's first part, or any plain reload), marked `X-Live-Edge`; such a request
-keeps the player alive and credits it with the segment it has just played
-(`EdgeCredit`), so players, renditions and bytes stay right behind the edge.
+request per player and segment to the node with the player's id (its media playlist
+request for a segment's second part, or any plain reload), marked `X-Live-Edge: count`;
+such a request keeps the player alive and credits it with the segment it has just
+played (`_edge_credit`), so players, renditions and bytes stay right behind the edge.
+The fetches the edge shares among players (`X-Live-Edge: shared`) count for nobody.
 
 Everything is in memory and O(1) per request (a dict lookup and a few additions); a
 sweep once a second expires players. The store sees the totals once, when the
@@ -41,9 +42,11 @@ from live.hls import HlsRegistry
 from live.hls.paths import LiveTarget
 from live.store.times import to_rfc3339, utcnow
 
-# Set by the edge (configs/edge.vcl) on the one request per player and segment it
-# passes on: the player got that segment's media from the edge's cache.
+# Set by the edge (configs/edge.vcl) on each /live fetch: "count" on the one request
+# per player and segment it passes on with the player's id (the player got that
+# segment's media from the edge's cache), "shared" on the fetches it caches for all.
 EDGE_HEADER = "X-Live-Edge"
+EDGE_COUNT = "count"
 TIMEOUT_TARGET_DURATIONS = 3
 MAX_PLAYERS_PER_STREAM = 50_000  # beyond this, new players are counted by address only
 RETAIN_IDLE_S = 3600.0  # an ended stream's stats stay in memory this long
@@ -175,6 +178,9 @@ class ViewerTracker:
         totals are summed from its players when read)."""
         if target.kind == "multivariant":
             return
+        edge = request.headers.get(EDGE_HEADER)
+        if edge is not None and edge != EDGE_COUNT:
+            return  # a fetch the edge shares among its players: nobody's view
         playback_id = target.playback_id
         stream = self.streams.get(playback_id) or self._stream(playback_id)
         # Only ids we issued (or a well-formed id from before a restart) are keys.
@@ -192,7 +198,7 @@ class ViewerTracker:
         rendition = target.rendition
         if rendition is not None and rendition != player.rendition:
             stream.switch(player, rendition)
-        if EDGE_HEADER in request.headers:
+        if edge is not None:  # the player got a segment from the edge's cache
             size += self._edge_credit(target)
         player.bytes_out += size
 
@@ -376,13 +382,17 @@ class ViewerTracker:
         return TIMEOUT_TARGET_DURATIONS * math.ceil(td)
 
 
-def viewer_address(request: web.Request) -> str:
-    """The viewer's address: the peer's, or for a request another cluster node proxied
-    here, the address that node saw (the last X-Forwarded-For entry it added)."""
-    if "X-Live-Forwarded" in request.headers:
-        forwarded = request.headers.get("X-Forwarded-For", "")
-        if forwarded:
-            return forwarded.rsplit(",", 1)[-1].strip()
+def viewer_address(request: web.BaseRequest) -> str:
+    """The viewer's address: the peer's, or the address the hop in front of this node
+    saw: another cluster node that proxied the request here (the last X-Forwarded-For
+    entry it added), the edge (the entry it added), or both (the edge's entry, then
+    the node's)."""
+    headers = request.headers
+    hops = ("X-Live-Forwarded" in headers) + (EDGE_HEADER in headers)
+    if hops:
+        entries = headers.get("X-Forwarded-For", "").split(",")
+        if len(entries) >= hops and entries[-hops].strip():
+            return entries[-hops].strip()
     return request.remote or ""
 
 

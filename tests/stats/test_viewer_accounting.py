@@ -8,7 +8,7 @@ from aiohttp.test_utils import make_mocked_request
 
 from live.hls import HlsRegistry, HlsStream, HlsWindow, Rendition
 from live.hls.paths import parse_live_target
-from live.stats.viewers import EDGE_HEADER, ViewerTracker
+from live.stats.viewers import EDGE_COUNT, EDGE_HEADER, ViewerTracker
 
 PB = "pb_test"
 
@@ -200,10 +200,13 @@ def test_a_request_the_edge_passes_credits_the_segment_played_from_its_cache() -
     segment = 5 * 300
     tracker = ViewerTracker(registry, clock=Clock())
     player = _start_player(tracker)
-    path = f"/live/{PB}/{player}/480p/index.m3u8?_HLS_msn=2&_HLS_part=0"
-    _on_request(tracker, path, 400, **{EDGE_HEADER: "1"})
+    path = f"/live/{PB}/{player}/480p/index.m3u8?_HLS_msn=2&_HLS_part=1"
+    _on_request(tracker, path, 400, **{EDGE_HEADER: EDGE_COUNT})
     _on_request(tracker, path, 400)  # straight to the node: its own parts count instead
+    # what the edge fetches once for all its players is nobody's
+    _on_request(tracker, f"/live/{PB}/480p/part-3.m4s", 300, **{EDGE_HEADER: "shared"})
     report = tracker.report(PB, live=True)
+    assert report["current_viewers"] == 1
     assert report["players"][0]["bytes_out"] == 400 + segment + 400
     assert report["players"][0]["rendition"] == "480p"
     assert report["renditions"]["480p"]["bytes_out"] == 800 + segment
