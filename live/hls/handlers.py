@@ -153,6 +153,9 @@ def setup_hls_routes(
 
 
 class HlsHandlers:
+    """The `/live` answers, reached through the router (`routed`) or before it
+    (`direct`); both parse the raw target and end in `serve`."""
+
     def __init__(
         self,
         registry: HlsRegistry,
@@ -210,7 +213,7 @@ class HlsHandlers:
         if rendition is None:
             return _not_found("No such rendition")
         if kind == "part":
-            return await self._part(request, target, stream, rendition)
+            return await self._part(request, target, rendition)
         if kind == "playlist":
             return await self._media_playlist(request, target, stream, rendition)
         return await self._stored(request, target, rendition)
@@ -361,11 +364,7 @@ class HlsHandlers:
         return await self._send_chunks(request, target, rendition, chunks)
 
     async def _part(
-        self,
-        request: web.BaseRequest,
-        target: LiveTarget,
-        stream: HlsStream,
-        rendition: Rendition,
+        self, request: web.BaseRequest, target: LiveTarget, rendition: Rendition
     ) -> web.StreamResponse:
         """A part; the preload-hinted one is held until complete, then sent whole."""
         window = rendition.window
