@@ -232,7 +232,7 @@ class HlsHandlers:
                 headers={"Retry-After": "1"},
             )
         player_id = None
-        if self._start_player is not None:
+        if self._start_player is not None and request.method == "GET":  # HEAD: a probe
             player_id = self._start_player(request, stream.playback_id)
         query = strip_hls_params(target.query)
         body = render_multivariant(renditions, player_id=player_id, query=query).encode()

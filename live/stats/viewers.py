@@ -50,7 +50,6 @@ EDGE_COUNT = "count"
 TIMEOUT_TARGET_DURATIONS = 3
 MAX_PLAYERS_PER_STREAM = 50_000  # beyond this, new players are counted by address only
 RETAIN_IDLE_S = 3600.0  # an ended stream's stats stay in memory this long
-_MEDIA_KINDS = frozenset({"playlist", "part", "segment", "init"})
 
 
 @dataclass(slots=True)

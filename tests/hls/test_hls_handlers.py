@@ -460,6 +460,8 @@ async def test_multivariant_puts_the_player_id_in_the_path() -> None:
         assert resp.headers["Cache-Control"] == "private, no-cache"
         again = parse(await (await client.get(f"/live/{PB}/index.m3u8")).text())
         assert again.playlists[0].uri == "pl_2/source/index.m3u8"
+        # a HEAD (the player page asks whether the stream is live) starts no player
+        assert (await client.head(f"/live/{PB}/index.m3u8")).status == 200
         assert started == [PB, PB]
 
 
