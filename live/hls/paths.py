@@ -17,8 +17,7 @@ player's URL has any.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 from urllib.parse import unquote
 
 Kind = Literal["multivariant", "playlist", "part", "segment", "init"]
@@ -32,9 +31,10 @@ _FILES: dict[str, tuple[Kind, str]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class LiveTarget:
-    """One `/live` request: which stream, player, rendition and file it asks for."""
+class LiveTarget(NamedTuple):
+    """One `/live` request: which stream, player, rendition and file it asks for (a
+    named tuple: made for every request, and three times cheaper to build than a
+    frozen dataclass)."""
 
     playback_id: str
     kind: Kind
