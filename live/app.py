@@ -28,6 +28,9 @@ from live.events.ban_expiry import BanExpiry, ban_waker
 from live.events.dispatcher import DispatchSettings, RetryPolicy, WebhookDispatcher
 from live.events.outbox import WebhookOutbox
 from live.hls import HlsRegistry, setup_hls_routes
+from live.hls.direct import DirectRunner
+from live.hls.handlers import HlsHandlers
+from live.hls.paths import LiveTarget
 from live.ingest.rtmp import RtmpIngestServer
 from live.ingest.srt import SrtIngestServer
 from live.ingest.whip import WhipServer, whip_settings
@@ -214,8 +217,9 @@ class LiveServer:
 
         self.urls = _public_urls(settings, http_port, rtmp_port, rtmps_port, srt_port)
         self.outbox.urls = self.urls
-        self._runner = web.AppRunner(
-            self._build_http_app(), access_log=None, handler_cancellation=True
+        http_app, hls_handlers = self._build_http_app()
+        self._runner = DirectRunner(
+            http_app, front=hls_handlers.direct, access_log=None, handler_cancellation=True
         )
         await self._runner.setup()
         await web.SockSite(self._runner, http_socket).start()
@@ -249,7 +253,7 @@ class LiveServer:
         if self.outbox is not None and self.urls is not None:
             await self.outbox.emit_asset(event, asset_json(asset, self.urls))
 
-    def _build_http_app(self) -> web.Application:
+    def _build_http_app(self) -> tuple[web.Application, HlsHandlers]:
         assert self.store is not None and self.manager is not None and self.urls is not None
         assert self.recordings is not None
         middlewares = [request_id_middleware, self.metrics.middleware]
@@ -266,14 +270,14 @@ class LiveServer:
         setup_metrics_route(app, self.metrics)
         PosterService(self.manager.latest_keyframe).setup_route(app)  # before /live/ fallback
         if self.settings.viewer_stats:
-            setup_hls_routes(
+            hls_handlers = setup_hls_routes(
                 app,
                 self.hls,
                 on_request=self._on_hls_request,
-                query_for_multivariant=self.viewers.query_for_multivariant,
+                start_player=self.viewers.start_player,
             )
         else:  # the same URIs for every viewer; only the metrics see requests
-            setup_hls_routes(app, self.hls, on_request=self.metrics.on_hls_request)
+            hls_handlers = setup_hls_routes(app, self.hls, on_request=self.metrics.on_hls_request)
         limiter: Limiter | None = None
         per_min, burst = self.settings.api_rate_limit_per_min, self.settings.api_rate_limit_burst
         if per_min > 0 and self.cluster is not None:  # one budget per key, cluster-wide
@@ -307,16 +311,14 @@ class LiveServer:
         self.whip.setup_routes(app)  # POST /whip, DELETE/PATCH/OPTIONS /whip/{session}
         app.add_subapp("/v1", api)
         setup_web_routes(app, WebSettings(js_url=self.settings.web_js_url), self._stream_status)
-        return app
+        return app, hls_handlers
 
     def _stream_status(self, playback_id: str) -> dict:
         return stream_status(self.hls, self.viewers.current_viewers, playback_id)
 
-    def _on_hls_request(
-        self, request: web.Request, playback_id: str, kind: str, size: int
-    ) -> None:
-        self.metrics.on_hls_request(request, playback_id, kind, size)
-        self.viewers.on_request(request, playback_id, kind, size)
+    def _on_hls_request(self, request: web.BaseRequest, target: LiveTarget, size: int) -> None:
+        self.metrics.on_hls_request(request, target, size)
+        self.viewers.on_request(request, target, size)
 
     async def _healthz(self, request: web.Request) -> web.Response:
         """Which node answered, and whether what it depends on answers (503 if not)."""
