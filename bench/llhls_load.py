@@ -142,9 +142,14 @@ def _sample(watch: dict[str, int], metrics_url: str | None) -> dict:
         sample["cpu"][name] = sum(cpu_seconds(tree).values())
         sample["rss_mb"][name] = sum(_rss_kb(p) for p in tree) / 1024
     if metrics_url:
-        with urllib.request.urlopen(metrics_url, timeout=5) as response:
-            text = response.read().decode()
-        sample["origin_requests"] = {kind: float(v) for kind, v in _HLS_REQUESTS.findall(text)}
+        try:
+            with urllib.request.urlopen(metrics_url, timeout=15) as response:
+                text = response.read().decode()
+        except OSError as error:  # an origin too busy to answer is a finding, not a crash
+            print(f"/metrics not read: {error!r}", file=sys.stderr)
+        else:
+            counts = {kind: float(v) for kind, v in _HLS_REQUESTS.findall(text)}
+            sample["origin_requests"] = counts
     return sample
 
 
@@ -213,7 +218,7 @@ def _report(tallies: list[Tally], tool_cpu: float, before: dict, after: dict,
             report[f"{name}_idle_cpu_share"] = round(idle_cpu[name], 3)
             net = cpu - idle_cpu[name] * window
             report[f"{name}_net_us_per_request"] = round(net / requests * 1e6, 1)
-    if "origin_requests" in before:
+    if "origin_requests" in before and "origin_requests" in after:
         origin = {
             kind: after["origin_requests"][kind] - before["origin_requests"].get(kind, 0)
             for kind in after["origin_requests"]
