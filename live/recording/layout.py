@@ -14,6 +14,7 @@ sprite.vtt       and their WebVTT track    }
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from live.storage.base import Storage
 
@@ -78,3 +79,8 @@ def content_type(name: str) -> str:
 async def put(storage: Storage, prefix: str, name: str, data: bytes) -> None:
     """Write one of the asset's objects, with its content type (S3 serves it)."""
     await storage.put(prefix + name, data, content_type=content_type(name))
+
+
+async def put_parts(storage: Storage, prefix: str, name: str, parts: Sequence[bytes]) -> int:
+    """`put` of the concatenation of `parts` (a segment's moof+mdat parts); its size."""
+    return await storage.put_parts(prefix + name, parts, content_type=content_type(name))
