@@ -18,6 +18,7 @@ poster_source    the poster the uploader sent, JPEG or PNG (never served)
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from live.storage.base import Storage
 
@@ -84,3 +85,8 @@ def content_type(name: str) -> str:
 async def put(storage: Storage, prefix: str, name: str, data: bytes) -> None:
     """Write one of the asset's objects, with its content type (S3 serves it)."""
     await storage.put(prefix + name, data, content_type=content_type(name))
+
+
+async def put_parts(storage: Storage, prefix: str, name: str, parts: Sequence[bytes]) -> int:
+    """`put` of the concatenation of `parts` (a segment's moof+mdat parts); its size."""
+    return await storage.put_parts(prefix + name, parts, content_type=content_type(name))
