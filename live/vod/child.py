@@ -1,0 +1,166 @@
+"""The child process that does a job's media work: `python -m live.vod.child`.
+
+Why a process and not a thread: it can run at a lower CPU priority than the
+live streams (`priority.py`), a hostile file that crashes a decoder takes down
+only the child, and a deleted asset's work stops at once (the parent kills it).
+
+It reads one JSON spec (`ChildSpec`) on stdin and writes its outputs into
+`out_dir`, telling the parent what it did as JSON lines on stdout:
+    {"event": "probed", "original": {...}, "duration_s": 30.0}
+    {"event": "progress", "percent": 42}                  at most twice a second
+    {"event": "renditions", "renditions": [...], "last": false}   a pass is done
+    {"event": "finished", "duration_s": 30.0, "files": ["download.mp4", ...]}
+    {"event": "failed", "code": "unsupported_media", "message": "..."}
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from live.recording import layout
+from live.vod.codecs import rendition_codec
+from live.vod.encode import Clip, EncodeSettings, encode_pass
+from live.vod.pictures import make_pictures
+from live.vod.plan import AUDIO, plan_job
+from live.vod.priority import lower_priority
+from live.vod.probe import MediaRejected, SourceInfo, probe
+from live.vod.remux import build_mp4, pass_through
+
+_PROGRESS_EVERY_S = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class ChildSpec:
+    source: str
+    size_bytes: int
+    out_dir: str
+    rungs: list[tuple[int, int]]
+    transcode: str = "ladder"
+    clip_start_s: float | None = None
+    clip_duration_s: float | None = None
+    poster_source: str | None = None
+    preset: str = "veryfast"
+    priority: str = "idle"
+    # The first pass's renditions are stored already (a job resumed after a restart).
+    first_pass_done: bool = False
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+
+def _emit(event: str, **fields: Any) -> None:
+    sys.stdout.write(json.dumps({"event": event, **fields}) + "\n")
+    sys.stdout.flush()
+
+
+class _Progress:
+    """Percent of the whole job from a pass's own fraction, sent at most twice a second."""
+
+    def __init__(self) -> None:
+        self.done = 0.0  # weight of the passes finished
+        self.weight = 1.0
+        self._sent_at = 0.0
+
+    def __call__(self, fraction: float) -> None:
+        now = time.monotonic()
+        if now - self._sent_at >= _PROGRESS_EVERY_S:
+            self._sent_at = now
+            _emit("progress", percent=min(99, int(100 * (self.done + self.weight * fraction))))
+
+
+def run(spec: ChildSpec) -> None:
+    out_dir = Path(spec.out_dir)
+    source = probe(spec.source, spec.size_bytes)
+    _emit("probed", original=source.original, duration_s=source.duration_s)
+    clipped = bool(spec.clip_start_s) or spec.clip_duration_s is not None
+    plan = plan_job(
+        source, spec.rungs, passthrough=spec.transcode == "passthrough", clipped=clipped
+    )
+    progress = _Progress()
+    if plan.passthrough:
+        video_name = _source_name(source)
+        pass_through(spec.source, out_dir, video_name, segment_s=EncodeSettings.segment_s)
+        duration = source.duration_s
+        top = video_name
+        _emit(
+            "renditions",
+            renditions=_describe(out_dir, source, video_name),
+            audio=_audio(out_dir, source.audio is not None),
+            last=True,
+        )
+    else:
+        settings = EncodeSettings(preset=spec.preset)
+        clip = Clip(spec.clip_start_s or 0.0, spec.clip_duration_s)
+        duration = 0.0
+        for number, step in enumerate(plan.passes):
+            progress.weight = step.weight
+            if number == 0 and spec.first_pass_done and not step.last:
+                progress.done += step.weight
+                continue
+            # The last pass always makes the audio too: the MP4 needs it here.
+            audio = step.audio or (step.last and source.audio is not None)
+            step = type(step)(step.rungs, audio, step.last, step.weight)
+            duration = encode_pass(
+                spec.source, source, step, out_dir, clip=clip, settings=settings,
+                progress=progress,
+            )  # fmt: skip
+            progress.done += step.weight
+            made = [
+                {"name": r.name, "width": r.width, "height": r.height,
+                 "bitrate_kbps": r.bitrate // 1000,
+                 "codec": rendition_codec(out_dir / layout.rendition_init(r.name))}
+                for r in step.rungs
+            ]  # fmt: skip
+            _emit("renditions", renditions=made, audio=_audio(out_dir, audio), last=step.last)
+        top = plan.rungs[0].name if plan.rungs else None
+    mp4 = out_dir / layout.MP4
+    build_mp4(out_dir, top, source.audio is not None, mp4)
+    poster = Path(spec.poster_source) if spec.poster_source else None
+    files = [layout.MP4, *make_pictures(mp4, poster, out_dir)]
+    _emit("finished", duration_s=round(duration, 3), files=files)
+
+
+def _source_name(source: SourceInfo) -> str | None:
+    return f"{source.video['height']}p" if source.video is not None else None
+
+
+def _describe(out_dir: Path, source: SourceInfo, video_name: str | None) -> list[dict[str, Any]]:
+    if video_name is None or source.video is None:
+        return []
+    return [{
+        "name": video_name, "width": source.video["width"], "height": source.video["height"],
+        "bitrate_kbps": source.video["bitrate_kbps"],
+        "codec": rendition_codec(out_dir / layout.rendition_init(video_name)),
+    }]  # fmt: skip
+
+
+def _audio(out_dir: Path, made: bool) -> dict[str, Any] | None:
+    if not made:
+        return None
+    return {"name": AUDIO, "codec": rendition_codec(out_dir / layout.rendition_init(AUDIO))}
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    fields = json.loads(sys.stdin.read())
+    fields["rungs"] = [tuple(rung) for rung in fields["rungs"]]  # JSON has no tuples
+    spec = ChildSpec(**fields)
+    lower_priority(spec.priority)  # type: ignore[arg-type]
+    try:
+        run(spec)
+    except MediaRejected as rejected:
+        _emit("failed", code=rejected.code, message=rejected.message)
+    except Exception as error:  # anything else is ours, not the file's: say what
+        logging.exception("VOD processing failed")
+        _emit("failed", code="processing_failed", message=f"processing failed: {error}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
