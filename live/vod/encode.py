@@ -125,7 +125,8 @@ def encode_pass(
     if available <= 0:
         raise MediaRejected(
             "processing_failed",
-            f"clip_start_s {clip.start_s:g} is past the end of the {source.duration_s:.3f} s source",
+            f"clip_start_s {clip.start_s:g} is past the end of the source"
+            f" ({source.duration_s:.3f} s)",
         )
     length = min(available, clip.duration_s) if clip.duration_s is not None else available
     end = start + length if clip.duration_s is not None else math.inf
@@ -187,7 +188,8 @@ def encode_pass(
                 if video_done and audio_done:
                     break
         except av.FFmpegError as error:
-            raise MediaRejected("processing_failed", f"the source cannot be decoded: {error}") from None
+            message = f"the source cannot be decoded: {error}"
+            raise MediaRejected("processing_failed", message) from None
         try:
             for rendition in videos:
                 rendition.encode(None)

@@ -14,6 +14,7 @@ inherit it):
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Literal
 
@@ -28,7 +29,6 @@ def lower_priority(priority: VodPriority) -> None:
         return
     os.nice(max(0, LOWEST_NICE - os.nice(0)))
     if priority == "idle" and hasattr(os, "SCHED_IDLE"):
-        try:
+        # A container may forbid it: nice 19 still holds.
+        with contextlib.suppress(OSError):
             os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-        except OSError:  # a container that forbids it: nice 19 still holds
-            pass

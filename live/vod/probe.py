@@ -8,6 +8,7 @@ of the probe: a header can name a codec whose data is garbage.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,10 +102,8 @@ def _decodes(container: av.container.InputContainer, stream: av.stream.Stream) -
     """The stream's first frame decodes (a few packets' worth of tries), or the file
     is refused: its codec is one we cannot decode, or its data is not that codec."""
     kind = stream.type
-    try:
+    with contextlib.suppress(av.FFmpegError):
         container.seek(0, backward=True, any_frame=False)
-    except av.FFmpegError:
-        pass
     try:
         for count, packet in enumerate(container.demux(stream)):
             if packet.size and packet.decode():
@@ -114,9 +113,8 @@ def _decodes(container: av.container.InputContainer, stream: av.stream.Stream) -
         if stream.codec_context.decode(None):
             return
     except av.FFmpegError as error:
-        raise MediaRejected(
-            "unsupported_media", f"the {kind} ({stream.codec_context.name}) cannot be decoded: {error}"
-        ) from None
+        message = f"the {kind} ({stream.codec_context.name}) cannot be decoded: {error}"
+        raise MediaRejected("unsupported_media", message) from None
     raise MediaRejected(
         "unsupported_media", f"no {kind} frame could be decoded ({stream.codec_context.name})"
     )
