@@ -8,7 +8,9 @@ It reads one JSON spec (`ChildSpec`) on stdin and writes its outputs into
 `out_dir`, telling the parent what it did as JSON lines on stdout:
     {"event": "probed", "original": {...}, "duration_s": 30.0}
     {"event": "progress", "percent": 42}                  at most twice a second
-    {"event": "renditions", "renditions": [...], "last": false}   a pass is done
+    {"event": "renditions", "renditions": [...], "audio": {...}, "last": false}
+                                                          a pass is done: its files
+                                                          are the parent's to take
     {"event": "finished", "duration_s": 30.0, "files": ["download.mp4", ...]}
     {"event": "failed", "code": "unsupported_media", "message": "..."}
 """
@@ -88,6 +90,7 @@ def run(spec: ChildSpec) -> None:
         pass_through(spec.source, out_dir, video_name, segment_s=EncodeSettings.segment_s)
         duration = source.duration_s
         top = video_name
+        build_mp4(out_dir, top, source.audio is not None, out_dir / layout.MP4)
         _emit(
             "renditions",
             renditions=_describe(out_dir, source, video_name),
@@ -98,6 +101,7 @@ def run(spec: ChildSpec) -> None:
         settings = EncodeSettings(preset=spec.preset)
         clip = Clip(spec.clip_start_s or 0.0, spec.clip_duration_s)
         duration = 0.0
+        top = None
         for number, step in enumerate(plan.passes):
             progress.weight = step.weight
             if number == 0 and spec.first_pass_done and not step.last:
@@ -111,6 +115,9 @@ def run(spec: ChildSpec) -> None:
                 progress=progress,
             )  # fmt: skip
             progress.done += step.weight
+            if step.last:  # before the parent takes the renditions' files away
+                top = plan.rungs[0].name if plan.rungs else None
+                build_mp4(out_dir, top, source.audio is not None, out_dir / layout.MP4)
             made = [
                 {"name": r.name, "width": r.width, "height": r.height,
                  "bitrate_kbps": r.bitrate // 1000,
@@ -118,9 +125,7 @@ def run(spec: ChildSpec) -> None:
                 for r in step.rungs
             ]  # fmt: skip
             _emit("renditions", renditions=made, audio=_audio(out_dir, audio), last=step.last)
-        top = plan.rungs[0].name if plan.rungs else None
     mp4 = out_dir / layout.MP4
-    build_mp4(out_dir, top, source.audio is not None, mp4)
     poster = Path(spec.poster_source) if spec.poster_source else None
     files = [layout.MP4, *make_pictures(mp4, poster, out_dir)]
     _emit("finished", duration_s=round(duration, 3), files=files)
