@@ -30,7 +30,7 @@ from live.vod.codecs import rendition_codec
 from live.vod.encode import Clip, EncodeSettings, encode_pass
 from live.vod.pictures import make_pictures
 from live.vod.plan import AUDIO, plan_job
-from live.vod.priority import lower_priority
+from live.vod.priority import die_with_parent, lower_priority
 from live.vod.probe import MediaRejected, SourceInfo, probe
 from live.vod.remux import build_mp4, pass_through
 
@@ -153,6 +153,7 @@ def _audio(out_dir: Path, made: bool) -> dict[str, Any] | None:
 
 def main() -> int:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    die_with_parent()
     fields = json.loads(sys.stdin.read())
     fields["rungs"] = [tuple(rung) for rung in fields["rungs"]]  # JSON has no tuples
     spec = ChildSpec(**fields)

@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -33,7 +34,13 @@ from live.store.base import Store
 from live.store.errors import StoreUnavailable
 from live.store.models import Asset
 from live.store.times import utcnow
-from live.vod.pipeline import Announce, AssetGone, PipelineSettings, VodPipeline
+from live.vod.pipeline import (
+    SCRATCH_PREFIX,
+    Announce,
+    AssetGone,
+    PipelineSettings,
+    VodPipeline,
+)
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +87,9 @@ class VodJobs:
             requeued = await self.store.requeue_vod_jobs()
             if requeued:
                 log.info("%d VOD job(s) left running by the previous process: resuming", requeued)
+            # and the scratch files of the jobs it was running
+            for leftover in self.storage.scratch_dir().glob(f"{SCRATCH_PREFIX}*"):
+                await asyncio.to_thread(shutil.rmtree, leftover, True)
         self._workers = [
             asyncio.create_task(self._worker(), name=f"vod-worker-{n}")
             for n in range(self.settings.workers)

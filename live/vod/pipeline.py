@@ -42,6 +42,7 @@ Announce = Callable[[str, Asset], Awaitable[None]]
 PROGRESS_EVERY_S = 1.0  # at most one store write a second for `progress`
 _UPLOADS = 4  # objects stored at once
 _NOT_SERVED = (layout.SOURCE, layout.POSTER_SOURCE)
+SCRATCH_PREFIX = "vod-"  # a job's scratch directory in the storage's scratch_dir
 
 
 class AssetGone(Exception):
@@ -76,10 +77,9 @@ class VodPipeline:
         resuming = asset.status == "viewable" and await self._first_pass_stored(asset)
         if not resuming:
             await self._update(asset_id, status="processing", progress=0, renditions=[])
+        prefix = f"{SCRATCH_PREFIX}{asset_id}-"
         scratch = Path(
-            await asyncio.to_thread(
-                tempfile.mkdtemp, prefix=f"vod-{asset_id}-", dir=self.storage.scratch_dir()
-            )
+            await asyncio.to_thread(tempfile.mkdtemp, prefix=prefix, dir=self.storage.scratch_dir())
         )
         try:
             await _Run(self, asset, scratch, resuming).run()

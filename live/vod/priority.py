@@ -15,7 +15,9 @@ inherit it):
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
+import signal
 from typing import Literal
 
 VodPriority = Literal["idle", "low", "normal"]
@@ -32,3 +34,14 @@ def lower_priority(priority: VodPriority) -> None:
         # A container may forbid it: nice 19 still holds.
         with contextlib.suppress(OSError):
             os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+
+
+def die_with_parent() -> None:
+    """Linux: this process is killed when its parent dies, even by SIGKILL, so a
+    crashed server leaves no encoder running (its restart re-runs the job)."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+_PR_SET_PDEATHSIG = 1
