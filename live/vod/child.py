@@ -8,9 +8,9 @@ It reads one JSON spec (`ChildSpec`) on stdin and writes its outputs into
 `out_dir`, telling the parent what it did as JSON lines on stdout:
     {"event": "probed", "original": {...}, "duration_s": 30.0}
     {"event": "progress", "percent": 42}                  at most twice a second
-    {"event": "renditions", "renditions": [...], "audio": {...}, "last": false}
-                                                          a pass is done: its files
-                                                          are the parent's to take
+    {"event": "renditions", "dir": "pass0", "renditions": [...], "audio": {...},
+     "last": false}                     a pass is done: its files, in `out_dir/dir`,
+                                        are the parent's to take
     {"event": "finished", "duration_s": 30.0, "files": ["download.mp4", ...]}
     {"event": "failed", "code": "unsupported_media", "message": "..."}
 """
@@ -87,48 +87,62 @@ def run(spec: ChildSpec) -> None:
     progress = _Progress()
     if plan.passthrough:
         video_name = _source_name(source)
-        pass_through(spec.source, out_dir, video_name, segment_s=EncodeSettings.segment_s)
+        pass_dir = _pass_dir(out_dir, 0)
+        pass_through(spec.source, pass_dir, video_name, segment_s=EncodeSettings().segment_s)
         duration = source.duration_s
-        top = video_name
-        build_mp4(out_dir, top, source.audio is not None, out_dir / layout.MP4)
+        build_mp4(pass_dir, video_name, source.audio is not None, out_dir / layout.MP4)
         _emit(
             "renditions",
-            renditions=_describe(out_dir, source, video_name),
-            audio=_audio(out_dir, source.audio is not None),
+            dir=pass_dir.name,
+            renditions=_describe(pass_dir, source, video_name),
+            audio=_audio(pass_dir, source.audio is not None),
             last=True,
         )
     else:
         settings = EncodeSettings(preset=spec.preset)
         clip = Clip(spec.clip_start_s or 0.0, spec.clip_duration_s)
         duration = 0.0
-        top = None
         for number, step in enumerate(plan.passes):
             progress.weight = step.weight
             if number == 0 and spec.first_pass_done and not step.last:
                 progress.done += step.weight
                 continue
             # The last pass always makes the audio too: the MP4 needs it here.
-            audio = step.audio or (step.last and source.audio is not None)
+            audio = (step.audio or step.last) and source.audio is not None
             step = type(step)(step.rungs, audio, step.last, step.weight)
+            # A directory per pass: the parent takes a pass's files while the next runs.
+            pass_dir = _pass_dir(out_dir, number)
             duration = encode_pass(
-                spec.source, source, step, out_dir, clip=clip, settings=settings,
+                spec.source, source, step, pass_dir, clip=clip, settings=settings,
                 progress=progress,
             )  # fmt: skip
             progress.done += step.weight
             if step.last:  # before the parent takes the renditions' files away
                 top = plan.rungs[0].name if plan.rungs else None
-                build_mp4(out_dir, top, source.audio is not None, out_dir / layout.MP4)
+                build_mp4(pass_dir, top, source.audio is not None, out_dir / layout.MP4)
             made = [
                 {"name": r.name, "width": r.width, "height": r.height,
                  "bitrate_kbps": r.bitrate // 1000,
-                 "codec": rendition_codec(out_dir / layout.rendition_init(r.name))}
+                 "codec": rendition_codec(pass_dir / layout.rendition_init(r.name))}
                 for r in step.rungs
             ]  # fmt: skip
-            _emit("renditions", renditions=made, audio=_audio(out_dir, audio), last=step.last)
+            _emit(
+                "renditions",
+                dir=pass_dir.name,
+                renditions=made,
+                audio=_audio(pass_dir, audio),
+                last=step.last,
+            )
     mp4 = out_dir / layout.MP4
     poster = Path(spec.poster_source) if spec.poster_source else None
     files = [layout.MP4, *make_pictures(mp4, poster, out_dir)]
     _emit("finished", duration_s=round(duration, 3), files=files)
+
+
+def _pass_dir(out_dir: Path, number: int) -> Path:
+    path = out_dir / f"pass{number}"
+    path.mkdir()
+    return path
 
 
 def _source_name(source: SourceInfo) -> str | None:

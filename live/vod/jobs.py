@@ -167,12 +167,18 @@ class VodJobs:
                     await self.pipeline.fail(asset_id, "processing_failed", "processing failed")
             await self.store.remove_vod_job(asset_id, self.node_id)
         except asyncio.CancelledError:
-            # shutting down: the child goes, the job goes back to the queue
+            # shutting down: the child goes, the job goes back to the queue (unless
+            # it had just ended)
+            ended = task.done() and not task.cancelled()
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+            if ended:
+                end = self.store.remove_vod_job(asset_id, self.node_id)
+            else:
+                end = self.store.release_vod_job(asset_id, self.node_id)
             with contextlib.suppress(Exception):
-                await asyncio.shield(self.store.release_vod_job(asset_id, self.node_id))
+                await asyncio.shield(end)
             raise
         finally:
             self.running.pop(asset_id, None)

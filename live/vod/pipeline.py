@@ -220,8 +220,9 @@ class _Run:
             self.audio_codec = audio["codec"]
             if not self.audio_stored:
                 names.append(AUDIO)
+        pass_dir = self.out_dir / event["dir"]
         for name in names:
-            await self._store(rendition_files(self.out_dir, name))
+            await self._store(pass_dir, rendition_files(pass_dir, name))
         self.audio_stored = self.audio_stored or audio is not None
         for made in event["renditions"]:
             self.renditions.append({key: made[key] for key in ("width", "height", "codec")})
@@ -269,7 +270,7 @@ class _Run:
         return measure(playlist.decode(), sizes)
 
     async def _finish(self, event: dict[str, Any]) -> None:
-        await self._store(event["files"])
+        await self._store(self.out_dir, event["files"])
         size = sum(
             info.size for info in await self.p.storage.list(self.prefix)
             if info.key[len(self.prefix) :] not in _NOT_SERVED
@@ -287,15 +288,15 @@ class _Run:
         log.info("asset %s ready: %.1f s, %d bytes", asset.id, asset.duration_s, size)
         await self.p.announce("asset.ready", asset)
 
-    async def _store(self, names: list[str]) -> None:
-        """Store these files of the output directory, in order where it matters:
+    async def _store(self, directory: Path, names: list[str]) -> None:
+        """Store these files of `directory`, in order where it matters:
         all but the last at once (a few at a time), then the last."""
         slots = asyncio.Semaphore(_UPLOADS)
 
         async def store(name: str) -> None:
             async with slots:
                 await self.p.storage.put_file(
-                    self.prefix + name, self.out_dir / name, content_type=layout.content_type(name)
+                    self.prefix + name, directory / name, content_type=layout.content_type(name)
                 )
 
         *body, last = names

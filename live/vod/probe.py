@@ -45,9 +45,12 @@ def probe(path: str, size_bytes: int) -> SourceInfo:
     try:
         container = av.open(path)
     except (av.FFmpegError, UnicodeDecodeError) as error:
-        raise MediaRejected(
-            "unsupported_media", f"the file is not a video or audio file we can read ({error})"
-        ) from None
+        reason = getattr(error, "strerror", None) or str(error)  # without the server's path
+        if _looks_like_mp4(path):
+            message = f"the MP4/MOV file cannot be read: it is cut short or damaged ({reason})"
+        else:
+            message = f"the file is not a video or audio file we can read ({reason})"
+        raise MediaRejected("unsupported_media", message) from None
     with container:
         video_stream = next(iter(container.streams.video), None)
         audio_stream = next(iter(container.streams.audio), None)
@@ -88,6 +91,13 @@ def probe(path: str, size_bytes: int) -> SourceInfo:
             if audio_stream is not None
             else b"",
         )
+
+
+def _looks_like_mp4(path: str) -> bool:
+    """An ISO BMFF file starts with a box whose type is ftyp (or a few others)."""
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+    return head[4:8] in (b"ftyp", b"moov", b"mdat", b"wide", b"free")
 
 
 def _duration(container: av.container.InputContainer, stream: av.stream.Stream) -> float:
