@@ -43,7 +43,8 @@ def make_source(
     if audio:
         command += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"]
     if video:
-        command += ["-c:v", "libx264", "-preset", "ultrafast", "-g", str(FPS), "-pix_fmt", "yuv420p"]
+        command += ["-c:v", "libx264", "-preset", "ultrafast", "-g", str(FPS)]
+        command += ["-pix_fmt", "yuv420p"]
     if audio:
         command += ["-c:a", "aac", "-b:a", "96k"]
     command += ["-t", str(seconds), *container_args, str(path)]
