@@ -169,19 +169,22 @@ class VodJobs:
         except asyncio.CancelledError:
             # shutting down: the child goes, the job goes back to the queue (unless
             # it had just ended)
-            ended = task.done() and not task.cancelled()
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-            if ended:
-                end = self.store.remove_vod_job(asset_id, self.node_id)
-            else:
-                end = self.store.release_vod_job(asset_id, self.node_id)
             with contextlib.suppress(Exception):
-                await asyncio.shield(end)
+                await asyncio.shield(self._leave(asset_id))
             raise
         finally:
             self.running.pop(asset_id, None)
+
+    async def _leave(self, asset_id: str) -> None:
+        """Give up a job at shutdown: back to the queue, or gone if it had ended."""
+        asset = await self.store.get_asset(asset_id)
+        if asset is None or asset.status in ("ready", "failed"):
+            await self.store.remove_vod_job(asset_id, self.node_id)
+        else:
+            await self.store.release_vod_job(asset_id, self.node_id)
 
     async def _renew(self, asset_id: str) -> bool:
         until = utcnow() + timedelta(seconds=self.settings.lease_s)
