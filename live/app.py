@@ -190,7 +190,6 @@ class LiveServer:
             settings=JobSettings(workers=settings.vod_workers or default_workers()),
             single_node=self.cluster is None,
         )
-        await self.vod_jobs.start()
         self.metrics.bind(self.manager, self.hls, viewers=self.viewers, dispatcher=self.dispatcher)
         self.dispatcher.start()
         if settings.viewer_stats:
@@ -232,6 +231,7 @@ class LiveServer:
 
         self.urls = _public_urls(settings, http_port, rtmp_port, rtmps_port, srt_port)
         self.outbox.urls = self.urls
+        await self.vod_jobs.start()  # its events carry the URLs
         self._runner = web.AppRunner(
             self._build_http_app(), access_log=None, handler_cancellation=True
         )

@@ -224,18 +224,17 @@ class _Run:
         for name in names:
             await self._store(pass_dir, rendition_files(pass_dir, name))
         self.audio_stored = self.audio_stored or audio is not None
+        # by height: a pass run again after a restart replaces what it made before
+        known = {r["height"]: r for r in self.renditions}
         for made in event["renditions"]:
-            self.renditions.append({key: made[key] for key in ("width", "height", "codec")})
+            known[made["height"]] = {key: made[key] for key in ("width", "height", "codec")}
+        self.renditions = sorted(known.values(), key=lambda r: r["height"], reverse=True)
         entries = await self._write_multivariant()
         by_height = {entry.height: entry for entry in entries}
-        self.renditions = sorted(
-            (
-                {**r, "bitrate_kbps": round(by_height[r["height"]].rate.average_bps / 1000)}
-                for r in self.renditions
-            ),
-            key=lambda r: r["height"],
-            reverse=True,
-        )
+        self.renditions = [
+            {**r, "bitrate_kbps": round(by_height[r["height"]].rate.average_bps / 1000)}
+            for r in self.renditions
+        ]
         changes: dict[str, Any] = {"renditions": self.renditions}
         if not self.viewable:
             changes["status"] = "viewable"
