@@ -127,6 +127,17 @@ async def wait_finished(store: Store, asset_id: str, timeout: float = 120) -> As
     raise AssertionError(f"{asset_id} did not finish: {asset}")
 
 
+async def process(
+    store: Store, storage: Storage, asset: Asset, recorder: Recorder | None = None
+) -> tuple[Asset, Recorder]:
+    """Submit the asset to a single node's jobs and wait for it to end."""
+    recorder = recorder or Recorder()
+    async with running_jobs(store, storage, recorder) as jobs:
+        await jobs.submit(asset)
+        done = await wait_finished(store, asset.id)
+    return done, recorder
+
+
 def decode_errors(path: Path | str) -> str:
     """What `ffmpeg -v error` says decoding the whole thing (nothing when it is sound)."""
     run = subprocess.run(

@@ -17,11 +17,11 @@ from vod_testing import (
     frames,
     keyframe_times,
     make_source,
+    process,
     put_source,
     record_statuses,
     running_jobs,
     stream_codecs,
-    wait_finished,
 )
 
 from live.recording import layout
@@ -55,9 +55,7 @@ async def test_an_upload_becomes_a_ready_ladder_through_viewable(
     recorder = Recorder()
     record_statuses(store, recorder)
     asset = await put_source(store, storage, source_720p)
-    async with running_jobs(store, storage, recorder) as jobs:
-        await jobs.submit(asset)
-        done = await wait_finished(store, asset.id)
+    done, _ = await process(store, storage, asset, recorder)
     assert done.status == "ready", done.error
     assert ["pending", *recorder.statuses] == ["pending", "processing", "viewable", "ready"]
     assert recorder.events == [("asset.viewable", "viewable"), ("asset.ready", "ready")]
@@ -113,11 +111,8 @@ async def test_a_clip_starts_on_the_sources_frame_and_lasts_to_the_frame(
     store, storage, tmp_path
 ) -> None:
     source = make_source(tmp_path / "16s.mp4", 16, size="480x270")
-    recorder = Recorder()
     asset = await put_source(store, storage, source, clip_start_s=5.0, clip_duration_s=10.0)
-    async with running_jobs(store, storage, recorder) as jobs:
-        await jobs.submit(asset)
-        done = await wait_finished(store, asset.id)
+    done, _recorder = await process(store, storage, asset)
     assert done.status == "ready", done.error
     assert [(r["width"], r["height"]) for r in done.renditions] == [(480, 270)]
     root = storage.root / layout.asset_prefix(asset.id)
@@ -141,11 +136,8 @@ async def test_a_text_file_is_unsupported_media_and_the_file_is_kept(
 ) -> None:
     fake = tmp_path / "notes.mp4"
     fake.write_text("these are my notes, not a video\n" * 50)
-    recorder = Recorder()
     asset = await put_source(store, storage, fake)
-    async with running_jobs(store, storage, recorder) as jobs:
-        await jobs.submit(asset)
-        done = await wait_finished(store, asset.id)
+    done, recorder = await process(store, storage, asset)
     assert done.status == "failed"
     assert done.error is not None and done.error["code"] == "unsupported_media"
     assert "not a video or audio file" in done.error["message"]
@@ -159,11 +151,8 @@ async def test_a_truncated_mp4_fails_with_a_clear_error(store, storage, tmp_path
     whole = make_source(tmp_path / "whole.mp4", 4, size="320x180")
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
-    recorder = Recorder()
     asset = await put_source(store, storage, cut)
-    async with running_jobs(store, storage, recorder) as jobs:
-        await jobs.submit(asset)
-        done = await wait_finished(store, asset.id)
+    done, _recorder = await process(store, storage, asset)
     assert done.status == "failed"
     assert done.error is not None and done.error["code"] == "unsupported_media"
     assert "cut short or damaged" in done.error["message"]  # what is wrong with it
@@ -171,11 +160,8 @@ async def test_a_truncated_mp4_fails_with_a_clear_error(store, storage, tmp_path
 
 async def test_an_audio_only_file_becomes_audio_only_hls(store, storage, tmp_path) -> None:
     source = make_source(tmp_path / "tone.m4a", 5, video=False)
-    recorder = Recorder()
     asset = await put_source(store, storage, source)
-    async with running_jobs(store, storage, recorder) as jobs:
-        await jobs.submit(asset)
-        done = await wait_finished(store, asset.id)
+    done, _recorder = await process(store, storage, asset)
     assert done.status == "ready", done.error
     assert (done.renditions, done.has_poster) == ([], False)
     assert done.original is not None and done.original["video"] is None
@@ -197,11 +183,8 @@ async def test_an_uploaded_poster_is_used(store, storage, tmp_path) -> None:
         ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "color=red:size=200x100", "-frames:v", "1",
          str(poster)], check=True,
     )  # fmt: skip
-    recorder = Recorder()
     asset = await put_source(store, storage, source, poster=poster)
-    async with running_jobs(store, storage, recorder) as jobs:
-        await jobs.submit(asset)
-        done = await wait_finished(store, asset.id)
+    done, _recorder = await process(store, storage, asset)
     assert done.status == "ready", done.error
     jpeg = storage.root / layout.asset_prefix(asset.id) / layout.POSTER
     import av
@@ -214,11 +197,8 @@ async def test_an_uploaded_poster_is_used(store, storage, tmp_path) -> None:
 async def test_passthrough_repackages_h264_and_aac_without_encoding(
     store, storage, source_720p
 ) -> None:
-    recorder = Recorder()
     asset = await put_source(store, storage, source_720p, transcode="passthrough")
-    async with running_jobs(store, storage, recorder) as jobs:
-        await jobs.submit(asset)
-        done = await wait_finished(store, asset.id)
+    done, recorder = await process(store, storage, asset)
     assert done.status == "ready", done.error
     assert [(r["width"], r["height"]) for r in done.renditions] == [(1280, 720)]
     root = storage.root / layout.asset_prefix(asset.id)
