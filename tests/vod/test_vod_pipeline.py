@@ -231,4 +231,5 @@ async def test_deleting_an_asset_mid_job_stops_it_and_removes_its_files(
         assert await storage.list(layout.asset_prefix(asset.id)) == []
         await asyncio.sleep(0.5)  # nothing comes back
         assert await storage.list(layout.asset_prefix(asset.id)) == []
-    assert recorder.events == []
+    # it may have become viewable first; it never ends ready nor failed
+    assert [event for event, _ in recorder.events if event != "asset.viewable"] == []
