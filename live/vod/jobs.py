@@ -127,18 +127,20 @@ class VodJobs:
                 job = await self.store.claim_vod_job(
                     self.node_id, utcnow(), utcnow() + timedelta(seconds=self.settings.lease_s)
                 )
+                if job is not None and job.attempts > self.settings.max_attempts:
+                    await self._give_up(job.asset_id, job.attempts - 1)
+                elif job is not None:
+                    await self._hold(job.asset_id)
             except StoreUnavailable as error:
                 log.warning("VOD queue unreachable (%s); retrying", error)
+                job = None
+            except Exception:  # a worker never dies of one job's trouble
+                log.exception("VOD worker: unexpected error; going on")
                 job = None
             if job is None:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.settings.poll_s)
-                continue
-            if job.attempts > self.settings.max_attempts:
-                await self._give_up(job.asset_id, job.attempts - 1)
-                continue
-            await self._hold(job.asset_id)
 
     async def _hold(self, asset_id: str) -> None:
         """Run the job while renewing its lease; stop it if the lease is lost."""
@@ -157,6 +159,8 @@ class VodJobs:
                         await task
                     await self._clean_if_deleted(asset_id)
                     return
+            if task.cancelled():  # its asset was deleted here: `delete` cleans up
+                return
             try:
                 task.result()
             except AssetGone:

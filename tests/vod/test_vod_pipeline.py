@@ -22,6 +22,7 @@ from vod_testing import (
     record_statuses,
     running_jobs,
     stream_codecs,
+    wait_finished,
 )
 
 from live.recording import layout
@@ -209,7 +210,7 @@ async def test_passthrough_repackages_h264_and_aac_without_encoding(
 
 
 async def test_deleting_an_asset_mid_job_stops_it_and_removes_its_files(
-    store, storage, source_720p
+    store, storage, source_720p, tmp_path
 ) -> None:
     import asyncio
 
@@ -231,5 +232,10 @@ async def test_deleting_an_asset_mid_job_stops_it_and_removes_its_files(
         assert await storage.list(layout.asset_prefix(asset.id)) == []
         await asyncio.sleep(0.5)  # nothing comes back
         assert await storage.list(layout.asset_prefix(asset.id)) == []
-    # it may have become viewable first; it never ends ready nor failed
-    assert [event for event, _ in recorder.events if event != "asset.viewable"] == []
+        # and the worker goes on with the next job
+        small = make_source(tmp_path / "small.mp4", 2, size="320x180")
+        after = await put_source(store, storage, small)
+        await jobs.submit(after)
+        assert (await wait_finished(store, after.id)).status == "ready"
+    # the deleted one may have become viewable first; only the next one ends ready
+    assert [e for e in recorder.events if e[0] != "asset.viewable"] == [("asset.ready", "ready")]
