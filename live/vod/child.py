@@ -20,7 +20,10 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +32,7 @@ from live.recording import layout
 from live.vod.codecs import rendition_codec
 from live.vod.encode import Clip, EncodeSettings, encode_pass
 from live.vod.pictures import make_pictures
-from live.vod.plan import AUDIO, plan_job
+from live.vod.plan import AUDIO, EncodePass, VodPlan, plan_job
 from live.vod.priority import die_with_parent, lower_priority
 from live.vod.probe import MediaRejected, SourceInfo, probe
 from live.vod.remux import build_mp4, pass_through
@@ -56,24 +59,35 @@ class ChildSpec:
         return json.dumps(asdict(self))
 
 
+_EMIT_LOCK = threading.Lock()  # the passes' threads share stdout
+
+
 def _emit(event: str, **fields: Any) -> None:
-    sys.stdout.write(json.dumps({"event": event, **fields}) + "\n")
-    sys.stdout.flush()
+    line = json.dumps({"event": event, **fields}) + "\n"
+    with _EMIT_LOCK:
+        sys.stdout.write(line)
+        sys.stdout.flush()
 
 
 class _Progress:
-    """Percent of the whole job from a pass's own fraction, sent at most twice a second."""
+    """Percent of the whole job from each pass's own fraction (the passes run at
+    once), sent at most twice a second."""
 
-    def __init__(self) -> None:
-        self.done = 0.0  # weight of the passes finished
-        self.weight = 1.0
+    def __init__(self, weights: list[float]) -> None:
+        self.weights = weights
+        self.fractions = [0.0] * len(weights)
         self._sent_at = 0.0
 
-    def __call__(self, fraction: float) -> None:
-        now = time.monotonic()
-        if now - self._sent_at >= _PROGRESS_EVERY_S:
-            self._sent_at = now
-            _emit("progress", percent=min(99, int(100 * (self.done + self.weight * fraction))))
+    def of_pass(self, number: int) -> Callable[[float], None]:
+        def report(fraction: float) -> None:
+            self.fractions[number] = fraction
+            now = time.monotonic()
+            if now - self._sent_at >= _PROGRESS_EVERY_S:
+                self._sent_at = now
+                done = sum(w * f for w, f in zip(self.weights, self.fractions, strict=True))
+                _emit("progress", percent=min(99, int(100 * done)))
+
+        return report
 
 
 def run(spec: ChildSpec) -> None:
@@ -84,7 +98,6 @@ def run(spec: ChildSpec) -> None:
     plan = plan_job(
         source, spec.rungs, passthrough=spec.transcode == "passthrough", clipped=clipped
     )
-    progress = _Progress()
     if plan.passthrough:
         video_name = _source_name(source)
         pass_dir = _pass_dir(out_dir, 0)
@@ -99,44 +112,62 @@ def run(spec: ChildSpec) -> None:
             last=True,
         )
     else:
-        settings = EncodeSettings(preset=spec.preset)
-        clip = Clip(spec.clip_start_s or 0.0, spec.clip_duration_s)
-        duration = 0.0
-        for number, step in enumerate(plan.passes):
-            progress.weight = step.weight
-            if number == 0 and spec.first_pass_done and not step.last:
-                progress.done += step.weight
-                continue
-            # The last pass always makes the audio too: the MP4 needs it here.
-            audio = (step.audio or step.last) and source.audio is not None
-            step = type(step)(step.rungs, audio, step.last, step.weight)
-            # A directory per pass: the parent takes a pass's files while the next runs.
-            pass_dir = _pass_dir(out_dir, number)
-            duration = encode_pass(
-                spec.source, source, step, pass_dir, clip=clip, settings=settings,
-                progress=progress,
-            )  # fmt: skip
-            progress.done += step.weight
-            if step.last:  # before the parent takes the renditions' files away
-                top = plan.rungs[0].name if plan.rungs else None
-                build_mp4(pass_dir, top, source.audio is not None, out_dir / layout.MP4)
-            made = [
-                {"name": r.name, "width": r.width, "height": r.height,
-                 "bitrate_kbps": r.bitrate // 1000,
-                 "codec": rendition_codec(pass_dir / layout.rendition_init(r.name))}
-                for r in step.rungs
+        progress = _Progress([step.weight for step in plan.passes])
+        # The passes run at once, each in a thread over its own decoder, so the cores
+        # stay busy as a single ffmpeg command keeps them; the first, lighter one
+        # still ends first and makes the asset viewable.
+        steps = [
+            (number, step) for number, step in enumerate(plan.passes)
+            if not (number == 0 and spec.first_pass_done and not step.last)
+        ]  # fmt: skip
+        for number, _ in enumerate(plan.passes):
+            if number not in dict(steps):
+                progress.fractions[number] = 1.0
+        with ThreadPoolExecutor(len(steps)) as pool:
+            runs = [
+                pool.submit(_run_pass, spec, source, plan, number, step, out_dir,
+                            progress.of_pass(number))
+                for number, step in steps
             ]  # fmt: skip
-            _emit(
-                "renditions",
-                dir=pass_dir.name,
-                renditions=made,
-                audio=_audio(pass_dir, audio),
-                last=step.last,
-            )
+            duration = max(run.result() for run in runs)
     mp4 = out_dir / layout.MP4
     poster = Path(spec.poster_source) if spec.poster_source else None
     files = [layout.MP4, *make_pictures(mp4, poster, out_dir)]
     _emit("finished", duration_s=round(duration, 3), files=files)
+
+
+def _run_pass(
+    spec: ChildSpec,
+    source: SourceInfo,
+    plan: VodPlan,
+    number: int,
+    step: EncodePass,
+    out_dir: Path,
+    progress: Callable[[float], None],
+) -> float:
+    """One pass, then its renditions announced (the last pass makes the MP4 first)."""
+    # The last pass always makes the audio too: the MP4 needs it here.
+    audio = (step.audio or step.last) and source.audio is not None
+    step = EncodePass(step.rungs, audio, step.last, step.weight)
+    # A directory per pass: the parent takes a pass's files while the other runs.
+    pass_dir = _pass_dir(out_dir, number)
+    duration = encode_pass(
+        spec.source, source, step, pass_dir,
+        clip=Clip(spec.clip_start_s or 0.0, spec.clip_duration_s),
+        settings=EncodeSettings(preset=spec.preset), progress=progress,
+    )  # fmt: skip
+    if step.last:  # before the parent takes the renditions' files away
+        top = plan.rungs[0].name if plan.rungs else None
+        build_mp4(pass_dir, top, source.audio is not None, out_dir / layout.MP4)
+    made = [
+        {"name": r.name, "width": r.width, "height": r.height,
+         "bitrate_kbps": r.bitrate // 1000,
+         "codec": rendition_codec(pass_dir / layout.rendition_init(r.name))}
+        for r in step.rungs
+    ]  # fmt: skip
+    _emit("renditions", dir=pass_dir.name, renditions=made, audio=_audio(pass_dir, audio),
+          last=step.last)  # fmt: skip
+    return duration
 
 
 def _pass_dir(out_dir: Path, number: int) -> Path:
