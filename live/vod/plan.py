@@ -1,12 +1,13 @@
 """What a job makes of a source: the renditions, in which passes, and whether the
 source can be repackaged as it is.
 
-The lowest rung is encoded first, alone with the audio, so the asset becomes
-`viewable` after a fraction of the work (a 360p rung is about a seventh of a
-720p ladder's pixels); the other rungs follow in a second pass over the source.
-The price is decoding the source twice, small beside encoding; the gain is a
-playable asset within seconds of a long upload starting to process, and a
-restart point: a job that dies in the second pass keeps the first.
+The lowest rung is a pass of its own, with the audio, beside a second pass that
+makes the other rungs; both run at once (`child.py`), and the first, a fraction of
+the work (a 360p rung is about a seventh of a 720p ladder's pixels), ends long
+before the second, so the asset is `viewable` while the rest is encoded. The price
+is decoding the source twice, small beside encoding; the gain is a playable asset
+early in a long job, and a restart point: a job that dies after the first pass
+keeps it.
 """
 
 from __future__ import annotations
