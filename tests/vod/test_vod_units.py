@@ -170,3 +170,23 @@ async def test_vod_serves_a_viewable_uploads_renditions_and_nothing_else(vod_cli
     await store.update_asset(asset.id, status="ready")
     ready = await client.get(f"/vod/{asset.id}/index.m3u8")
     assert ready.headers["Cache-Control"].startswith("public")
+
+
+async def test_deleting_an_asset_goes_to_what_made_it() -> None:
+    from live.vod.deletion import AssetDeletion
+
+    class Deleter:
+        def __init__(self) -> None:
+            self.deleted: list[str] = []
+
+        async def delete(self, asset: Asset) -> None:
+            self.deleted.append(asset.id)
+
+    recordings, vod_jobs = Deleter(), Deleter()
+    deletion = AssetDeletion(recordings, vod_jobs)
+    recorded = Asset(livestream_id="ls", session_id="s")
+    uploaded, imported = Asset(source="upload"), Asset(source="url")
+    for asset in (recorded, uploaded, imported):
+        await deletion.delete(asset)
+    assert recordings.deleted == [recorded.id]
+    assert vod_jobs.deleted == [uploaded.id, imported.id]
