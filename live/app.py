@@ -231,7 +231,6 @@ class LiveServer:
 
         self.urls = _public_urls(settings, http_port, rtmp_port, rtmps_port, srt_port)
         self.outbox.urls = self.urls
-        await self.vod_jobs.start()  # its events carry the URLs
         self._runner = web.AppRunner(
             self._build_http_app(), access_log=None, handler_cancellation=True
         )
@@ -245,6 +244,7 @@ class LiveServer:
             await web.SockSite(
                 self._runner, https_socket, ssl_context=_server_tls(settings)
             ).start()
+        await self.vod_jobs.start()  # after the URLs, which its events carry
         log.info(
             "listening: http %d%s, rtmp %d%s", http_port,
             f", https {https_port}" if https_port is not None else "", rtmp_port,
