@@ -56,6 +56,11 @@ def probe(path: str, size_bytes: int) -> SourceInfo:
         audio_stream = next(iter(container.streams.audio), None)
         if video_stream is None and audio_stream is None:
             raise MediaRejected("no_video_or_audio", "the file has neither video nor audio")
+        for stream in (video_stream, audio_stream):
+            if stream is not None and stream.codec_context is None:  # no decoder at all
+                raise MediaRejected(
+                    "unsupported_media", f"the {stream.type} is in a codec we cannot decode"
+                )
         duration = _duration(container, video_stream or audio_stream)
         if duration <= 0:
             raise MediaRejected("unsupported_media", "the file has no playable duration")
