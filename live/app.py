@@ -20,7 +20,7 @@ from live.broadcast.manager import SessionRules, StreamManager
 from live.broadcast.output import StreamOutputs
 from live.broadcast.recovery import close_orphans
 from live.cluster.control import ClusterControl
-from live.cluster.node import ClusterMembership, default_node_url
+from live.cluster.node import ClusterMembership, default_node_url, new_node_id
 from live.cluster.playback import ClusterPlayback, OwnerLookup
 from live.config import Settings, split_address, storage_url
 from live.control import LiveControl
@@ -46,6 +46,9 @@ from live.store.factory import open_store
 from live.store.models import Asset, Session
 from live.thumbnails.poster import PosterService
 from live.urls import PublicUrls
+from live.vod.deletion import AssetDeletion
+from live.vod.jobs import JobSettings, VodJobs, default_workers
+from live.vod.pipeline import PipelineSettings
 from live.web import WebSettings, setup_web_routes, stream_status
 
 log = logging.getLogger(__name__)
@@ -85,6 +88,7 @@ class LiveServer:
         self.cluster_control: ClusterControl | None = None
         self.playback: ClusterPlayback | None = None
         self.control: LiveControl | None = None
+        self.vod_jobs: VodJobs | None = None
 
     async def start(self) -> StartupInfo:
         settings = self.settings
@@ -176,6 +180,19 @@ class LiveServer:
             self.cluster_control.start()
             self.control = self.cluster_control
         self.recordings.start_retention()
+        self.vod_jobs = VodJobs(
+            self.store,
+            self.storage,
+            node_id=self.cluster.node_id if self.cluster else new_node_id(),
+            pipeline=PipelineSettings(
+                rungs=parse_rungs(settings.ladder_rungs),
+                preset=settings.ladder_preset,
+                priority=settings.vod_priority,
+            ),
+            announce=self._asset_event,
+            settings=JobSettings(workers=settings.vod_workers or default_workers()),
+            single_node=self.cluster is None,
+        )
         self.metrics.bind(self.manager, self.hls, viewers=self.viewers, dispatcher=self.dispatcher)
         self.dispatcher.start()
         if settings.viewer_stats:
@@ -231,6 +248,7 @@ class LiveServer:
             await web.SockSite(
                 self._runner, https_socket, ssl_context=_server_tls(settings)
             ).start()
+        await self.vod_jobs.start()  # after the URLs, which its events carry
         log.info(
             "listening: http %d%s, rtmp %d%s", http_port,
             f", https {https_port}" if https_port is not None else "", rtmp_port,
@@ -299,7 +317,8 @@ class LiveServer:
                 upload_expiry_s=self.settings.upload_expiry_s,
             ),
         )
-        api[ASSET_FILES] = self.recordings
+        assert self.vod_jobs is not None
+        api[ASSET_FILES] = AssetDeletion(self.recordings, self.vod_jobs)
         setup_vod_routes(
             app,
             self.store,
@@ -362,6 +381,8 @@ class LiveServer:
             await self.manager.shutdown()
         if self.whip is not None:  # peer connections and codec threads of WHIP sessions
             await self.whip.close()
+        if self.vod_jobs is not None:  # jobs under way go back to the queue, to resume
+            await self.vod_jobs.close()
         if self.recordings is not None:  # SIGTERM finalises every recording first
             await self.recordings.close()
         if self.storage is not None:

@@ -10,7 +10,15 @@ poster.jpg       a frame from the video    }
 sprite.jpg       thumbnails for scrubbing, }
 sprite.vtt       and their WebVTT track    }
 
-An upload or import also keeps, next to its playback objects:
+An upload or import is processed into renditions instead of one playlist, each a
+fMP4 HLS media playlist with its init and segments, named after the rendition
+("720p", "360p", "audio"); `index.m3u8` is then the multivariant playlist over
+them, and the MP4, poster and sprite are as above:
+720p.m3u8        a rendition's media playlist
+720p_init.mp4    its init section
+720p_00000.m4s   its segments, numbered from 0
+
+It also keeps, next to its playback objects:
 source           the file as it was received (never served)
 poster_source    the poster the uploader sent, JPEG or PNG (never served)
 """
@@ -33,9 +41,14 @@ POSTER_SOURCE = "poster_source"
 _SEGMENT_MANIFEST = re.compile(r"seg_(\d{5,9})\.json")
 _SEGMENT = re.compile(r"seg_(\d{5,9})\.m4s")
 
-# What /vod serves; manifests are the recorder's own.
+# A processed upload's rendition names, and the objects of one rendition.
+RENDITION_NAME = r"(?:\d{1,5}p|audio)"
+_RENDITION_OBJECT = RENDITION_NAME + r"(?:\.m3u8|_init\.mp4|_\d{5,9}\.m4s)"
+# What /vod serves; manifests are the recorder's own. One path segment of letters,
+# digits, "_" and one "." before the extension: nothing can climb out of the asset.
 PLAYBACK_NAMES = re.compile(
     r"index\.m3u8|download\.mp4|poster\.jpg|sprite\.jpg|sprite\.vtt|init_\d{1,6}\.mp4|seg_\d{5,9}\.m4s"
+    "|" + _RENDITION_OBJECT
 )
 CONTENT_TYPES = {
     ".m3u8": "application/vnd.apple.mpegurl",
@@ -45,6 +58,19 @@ CONTENT_TYPES = {
     ".vtt": "text/vtt",
     ".json": "application/json",
 }
+
+
+def rendition_playlist(name: str) -> str:
+    return f"{name}.m3u8"
+
+
+def rendition_init(name: str) -> str:
+    return f"{name}_init.mp4"
+
+
+def rendition_segments(name: str) -> str:
+    """The segment names of a rendition, as a printf pattern (ffmpeg's HLS muxer)."""
+    return f"{name}_%05d.m4s"
 
 
 def asset_prefix(asset_id: str) -> str:

@@ -225,6 +225,28 @@ ASSET_MUTABLE: tuple[str, ...] = (
 )
 
 
+# -- VOD jobs: the processing of uploads and imports -------------------------------
+
+VodJobState = Literal["queued", "running"]
+VOD_JOB_STATES: tuple[str, ...] = get_args(VodJobState)
+
+
+@dataclass(slots=True, kw_only=True)
+class VodJob:
+    """The processing an upload or import waits for, one per asset, kept until it
+    ends (then removed). A `running` job is held by `node_id` until `lease_until`;
+    its node renews that while it works, so a lease that lapses means the node died
+    and the job may be claimed again. `attempts` counts claims: a file that kills
+    its worker every time is failed rather than retried for ever."""
+
+    asset_id: str
+    state: VodJobState = "queued"
+    node_id: str | None = None
+    lease_until: datetime | None = None
+    attempts: int = 0
+    created_at: datetime = field(default_factory=utcnow)
+
+
 # -- webhooks, deliveries, idempotency keys --------------------------------------
 
 WEBHOOK_EVENTS: tuple[str, ...] = (

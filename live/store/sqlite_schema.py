@@ -195,6 +195,20 @@ MIGRATIONS: tuple[str, ...] = (
         UPDATE sessions SET asset_id = NULL WHERE asset_id = OLD.id;
     END;
     """,
+    # VOD jobs: the queue of uploads and imports to process, and the leases of the
+    # running ones (`aggregates/vod_jobs.py`). Served oldest first by `seq`.
+    """
+    CREATE TABLE vod_jobs (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        asset_id TEXT NOT NULL UNIQUE,
+        state TEXT NOT NULL,
+        node_id TEXT,
+        lease_until TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX vod_jobs_by_state ON vod_jobs (state, seq);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
