@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from live.api import build_api, request_id_middleware, request_id_on_prepare
-from live.api.assets import ASSET_FILES, asset_json
+from live.api.assets import ASSET_FILES, UploadSettings, asset_json
 from live.api.cors import parse_origins
 from live.api.ratelimit import Limiter, RateLimiter
 from live.api.ratelimit_redis import RedisRateLimiter
@@ -22,7 +22,7 @@ from live.broadcast.manager import SessionRules, StreamManager
 from live.broadcast.output import StreamOutputs
 from live.broadcast.recovery import close_orphans
 from live.cluster.control import ClusterControl
-from live.cluster.node import ClusterMembership, default_node_url
+from live.cluster.node import ClusterMembership, default_node_url, new_node_id
 from live.cluster.playback import ClusterPlayback, OwnerLookup
 from live.config import Settings, split_address, storage_url
 from live.control import LiveControl
@@ -30,6 +30,9 @@ from live.events.ban_expiry import BanExpiry, ban_waker
 from live.events.dispatcher import DispatchSettings, RetryPolicy, WebhookDispatcher
 from live.events.outbox import WebhookOutbox
 from live.hls import HlsLimits, HlsRegistry, setup_hls_routes
+from live.hls.direct import DirectRunner
+from live.hls.handlers import HlsHandlers
+from live.hls.paths import LiveTarget
 from live.ingest.rtmp import RtmpIngestServer
 from live.ingest.srt import SrtIngestServer
 from live.ingest.whip import WhipServer, whip_settings
@@ -46,6 +49,9 @@ from live.store.factory import open_store
 from live.store.models import Asset, Session
 from live.thumbnails.poster import PosterService
 from live.urls import PublicUrls
+from live.vod.deletion import AssetDeletion
+from live.vod.jobs import JobSettings, VodJobs, default_workers
+from live.vod.pipeline import PipelineSettings
 from live.web import WebSettings, setup_web_routes, stream_status
 
 log = logging.getLogger(__name__)
@@ -90,6 +96,7 @@ class LiveServer:
         self.cluster_control: ClusterControl | None = None
         self.playback: ClusterPlayback | None = None
         self.control: LiveControl | None = None
+        self.vod_jobs: VodJobs | None = None
 
     async def start(self) -> StartupInfo:
         settings = self.settings
@@ -186,6 +193,19 @@ class LiveServer:
             self.cluster_control.start()
             self.control = self.cluster_control
         self.recordings.start_retention()
+        self.vod_jobs = VodJobs(
+            self.store,
+            self.storage,
+            node_id=self.cluster.node_id if self.cluster else new_node_id(),
+            pipeline=PipelineSettings(
+                rungs=parse_rungs(settings.ladder_rungs),
+                preset=settings.ladder_preset,
+                priority=settings.vod_priority,
+            ),
+            announce=self._asset_event,
+            settings=JobSettings(workers=settings.vod_workers or default_workers()),
+            single_node=self.cluster is None,
+        )
         self.metrics.bind(self.manager, self.hls, viewers=self.viewers, dispatcher=self.dispatcher)
         self.dispatcher.start()
         if settings.viewer_stats:
@@ -226,11 +246,12 @@ class LiveServer:
 
         self.urls = _public_urls(settings, http_port, rtmp_port, rtmps_port, srt_port)
         self.outbox.urls = self.urls
+        http_app, hls_handlers = self._build_http_app()
         # aiohttp closes a connection whose next request's headers have not all come
         # within keepalive_timeout of opening or of its last response: a slowloris
         # client is dropped, and so is an idle keep-alive.
-        self._runner = web.AppRunner(
-            self._build_http_app(), access_log=None, handler_cancellation=True,
+        self._runner = DirectRunner(
+            http_app, front=hls_handlers.direct, access_log=None, handler_cancellation=True,
             keepalive_timeout=settings.http_header_timeout_s,
         )  # fmt: skip
         await self._runner.setup()
@@ -243,6 +264,7 @@ class LiveServer:
             await web.SockSite(
                 self._runner, https_socket, ssl_context=_server_tls(settings)
             ).start()
+        await self.vod_jobs.start()  # after the URLs, which its events carry
         log.info(
             "listening: http %d%s, rtmp %d%s", http_port,
             f", https {https_port}" if https_port is not None else "", rtmp_port,
@@ -265,7 +287,7 @@ class LiveServer:
         if self.outbox is not None and self.urls is not None:
             await self.outbox.emit_asset(event, asset_json(asset, self.urls))
 
-    def _build_http_app(self) -> web.Application:
+    def _build_http_app(self) -> tuple[web.Application, HlsHandlers]:
         assert self.store is not None and self.manager is not None and self.urls is not None
         assert self.recordings is not None
         middlewares = [request_id_middleware, self.metrics.middleware]
@@ -287,16 +309,16 @@ class LiveServer:
             hits=self.limit_hits,
         )
         if self.settings.viewer_stats:
-            setup_hls_routes(
+            hls_handlers = setup_hls_routes(
                 app,
                 self.hls,
                 on_request=self._on_hls_request,
-                query_for_multivariant=self.viewers.query_for_multivariant,
+                start_player=self.viewers.start_player,
                 admit=self.viewers.admit,
                 limits=hls_limits,
             )
         else:  # the same URIs for every viewer; only the metrics see requests
-            setup_hls_routes(
+            hls_handlers = setup_hls_routes(
                 app, self.hls, on_request=self.metrics.on_hls_request, limits=hls_limits
             )
         limiter: Limiter | None = None
@@ -316,8 +338,14 @@ class LiveServer:
             max_body_bytes=self.settings.api_max_body_bytes,
             body_timeout_s=self.settings.http_body_timeout_s,
             limit_hits=self.limit_hits,
+            asset_events=self._asset_event,
+            upload_settings=UploadSettings(
+                max_upload_bytes=self.settings.max_upload_bytes,
+                upload_expiry_s=self.settings.upload_expiry_s,
+            ),
         )
-        api[ASSET_FILES] = self.recordings
+        assert self.vod_jobs is not None
+        api[ASSET_FILES] = AssetDeletion(self.recordings, self.vod_jobs)
         setup_vod_routes(
             app,
             self.store,
@@ -329,16 +357,14 @@ class LiveServer:
         self.whip.setup_routes(app)  # POST /whip, DELETE/PATCH/OPTIONS /whip/{session}
         app.add_subapp("/v1", api)
         setup_web_routes(app, WebSettings(js_url=self.settings.web_js_url), self._stream_status)
-        return app
+        return app, hls_handlers
 
     def _stream_status(self, playback_id: str) -> dict:
         return stream_status(self.hls, self.viewers.current_viewers, playback_id)
 
-    def _on_hls_request(
-        self, request: web.Request, playback_id: str, kind: str, size: int
-    ) -> None:
-        self.metrics.on_hls_request(request, playback_id, kind, size)
-        self.viewers.on_request(request, playback_id, kind, size)
+    def _on_hls_request(self, request: web.BaseRequest, target: LiveTarget, size: int) -> None:
+        self.metrics.on_hls_request(request, target, size)
+        self.viewers.on_request(request, target, size)
 
     async def _healthz(self, request: web.Request) -> web.Response:
         """Which node answered, and whether what it depends on answers (503 if not)."""
@@ -382,6 +408,8 @@ class LiveServer:
             await self.manager.shutdown()
         if self.whip is not None:  # peer connections and codec threads of WHIP sessions
             await self.whip.close()
+        if self.vod_jobs is not None:  # jobs under way go back to the queue, to resume
+            await self.vod_jobs.close()
         if self.recordings is not None:  # SIGTERM finalises every recording first
             await self.recordings.close()
         if self.storage is not None:

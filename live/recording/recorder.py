@@ -310,13 +310,13 @@ class Recorder:
             await layout.put(storage, prefix, layout.init_key(entry.init), init.data)
             manifest = encode_init(entry.init, init.tracks)
             await layout.put(storage, prefix, layout.init_manifest_key(entry.init), manifest)
-        data = b"".join(buffer.chunks)
+        key = layout.segment_key(entry.number)
+        size = await layout.put_parts(storage, prefix, key, buffer.chunks)
         buffer.chunks.clear()
-        await layout.put(storage, prefix, layout.segment_key(entry.number), data)
         manifest = encode_segment(entry)
         await layout.put(storage, prefix, layout.segment_manifest_key(entry.number), manifest)
         self.parts_written += len(entry.parts)
-        self.bytes_written += len(data)
+        self.bytes_written += size
         self.segments_written += 1
 
     async def _check_session(self) -> None:

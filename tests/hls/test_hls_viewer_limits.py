@@ -6,7 +6,6 @@ leave."""
 from __future__ import annotations
 
 import dataclasses
-from urllib.parse import parse_qs
 
 from hls_testing import PB, add_parts, feed, make_stream, make_window, serve
 
@@ -38,7 +37,7 @@ def tracked(registry: HlsRegistry, tracker: ViewerTracker):
     return serve(
         registry,
         on_request=tracker.on_request,
-        query_for_multivariant=tracker.query_for_multivariant,
+        start_player=tracker.start_player,
         admit=tracker.admit,
     )
 
@@ -48,15 +47,15 @@ async def start_player(client, playback_id: str = PB, ua: str = "hls.js"):
     resp = await client.get(f"/live/{playback_id}/index.m3u8", headers={"User-Agent": ua})
     if resp.status != 200:
         return resp
-    uri = next(line for line in (await resp.text()).splitlines() if line.startswith("source/"))
-    return parse_qs(uri.split("?", 1)[1])["pl"][0]
+    uri = next(line for line in (await resp.text()).splitlines() if "source/" in line)
+    player_id = uri.split("/")[0]  # its id is a path segment of the playlist URI
+    assert player_id.startswith("pl_"), uri
+    return player_id
 
 
 async def playlist(client, player: str | None, playback_id: str = PB, ua: str = "hls.js"):
-    query = f"?pl={player}" if player else ""
-    return await client.get(
-        f"/live/{playback_id}/source/index.m3u8{query}", headers={"User-Agent": ua}
-    )
+    base = f"/live/{playback_id}/{player}" if player else f"/live/{playback_id}"
+    return await client.get(f"{base}/source/index.m3u8", headers={"User-Agent": ua})
 
 
 async def test_a_player_over_the_stream_limit_gets_503_and_the_others_go_on():
@@ -80,7 +79,7 @@ async def test_a_player_over_the_stream_limit_gets_503_and_the_others_go_on():
         assert (await client.get(f"/live/{PB}/source/part-12.m4s")).status == 503
         for player in (first, second):
             assert (await playlist(client, player)).status == 200
-            part = await client.get(f"/live/{PB}/source/part-11.m4s?pl={player}")
+            part = await client.get(f"/live/{PB}/{player}/source/part-11.m4s")
             assert part.status == 200
         assert hits.counts["max_viewers_per_stream"] == 3
         assert tracker.current_viewers(PB) == 2
