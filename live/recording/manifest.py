@@ -147,6 +147,26 @@ def decode_segment(data: bytes) -> SegmentEntry:
     )
 
 
+async def store_segment(
+    storage: Storage,
+    prefix: str,
+    entry: SegmentEntry,
+    data: bytes,
+    init: tuple[bytes, tuple[TrackInfo, ...]] | None,
+) -> None:
+    """Write a complete segment: its init section and that one's manifest first
+    when `init` is given (the segment is the first to use it), then the segment,
+    then its manifest, so a manifest only ever names what is stored."""
+    if init is not None:
+        init_data, tracks = init
+        await layout.put(storage, prefix, layout.init_key(entry.init), init_data)
+        init_manifest = encode_init(entry.init, tracks)
+        await layout.put(storage, prefix, layout.init_manifest_key(entry.init), init_manifest)
+    await layout.put(storage, prefix, layout.segment_key(entry.number), data)
+    manifest = encode_segment(entry)
+    await layout.put(storage, prefix, layout.segment_manifest_key(entry.number), manifest)
+
+
 def _json(record: dict[str, Any]) -> bytes:
     return json.dumps(record, separators=(",", ":")).encode()
 
