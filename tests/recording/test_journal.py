@@ -233,7 +233,7 @@ async def test_a_killed_recorder_loses_no_part_it_took(tmp_path, storage, clip):
         stored = b"".join([await storage.get(prefix + name) for name in segments])
         assert stored == b"".join(parts.parts)
         frames = video_frames(storage.local_path(prefix + "download.mp4"))
-        assert 2 * 30 < frames < clip.frames  # the packager's unfinished part is all that is missing
+        assert 2 * 30 < frames < clip.frames  # only the part the packager was making is missing
         assert abs(asset.duration_s - frames / 30) < 0.05
     finally:
         await store.close()
