@@ -142,6 +142,8 @@ class Recorder:
         self._current_init: _Init | None = None  # the one the next part uses
         self._started = False
         self._finished = asyncio.Event()
+        # The complete segment being written while the next one is gathered.
+        self._storing: asyncio.Task[None] | None = None
         self._reset_take()
 
     def _reset_take(self) -> None:
@@ -198,9 +200,9 @@ class Recorder:
 
     @property
     def pending_parts(self) -> int:
-        """Parts received and not yet gathered into a segment: they wait while a
-        segment is written (an upper bound: the queue holds segment marks and init
-        sections too)."""
+        """Parts received and not yet gathered into a segment: they wait while the
+        segment before the one complete is still being written (an upper bound: the
+        queue holds segment marks and init sections too)."""
         return len(self._queue)
 
     def _queue_item(self, item: _Init | _Segment | _Part) -> None:
@@ -223,7 +225,10 @@ class Recorder:
                         await self._finish(item.reason)
                         return
                     await self._take(item)
-            await self._discard_journal(self._buffer)  # abandoned: the asset goes
+            # Abandoned: the asset goes; nothing may write after `drained`.
+            with contextlib.suppress(StorageError):
+                await self._stored()
+            await self._discard_journal(self._buffer)
         except asyncio.CancelledError:
             raise
         except StorageError as error:
@@ -233,6 +238,8 @@ class Recorder:
             await self._fail(f"recording failed: {error}")
         finally:
             self._detach()
+            if self._storing is not None:  # cancelled: its journal stays for recovery
+                self._storing.cancel()
             if self._buffer is not None and self._buffer.journal is not None:
                 self._buffer.journal.close()  # a cancelled recorder's is kept for recovery
             self._buffer = None
@@ -316,9 +323,23 @@ class Recorder:
                 )
             except OSError as error:
                 self._journal_failed(buffer, error)
-        # Stored after this part is journalled: a kill while the segment before is
-        # written loses neither.
-        await self._store_segment(finished)
+        if starts:
+            await self._store_later(finished)
+
+    async def _store_later(self, finished: _SegmentBuffer | None) -> None:
+        """Write a complete segment in the background while the next one is
+        gathered and journalled, so parts never wait for storage in the queue (where
+        a kill would lose them). One write at a time: if the one before is still
+        going, wait for it (and the queue fills, up to dropping)."""
+        await self._stored()
+        if finished is not None:
+            self._storing = asyncio.create_task(self._store_segment(finished, self.prefix))
+
+    async def _stored(self) -> None:
+        """Wait for the segment being written; its StorageError is raised here."""
+        storing, self._storing = self._storing, None
+        if storing is not None:
+            await storing
 
     async def _open_journal(self, entry: SegmentEntry, init: _Init) -> SegmentJournal | None:
         if self.journal_dir is None or self.asset is None:
@@ -352,7 +373,7 @@ class Recorder:
             with contextlib.suppress(OSError):
                 await asyncio.to_thread(journal.discard)
 
-    async def _store_segment(self, buffer: _SegmentBuffer | None) -> None:
+    async def _store_segment(self, buffer: _SegmentBuffer | None, prefix: str) -> None:
         """Write a complete segment, whole: its init section first if it is new,
         then the segment, then its manifest (which names only what is stored);
         then drop its journal."""
@@ -367,7 +388,7 @@ class Recorder:
         try:
             await store_segment(
                 self.storage,
-                self.prefix,
+                prefix,
                 entry,
                 data,
                 None if init is None else (init.data, init.tracks),
@@ -419,7 +440,8 @@ class Recorder:
         asset = self.asset
         assert asset is not None
         buffer, self._buffer = self._buffer, None
-        await self._store_segment(buffer)
+        await self._stored()
+        await self._store_segment(buffer, self.prefix)
         if not self.abandoned:
             self.keeper.finalise_later(asset)
 
