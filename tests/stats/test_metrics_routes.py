@@ -1,6 +1,9 @@
-"""The request-latency histogram files each request under its kind of route."""
+"""The request-latency histogram files each request under its kind of route; the
+event loop's task count is exported."""
 
 from __future__ import annotations
+
+import asyncio
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -37,3 +40,16 @@ async def test_requests_are_timed_by_route_kind_from_the_raw_target() -> None:
         1.0,
         2.0,
     )
+
+
+async def test_the_event_loop_s_tasks_are_counted() -> None:
+    metrics = Metrics()
+    before = metrics.registry.get_sample_value("live_asyncio_tasks")
+    sleepers = [asyncio.create_task(asyncio.sleep(30)) for _ in range(5)]
+    try:
+        assert metrics.registry.get_sample_value("live_asyncio_tasks") == before + 5
+    finally:
+        for task in sleepers:
+            task.cancel()
+        await asyncio.gather(*sleepers, return_exceptions=True)
+    assert metrics.registry.get_sample_value("live_asyncio_tasks") == before
