@@ -462,6 +462,7 @@ def load_soak(
                 restarted += len(batch)
                 next_restart += restart_every
             time.sleep(0.2)
+        load_seconds = time.monotonic() - load_started
         swarm.join(60)
         for publisher in publishers:
             assert publisher.process is not None
@@ -474,7 +475,7 @@ def load_soak(
         _wait_recordings(server)
         after = _settled(server, idle)
         result = LoadSoakResult(
-            seconds=round(time.monotonic() - load_started),
+            seconds=round(load_seconds),
             publishers=Counter(kinds),
             viewers=viewers,
             rounds=rounds,
