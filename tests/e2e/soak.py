@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import av
-from harness import LiveProcess, Processes, ffmpeg_publish, wait_for
+from harness import LiveProcess, Processes, count_frames, ffmpeg_publish, wait_for
 from llhls_viewers import SwarmResult, _viewer
 from test_srt import srt_publish
 from test_whip_support import WHIP_ENV, ffmpeg_whip, make_certificate
@@ -307,19 +307,9 @@ def _check_crash_soak(server: LiveProcess, stream: dict, lives: list[Life], data
                 left[part.digest] -= 1
             else:
                 life.missing.append(part)
-        recorded_frames += _mp4_frames(asset_dir / "download.mp4")
+        recorded_frames += count_frames(asset_dir / "download.mp4")
     assert not list((data_dir / "journal").glob("*/*")), "journals left behind"
     return recorded_frames
-
-
-def _mp4_frames(path: Path) -> int:
-    result = subprocess.run(
-        ["ffprobe", "-v", "error", "-count_packets", "-select_streams", "v:0",
-         "-show_entries", "stream=nb_read_packets", "-of", "json", str(path)],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    return int(json.loads(result.stdout)["streams"][0]["nb_read_packets"])
 
 
 # -- the load soak ----------------------------------------------------------------------

@@ -27,6 +27,7 @@ from live.recording.manifest import PartEntry, SegmentEntry, decode_segment, enc
 from live.recording.service import RecordingService
 from live.storage import LocalStorage
 from live.store import SqliteStore
+from live.store.models import Asset
 
 PREFIX = "assets/ast_test/"
 TRACKS = (TrackInfo(kind="video", codec="h264", extradata=b"\x01\x64", width=320, height=180),)
@@ -37,6 +38,13 @@ PARTS = [(b"moof-one" * 10, 0.2, True), (b"moof-two" * 7, 0.2, False), (b"moof-3
 @pytest.fixture
 def storage(tmp_path: Path) -> LocalStorage:
     return LocalStorage(tmp_path / "recordings")
+
+
+@pytest.fixture
+async def store(tmp_path: Path):
+    instance = await SqliteStore.open(tmp_path / "db")
+    yield instance
+    await instance.close()
 
 
 def entry(number: int = 3, init: int = 1) -> SegmentEntry:
@@ -188,82 +196,83 @@ class PartLog:
     def on_end(self, reason) -> None: ...
 
 
-async def test_a_killed_recorder_loses_no_part_it_took(tmp_path, storage, clip):
+async def test_a_killed_recorder_loses_no_part_it_took(tmp_path, store, storage, clip):
     """1 s segments of a 3 s clip, killed (cancelled) in the third: the restart
     stores the third from its journal, so the recording is every part the
     packager handed over, byte for byte, and every frame in them."""
-    store = await SqliteStore.open(tmp_path / "db")
-    try:
-        journals = tmp_path / "journal"
-        service = RecordingService(store, storage, segment_target=1.0, journal_dir=journals)
-        broadcast = await new_broadcast(store)
-        running = broadcast.start(service)
-        parts = PartLog()
-        broadcast.packager.taps.append(parts)
-        await feed(broadcast, (clip.tracks, clip.packets), end=None)
-        recorder = next(iter(service.recorders))
+    journals = tmp_path / "journal"
+    service = RecordingService(store, storage, segment_target=1.0, journal_dir=journals)
+    broadcast = await new_broadcast(store)
+    running = broadcast.start(service)
+    parts = PartLog()
+    broadcast.packager.taps.append(parts)
+    await feed(broadcast, (clip.tracks, clip.packets), end=None)
+    recorder = next(iter(service.recorders))
 
-        def journalled() -> int:
-            total = 0
-            for paths in list_journals(journals).values():
-                for path in paths:
-                    contents = read_journal(path.read_bytes())
-                    total += len(contents.chunks) if contents else 0
-            return total
+    def journalled() -> int:
+        total = 0
+        for paths in list_journals(journals).values():
+            for path in paths:
+                contents = read_journal(path.read_bytes())
+                total += len(contents.chunks) if contents else 0
+        return total
 
-        await eventually(
-            lambda: recorder.segments_written == 2
-            and recorder.parts_written + journalled() == len(parts.parts),
-            10,
-        )
-        running.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await running
-        (asset,), _ = await store.list_assets()
-        prefix = layout.asset_prefix(asset.id)
-        assert [p.name for p in list_journals(journals)[asset.id]] == ["seg_00003.journal"]
+    await eventually(
+        lambda: recorder.segments_written == 2
+        and recorder.parts_written + journalled() == len(parts.parts),
+        10,
+    )
+    running.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await running
+    (asset,), _ = await store.list_assets()
+    prefix = layout.asset_prefix(asset.id)
+    assert [p.name for p in list_journals(journals)[asset.id]] == ["seg_00003.journal"]
 
-        restarted = RecordingService(store, storage, journal_dir=journals)
-        assert await restarted.recover() == 1
-        await restarted.close(60)
-        assert list_journals(journals) == {} and not (journals / asset.id).exists()
-        asset = await store.get_asset(asset.id)
-        assert asset.status == "ready", asset.error
-        segments = [layout.segment_key(n) for n in (1, 2, 3)]
-        stored = b"".join([await storage.get(prefix + name) for name in segments])
-        assert stored == b"".join(parts.parts)
-        frames = video_frames(storage.local_path(prefix + "download.mp4"))
-        assert 2 * 30 < frames < clip.frames  # only the part the packager was making is missing
-        assert abs(asset.duration_s - frames / 30) < 0.05
-    finally:
-        await store.close()
+    restarted = RecordingService(store, storage, journal_dir=journals)
+    assert await restarted.recover() == 1
+    await restarted.close(60)
+    assert list_journals(journals) == {} and not (journals / asset.id).exists()
+    asset = await store.get_asset(asset.id)
+    assert asset.status == "ready", asset.error
+    segments = [layout.segment_key(n) for n in (1, 2, 3)]
+    stored = b"".join([await storage.get(prefix + name) for name in segments])
+    assert stored == b"".join(parts.parts)
+    frames = video_frames(storage.local_path(prefix + "download.mp4"))
+    assert 2 * 30 < frames < clip.frames  # only the part the packager was making is missing
+    assert abs(asset.duration_s - frames / 30) < 0.05
 
 
-async def test_a_finished_recording_leaves_no_journal(tmp_path, storage, clip):
-    store = await SqliteStore.open(tmp_path / "db")
-    try:
-        journals = tmp_path / "journal"
-        service = RecordingService(store, storage, segment_target=1.0, journal_dir=journals)
-        broadcast = await new_broadcast(store)
-        running = broadcast.start(service)
-        await feed(broadcast, (clip.tracks, clip.packets))
-        await asyncio.wait_for(running, 20)
-        await service.close(60)
-        (asset,), _ = await store.list_assets()
-        assert asset.status == "ready"
-        assert video_frames(storage.local_path(f"assets/{asset.id}/download.mp4")) == clip.frames
-        assert list(journals.iterdir()) == []
-    finally:
-        await store.close()
+async def test_a_finished_recording_leaves_no_journal(tmp_path, store, storage, clip):
+    journals = tmp_path / "journal"
+    service = RecordingService(store, storage, segment_target=1.0, journal_dir=journals)
+    broadcast = await new_broadcast(store)
+    running = broadcast.start(service)
+    await feed(broadcast, (clip.tracks, clip.packets))
+    await asyncio.wait_for(running, 20)
+    await service.close(60)
+    (asset,), _ = await store.list_assets()
+    assert asset.status == "ready"
+    assert video_frames(storage.local_path(f"assets/{asset.id}/download.mp4")) == clip.frames
+    assert list(journals.iterdir()) == []
 
 
-async def test_journals_of_a_finished_or_deleted_asset_are_deleted_unread(tmp_path, storage):
-    store = await SqliteStore.open(tmp_path / "db")
-    try:
-        journals = tmp_path / "journal"
-        path = write_journal(tmp_path)  # asset "ast_test" is not in the store
-        service = RecordingService(store, storage, journal_dir=journals)
-        assert await service.replay_journals() == 0
-        assert not path.exists() and await storage.list("") == []
-    finally:
-        await store.close()
+async def test_journals_of_a_finished_or_deleted_asset_are_deleted_unread(
+    tmp_path, store, storage
+):
+    journals = tmp_path / "journal"
+    gone = write_journal(tmp_path)  # asset "ast_test" is not in the store
+    broadcast = await new_broadcast(store)
+    asset = await store.create_asset(
+        Asset(livestream_id=broadcast.livestream.id, session_id=broadcast.session.id)
+    )
+    await store.update_asset(asset.id, status="ready")  # a peer finalised it already
+    finished = SegmentJournal.create(
+        journal_path(journals, asset.id, 4), entry(4), INIT, TRACKS
+    )
+    finished.append(b"moof", 0.2, True)
+    finished.close()
+    service = RecordingService(store, storage, journal_dir=journals)
+    assert await service.replay_journals() == 0
+    assert not gone.exists() and not finished.path.exists()
+    assert await storage.list("") == [] and list(journals.iterdir()) == []
