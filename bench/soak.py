@@ -75,6 +75,7 @@ def load(processes: Processes, data_dir: Path, args: argparse.Namespace) -> list
         "part_gaps": gaps,
         "viewer_requests": result.viewer_requests,
         "viewer_errors": result.viewer_errors,
+        "sessions_per_stream": sorted(set(result.sessions)),
     }
     print(json.dumps(summary, indent=1))
     failures = []

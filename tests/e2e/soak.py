@@ -356,6 +356,7 @@ class LoadSoakResult:
     gaps: list[float]  # seconds between parts reaching the first viewer
     viewer_errors: int
     viewer_requests: int
+    sessions: list[int]  # per stream: a publisher back inside the window is the same one
 
     def gap_summary(self) -> dict[str, float]:
         gaps = sorted(self.gaps)
@@ -476,6 +477,7 @@ def load_soak(
             gaps=swarm.gaps(publishers),
             viewer_errors=sum(len(r.errors) for r in swarm.results),
             viewer_requests=sum(r.requests for r in swarm.results),
+            sessions=[len(_history(server, p.stream["id"])) for p in publishers],
         )
         log(f"load soak: {result.seconds} s, {dict(result.publishers)}, {viewers} viewers")
         return result
@@ -483,8 +485,12 @@ def load_soak(
         server.stop(signal.SIGTERM, timeout=300)
 
 
+def _history(server: LiveProcess, livestream_id: str) -> list[dict]:
+    return server.api("GET", f"/v1/livestreams/{livestream_id}/history")[1]["data"]
+
+
 def _ended(server: LiveProcess, livestream_id: str) -> bool:
-    history = server.api("GET", f"/v1/livestreams/{livestream_id}/history")[1]["data"]
+    history = _history(server, livestream_id)
     return bool(history) and all(s["ended_at"] for s in history)
 
 
