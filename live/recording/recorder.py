@@ -13,13 +13,14 @@ way are held in memory (one segment per recorded rendition), and when it is
 complete it is written as one object, then its manifest (manifest.py) as another;
 an init section is written once per version, with the first segment that uses it.
 Writes run on the event loop (S3 is asynchronous; local storage moves its file I/O
-to worker threads), one after the other, so the manifests that exist always name
-complete segments. With a `journal_dir`, each part taken is also appended to the
-segment's journal on local disk (journal.py), deleted once the segment is stored:
-a killed process then loses only the part being appended (and the one the
-packager was making), as the next start stores the journal's segment before
-finalising the rest from the manifests. Without one, it loses the segment under
-way (at most `segment_target` plus a keyframe interval).
+to worker threads), one after the other, in the background while the next segment
+is gathered, so the manifests that exist always name complete segments. With a
+`journal_dir`, each part taken is also appended to the segment's journal on local
+disk (journal.py), deleted once the segment is stored: a killed process then loses
+only the part being appended (and the one the packager was making), as the next
+start stores the journal's segment before finalising the rest from the manifests.
+Without one, it loses the segment under way (at most `segment_target` plus a
+keyframe interval).
 
 A recording's segments are longer than the live window's: a live segment that
 begins on a keyframe starts a new recording segment once `segment_target` is
@@ -350,18 +351,18 @@ class Recorder:
                 SegmentJournal.create, path, entry, init.data, init.tracks
             )
         except OSError as error:
-            log.warning(
-                "stream %s: cannot journal segment %d (%s); a crash would lose it",
-                self.broadcast.livestream.id, entry.number, error,
-            )
+            self._warn_unjournalled(entry, error)
             return None
 
-    def _journal_failed(self, buffer: _SegmentBuffer, error: OSError) -> None:
+    def _warn_unjournalled(self, entry: SegmentEntry, error: OSError) -> None:
         """A local disk problem costs the crash protection, never the recording."""
         log.warning(
             "stream %s: cannot journal segment %d (%s); a crash would lose it",
-            self.broadcast.livestream.id, buffer.entry.number, error,
+            self.broadcast.livestream.id, entry.number, error,
         )
+
+    def _journal_failed(self, buffer: _SegmentBuffer, error: OSError) -> None:
+        self._warn_unjournalled(buffer.entry, error)
         assert buffer.journal is not None
         with contextlib.suppress(OSError):
             buffer.journal.discard()  # a torn record would be dropped anyway
@@ -439,8 +440,8 @@ class Recorder:
         """Store the last segment and hand the asset over to be finalised."""
         asset = self.asset
         assert asset is not None
-        buffer, self._buffer = self._buffer, None
         await self._stored()
+        buffer, self._buffer = self._buffer, None
         await self._store_segment(buffer, self.prefix)
         if not self.abandoned:
             self.keeper.finalise_later(asset)
