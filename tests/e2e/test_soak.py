@@ -36,6 +36,7 @@ def test_mixed_publishers_and_viewers_leak_nothing(processes, tmp_path):
     )  # fmt: skip
     print(result.idle, result.samples, result.after, result.gap_summary(), sep="\n")
     assert result.restarted == 3  # one of each kind
+    assert result.sessions == [1, 1, 1]  # each came back inside its reconnect window
     assert result.after.fds <= result.idle.fds + 5, (result.idle, result.after)
     assert result.after.tasks <= result.idle.tasks + 5, (result.idle, result.after)
     assert result.rss_growth_mb() <= 40, result.samples
