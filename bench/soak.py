@@ -74,7 +74,7 @@ def load(processes: Processes, data_dir: Path, args: argparse.Namespace) -> list
         "after": dataclasses.asdict(result.after),
         "part_gaps": gaps,
         "viewer_requests": result.viewer_requests,
-        "viewer_errors": result.viewer_errors,
+        "viewer_errors": result.error_kinds(),
         "sessions_per_stream": sorted(set(result.sessions)),
     }
     print(json.dumps(summary, indent=1))

@@ -354,8 +354,8 @@ class LoadSoakResult:
     samples: list[Sample]
     after: Sample  # every publisher and viewer gone, streams ended
     gaps: list[float]  # seconds between parts reaching the first viewer
-    viewer_errors: int
     viewer_requests: int
+    results: list[SwarmResult]  # per stream: its viewers' arrivals and errors
     sessions: list[int]  # per stream: a publisher back inside the window is the same one
 
     def gap_summary(self) -> dict[str, float]:
@@ -364,10 +364,18 @@ class LoadSoakResult:
             return {"parts": 0}
         return {
             "parts": len(gaps),
+            "over_1s": sum(1 for gap in gaps if gap > 1.0),
             "p50_ms": round(gaps[len(gaps) // 2] * 1000),
             "p99_ms": round(gaps[min(len(gaps) - 1, int(0.99 * len(gaps)))] * 1000),
             "max_ms": round(gaps[-1] * 1000),
         }
+
+    def error_kinds(self) -> dict[str, int]:
+        """The viewers' failed requests by kind ("blocking reload 503", ...)."""
+        kinds: Counter[str] = Counter()
+        for result in self.results:
+            kinds.update(re.sub(r"^part \d+", "part", error) for error in result.errors)
+        return dict(kinds)
 
     def rss_growth_mb(self) -> float:
         """Steady-state growth: the median RSS of the last third of the samples over
@@ -475,8 +483,8 @@ def load_soak(
             samples=samples,
             after=after,
             gaps=swarm.gaps(publishers),
-            viewer_errors=sum(len(r.errors) for r in swarm.results),
             viewer_requests=sum(r.requests for r in swarm.results),
+            results=swarm.results,
             sessions=[len(_history(server, p.stream["id"])) for p in publishers],
         )
         log(f"load soak: {result.seconds} s, {dict(result.publishers)}, {viewers} viewers")
