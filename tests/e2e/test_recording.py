@@ -216,10 +216,11 @@ def test_sigkill_loses_at_most_the_part_under_way(processes, tmp_path):
     frames = count_frames(download(restarted, asset["mp4_url"], tmp_path / "k.mp4"))
     # The segment under way was journalled part by part and stored at the restart:
     # lost at most the part being journalled and the one the packager was making
-    # (6 frames each) and the frame that closes it, the frame the timeline holds
-    # for its duration, the progress report's 0.1 s lag and what was still in
-    # flight between ffmpeg's encoder and the server (a few frames).
-    assert sent - (2 * 6 + 1 + 1 + 3 + 6) <= frames <= sent, (sent, frames)
+    # (6 frames each), the frame that closes it and the one the timeline holds for
+    # its duration, and what was between ffmpeg's encoder and the packager (the
+    # progress report's 0.1 s lag, socket buffers: up to a second on a busy
+    # machine). Without the journal a kill 8 s in loses 0-5 s.
+    assert sent - (2 * 6 + 2 + FPS) <= frames <= sent, (sent, frames)
     assert not list((data_dir / "journal").iterdir())  # stored, then deleted
     restarted.stop()
 
