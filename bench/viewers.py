@@ -3,10 +3,11 @@
 Runs servers with a synthetic stream (a 200 ms part every 200 ms) in child processes
 side by side on one core, one with viewer accounting off and one with it on, while
 the other core plays 1,000 viewers against each: a viewer fetches the multivariant
-playlist once (getting its player id), then every POLL_S the media playlist and the
-newest part, with the query the playlist gave it. The figure is the server's CPU time
-per request, on vs off (read from /proc), plus the hook's own cost per call measured
-in-process.
+playlist once (getting its player id, a path segment of the media playlist URI:
+`/live/pb_bench/{player id}/source/...`, so every viewer's URLs differ), then every
+POLL_S that media playlist and the newest part under the same path. The figure is
+the server's CPU time per request, on vs off (read from /proc), plus the hook's own
+cost per call measured in-process.
 
 `--server app` (the default) runs the whole server as `live serve` does (uvloop, its
 middlewares and metrics), with `viewer_stats` off and on. `--server hls` runs only
@@ -113,23 +114,21 @@ async def _start_handlers(mode: str, registry):
     from aiohttp import web
 
     from live.hls import setup_hls_routes
+    from live.hls.direct import DirectRunner
     from live.stats.viewers import ViewerTracker
 
     tracker = ViewerTracker(registry, default_target_duration=1)
     app = web.Application()
     if mode == "ids":  # player ids in the URIs, but no counting
-        setup_hls_routes(app, registry, query_for_multivariant=tracker.query_for_multivariant)
+        handlers = setup_hls_routes(app, registry, start_player=tracker.start_player)
     elif mode == "on":
-        setup_hls_routes(
-            app,
-            registry,
-            on_request=tracker.on_request,
-            query_for_multivariant=tracker.query_for_multivariant,
+        handlers = setup_hls_routes(
+            app, registry, on_request=tracker.on_request, start_player=tracker.start_player
         )
         tracker.start()
     else:
-        setup_hls_routes(app, registry)
-    runner = web.AppRunner(app, access_log=None)
+        handlers = setup_hls_routes(app, registry)
+    runner = DirectRunner(app, front=handlers.direct, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
@@ -156,6 +155,7 @@ async def _viewer(
     async with session.get(f"{base}/live/pb_bench/index.m3u8{extra_query}") as response:
         text = await response.text()
     media = next(line for line in text.splitlines() if line and not line.startswith("#"))
+    media_dir = media.partition("?")[0].rsplit("/", 1)[0]  # [{player id}/]source
     query = media.partition("?")[2]
     suffix = f"?{query}" if query else ""
     while time.monotonic() < deadline:
@@ -166,7 +166,7 @@ async def _viewer(
         if parts:
             # A dummy query as long as a player id's, never the same twice.
             tail = f"?x=pl_{random.getrandbits(48):012x}" if distinct_parts else suffix
-            async with session.get(f"{base}/live/pb_bench/source/{parts[-2]}{tail}") as r:
+            async with session.get(f"{base}/live/pb_bench/{media_dir}/{parts[-2]}{tail}") as r:
                 await r.read()
             counts[0] += 1
         await asyncio.sleep(POLL_S)
@@ -259,7 +259,7 @@ def _run_side_by_side(
                         f"http://127.0.0.1:{ports[mode]}",
                         viewers,
                         seconds,
-                        "?pl=pl_sharedsharedq" if mode == "query" else "",
+                        "?token=sharedshared" if mode == "query" else "",
                         marker(mode),
                         WARMUP_S,
                         distinct_parts=mode == "distinct",
@@ -292,24 +292,22 @@ def _hook_cost(viewers: int) -> float:
     """Seconds per on_request call with `viewers` players known."""
     from aiohttp.test_utils import make_mocked_request
 
+    from live.hls.paths import parse_live_target
     from live.stats.viewers import ViewerTracker
 
     tracker = ViewerTracker()
     requests = []
     for _ in range(viewers):
         mv = make_mocked_request("GET", "/live/pb/index.m3u8", headers={"User-Agent": "x"})
-        mv._match_info = {"playback_id": "pb"}  # type: ignore[attr-defined]
-        query = tracker.query_for_multivariant(mv)
-        request = make_mocked_request(
-            "GET", f"/live/pb/source/part-1.m4s?{query}", headers={"User-Agent": "x"}
-        )
-        request._match_info = {"playback_id": "pb", "rendition": "source"}  # type: ignore[attr-defined]
-        requests.append(request)
+        player = tracker.start_player(mv, "pb")
+        path = f"/live/pb/{player}/source/part-1.m4s"
+        request = make_mocked_request("GET", path, headers={"User-Agent": "x"})
+        requests.append((request, parse_live_target(path)))
     calls = 0
     started = time.perf_counter()
     for _ in range(20):
-        for request in requests:
-            tracker.on_request(request, "pb", "part", 50_000)
+        for request, target in requests:
+            tracker.on_request(request, target, 50_000)
             calls += 1
     return (time.perf_counter() - started) / calls
 

@@ -14,9 +14,10 @@ vcl 4.1;
 #
 # The edge honours the nodes' Cache-Control (parts, segments, init sections:
 # "max-age=3600, immutable"; a blocking playlist: 6 target durations; a plain one:
-# half a target duration; a multivariant playlist that hands out a viewer id:
-# "private, no-cache") and forwards it unchanged, like Access-Control-Allow-Origin,
-# so players and browsers see what the node meant.
+# half a target duration) and forwards it unchanged, like Access-Control-Allow-Origin,
+# so players and browsers see what the node meant. The multivariant playlist, which
+# hands each player its id, is never cached; the id, a path segment of every URL a
+# player asks for after it, is left out of the cache key.
 #
 #   varnishd -F -a :6081 -f /etc/varnish/edge.vcl -s malloc,256m
 
@@ -76,6 +77,9 @@ sub vcl_recv {
         set req.backend_hint = sticky.backend(client.ip);
         return (pass);
     }
+    # What the edge tells a node about a playback request (see vcl_backend_fetch);
+    # never a client's word.
+    unset req.http.X-Live-Edge;
     if (req.url !~ "^/(live|vod)/") {
         # The API, metrics, health, admin pages: never cached, never coalesced.
         return (pass);
@@ -84,11 +88,28 @@ sub vcl_recv {
         # CORS preflights (OPTIONS) and anything else: the node answers each.
         return (pass);
     }
-    if (req.url ~ "[?&]pl=") {
-        # A viewer's own URL (viewer statistics on: the node put the viewer's id,
-        # `pl`, in every URI it handed out). Nobody else asks for it, and the node
-        # must see each request to count the viewer.
+    if (req.url ~ "^/live/[^/]+/index\.m3u8(\?|$)") {
+        # The multivariant playlist starts a player session and hands that player
+        # its own id: never cached, each one is the node's.
         return (pass);
+    }
+    if (req.url ~ "^/live/[^/]+/pl_[A-Za-z0-9_-]+/") {
+        # A player's URL (viewer statistics on: /live/{pb}/{player}/{rendition}/...).
+        # Every player gets the same bytes, so the id is cut out of the URL the edge
+        # caches and fetches by: one object per part and playlist version for all.
+        # The node still has to hear from each player now and then to count it: its
+        # media playlist request for a segment's second part (LL-HLS: a player asks
+        # for `_HLS_part=1` once per segment, after the segment's first part, while
+        # at a segment's end it asks past the last part rather than for part 0) or
+        # any reload without a part (plain HLS, first load), about one request per
+        # player and segment, goes to the node with the id, marked "count".
+        set req.url = std.querysort(req.url);
+        if (req.url ~ "^[^?]*/index\.m3u8(\?|$)"
+            && (req.url !~ "[?&]_HLS_part=" || req.url ~ "[?&]_HLS_part=1(&|$)")) {
+            set req.http.X-Live-Edge = "count";
+            return (pass);
+        }
+        set req.url = regsub(req.url, "^(/live/[^/]+)/pl_[A-Za-z0-9_-]+/", "\1/");
     }
     if (req.url ~ "^/vod/[^/]+/download\.mp4") {
         # A whole recording as one file, fetched once per download, often by range:
@@ -114,6 +135,14 @@ sub vcl_hash {
 }
 
 # ---------------------------------------------------------------------------- fetches
+
+sub vcl_backend_fetch {
+    # A playback fetch the edge shares among players belongs to none of them: the
+    # node does not count it as a viewer (the edge's own address would be one).
+    if (bereq.url ~ "^/live/" && !bereq.http.X-Live-Edge) {
+        set bereq.http.X-Live-Edge = "shared";
+    }
+}
 
 sub vcl_backend_response {
     if (bereq.uncacheable) {
@@ -144,10 +173,7 @@ sub vcl_backend_response {
         set beresp.keep = 0s;
     }
     # Everything else as the node says: parts, segments and init sections are
-    # immutable; playlists live as long as their max-age; a multivariant playlist
-    # that carries a viewer id is "private, no-cache" and the built-in rule below
-    # makes it a pass for everyone (hit-for-miss: concurrent requests each go to the
-    # node, none waits on another's).
+    # immutable; playlists live as long as their max-age.
 }
 
 sub vcl_backend_error {

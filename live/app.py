@@ -12,7 +12,7 @@ from pathlib import Path
 from aiohttp import web
 
 from live.api import build_api, request_id_middleware, request_id_on_prepare
-from live.api.assets import ASSET_FILES, asset_json
+from live.api.assets import ASSET_FILES, UploadSettings, asset_json
 from live.api.cors import parse_origins
 from live.api.ratelimit import Limiter, RateLimiter
 from live.api.ratelimit_redis import RedisRateLimiter
@@ -20,7 +20,7 @@ from live.broadcast.manager import SessionRules, StreamManager
 from live.broadcast.output import StreamOutputs
 from live.broadcast.recovery import close_orphans
 from live.cluster.control import ClusterControl
-from live.cluster.node import ClusterMembership, default_node_url
+from live.cluster.node import ClusterMembership, default_node_url, new_node_id
 from live.cluster.playback import ClusterPlayback, OwnerLookup
 from live.config import Settings, split_address, storage_url
 from live.control import LiveControl
@@ -28,6 +28,9 @@ from live.events.ban_expiry import BanExpiry, ban_waker
 from live.events.dispatcher import DispatchSettings, RetryPolicy, WebhookDispatcher
 from live.events.outbox import WebhookOutbox
 from live.hls import HlsRegistry, setup_hls_routes
+from live.hls.direct import DirectRunner
+from live.hls.handlers import HlsHandlers
+from live.hls.paths import LiveTarget
 from live.ingest.rtmp import RtmpIngestServer
 from live.ingest.srt import SrtIngestServer
 from live.ingest.whip import WhipServer, whip_settings
@@ -43,6 +46,9 @@ from live.store.factory import open_store
 from live.store.models import Asset, Session
 from live.thumbnails.poster import PosterService
 from live.urls import PublicUrls
+from live.vod.deletion import AssetDeletion
+from live.vod.jobs import JobSettings, VodJobs, default_workers
+from live.vod.pipeline import PipelineSettings
 from live.web import WebSettings, setup_web_routes, stream_status
 
 log = logging.getLogger(__name__)
@@ -82,6 +88,7 @@ class LiveServer:
         self.cluster_control: ClusterControl | None = None
         self.playback: ClusterPlayback | None = None
         self.control: LiveControl | None = None
+        self.vod_jobs: VodJobs | None = None
 
     async def start(self) -> StartupInfo:
         settings = self.settings
@@ -176,6 +183,19 @@ class LiveServer:
             self.cluster_control.start()
             self.control = self.cluster_control
         self.recordings.start_retention()
+        self.vod_jobs = VodJobs(
+            self.store,
+            self.storage,
+            node_id=self.cluster.node_id if self.cluster else new_node_id(),
+            pipeline=PipelineSettings(
+                rungs=parse_rungs(settings.ladder_rungs),
+                preset=settings.ladder_preset,
+                priority=settings.vod_priority,
+            ),
+            announce=self._asset_event,
+            settings=JobSettings(workers=settings.vod_workers or default_workers()),
+            single_node=self.cluster is None,
+        )
         self.metrics.bind(self.manager, self.hls, viewers=self.viewers, dispatcher=self.dispatcher)
         self.dispatcher.start()
         if settings.viewer_stats:
@@ -217,8 +237,9 @@ class LiveServer:
 
         self.urls = _public_urls(settings, http_port, rtmp_port, rtmps_port, srt_port)
         self.outbox.urls = self.urls
-        self._runner = web.AppRunner(
-            self._build_http_app(), access_log=None, handler_cancellation=True
+        http_app, hls_handlers = self._build_http_app()
+        self._runner = DirectRunner(
+            http_app, front=hls_handlers.direct, access_log=None, handler_cancellation=True
         )
         await self._runner.setup()
         await web.SockSite(self._runner, http_socket).start()
@@ -230,6 +251,7 @@ class LiveServer:
             await web.SockSite(
                 self._runner, https_socket, ssl_context=_server_tls(settings)
             ).start()
+        await self.vod_jobs.start()  # after the URLs, which its events carry
         log.info(
             "listening: http %d%s, rtmp %d%s", http_port,
             f", https {https_port}" if https_port is not None else "", rtmp_port,
@@ -252,7 +274,7 @@ class LiveServer:
         if self.outbox is not None and self.urls is not None:
             await self.outbox.emit_asset(event, asset_json(asset, self.urls))
 
-    def _build_http_app(self) -> web.Application:
+    def _build_http_app(self) -> tuple[web.Application, HlsHandlers]:
         assert self.store is not None and self.manager is not None and self.urls is not None
         assert self.recordings is not None
         middlewares = [request_id_middleware, self.metrics.middleware]
@@ -269,14 +291,14 @@ class LiveServer:
         setup_metrics_route(app, self.metrics)
         PosterService(self.manager.latest_keyframe).setup_route(app)  # before /live/ fallback
         if self.settings.viewer_stats:
-            setup_hls_routes(
+            hls_handlers = setup_hls_routes(
                 app,
                 self.hls,
                 on_request=self._on_hls_request,
-                query_for_multivariant=self.viewers.query_for_multivariant,
+                start_player=self.viewers.start_player,
             )
         else:  # the same URIs for every viewer; only the metrics see requests
-            setup_hls_routes(app, self.hls, on_request=self.metrics.on_hls_request)
+            hls_handlers = setup_hls_routes(app, self.hls, on_request=self.metrics.on_hls_request)
         limiter: Limiter | None = None
         per_min, burst = self.settings.api_rate_limit_per_min, self.settings.api_rate_limit_burst
         if per_min > 0 and self.cluster is not None:  # one budget per key, cluster-wide
@@ -292,8 +314,14 @@ class LiveServer:
             rate_limiter=limiter,
             cors_origins=parse_origins(self.settings.cors_origins),
             max_body_bytes=self.settings.api_max_body_bytes,
+            asset_events=self._asset_event,
+            upload_settings=UploadSettings(
+                max_upload_bytes=self.settings.max_upload_bytes,
+                upload_expiry_s=self.settings.upload_expiry_s,
+            ),
         )
-        api[ASSET_FILES] = self.recordings
+        assert self.vod_jobs is not None
+        api[ASSET_FILES] = AssetDeletion(self.recordings, self.vod_jobs)
         setup_vod_routes(
             app,
             self.store,
@@ -305,16 +333,14 @@ class LiveServer:
         self.whip.setup_routes(app)  # POST /whip, DELETE/PATCH/OPTIONS /whip/{session}
         app.add_subapp("/v1", api)
         setup_web_routes(app, WebSettings(js_url=self.settings.web_js_url), self._stream_status)
-        return app
+        return app, hls_handlers
 
     def _stream_status(self, playback_id: str) -> dict:
         return stream_status(self.hls, self.viewers.current_viewers, playback_id)
 
-    def _on_hls_request(
-        self, request: web.Request, playback_id: str, kind: str, size: int
-    ) -> None:
-        self.metrics.on_hls_request(request, playback_id, kind, size)
-        self.viewers.on_request(request, playback_id, kind, size)
+    def _on_hls_request(self, request: web.BaseRequest, target: LiveTarget, size: int) -> None:
+        self.metrics.on_hls_request(request, target, size)
+        self.viewers.on_request(request, target, size)
 
     async def _healthz(self, request: web.Request) -> web.Response:
         """Which node answered, and whether what it depends on answers (503 if not)."""
@@ -358,6 +384,8 @@ class LiveServer:
             await self.manager.shutdown()
         if self.whip is not None:  # peer connections and codec threads of WHIP sessions
             await self.whip.close()
+        if self.vod_jobs is not None:  # jobs under way go back to the queue, to resume
+            await self.vod_jobs.close()
         if self.recordings is not None:  # SIGTERM finalises every recording first
             await self.recordings.close()
         if self.storage is not None:

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Coroutine
 from typing import Any
 
+from live.allocator import use_mmap_for_large_buffers
 from live.config import ConfigError, Settings, load_settings
 
 
@@ -61,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     if args.command == "serve":
+        use_mmap_for_large_buffers()
         return _run(_serve(settings), settings.event_loop)
     return asyncio.run(_create_key(settings, args.name, args.scope))
 

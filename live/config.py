@@ -106,6 +106,15 @@ class Settings:
     # vod_url_expiry_s; playlists stay on the node, with presigned URIs inside).
     vod_delivery: str = "proxy"
     vod_url_expiry_s: int = 3600
+    # Uploads and imports: a file over max_upload_bytes is refused (413) before it is
+    # stored; an upload left unfinished for upload_expiry_s is dropped with its bytes.
+    max_upload_bytes: int = 20 * 1000**3
+    upload_expiry_s: float = 24 * 3600.0
+    # VOD processing of uploads and imports: jobs run at once on this node (0: one
+    # per two cores, at least 1), and their CPU priority below live streams: "idle"
+    # (only CPU time nothing else wants), "low" (nice 19) or "normal".
+    vod_workers: int = 0
+    vod_priority: str = "idle"
     # REST API: requests per minute per API key (token bucket; 0: no limit) and burst.
     api_rate_limit_per_min: int = 600
     api_rate_limit_burst: int = 100
@@ -175,6 +184,10 @@ class Settings:
             raise ConfigError("vod_delivery must be proxy or redirect")
         if not 60 <= self.vod_url_expiry_s <= 604800:  # SigV4 URLs last 7 days at most
             raise ConfigError("vod_url_expiry_s must be between 60 and 604800")
+        if self.vod_workers < 0:
+            raise ConfigError("vod_workers must be >= 0 (0: one per two cores)")
+        if self.vod_priority not in ("idle", "low", "normal"):
+            raise ConfigError("vod_priority must be idle, low or normal")
         if self.api_max_body_bytes < 1024:
             raise ConfigError("api_max_body_bytes must be at least 1024")
         if self.api_rate_limit_per_min < 0 or self.api_rate_limit_burst < 1:

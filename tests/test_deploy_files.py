@@ -16,10 +16,11 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from aiohttp.test_utils import make_mocked_request
 
 from live.cli import _parser
 from live.config import Settings, load_settings, split_address
-from live.stats.viewers import PLAYER_PARAM
+from live.stats.viewers import ViewerTracker
 
 REPO = Path(__file__).resolve().parent.parent
 COMPOSE = REPO / "docker-compose.yml"
@@ -111,8 +112,9 @@ def test_nodes_run_live_in_cluster_mode_with_settings_live_accepts(services):
         source, _ = _node_config(service)
         assert source == REPO / "configs" / "cluster.toml"
         settings = _node_settings(service)  # unknown or invalid settings raise here
-        # behind the edge: URIs every viewer shares, and nodes that proxy for each other
-        assert settings.viewer_stats is False
+        # behind the edge: viewers counted (the edge leaves their ids out of its cache
+        # key), and nodes that proxy for each other
+        assert settings.viewer_stats is True
         assert settings.cluster_playback == "proxy"
         node_url = urlsplit(settings.node_url)
         assert node_url.hostname == name, "a node's URL names its own service"
@@ -198,5 +200,9 @@ def test_the_edge_runs_the_projects_vcl_against_every_node(services):
         assert timeout > 3 * target_duration
     for node in NODES:
         assert node in edge["depends_on"]
-    # a viewer's own URLs (viewer statistics on) are passed, never cached for others
-    assert f'req.url ~ "[?&]{PLAYER_PARAM}="' in vcl
+    # a player's id (viewer statistics on) is cut out of the URL the edge caches by,
+    # whatever id the server hands out
+    pattern, replacement = re.search(r'regsub\(req\.url, "([^"]+)", "([^"]+)"\)', vcl).groups()
+    player = ViewerTracker().start_player(make_mocked_request("GET", "/"), "pb_x")
+    path = f"/live/pb_x/{player}/source/part-7.m4s"
+    assert re.sub(pattern, replacement, path) == "/live/pb_x/source/part-7.m4s"

@@ -20,6 +20,14 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from live.api import api_keys, assets, livestreams, openapi, players, webhooks
+from live.api.assets import (
+    ASSET_EVENTS,
+    ASSET_INTAKE,
+    UPLOAD_SETTINGS,
+    AssetEvents,
+    AssetIntake,
+    UploadSettings,
+)
 from live.api.auth import auth_middleware
 from live.api.body import MAX_BODY_BYTES, json_body_middleware
 from live.api.cors import cors_middleware
@@ -48,6 +56,9 @@ def build_api(
     rate_limiter: Limiter | None = None,
     cors_origins: Iterable[str] = (),
     max_body_bytes: int = MAX_BODY_BYTES,
+    asset_intake: AssetIntake | None = None,
+    asset_events: AssetEvents | None = None,
+    upload_settings: UploadSettings | None = None,
 ) -> web.Application:
     """The REST API, to be mounted with `root.add_subapp("/v1", api)`; the root app
     should carry `request_id_middleware`. Without `rate_limiter` there are no limits;
@@ -70,6 +81,11 @@ def build_api(
         api[EVENTS] = events
     if viewers is not None:
         api[VIEWERS] = viewers
+    if asset_intake is not None:
+        api[ASSET_INTAKE] = asset_intake
+    if asset_events is not None:
+        api[ASSET_EVENTS] = asset_events
+    api[UPLOAD_SETTINGS] = upload_settings or UploadSettings()
     livestreams.add_routes(api.router)
     assets.add_routes(api.router)
     api_keys.add_routes(api.router)

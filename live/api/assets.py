@@ -1,22 +1,30 @@
-"""Routes under /v1/assets: the recordings of API.md (list, read, delete).
+"""Routes under /v1/assets: the asset library of API.md (create, list, read, delete).
 
 Deleting needs the files too, which only the running server's recording service
 can reach: it is handed in under `ASSET_FILES` (see live/app.py). Without one (the
 API alone, in tests) only the record is deleted.
+
+Creating an upload or import asset hands it to `ASSET_INTAKE` (the uploads room:
+it keeps the poster, starts an import's fetch, presigns S3 upload URLs) and
+announces `asset.created` through `ASSET_EVENTS`. Without them (the API alone) the
+record is all there is.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from aiohttp import web
 
+from live.api.asset_requests import Poster, asset_request
+from live.api.body import json_body
 from live.api.errors import ApiError, invalid
 from live.api.pagination import page_answer, pagination
 from live.api.state import STORE, URLS
 from live.store.models import Asset
-from live.store.times import to_rfc3339
+from live.store.times import to_rfc3339, utcnow
 from live.urls import PublicUrls
 
 
@@ -25,7 +33,31 @@ class AssetFiles(Protocol):
         """Remove the asset's files (stopping its recording) and its record."""
 
 
+class AssetIntake(Protocol):
+    async def accept(self, asset: Asset, poster: Poster | None) -> None:
+        """A new upload or import asset is stored: keep its poster; an import
+        starts fetching."""
+
+    async def put_url(self, asset: Asset) -> str | None:
+        """A URL the file can be PUT to directly (a presigned S3 URL), or None
+        for the node's own `PUT /v1/assets/{id}/file`."""
+
+
+class AssetEvents(Protocol):
+    async def __call__(self, event: str, asset: Asset) -> None:
+        """Announce an asset event (`asset.created`, ...) to webhooks."""
+
+
+@dataclass(frozen=True, slots=True)
+class UploadSettings:
+    max_upload_bytes: int = 20 * 1000**3
+    upload_expiry_s: float = 24 * 3600.0  # an unfinished upload's bytes go after this
+
+
 ASSET_FILES = web.AppKey("asset_files", AssetFiles)
+ASSET_INTAKE = web.AppKey("asset_intake", AssetIntake)
+ASSET_EVENTS = web.AppKey("asset_events", AssetEvents)
+UPLOAD_SETTINGS = web.AppKey("upload_settings", UploadSettings)
 _MAX_ID = 64
 
 
@@ -33,16 +65,21 @@ def _time(value: datetime | None) -> str | None:
     return to_rfc3339(value) if value else None
 
 
-def asset_json(asset: Asset, urls: PublicUrls) -> dict[str, Any]:
+def asset_json(
+    asset: Asset, urls: PublicUrls, *, put_url: str | None = None
+) -> dict[str, Any]:
     base = f"{urls.http_base}/vod/{asset.id}"
-    # An audio-only recording has no picture to show.
+    # An audio-only asset has no picture to show; none exists before it is ready.
     poster = f"{base}/poster.jpg" if asset.has_poster or asset.status != "ready" else None
-    return {
+    answer = {
         "id": asset.id,
+        "name": asset.name,
+        "source": asset.source,
         "livestream_id": asset.livestream_id,
         "session_id": asset.session_id,
         "status": asset.status,
         "error": asset.error,
+        "progress": asset.progress,
         "duration_s": round(asset.duration_s, 3),
         "size_bytes": asset.size_bytes,
         "hls_url": f"{base}/index.m3u8",
@@ -52,9 +89,30 @@ def asset_json(asset: Asset, urls: PublicUrls) -> dict[str, Any]:
         # previews; made with the poster, so present exactly when it is.
         "sprite_url": f"{base}/sprite.jpg" if poster else None,
         "thumbnails_vtt_url": f"{base}/sprite.vtt" if poster else None,
+        "origin_url": asset.origin_url,
+        "clip_start_s": asset.clip_start_s,
+        "clip_duration_s": asset.clip_duration_s,
+        "transcode": asset.transcode,
+        "renditions": asset.renditions,
+        "original": asset.original,
         "created_at": _time(asset.created_at),
         "ready_at": _time(asset.ready_at),
     }
+    if asset.status == "empty":
+        answer["upload"] = {
+            "tus_url": f"{urls.http_base}/v1/uploads",
+            "put_url": put_url or f"{urls.http_base}/v1/assets/{asset.id}/file",
+            "expires_at": _time(asset.upload_expires_at),
+        }
+    return answer
+
+
+async def _answer(request: web.Request, asset: Asset, status: int = 200) -> web.Response:
+    intake = request.app.get(ASSET_INTAKE)
+    put_url = await intake.put_url(asset) if intake and asset.status == "empty" else None
+    return web.json_response(
+        asset_json(asset, request.app[URLS], put_url=put_url), status=status
+    )
 
 
 async def _load(request: web.Request) -> Asset:
@@ -78,7 +136,37 @@ async def list_assets(request: web.Request) -> web.Response:
 
 
 async def get_asset(request: web.Request) -> web.Response:
-    return web.json_response(asset_json(await _load(request), request.app[URLS]))
+    return await _answer(request, await _load(request))
+
+
+async def create_asset(request: web.Request) -> web.Response:
+    """An upload (`empty`, waiting for its file) or an import (`pending`: the
+    server fetches `origin_url`)."""
+    settings = request.app.get(UPLOAD_SETTINGS) or UploadSettings()
+    wanted = asset_request(json_body(request), max_upload_bytes=settings.max_upload_bytes)
+    importing = wanted.origin_url is not None
+    asset = Asset(
+        source="url" if importing else "upload",
+        name=wanted.name,
+        status="pending" if importing else "empty",
+        origin_url=wanted.origin_url,
+        origin_http_headers=wanted.origin_http_headers,
+        clip_start_s=wanted.clip_start_s,
+        clip_duration_s=wanted.clip_duration_s,
+        transcode=wanted.transcode,  # type: ignore[arg-type]
+        declared_size_bytes=wanted.size_bytes,
+        upload_expires_at=(
+            None if importing else utcnow() + timedelta(seconds=settings.upload_expiry_s)
+        ),
+    )
+    asset = await request.app[STORE].create_asset(asset)
+    intake = request.app.get(ASSET_INTAKE)
+    if intake is not None:
+        await intake.accept(asset, wanted.poster)
+    announce = request.app.get(ASSET_EVENTS)
+    if announce is not None:
+        await announce("asset.created", asset)
+    return await _answer(request, asset, status=201)
 
 
 async def delete_asset(request: web.Request) -> web.Response:
@@ -93,5 +181,6 @@ async def delete_asset(request: web.Request) -> web.Response:
 
 def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/assets", list_assets)
+    router.add_post("/assets", create_asset)
     router.add_get("/assets/{id}", get_asset)
     router.add_delete("/assets/{id}", delete_asset)

@@ -11,6 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
+from live.api.asset_requests import CLIP_MAX_S, HEADERS_MAX, URL_MAX
 from live.api.validation import (
     BAN_REASON_MAX,
     MAX_DURATION_MAX,
@@ -20,6 +21,10 @@ from live.api.validation import (
     SRT_PASSPHRASE_MIN,
 )
 from live.store.models import (
+    ASSET_ERROR_CODES,
+    ASSET_SOURCES,
+    ASSET_STATUSES,
+    ASSET_TRANSCODES,
     DELIVERY_STATES,
     END_REASONS,
     LATENCY_MODES,
@@ -272,13 +277,39 @@ SCHEMAS: dict[str, Any] = {
             "delivered_at": _NULL_TIME,
         }
     ),
+    "AssetCreate": {
+        "type": "object",
+        "properties": {
+            "name": _string(minLength=1, maxLength=NAME_MAX, pattern=r"\S"),
+            "origin_url": _nullable(
+                _string(maxLength=URL_MAX, description="http:// or https://; the server fetches it")
+            ),
+            "origin_http_headers": _nullable(
+                _string(maxLength=HEADERS_MAX, description="'Name: value' lines")
+            ),
+            "clip_start_s": _nullable({"type": "number", "minimum": 0, "maximum": CLIP_MAX_S}),
+            "clip_duration_s": _nullable(
+                {"type": "number", "exclusiveMinimum": 0, "maximum": CLIP_MAX_S}
+            ),
+            "transcode": {"enum": list(ASSET_TRANSCODES)},
+            "poster": _nullable(_string(description="a data: URL of a JPEG or PNG image")),
+            "size_bytes": _nullable({"type": "integer", "minimum": 1}),
+        },
+        "required": ["name"],
+        "additionalProperties": False,
+    },
     "Asset": _object(
         {
             "id": _string(),
-            "livestream_id": _string(),
-            "session_id": _string(),
-            "status": {"enum": ["recording", "processing", "ready", "failed"]},
-            "error": _NULL_STRING,
+            "name": _string(),
+            "source": {"enum": list(ASSET_SOURCES)},
+            "livestream_id": _NULL_STRING,
+            "session_id": _NULL_STRING,
+            "status": {"enum": list(ASSET_STATUSES)},
+            "error": _nullable(
+                _object({"code": {"enum": list(ASSET_ERROR_CODES)}, "message": _string()})
+            ),
+            "progress": {"type": "integer", "minimum": 0, "maximum": 100},
             "duration_s": {"type": ["number", "null"]},
             "size_bytes": {"type": ["integer", "null"]},
             "hls_url": _NULL_STRING,
@@ -286,10 +317,20 @@ SCHEMAS: dict[str, Any] = {
             "poster_url": _NULL_STRING,
             "sprite_url": _NULL_STRING,
             "thumbnails_vtt_url": _NULL_STRING,
+            "origin_url": _NULL_STRING,
+            "clip_start_s": {"type": ["number", "null"]},
+            "clip_duration_s": {"type": ["number", "null"]},
+            "transcode": {"enum": list(ASSET_TRANSCODES)},
+            "renditions": {"type": "array", "items": {"type": "object"}},
+            "original": {"type": ["object", "null"]},
+            "upload": _object(
+                {"tus_url": _string(), "put_url": _string(), "expires_at": _NULL_TIME},
+                required=["tus_url", "put_url"],
+            ),
             "created_at": _TIME,
             "ready_at": _NULL_TIME,
         },
-        required=["id", "livestream_id", "status", "created_at"],
+        required=["id", "source", "status", "created_at"],
     ),
 }
 
@@ -446,15 +487,22 @@ def _paths() -> dict[str, Any]:
             ),
         },
         "/assets": {
+            "post": _op(
+                "Create an asset to upload a file to, or one the server imports from a URL",
+                {"201": _json(_ref("Asset"), "Created")},
+                params=[_IDEMPOTENCY],
+                body="AssetCreate",
+                body_required=True,
+            ),
             "get": _op(
-                "List recordings",
+                "List assets (recordings, uploads, imports)",
                 {"200": _json(_ref("AssetPage"))},
                 params=[*_PAGE, {"name": "livestream_id", "in": "query", "schema": _string()}],
             ),
         },
         "/assets/{id}": {
-            "get": _op("A recording", {"200": _json(_ref("Asset"))}, params=[_ID]),
-            "delete": _op("Delete a recording and its files", _NO_CONTENT, params=[_ID]),
+            "get": _op("An asset", {"200": _json(_ref("Asset"))}, params=[_ID]),
+            "delete": _op("Delete an asset and its files", _NO_CONTENT, params=[_ID]),
         },
         "/openapi.json": {
             "get": {

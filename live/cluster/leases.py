@@ -72,10 +72,15 @@ return 0
 """
 
 
-def _holder(value: bytes | str) -> Holder:
+def _parse(value: bytes | str) -> tuple[Holder, str]:
+    """A lease's value, "NODE TOKEN ACTIVE_AT": its holder and its fencing token."""
     text = value.decode() if isinstance(value, bytes) else value
-    node_id, _token, active_at = text.split(" ")
-    return Holder(node_id, float(active_at))
+    node_id, token, active_at = text.split(" ")
+    return Holder(node_id, float(active_at)), token
+
+
+def _holder(value: bytes | str) -> Holder:
+    return _parse(value)[0]
 
 
 class RedisLeases:
@@ -108,10 +113,9 @@ class RedisLeases:
         try:
             granted, value = await self._acquire(keys, [self.node_id, self.ttl_ms, now, ""])
             if not granted:
-                holder = _holder(value)
+                holder, token = _parse(value)
                 if holder.node_id != self.node_id and not may_take_over(holder):
                     raise LeaseBusy(holder)
-                token = (value.decode() if isinstance(value, bytes) else value).split(" ")[1]
                 granted, value = await self._acquire(keys, [self.node_id, self.ttl_ms, now, token])
                 if not granted:  # someone else won the race for it
                     raise LeaseBusy(_holder(value))

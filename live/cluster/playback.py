@@ -26,8 +26,9 @@ _SKIP_HEADERS = frozenset(
     h.lower() for h in ("Connection", "Keep-Alive", "Transfer-Encoding", "Content-Length",
                         "Upgrade", "Proxy-Authenticate", "Proxy-Authorization", "TE", "Trailer")
 )
+# X-Live-Edge: the edge's mark on the requests it passes for viewer counting.
 _FORWARD_HEADERS = ("Accept", "Accept-Encoding", "Range", "User-Agent", "If-None-Match",
-                    "If-Modified-Since")
+                    "If-Modified-Since", "X-Live-Edge")
 _OWNER_CACHE_S = 1.0
 
 

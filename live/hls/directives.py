@@ -10,6 +10,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import unquote_plus
 
 _DIGITS = re.compile(r"[0-9]{1,18}")
 _SKIP_VALUES = {"YES", "v2"}
@@ -45,6 +46,22 @@ def parse_directives(query: Mapping[str, str]) -> Directives:
     if skip_value is not None and skip_value not in _SKIP_VALUES:
         raise DirectiveError("_HLS_skip", "_HLS_skip must be YES or v2")
     return Directives(msn=msn, part=part, skip=skip_value is not None)
+
+
+def query_params(raw_query: str) -> dict[str, str]:
+    """The first value of each name in a raw query string, decoded as a form would be.
+
+    A playlist request's query is a few short pairs: splitting it here costs less than
+    building the request's URL and a multidict from it."""
+    params: dict[str, str] = {}
+    for pair in raw_query.split("&"):
+        if not pair:
+            continue
+        name, _, value = pair.partition("=")
+        if "%" in pair or "+" in pair:
+            name, value = unquote_plus(name), unquote_plus(value)
+        params.setdefault(name, value)
+    return params
 
 
 def _parse_int(query: Mapping[str, str], name: str) -> int | None:

@@ -1,11 +1,15 @@
 """aiohttp handlers for `/live/...`: playlists with blocking reload, parts, segments, inits.
 
-Waiting is event-driven: a held request sleeps on a future that `HlsWindow.add_part`
-resolves, so the answer leaves within the same loop iteration. Rendered playlists are
-cached per (window version, skip, rendition reports) so that the many viewers
-released by one part share one rendering and one gzip; a player whose id is in the
-query gets its own copy, spliced with its gzip from that version's one rendering
-(`spliced_gzip`).
+Waiting is event-driven: held requests share one future per awaited thing (`Gate`),
+which `HlsWindow.add_part` resolves, so every one of them answers within the same loop
+iteration. A media playlist does not depend on who asks (a player's id is a segment of
+its path, `paths.py`), so one rendering and one gzip per (window version, skip,
+rendition reports, own query) serve every viewer.
+
+The hot path is kept short: the target is read from the raw path (no router, no URL
+decoding), response headers are built once per kind of answer, and `direct` lets a
+server answer `/live` before aiohttp's router and the application's middlewares,
+which exist for the API.
 
 A blocked request whose client went away is cancelled by aiohttp when the runner has
 `handler_cancellation=True`; without it, a coarse liveness check releases the waiter
@@ -18,18 +22,22 @@ import asyncio
 import enum
 import logging
 import weakref
+import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
+from multidict import CIMultiDict
 
 from live.hls.directives import (
     DirectiveError,
     Directives,
     check_blocking,
     parse_directives,
+    query_params,
     strip_hls_params,
 )
+from live.hls.paths import LiveTarget, parse_live_target
 from live.hls.playlist import RenditionReport, render_media_playlist, render_multivariant
 from live.hls.responses import (
     CORS_HEADERS,
@@ -44,22 +52,19 @@ from live.hls.responses import (
     playlist_error_max_age,
     playlist_max_age,
 )
-from live.hls.snapshot import WindowSnapshot
-from live.hls.spliced_gzip import MAX_INSERT, SplicedGzip, gzip_bytes
 from live.hls.stream import HlsRegistry, HlsStream, Rendition
-from live.hls.window import HlsWindow
+from live.hls.window import Gate, HlsWindow
 
 log = logging.getLogger(__name__)
 
-RequestHook = Callable[[web.Request, str, str, int], None]
-QueryHook = Callable[[web.Request], str]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+RequestHook = Callable[[web.BaseRequest, LiveTarget, int], None]
+PlayerHook = Callable[[web.BaseRequest, str], "str | None"]
 
 HOLD_TARGET_DURATIONS = 3.0  # §6.2.5.2: a request held longer than 3 x TD gets 503
 DISCONNECT_POLL_S = 1.0
-_MAX_INDEX_DIGITS = 18
-# Stands where a player's query goes in a cached playlist template; a NUL never
-# appears in a rendered playlist or in a URL query.
-_QUERY_MARK = "\x00"
+MAX_QUERY_RENDERINGS = 64  # distinct own queries cached per playlist version
+_READS = frozenset({"GET", "HEAD"})
 
 
 class _Hold(enum.Enum):
@@ -68,54 +73,61 @@ class _Hold(enum.Enum):
     GONE = "gone"
 
 
+def gzip_bytes(data: bytes) -> bytes:
+    """Gzip `data` without a timestamp; an 8 KiB window is plenty for a playlist."""
+    comp = zlib.compressobj(6, zlib.DEFLATED, 16 + 13, 5)
+    return comp.compress(data) + comp.flush()
+
+
 @dataclass(slots=True)
 class _Rendered:
-    """A playlist answer; its text and its gzip are each made when first needed.
+    """A playlist answer shared by every viewer of one version; its gzip is made when
+    first asked for."""
 
-    A player's own copy comes from `splicer` with its `insert` (its query): most
-    clients take gzip, so its text is never built at all.
-    """
-
-    text: bytes | None = None
+    text: bytes
     gzipped: bytes | None = None
-    splicer: SplicedGzip | None = None
-    insert: bytes = b""
-
-    def body(self) -> bytes:
-        if self.text is None:
-            assert self.splicer is not None
-            self.text = self.splicer.text(self.insert)
-        return self.text
 
     def gzip(self) -> bytes:
         if self.gzipped is None:
-            if self.splicer is not None:
-                self.gzipped = self.splicer.gzip(self.insert)
-            else:
-                self.gzipped = gzip_bytes(self.body())
+            self.gzipped = gzip_bytes(self.text)
         return self.gzipped
 
 
 class _RenderCache:
-    """Renderings of one window's current version; older versions are dropped whole.
+    """Renderings of one window's current version; older versions are dropped whole."""
 
-    `templates` holds, per (low, skip, reports), the rendering cut where a player's
-    query goes; `splicers` the gzip of each template per query length.
-    """
-
-    __slots__ = ("entries", "splicers", "templates", "version")
+    __slots__ = ("entries", "version")
 
     def __init__(self) -> None:
         self.version = -1
         self.entries: dict[tuple, _Rendered] = {}
-        self.templates: dict[tuple, list[bytes]] = {}
-        self.splicers: dict[tuple, SplicedGzip] = {}
 
     def clear(self, version: int) -> None:
         self.version = version
         self.entries.clear()
-        self.templates.clear()
-        self.splicers.clear()
+
+
+class _Headers:
+    """Response headers, built once per (content type, Cache-Control, gzip) and copied
+    (a C-level copy) into each response."""
+
+    def __init__(self) -> None:
+        self._built: dict[tuple[str, str, bool | None], CIMultiDict[str]] = {}
+
+    def get(self, content_type: str, cache_control: str, gzip: bool | None) -> CIMultiDict[str]:
+        """`gzip`: None for media (no Vary), else whether the body is gzipped."""
+        key = (content_type, cache_control, gzip)
+        headers = self._built.get(key)
+        if headers is None:
+            headers = CIMultiDict(CORS_HEADERS)
+            headers["Content-Type"] = content_type
+            headers["Cache-Control"] = cache_control
+            if gzip is not None:
+                headers["Vary"] = "Accept-Encoding"
+                if gzip:
+                    headers["Content-Encoding"] = "gzip"
+            self._built[key] = headers
+        return headers
 
 
 def setup_hls_routes(
@@ -123,54 +135,94 @@ def setup_hls_routes(
     registry: HlsRegistry,
     *,
     on_request: RequestHook | None = None,
-    query_for_multivariant: QueryHook | None = None,
-) -> None:
-    """Add the `/live/...` routes.
+    start_player: PlayerHook | None = None,
+) -> HlsHandlers:
+    """Add the `/live/...` routes; the handlers returned can also answer `direct`ly.
 
-    `on_request(request, playback_id, kind, bytes_sent)` runs after each successful
-    response (kind: multivariant, playlist, part, segment, init); it must be cheap.
-    `query_for_multivariant(request)` gives the query to put on the media playlist URIs
-    of a multivariant (default: the request's own query without `_HLS_*`), which lets the
-    stats code add a player-session id.
+    `on_request(request, target, bytes_sent)` runs after each successful response; it
+    must be cheap. `start_player(request, playback_id)` runs for each multivariant
+    playlist and gives the player id to put in its media playlist URIs (or None), which
+    lets the stats code tell players apart.
     """
-    h = _HlsHandlers(registry, on_request, query_for_multivariant)
+    h = HlsHandlers(registry, on_request, start_player)
     r = app.router
-    r.add_get("/live/{playback_id}/index.m3u8", h.multivariant)
-    r.add_get("/live/{playback_id}/{rendition}/index.m3u8", h.media_playlist)
-    r.add_get(r"/live/{playback_id}/{rendition}/init-{n:\d+}.mp4", h.init)
-    r.add_get(r"/live/{playback_id}/{rendition}/part-{n:\d+}.m4s", h.part)
-    r.add_get(r"/live/{playback_id}/{rendition}/seg-{n:\d+}.m4s", h.segment)
     r.add_route("OPTIONS", "/live/{tail:.*}", h.preflight)
+    r.add_get("/live/{tail:.*}", h.routed)
     r.add_route("*", "/live/{tail:.*}", h.fallback)
+    return h
 
 
-def _default_query(request: web.Request) -> str:
-    return strip_hls_params(request.rel_url.raw_query_string)
+class HlsHandlers:
+    """The `/live` answers, reached through the router (`routed`) or before it
+    (`direct`); both parse the raw target and end in `serve`."""
 
-
-class _HlsHandlers:
     def __init__(
         self,
         registry: HlsRegistry,
         on_request: RequestHook | None,
-        query_for_multivariant: QueryHook | None,
+        start_player: PlayerHook | None,
     ) -> None:
         self._registry = registry
         self._on_request = on_request
-        self._mv_query = query_for_multivariant or _default_query
-        # Only a query hook can make a multivariant playlist differ between viewers.
-        self._mv_cache = PER_VIEWER if query_for_multivariant else SHARED_BRIEFLY
+        self._start_player = start_player
+        # Only a player hook makes a multivariant playlist differ between viewers.
+        self._mv_cache = PER_VIEWER if start_player else SHARED_BRIEFLY
+        self._headers = _Headers()
         self._caches: weakref.WeakKeyDictionary[HlsWindow, _RenderCache] = (
             weakref.WeakKeyDictionary()
         )
 
-    # ------------------------------------------------------------------ playlists
+    # ------------------------------------------------------------------ entry points
 
-    async def multivariant(self, request: web.Request) -> web.StreamResponse:
-        playback_id = request.match_info["playback_id"]
-        stream = self._registry.get(playback_id)
+    def direct(self, app_handler: Handler) -> Handler:
+        """Wrap the application's request handler: a GET or HEAD of `/live` for a stream
+        that is live here is answered at once; anything else (the API, a stream another
+        node runs, a lingering ended one) goes through `app_handler` as before."""
+        registry = self._registry
+        serve = self.serve
+
+        async def handle(request: web.Request) -> web.StreamResponse:
+            raw = request.raw_path
+            if raw.startswith("/live/") and request.method in _READS:
+                target = parse_live_target(raw)
+                if target is not None:
+                    stream = registry.get(target.playback_id)
+                    if stream is not None and not stream.ended:
+                        return await serve(request, target, stream)
+            return await app_handler(request)
+
+        return handle
+
+    async def routed(self, request: web.Request) -> web.StreamResponse:
+        """The `/live` GET route, for requests that came through the router."""
+        target = parse_live_target(request.raw_path)
+        if target is None:
+            return _not_found("Not found")
+        stream = self._registry.get(target.playback_id)
         if stream is None:
             return _not_found("No live stream with this playback id")
+        return await self.serve(request, target, stream)
+
+    async def serve(
+        self, request: web.BaseRequest, target: LiveTarget, stream: HlsStream
+    ) -> web.StreamResponse:
+        kind = target.kind
+        if kind == "multivariant":
+            return await self._multivariant(request, target, stream)
+        rendition = stream.rendition(target.rendition or "")
+        if rendition is None:
+            return _not_found("No such rendition")
+        if kind == "part":
+            return await self._part(request, target, rendition)
+        if kind == "playlist":
+            return await self._media_playlist(request, target, stream, rendition)
+        return await self._stored(request, target, rendition)
+
+    # ------------------------------------------------------------------ playlists
+
+    async def _multivariant(
+        self, request: web.BaseRequest, target: LiveTarget, stream: HlsStream
+    ) -> web.StreamResponse:
         renditions = list(stream.renditions)
         if not renditions:
             return error_response(
@@ -179,33 +231,30 @@ class _HlsHandlers:
                 "The stream has no renditions yet",
                 headers={"Retry-After": "1"},
             )
-        query = strip_hls_params(self._mv_query(request))
-        body = render_multivariant(renditions, query=query).encode()
-        return await self._send(
-            request,
-            playback_id,
-            "multivariant",
-            _Rendered(body),
-            content_type=PLAYLIST_TYPE,
-            cache_control=self._mv_cache,
-        )
+        player_id = None
+        if self._start_player is not None and request.method == "GET":  # HEAD: a probe
+            player_id = self._start_player(request, stream.playback_id)
+        query = strip_hls_params(target.query)
+        body = render_multivariant(renditions, player_id=player_id, query=query).encode()
+        return await self._send_playlist(request, target, _Rendered(body), self._mv_cache)
 
-    async def media_playlist(self, request: web.Request) -> web.StreamResponse:
-        found = self._lookup(request)
-        if isinstance(found, web.Response):
-            return found
-        stream, rendition = found
+    async def _media_playlist(
+        self,
+        request: web.BaseRequest,
+        target: LiveTarget,
+        stream: HlsStream,
+        rendition: Rendition,
+    ) -> web.StreamResponse:
         window = rendition.window
         td = window.target_duration
         low = stream.latency_mode == "low"
 
         directives = Directives()
-        raw_query = request.rel_url.raw_query_string
-        # A player's own query (its id) has no directives: skip parsing it into a dict
-        # ("HLS_" also catches a percent-encoded leading underscore).
+        raw_query = target.query
+        # ("HLS_" also catches a percent-encoded leading underscore.)
         if low and not window.ended and "HLS_" in raw_query:  # ENDLIST: all ignored
             try:
-                directives = parse_directives(request.query)
+                directives = parse_directives(query_params(raw_query))
                 check_blocking(
                     directives,
                     last_msn=window.last_msn,
@@ -228,7 +277,7 @@ class _HlsHandlers:
                 request,
                 window,
                 lambda: window.is_satisfied(msn, part),
-                lambda: window.wait_for(msn, part),
+                lambda: window.enter_playlist_wait(msn, part),
             )
         # First-playlist wait: nothing to show until the first part (or, without parts,
         # the first whole segment) exists.
@@ -238,7 +287,7 @@ class _HlsHandlers:
                 request,
                 window,
                 lambda: window.is_satisfied(*first),
-                lambda: window.wait_for(*first),
+                lambda: window.enter_playlist_wait(*first),
             )
         ready = window.is_satisfied(*first)
         if outcome is _Hold.GONE:
@@ -257,14 +306,7 @@ class _HlsHandlers:
         blocked = directives.blocking and not window.ended
         rendered = self._render(raw_query, stream, rendition, low=low, skip=directives.skip)
         cache = blocking_playlist_max_age(td) if blocked else playlist_max_age(td)
-        return await self._send(
-            request,
-            stream.playback_id,
-            "playlist",
-            rendered,
-            content_type=PLAYLIST_TYPE,
-            cache_control=cache,
-        )
+        return await self._send_playlist(request, target, rendered, cache)
 
     def _render(
         self,
@@ -275,9 +317,11 @@ class _HlsHandlers:
         low: bool,
         skip: bool,
     ) -> _Rendered:
+        """The playlist of this version for every viewer (and every viewer that brings
+        the same query of its own), rendered on first request."""
         window = rendition.window
         snap = window.snapshot()
-        query = strip_hls_params(raw_query)
+        query = strip_hls_params(raw_query) if raw_query else ""
         reports: tuple[RenditionReport, ...] = ()
         if low and len(stream.renditions) > 1:
             reports = tuple(
@@ -290,84 +334,49 @@ class _HlsHandlers:
             cache = self._caches[window] = _RenderCache()
         if cache.version != snap.version:
             cache.clear(snap.version)
-        shape = (low, skip, reports)
-        if query:  # a player's own copy: spliced, and never asked for twice
-            return self._splice(cache, snap, shape, query)
-        rendered = cache.entries.get(shape)
+        key = (low, skip, reports, query)
+        rendered = cache.entries.get(key)
         if rendered is None:
-            rendered = self._splice(cache, snap, shape, query)
-            cache.entries[shape] = rendered
-        return rendered
-
-    @staticmethod
-    def _splice(
-        cache: _RenderCache, snap: WindowSnapshot, shape: tuple, query: str
-    ) -> _Rendered:
-        """One player's playlist: the version's template with its query in every URI.
-
-        Every player carries its own id in the query, so the playlist is rendered once
-        per version with a marker where queries go, cut there, and each player's copy
-        (and its gzip) is a splice of the pieces: a few microseconds, not a render
-        and a compression.
-        """
-        low, skip, reports = shape
-        pieces = cache.templates.get(shape)
-        if pieces is None:
-            template = render_media_playlist(
-                snap, low_latency=low, query=_QUERY_MARK, skip=skip, reports=reports
+            text = render_media_playlist(
+                snap, low_latency=low, query=query, skip=skip, reports=reports
             )
-            pieces = [piece.encode() for piece in template.split("?" + _QUERY_MARK)]
-            cache.templates[shape] = pieces
-        if not query:
-            return _Rendered(b"".join(pieces))
-        insert = ("?" + query).encode()
-        if len(insert) > MAX_INSERT:
-            return _Rendered(insert.join(pieces))
-        splicer_key = (shape, len(insert))
-        splicer = cache.splicers.get(splicer_key)
-        if splicer is None:
-            splicer = cache.splicers[splicer_key] = SplicedGzip(pieces, len(insert))
-        return _Rendered(splicer=splicer, insert=insert)
+            rendered = _Rendered(text.encode())
+            if len(cache.entries) < MAX_QUERY_RENDERINGS:
+                cache.entries[key] = rendered
+        return rendered
 
     # ------------------------------------------------------------------ media files
 
-    async def init(self, request: web.Request) -> web.StreamResponse:
-        return await self._stored(request, "init", "No such init section")
-
-    async def segment(self, request: web.Request) -> web.StreamResponse:
-        return await self._stored(request, "segment", "No such segment")
-
-    async def _stored(self, request: web.Request, kind: str, missing: str) -> web.StreamResponse:
+    async def _stored(
+        self, request: web.BaseRequest, target: LiveTarget, rendition: Rendition
+    ) -> web.StreamResponse:
         """An init section or segment: in the window already, or 404 (never held)."""
-        found = self._lookup(request)
-        if isinstance(found, web.Response):
-            return found
-        stream, rendition = found
-        index = _index(request)
         window = rendition.window
-        read = window.init_data if kind == "init" else window.segment_data
-        data = None if index is None else read(index)
-        if data is None:
-            return _not_found(missing)
-        return await self._send_media(request, stream, rendition, kind, data)
+        assert target.index is not None
+        if target.kind == "init":
+            init = window.init_data(target.index)
+            if init is None:
+                return _not_found("No such init section")
+            return await self._send_media(request, target, rendition, init)
+        chunks = window.segment_chunks(target.index)
+        if chunks is None:
+            return _not_found("No such segment")
+        return await self._send_chunks(request, target, rendition, chunks)
 
-    async def part(self, request: web.Request) -> web.StreamResponse:
+    async def _part(
+        self, request: web.BaseRequest, target: LiveTarget, rendition: Rendition
+    ) -> web.StreamResponse:
         """A part; the preload-hinted one is held until complete, then sent whole."""
-        found = self._lookup(request)
-        if isinstance(found, web.Response):
-            return found
-        stream, rendition = found
         window = rendition.window
-        index = _index(request)
-        if index is None:
-            return _not_found("No such part")
+        index = target.index
+        assert index is not None
         data = window.part_data(index)
         if data is None and window.is_hinted(index):
             outcome = await self._hold(
                 request,
                 window,
                 lambda: window.part_data(index) is not None or window.ended,
-                lambda: window.wait_for_part(index),
+                lambda: window.enter_part_wait(index),
             )
             if outcome is _Hold.GONE:
                 return error_response(503, "client_gone", "The client went away")
@@ -381,27 +390,7 @@ class _HlsHandlers:
                 )
         if data is None:
             return _not_found("No such part")
-        return await self._send_media(request, stream, rendition, "part", data)
-
-    async def _send_media(
-        self,
-        request: web.Request,
-        stream: HlsStream,
-        rendition: Rendition,
-        kind: str,
-        data: bytes | memoryview,
-    ) -> web.StreamResponse:
-        content_type = "audio/mp4" if rendition.audio_only else "video/mp4"
-        return await self._send(
-            request,
-            stream.playback_id,
-            kind,
-            data,
-            content_type=content_type,
-            cache_control=IMMUTABLE,
-        )
-
-    # ------------------------------------------------------------------ misc routes
+        return await self._send_media(request, target, rendition, data)
 
     async def preflight(self, request: web.Request) -> web.StreamResponse:
         headers = {
@@ -427,82 +416,100 @@ class _HlsHandlers:
 
     # ------------------------------------------------------------------ plumbing
 
-    def _lookup(self, request: web.Request) -> tuple[HlsStream, Rendition] | web.Response:
-        stream = self._registry.get(request.match_info["playback_id"])
-        if stream is None:
-            return _not_found("No live stream with this playback id")
-        rendition = stream.rendition(request.match_info["rendition"])
-        if rendition is None:
-            return _not_found("No such rendition")
-        return stream, rendition
-
     async def _hold(
         self,
-        request: web.Request,
+        request: web.BaseRequest,
         window: HlsWindow,
         ready: Callable[[], bool],
-        wait: Callable[[], Awaitable[None]],
+        enter: Callable[[], Gate | None],
     ) -> _Hold:
         """Wait for `ready()` up to 3 x TD, giving up early if the client disconnects."""
         if ready() or window.ended:
             return _Hold.READY
+        gate = enter()
+        if gate is None:
+            return _Hold.READY
         loop = asyncio.get_running_loop()
         deadline = loop.time() + HOLD_TARGET_DURATIONS * window.target_duration
-        waiter = asyncio.ensure_future(wait())
         try:
             while True:
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     return _Hold.TIMEOUT
-                done, _ = await asyncio.wait({waiter}, timeout=min(remaining, DISCONNECT_POLL_S))
-                if done:
-                    waiter.result()
+                await asyncio.wait((gate.future,), timeout=min(remaining, DISCONNECT_POLL_S))
+                if gate.future.done():
                     return _Hold.READY
                 if request.transport is None or request.transport.is_closing():
                     return _Hold.GONE
         finally:
-            if not waiter.done():
-                waiter.cancel()
+            window.leave(gate)
 
-    async def _send(
+    async def _send_playlist(
         self,
-        request: web.Request,
-        playback_id: str,
-        kind: str,
-        payload: _Rendered | bytes | memoryview,
-        *,
-        content_type: str,
+        request: web.BaseRequest,
+        target: LiveTarget,
+        rendered: _Rendered,
         cache_control: str,
     ) -> web.StreamResponse:
+        gzip = accepts_gzip(request.headers.get("Accept-Encoding", ""))
+        body = rendered.gzip() if gzip else rendered.text
+        headers = self._headers.get(PLAYLIST_TYPE, cache_control, gzip)
+        return await self._send(request, target, web.Response(body=body, headers=headers))
+
+    async def _send_media(
+        self, request: web.BaseRequest, target: LiveTarget, rendition: Rendition, data: bytes
+    ) -> web.StreamResponse:
+        headers = self._headers.get(_media_type(rendition), IMMUTABLE, None)
+        return await self._send(request, target, web.Response(body=data, headers=headers))
+
+    async def _send_chunks(
+        self,
+        request: web.BaseRequest,
+        target: LiveTarget,
+        rendition: Rendition,
+        chunks: tuple[bytes, ...],
+    ) -> web.StreamResponse:
+        """A segment, sent as its parts one after another (no joined copy)."""
+        headers = self._headers.get(_media_type(rendition), IMMUTABLE, None)
+        resp = web.StreamResponse(headers=headers)
+        resp.content_length = size = sum(map(len, chunks))
+        try:
+            await resp.prepare(request)
+            if request.method != "HEAD":
+                for chunk in chunks:
+                    await resp.write(chunk)
+            await resp.write_eof()
+        except ConnectionResetError:
+            return resp
+        self._report(request, target, 0 if request.method == "HEAD" else size)
+        return resp
+
+    async def _send(
+        self, request: web.BaseRequest, target: LiveTarget, resp: web.Response
+    ) -> web.StreamResponse:
         """Send a 200 now, then report it to the stats hook."""
-        headers = {**CORS_HEADERS, "Cache-Control": cache_control}
-        if isinstance(payload, _Rendered):
-            headers["Vary"] = "Accept-Encoding"
-            if accepts_gzip(request):
-                headers["Content-Encoding"] = "gzip"
-                body: bytes | memoryview = payload.gzip()
-            else:
-                body = payload.body()
-        else:
-            body = payload
-        resp = web.Response(body=body, content_type=content_type, headers=headers)
         try:
             await resp.prepare(request)
             await resp.write_eof()
         except ConnectionResetError:
             return resp
         if self._on_request is not None:
-            sent = 0 if request.method == "HEAD" else len(body)
-            try:
-                self._on_request(request, playback_id, kind, sent)
-            except Exception:
-                log.exception("HLS on_request hook failed")
+            body = resp.body
+            sent = 0 if request.method == "HEAD" or body is None else len(body)  # type: ignore[arg-type]
+            self._report(request, target, sent)
         return resp
 
+    def _report(self, request: web.BaseRequest, target: LiveTarget, sent: int) -> None:
+        if self._on_request is None:
+            return
+        try:
+            self._on_request(request, target, sent)
+        except Exception:
+            log.exception("HLS on_request hook failed")
 
-def _index(request: web.Request) -> int | None:
-    raw = request.match_info["n"]
-    return int(raw) if len(raw) <= _MAX_INDEX_DIGITS else None
+
+def _media_type(rendition: Rendition) -> str:
+    return "audio/mp4" if rendition.audio_only else "video/mp4"
 
 
 def _not_found(message: str) -> web.Response:

@@ -2,8 +2,10 @@
 the renditions), so every tag rule can be tested without a server or an event loop.
 
 Conventions that matter to players:
-- URIs are relative; the request's query (minus `_HLS_*`) is copied onto each of them so
-  a player-session id survives from the multivariant down to every part.
+- URIs are relative. The multivariant puts the player's id (if any) in front of each
+  media playlist URI as a path segment (`paths.py`), so every URI inside that playlist
+  carries it without the playlist itself naming it: one body serves every player. The
+  request's own query (minus `_HLS_*`, say a CDN token) is copied onto each URI.
 - DISCONTINUITY, MAP and PROGRAM-DATE-TIME come before a segment's first EXT-X-PART
   (§4.4.4.9), and MAP is repeated at the top of the listed segments and after changes.
 - TARGETDURATION never changes for a window; PART-HOLD-BACK is 3 x PART-TARGET (AppleAS
@@ -152,12 +154,16 @@ def _part_line(index: int, duration: float, independent: bool, query: str) -> st
     return line + ",INDEPENDENT=YES" if independent else line
 
 
-def render_multivariant(renditions: Sequence[Rendition], *, query: str = "") -> str:
+def render_multivariant(
+    renditions: Sequence[Rendition], *, player_id: str | None = None, query: str = ""
+) -> str:
     """The multivariant playlist: one EXT-X-STREAM-INF per rendition, in the given order.
 
-    Every segment starts with an IDR (B.1), hence INDEPENDENT-SEGMENTS.
+    Every segment starts with an IDR (B.1), hence INDEPENDENT-SEGMENTS. `player_id`
+    becomes the first path segment of each media playlist URI.
     """
     lines = ["#EXTM3U", "#EXT-X-INDEPENDENT-SEGMENTS"]
+    prefix = f"{player_id}/" if player_id else ""
     for r in renditions:
         attrs = [f"BANDWIDTH={int(r.bandwidth)}"]
         if r.average_bandwidth is not None:
@@ -169,5 +175,5 @@ def render_multivariant(renditions: Sequence[Rendition], *, query: str = "") -> 
         if r.frame_rate is not None and not r.audio_only:
             attrs.append(f"FRAME-RATE={r.frame_rate:.3f}")
         lines.append("#EXT-X-STREAM-INF:" + ",".join(attrs))
-        lines.append(with_query(f"{quote(r.name, safe='')}/index.m3u8", query))
+        lines.append(with_query(f"{prefix}{quote(r.name, safe='')}/index.m3u8", query))
     return "\n".join(lines) + "\n"

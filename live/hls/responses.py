@@ -6,6 +6,8 @@ one place.
 
 from __future__ import annotations
 
+import functools
+
 from aiohttp import web
 
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
@@ -40,9 +42,10 @@ def playlist_error_max_age(target_duration: int) -> str:
     return f"max-age={max(1, target_duration)}"
 
 
-def accepts_gzip(request: web.BaseRequest) -> bool:
-    """True when Accept-Encoding lists gzip (or *) without q=0."""
-    header = request.headers.get("Accept-Encoding", "")
+@functools.lru_cache(maxsize=128)
+def accepts_gzip(header: str) -> bool:
+    """True when an Accept-Encoding value lists gzip (or *) without q=0. Players send
+    one of a few values, so each is parsed once."""
     for item in header.split(","):
         name, _, params = item.strip().partition(";")
         if name.strip().lower() not in ("gzip", "*"):

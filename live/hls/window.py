@@ -47,9 +47,25 @@ class _Part:
 
     def __init__(self, index: int, data: bytes, duration: float, independent: bool) -> None:
         self.index = index
-        self.data: bytes | memoryview = data
+        self.data = data  # immutable: every viewer is sent this very object
         self.duration = duration
         self.independent = independent
+
+
+class Gate:
+    """What every request waiting for one thing (a playlist update, a part) shares.
+
+    One future per awaited key, not one per waiter: the change that satisfies it wakes
+    all of them with one `set_result`, and a waiter that gives up only leaves
+    (`HlsWindow.leave`), never cancelling the others' future.
+    """
+
+    __slots__ = ("future", "key", "waiting")
+
+    def __init__(self, key: _WaitKey, future: asyncio.Future[None]) -> None:
+        self.key = key
+        self.future = future
+        self.waiting = 0
 
 
 class _Segment:
@@ -74,7 +90,7 @@ class _Segment:
         self.parts: list[_Part] = []
         self.duration = 0.0
         self.closed = False
-        self.data: bytes | None = None
+        self.data: tuple[bytes, ...] | None = None  # its parts' bytes, once closed
 
 
 class HlsWindow:
@@ -130,7 +146,7 @@ class HlsWindow:
         self._ended = False
         self._version = 0
         self._snapshot: WindowSnapshot | None = None
-        self._waiters: dict[_WaitKey, set[asyncio.Future[None]]] = {}
+        self._gates: dict[_WaitKey, Gate] = {}
         self._warned: set[str] = set()
 
     # ------------------------------------------------------------------ packager side
@@ -282,22 +298,27 @@ class HlsWindow:
     @property
     def waiter_count(self) -> int:
         """Pending waiters; lets tests (and metrics) see that none leak."""
-        return sum(len(futs) for futs in self._waiters.values())
+        return sum(gate.waiting for gate in self._gates.values())
 
     def init_data(self, init_id: int) -> bytes | None:
         return self._inits.get(init_id)
 
-    def part_data(self, index: int) -> bytes | memoryview | None:
+    def part_data(self, index: int) -> bytes | None:
         part = self._parts.get(index)
         return None if part is None else part.data
 
-    def segment_data(self, msn: int) -> bytes | None:
+    def segment_chunks(self, msn: int) -> tuple[bytes, ...] | None:
+        """A closed segment as its parts' bytes, in order: sent one after another, they
+        are the segment, and no byte is held or copied twice."""
         seg = self._by_msn.get(msn)
         if seg is None or not seg.closed:
             return None
-        if seg.data is None:
-            seg.data = _join_parts(seg.parts)
         return seg.data
+
+    def segment_data(self, msn: int) -> bytes | None:
+        """A closed segment in one buffer (a copy: serving uses `segment_chunks`)."""
+        chunks = self.segment_chunks(msn)
+        return None if chunks is None else b"".join(chunks)
 
     def is_hinted(self, index: int) -> bool:
         """True for the part a live playlist currently names in its PRELOAD-HINT."""
@@ -317,13 +338,29 @@ class HlsWindow:
             target = (msn + 1, 0)
         return (self._last_msn, self._last_part) >= target
 
+    def enter_playlist_wait(self, msn: int, part: int | None) -> Gate | None:
+        """Join the waiters for (msn, part) or anything later (None: it is here, or the
+        session ended). Every `enter_*` must be paired with a `leave`."""
+        return self._enter(("pl", msn, part))
+
+    def enter_part_wait(self, index: int) -> Gate | None:
+        """Join the waiters for part file `index` (None: it exists, or the session ended)."""
+        return self._enter(("part", index))
+
+    def leave(self, gate: Gate) -> None:
+        """One waiter is done with `gate`; the last one out of an unresolved gate drops it."""
+        gate.waiting -= 1
+        if gate.waiting <= 0 and self._gates.get(gate.key) is gate:
+            del self._gates[gate.key]
+            gate.future.cancel()
+
     async def wait_for(self, msn: int, part: int | None) -> None:
         """Return once (msn, part) or anything later exists, or the session ended."""
-        await self._wait(("pl", msn, part))
+        await self._wait(self.enter_playlist_wait(msn, part))
 
     async def wait_for_part(self, index: int) -> None:
         """Return once part file `index` exists, or the session ended."""
-        await self._wait(("part", index))
+        await self._wait(self.enter_part_wait(index))
 
     def snapshot(self) -> WindowSnapshot:
         """The current state, frozen; cached until the next change."""
@@ -348,10 +385,10 @@ class HlsWindow:
     def _close_open(self) -> None:
         seg = self._open
         assert seg is not None and seg.parts
-        # The segment's bytes are joined from its parts only when first requested
-        # (`segment_data`): LL-HLS players fetch parts, and joining a second of video
-        # costs a fresh allocation and a copy per segment that nobody may ask for.
+        # The segment is served as its parts one after another: joining a second of
+        # video would cost an allocation and a copy, and hold its bytes twice.
         seg.closed = True
+        seg.data = tuple(p.data for p in seg.parts)
         if round(seg.duration) > self._td:
             self._warn_once(
                 "extinf", "segment of %.3fs exceeds TARGETDURATION %d", seg.duration, self._td
@@ -421,25 +458,30 @@ class HlsWindow:
         return self.is_satisfied(key[1], key[2])
 
     def _notify(self) -> None:
-        for key in [k for k in self._waiters if self._check(k)]:
-            for fut in self._waiters.pop(key):
-                if not fut.done():
-                    fut.set_result(None)
-
-    async def _wait(self, key: _WaitKey) -> None:
-        if self._check(key):
+        if not self._gates:
             return
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.setdefault(key, set()).add(fut)
+        for key in [k for k in self._gates if self._check(k)]:
+            gate = self._gates.pop(key)
+            if not gate.future.done():
+                gate.future.set_result(None)
+
+    def _enter(self, key: _WaitKey) -> Gate | None:
+        if self._check(key):
+            return None
+        gate = self._gates.get(key)
+        if gate is None:
+            gate = self._gates[key] = Gate(key, asyncio.get_running_loop().create_future())
+        gate.waiting += 1
+        return gate
+
+    async def _wait(self, gate: Gate | None) -> None:
+        if gate is None:
+            return
         try:
-            await fut
+            # asyncio.wait leaves the shared future alone when this waiter is cancelled.
+            await asyncio.wait((gate.future,))
         finally:
-            # A cancelled wait (client gone, timeout) must not leave its future behind.
-            futs = self._waiters.get(key)
-            if futs is not None:
-                futs.discard(fut)
-                if not futs:
-                    del self._waiters[key]
+            self.leave(gate)
 
     def _build_snapshot(self) -> WindowSnapshot:
         listed = [s for s in self._closed if s.msn >= self._media_sequence]
@@ -493,15 +535,3 @@ def _as_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
-
-
-def _join_parts(parts: list[_Part]) -> bytes:
-    """A segment's bytes; its parts become views into them, so each byte is held once."""
-    data = b"".join(p.data for p in parts)
-    view = memoryview(data)
-    offset = 0
-    for p in parts:
-        size = len(p.data)
-        p.data = view[offset : offset + size]
-        offset += size
-    return data

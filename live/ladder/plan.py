@@ -26,14 +26,18 @@ def parse_rungs(text: str) -> list[tuple[int, int]]:
     return rungs
 
 
-def plan_ladder(width: int, height: int, rungs: list[tuple[int, int]]) -> list[Rung]:
-    """Rungs strictly below the source height, the source's aspect ratio kept
-    (widths rounded to even numbers, as 4:2:0 needs), highest first."""
+def plan_ladder(
+    width: int, height: int, rungs: list[tuple[int, int]], *, at_source_height: bool = False
+) -> list[Rung]:
+    """Rungs strictly below the source height (a live ladder passes the source
+    through beside them), or at or below it (`at_source_height`: VOD, where every
+    rendition is encoded), the source's aspect ratio kept (widths rounded to even
+    numbers, as 4:2:0 needs), highest first."""
     if width <= 0 or height <= 0:
         return []
     planned = []
     for rung_height, bitrate in sorted(set(rungs), reverse=True):
-        if rung_height >= height:
+        if rung_height > height or (rung_height == height and not at_source_height):
             continue
         rung_width = max(2, round(width * rung_height / height / 2) * 2)
         planned.append(Rung(f"{rung_height}p", rung_width, rung_height - rung_height % 2, bitrate))

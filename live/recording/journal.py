@@ -222,5 +222,5 @@ async def replay_journal(storage: Storage, prefix: str, data: bytes) -> int:
     # The init section's manifest is written after it: there, both are stored.
     init_stored = await storage.exists(prefix + layout.init_manifest_key(entry.init))
     init = None if init_stored else (contents.init, contents.tracks)
-    await store_segment(storage, prefix, entry, contents.data, init)
+    await store_segment(storage, prefix, entry, contents.chunks, init)
     return len(entry.parts)

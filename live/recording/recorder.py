@@ -384,23 +384,22 @@ class Recorder:
         entry = buffer.entry
         entry.ended_at = to_rfc3339(utcnow())
         init = self._unstored_inits.pop(entry.init, None)
-        data = b"".join(buffer.chunks)
-        buffer.chunks.clear()
         try:
-            await store_segment(
+            size = await store_segment(
                 self.storage,
                 prefix,
                 entry,
-                data,
+                buffer.chunks,
                 None if init is None else (init.data, init.tracks),
             )
         except BaseException:
             if buffer.journal is not None:  # kept for the next start to store
                 buffer.journal.close()
             raise
+        buffer.chunks.clear()
         await self._discard_journal(buffer)
         self.parts_written += len(entry.parts)
-        self.bytes_written += len(data)
+        self.bytes_written += size
         self.segments_written += 1
 
     async def _check_session(self) -> None:

@@ -23,7 +23,7 @@ from live.recording.layout import asset_prefix
 from live.recording.recorder import QUEUE_PARTS, Recorder
 from live.storage.base import Storage, StorageError
 from live.store.base import Store
-from live.store.models import Asset, Livestream, Session
+from live.store.models import Asset, Livestream, Session, asset_error
 from live.store.times import utcnow
 
 if TYPE_CHECKING:
@@ -141,7 +141,9 @@ class RecordingService:
 
     async def _set_failed(self, asset_id: str, message: str) -> None:
         log.error("asset %s failed: %s", asset_id, message)
-        asset = await self.store.update_asset(asset_id, status="failed", error=message[:500])
+        asset = await self.store.update_asset(
+            asset_id, status="failed", error=asset_error("processing_failed", message)
+        )
         if asset is not None:
             await self._announce(ASSET_FAILED, asset)
         elif asset_id in self._finalising:  # deleted while it was being finalised
@@ -163,15 +165,22 @@ class RecordingService:
         hold). Call after `StreamManager.recover()`."""
         await self.replay_journals()
         count = 0
+        page = 1
         while True:
-            assets, _ = await self.store.list_assets(1, 100, statuses=("recording", "processing"))
-            pending = [a for a in assets if a.id not in self._finalising]
-            if not pending:
+            # Both statuses stay in the filter while finalising, so the pages hold still.
+            assets, _ = await self.store.list_assets(
+                page, 100, statuses=("recording", "processing")
+            )
+            if not assets:
                 return count
-            for asset in pending:
+            for asset in assets:
+                # Uploads and imports in `processing` belong to the VOD jobs, not here.
+                if asset.source != "recording" or asset.id in self._finalising:
+                    continue
                 log.info("asset %s was left %s: finalising from storage", asset.id, asset.status)
                 self.finalise_later(asset)
                 count += 1
+            page += 1
 
     async def replay_journals(self) -> int:
         """Store the segments a killed process left in its part journals, for the

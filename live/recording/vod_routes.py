@@ -11,7 +11,11 @@ Two ways to deliver (setting `vod_delivery`):
 Playlists and the sprite's WebVTT (which names the sprite relatively) are always
 served by the node. Playback is public: every answer carries
 `Access-Control-Allow-Origin: *` (API.md), errors too. Nothing is served before the
-asset is `ready`: until then its objects are being written.
+asset is `ready`, or `viewable` (an upload whose first renditions are stored while
+the others are made; its `index.m3u8` changes when it is ready, so it is not cached).
+An upload's playlists are a multivariant `index.m3u8` over rendition playlists
+(`720p.m3u8`...); in "redirect" delivery every playlist is served by the node, and
+only the media URIs inside are presigned.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ _SIGNED_CACHE = "private, max-age=60"
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 _MAP_URI = re.compile(r'URI="([^"]+)"')
 _SERVED_BY_NODE = (layout.PLAYLIST, layout.SPRITE_VTT)
+_PLAYABLE = ("ready", "viewable")
 
 
 def setup_vod_routes(
@@ -77,19 +82,22 @@ class _VodHandlers:
         asset = await self.store.get_asset(asset_id)
         if asset is None:
             return _not_found(f"No asset with id {asset_id}", "asset_not_found")
-        if asset.status != "ready":
+        if asset.status not in _PLAYABLE:
             return _not_found(f"Asset {asset_id} is {asset.status}, not ready", "asset_not_ready")
         prefix = layout.asset_prefix(asset_id)
         key = prefix + name
         headers = {**_CORS, "Cache-Control": _CACHE, "Content-Type": layout.content_type(name)}
+        if asset.status != "ready" and name == layout.PLAYLIST:
+            headers["Cache-Control"] = "no-cache"
         download_name = f"{asset_id}.mp4" if name == layout.MP4 else None
         if download_name:
             headers["Content-Disposition"] = f'attachment; filename="{download_name}"'
         if self.redirect:
-            if name == layout.PLAYLIST:
+            if name.endswith(".m3u8"):
                 signed = await self._signed_playlist(prefix, key)
                 if signed is not None:
-                    headers["Cache-Control"] = _SIGNED_CACHE
+                    if headers["Cache-Control"] == _CACHE:
+                        headers["Cache-Control"] = _SIGNED_CACHE
                     return web.Response(body=signed, headers=headers)
             elif name not in _SERVED_BY_NODE:
                 url = await self._presign(key, download_name)
@@ -128,7 +136,9 @@ class _VodHandlers:
                     if url is None:
                         return None
                     line = f"{line[: uri.start(1)]}{url}{line[uri.end(1) :]}"
-            elif line and not line.startswith("#"):
+            elif line and not line.startswith("#") and not line.endswith(".m3u8"):
+                # a multivariant's rendition playlists stay on the node (they are
+                # signed when served); media URIs are presigned
                 url = await self._presign_name(prefix, line)
                 if url is None:
                     return None

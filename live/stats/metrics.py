@@ -20,6 +20,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from live.broadcast.manager import StreamManager
 from live.hls import HlsRegistry
+from live.hls.paths import LiveTarget
 from live.stats.running_total import RunningTotal
 
 if TYPE_CHECKING:
@@ -76,7 +77,10 @@ class Metrics:
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        """Root-app middleware: time every request (the blocking HLS ones included)."""
+        """Root-app middleware: time every request that goes through the application.
+
+        `/live` requests for streams live on this node are answered before it
+        (`HlsHandlers.direct`) and counted by kind in `live_hls_requests` instead."""
         started = time.perf_counter()
         try:
             return await handler(request)
@@ -91,8 +95,8 @@ class Metrics:
                 route = "hls"
             self._latency_by_route[route].observe(time.perf_counter() - started)
 
-    def on_hls_request(self, request: web.Request, playback_id: str, kind: str, size: int) -> None:
-        self.hls_requests[kind] += 1
+    def on_hls_request(self, request: web.BaseRequest, target: LiveTarget, size: int) -> None:
+        self.hls_requests[target.kind] += 1
         self.hls_bytes_out += size
 
     @staticmethod

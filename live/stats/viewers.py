@@ -1,14 +1,22 @@
 """Viewers of live streams, counted from the HLS requests themselves.
 
 Any player (hls.js, Safari, VLC, ffplay) is counted without its help:
-- each fetch of the multivariant playlist starts a player session, whose id (`pl=`)
-  the server writes into the media playlist URIs; the playlist handler copies it onto
-  every part, segment and init URI, so the player carries it on every request and
-  two players behind one address are two viewers;
+- each fetch of the multivariant playlist starts a player session, whose id the server
+  writes as a path segment of the media playlist URIs (`/live/{pb}/{id}/{rendition}/`,
+  `live/hls/paths.py`); the relative part, segment and init URIs inside resolve under
+  it, so the player carries it on every request and two players behind one address
+  are two viewers;
 - a request without one falls back to address + user agent;
 - a player session becomes a view with its first media playlist or media request (a
   probe that only reads the multivariant is not a viewer), and it is gone once it
   has fetched nothing for three target durations.
+
+Behind a caching edge most requests never reach a node. `configs/edge.vcl` passes one
+request per player and segment to the node with the player's id (its media playlist
+request for a segment's second part, or any plain reload), marked `X-Live-Edge: count`;
+such a request keeps the player alive and credits it with the segment it has just
+played (`_edge_credit`), so players, renditions and bytes stay right behind the edge.
+The fetches the edge shares among players (`X-Live-Edge: shared`) count for nobody.
 
 Everything is in memory and O(1) per request (a dict lookup and a few additions); a
 sweep once a second expires players. The store sees the totals once, when the
@@ -20,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import math
-import re
 import secrets
 import time
 from collections import Counter
@@ -32,14 +39,17 @@ from typing import Any
 from aiohttp import web
 
 from live.hls import HlsRegistry
+from live.hls.paths import LiveTarget
 from live.store.times import to_rfc3339, utcnow
 
-PLAYER_PARAM = "pl"
+# Set by the edge (configs/edge.vcl) on each /live fetch: "count" on the one request
+# per player and segment it passes on with the player's id (the player got that
+# segment's media from the edge's cache), "shared" on the fetches it caches for all.
+EDGE_HEADER = "X-Live-Edge"
+EDGE_COUNT = "count"
 TIMEOUT_TARGET_DURATIONS = 3
 MAX_PLAYERS_PER_STREAM = 50_000  # beyond this, new players are counted by address only
 RETAIN_IDLE_S = 3600.0  # an ended stream's stats stay in memory this long
-_PLAYER_ID = re.compile(r"pl_[A-Za-z0-9_-]{1,40}")
-_MEDIA_KINDS = frozenset({"playlist", "part", "segment", "init"})
 
 
 @dataclass(slots=True)
@@ -146,12 +156,12 @@ class ViewerTracker:
 
     # -- the two HLS hooks (setup_hls_routes) ------------------------------------
 
-    def query_for_multivariant(self, request: web.Request) -> str:
-        """Start a player session: its id goes into the media playlist URIs."""
-        query = _without_player(request.rel_url.raw_query_string)
-        stream = self._stream(request.match_info.get("playback_id", ""))
+    def start_player(self, request: web.BaseRequest, playback_id: str) -> str | None:
+        """Start a player session: its id goes into the media playlist URIs (None once
+        the stream's table is full: such players are counted by address)."""
+        stream = self._stream(playback_id)
         if len(stream.players) >= MAX_PLAYERS_PER_STREAM:
-            return query
+            return None
         now = self.clock()
         player_id = f"pl_{secrets.token_urlsafe(9)}"
         stream.players[player_id] = Player(
@@ -159,47 +169,44 @@ class ViewerTracker:
             utcnow(), now, now,
         )  # fmt: skip
         stream.touched = now
-        pair = f"{PLAYER_PARAM}={player_id}"
-        return f"{query}&{pair}" if query else pair
+        return player_id
 
-    def on_request(self, request: web.Request, playback_id: str, kind: str, size: int) -> None:
+    def on_request(self, request: web.BaseRequest, target: LiveTarget, size: int) -> None:
         """Count one successful HLS response. Cheap: no I/O and, for a player already
         known, no allocation: a dict lookup and a few attribute updates (the stream's
         totals are summed from its players when read)."""
-        if kind not in _MEDIA_KINDS:
+        if target.kind == "multivariant":
             return
+        edge = request.headers.get(EDGE_HEADER)
+        if edge is not None and edge != EDGE_COUNT:
+            return  # a fetch the edge shares among its players: nobody's view
+        playback_id = target.playback_id
         stream = self.streams.get(playback_id) or self._stream(playback_id)
-        query = request.rel_url.raw_query_string
-        # The common case, a query that starts with our id (maybe followed by `_HLS_`
-        # directives): one dict lookup, no parsing (only ids we issued are keys, so the
-        # lookup is the validation).
-        player = None
-        if query.startswith("pl="):
-            end = query.find("&")
-            player = stream.players.get(query[3:end] if end > 0 else query[3:])
+        # Only ids we issued (or a well-formed id from before a restart) are keys.
+        player_id = target.player_id
+        player = stream.players.get(player_id) if player_id is not None else None
         now = self.clock()
         if player is None:
-            player = self._find_or_add(stream, request, query, now)
+            player = self._find_or_add(stream, request, player_id, now)
             if player is None:
                 return
             stream.touched = now
         player.last_seen = now
         if not player.counted:
             stream.count(player, now)
-        rendition = request.match_info.get("rendition")
+        rendition = target.rendition
         if rendition is not None and rendition != player.rendition:
             stream.switch(player, rendition)
+        if edge is not None:  # the player got a segment from the edge's cache
+            size += self._edge_credit(target)
         player.bytes_out += size
 
     def _find_or_add(
-        self, stream: StreamViewers, request: web.Request, query: str, now: float
+        self, stream: StreamViewers, request: web.BaseRequest, player_id: str | None, now: float
     ) -> Player | None:
-        """The player a request belongs to, by its id or else its address and user
-        agent; a new one if none is known (None once the stream's table is full)."""
-        player_id = _player_param(query)
-        player = stream.players.get(player_id) if player_id else None
-        if player is not None:
-            return player
+        """The player a request without a known id belongs to: by its address and user
+        agent if it has no id; a new one if none is known (None once the stream's table
+        is full)."""
         ip = viewer_address(request)
         user_agent = request.headers.get("User-Agent", "")
         if player_id is None:  # no id: the address + user agent stand for one
@@ -353,6 +360,18 @@ class ViewerTracker:
             self.streams[playback_id] = stream
         return stream
 
+    def _edge_credit(self, target: LiveTarget) -> int:
+        """What a player behind the edge was sent since its last request that reached
+        this node: the newest whole segment of its rendition (the edge passes one
+        request per player and segment)."""
+        hls = self.registry.get(target.playback_id) if self.registry is not None else None
+        rendition = hls.rendition(target.rendition or "") if hls is not None else None
+        if rendition is None:
+            return 0
+        window = rendition.window
+        chunks = window.segment_chunks(window.last_closed_msn)
+        return sum(map(len, chunks)) if chunks is not None else 0
+
     def _timeout(self, playback_id: str) -> float:
         td = self.default_target_duration
         if self.registry is not None:
@@ -362,34 +381,18 @@ class ViewerTracker:
         return TIMEOUT_TARGET_DURATIONS * math.ceil(td)
 
 
-def viewer_address(request: web.Request) -> str:
-    """The viewer's address: the peer's, or for a request another cluster node proxied
-    here, the address that node saw (the last X-Forwarded-For entry it added)."""
-    if "X-Live-Forwarded" in request.headers:
-        forwarded = request.headers.get("X-Forwarded-For", "")
-        if forwarded:
-            return forwarded.rsplit(",", 1)[-1].strip()
+def viewer_address(request: web.BaseRequest) -> str:
+    """The viewer's address: the peer's, or the address the hop in front of this node
+    saw: another cluster node that proxied the request here (the last X-Forwarded-For
+    entry it added), the edge (the entry it added), or both (the edge's entry, then
+    the node's)."""
+    headers = request.headers
+    hops = ("X-Live-Forwarded" in headers) + (EDGE_HEADER in headers)
+    if hops:
+        entries = headers.get("X-Forwarded-For", "").split(",")
+        if len(entries) >= hops and entries[-hops].strip():
+            return entries[-hops].strip()
     return request.remote or ""
-
-
-def _player_param(raw_query: str) -> str | None:
-    """The `pl` value of a raw query if it looks like one of ours."""
-    if "pl=" not in raw_query:
-        return None
-    for pair in raw_query.split("&"):
-        if pair.startswith("pl="):
-            value = pair[3:]
-            return value if _PLAYER_ID.fullmatch(value) else None
-    return None
-
-
-def _without_player(raw_query: str) -> str:
-    """The request's own query minus `_HLS_*` and any `pl` it carried."""
-    return "&".join(
-        pair
-        for pair in raw_query.split("&")
-        if pair and not pair.startswith(("pl=", "_HLS_")) and pair != PLAYER_PARAM
-    )
 
 
 def _fallback_id(ip: str, user_agent: str) -> str:

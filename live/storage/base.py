@@ -22,7 +22,7 @@ from __future__ import annotations
 import abc
 import re
 import tempfile
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,6 +92,16 @@ class Storage(abc.ABC):
         """Store `data` under `key` whole: a crash leaves either the whole object or
         none (or the previous one), never a torn one. Once `put` returns the object
         survives the process and, on local disk, a power cut."""
+
+    async def put_parts(
+        self, key: str, parts: Sequence[bytes], *, content_type: str | None = None
+    ) -> int:
+        """`put` of the concatenation of `parts`; its size. A storage that can write
+        the pieces as they are (local files) does, instead of joining them into one
+        more copy of the object first."""
+        data = b"".join(parts)
+        await self.put(key, data, content_type=content_type)
+        return len(data)
 
     @abc.abstractmethod
     async def put_stream(

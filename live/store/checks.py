@@ -6,7 +6,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from live.store.models import ASSET_STATUSES, DELIVERY_STATES, SCOPES, STATUSES
+from live.store.models import (
+    ASSET_ERROR_CODES,
+    ASSET_MUTABLE,
+    ASSET_STATUSES,
+    DELIVERY_STATES,
+    SCOPES,
+    STATUSES,
+)
 
 
 def check_page(page: int, page_size: int) -> None:
@@ -39,3 +46,18 @@ def check_asset_statuses(statuses: Iterable[str]) -> None:
 def check_delivery_state(state: str | None) -> None:
     if state is not None and state not in DELIVERY_STATES:
         raise ValueError(f"unknown delivery state {state!r}")
+
+
+def check_asset_changes(changes: Mapping[str, Any]) -> None:
+    """Only mutable fields, a known status, and `error` as `models.asset_error` makes
+    it: a bare string would reach API clients that branch on `error.code`."""
+    check_fields(changes, ASSET_MUTABLE)
+    if "status" in changes:
+        check_asset_statuses([changes["status"]])
+    error = changes.get("error")
+    if error is not None and (
+        not isinstance(error, dict)
+        or set(error) != {"code", "message"}
+        or error["code"] not in ASSET_ERROR_CODES
+    ):
+        raise ValueError(f"an asset error is {{'code', 'message'}}, not {error!r}")

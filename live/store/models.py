@@ -144,38 +144,107 @@ SESSION_MUTABLE: tuple[str, ...] = (
 )
 
 
-# -- assets (recordings) ---------------------------------------------------------
+# -- assets (recordings, uploads, imports) ----------------------------------------
 
-AssetStatus = Literal["recording", "processing", "ready", "failed"]
+AssetStatus = Literal[
+    "recording", "empty", "pending", "processing", "viewable", "ready", "failed"
+]
 ASSET_STATUSES: tuple[str, ...] = get_args(AssetStatus)
+# Where an asset's media came from: a session's recording, a file sent to the API
+# (tus or PUT), or a URL the server fetched.
+AssetSource = Literal["recording", "upload", "url"]
+ASSET_SOURCES: tuple[str, ...] = get_args(AssetSource)
+AssetTranscode = Literal["ladder", "passthrough"]
+ASSET_TRANSCODES: tuple[str, ...] = get_args(AssetTranscode)
+AssetErrorCode = Literal[
+    "unsupported_media",
+    "no_video_or_audio",
+    "file_too_large",
+    "origin_unreachable",
+    "origin_status",
+    "processing_failed",
+]
+ASSET_ERROR_CODES: tuple[str, ...] = get_args(AssetErrorCode)
+_MAX_ERROR_MESSAGE = 500
+
+
+def asset_error(code: AssetErrorCode, message: str) -> dict[str, str]:
+    """The `error` object of a failed asset (API.md): a code clients branch on and a
+    sentence for people, cut to a length a dashboard can show."""
+    if code not in ASSET_ERROR_CODES:
+        raise ValueError(f"unknown asset error code {code!r}")
+    return {"code": code, "message": message[:_MAX_ERROR_MESSAGE]}
 
 
 @dataclass(slots=True, kw_only=True)
 class Asset:
-    """The recording of one session: `recording` while live, `processing` while
-    being finalised, then `ready` (or `failed`, with `error`)."""
+    """A video in the library. A recording goes `recording` -> `processing` ->
+    `ready`; an upload `empty` -> `pending` -> `processing` -> `viewable` -> `ready`;
+    an import starts at `pending`. Any of them may end `failed`, with `error`
+    (`asset_error`). Only a recording has a livestream and a session."""
 
-    livestream_id: str
-    session_id: str
+    livestream_id: str | None = None
+    session_id: str | None = None
     id: str = field(default_factory=lambda: new_id("ast"))
+    source: AssetSource = "recording"
+    name: str = ""
     status: AssetStatus = "recording"
-    error: str | None = None
+    error: dict[str, str] | None = None
+    progress: int = 0  # percent of processing done
     duration_s: float = 0.0
     size_bytes: int = 0
     has_poster: bool = False  # no poster for an audio-only recording
+    # Asked for at creation (uploads and imports).
+    origin_url: str | None = None
+    # Sent with the import's fetch; may hold credentials, so the API never shows it.
+    origin_http_headers: str | None = None
+    clip_start_s: float | None = None
+    clip_duration_s: float | None = None
+    transcode: AssetTranscode = "ladder"
+    declared_size_bytes: int | None = None  # the uploader's `size_bytes`
+    upload_expires_at: datetime | None = None
+    # Known once processed: the renditions made and what the source file held.
+    renditions: list[dict[str, Any]] = field(default_factory=list)
+    original: dict[str, Any] | None = None
     created_at: datetime = field(default_factory=utcnow)
     ready_at: datetime | None = None
 
 
-# Asset fields the recorder may change after creation.
+# Asset fields that may change after creation (the rest is fixed when it is made).
 ASSET_MUTABLE: tuple[str, ...] = (
     "status",
     "error",
+    "progress",
     "duration_s",
     "size_bytes",
     "has_poster",
+    "upload_expires_at",
+    "renditions",
+    "original",
     "ready_at",
 )
+
+
+# -- VOD jobs: the processing of uploads and imports -------------------------------
+
+VodJobState = Literal["queued", "running"]
+VOD_JOB_STATES: tuple[str, ...] = get_args(VodJobState)
+
+
+@dataclass(slots=True, kw_only=True)
+class VodJob:
+    """The processing an upload or import waits for, one per asset, kept until it
+    ends (then removed). A `running` job is held by `node_id` until `lease_until`;
+    its node renews that while it works, so a lease that lapses means the node died
+    and the job may be claimed again. `attempts` counts claims: a file that kills
+    its worker every time is failed rather than retried for ever."""
+
+    asset_id: str
+    state: VodJobState = "queued"
+    node_id: str | None = None
+    lease_until: datetime | None = None
+    attempts: int = 0
+    created_at: datetime = field(default_factory=utcnow)
 
 
 # -- webhooks, deliveries, idempotency keys --------------------------------------
@@ -187,6 +256,8 @@ WEBHOOK_EVENTS: tuple[str, ...] = (
     "livestream.idle",
     "livestream.banned",
     "livestream.unbanned",
+    "asset.created",
+    "asset.viewable",
     "asset.ready",
     "asset.failed",
 )

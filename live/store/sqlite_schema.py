@@ -148,6 +148,67 @@ MIGRATIONS: tuple[str, ...] = (
         fence INTEGER NOT NULL
     );
     """,
+    # 6: assets from uploads and imports: no livestream or session, where they came
+    # from, what was asked of them, and `error` as a {"code", "message"} object (an
+    # old recording's error text becomes a `processing_failed`). SQLite cannot drop
+    # NOT NULL, so the table is rebuilt; the delete trigger goes with it.
+    """
+    CREATE TABLE assets_v6 (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        livestream_id TEXT,
+        session_id TEXT,
+        source TEXT NOT NULL DEFAULT 'recording',
+        name TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL,
+        error TEXT,
+        progress INTEGER NOT NULL DEFAULT 0,
+        duration_s REAL NOT NULL DEFAULT 0,
+        size_bytes INTEGER NOT NULL DEFAULT 0,
+        has_poster INTEGER NOT NULL DEFAULT 0,
+        origin_url TEXT,
+        origin_http_headers TEXT,
+        clip_start_s REAL,
+        clip_duration_s REAL,
+        transcode TEXT NOT NULL DEFAULT 'ladder',
+        declared_size_bytes INTEGER,
+        upload_expires_at TEXT,
+        renditions TEXT NOT NULL DEFAULT '[]',
+        original TEXT,
+        created_at TEXT NOT NULL,
+        ready_at TEXT
+    );
+    INSERT INTO assets_v6 (seq, id, livestream_id, session_id, status, error, duration_s,
+        size_bytes, has_poster, created_at, ready_at)
+    SELECT seq, id, livestream_id, session_id, status,
+        CASE WHEN error IS NULL THEN NULL
+             ELSE json_object('code', 'processing_failed', 'message', error) END,
+        duration_s, size_bytes, has_poster, created_at, ready_at
+    FROM assets;
+    DROP TABLE assets;
+    ALTER TABLE assets_v6 RENAME TO assets;
+    CREATE INDEX assets_newest ON assets (created_at, seq);
+    CREATE INDEX assets_by_stream ON assets (livestream_id, created_at, seq);
+    CREATE INDEX assets_unfinished ON assets (status)
+        WHERE status NOT IN ('ready', 'failed');
+    CREATE TRIGGER assets_delete_unlinks_session AFTER DELETE ON assets BEGIN
+        UPDATE sessions SET asset_id = NULL WHERE asset_id = OLD.id;
+    END;
+    """,
+    # VOD jobs: the queue of uploads and imports to process, and the leases of the
+    # running ones (`aggregates/vod_jobs.py`). Served oldest first by `seq`.
+    """
+    CREATE TABLE vod_jobs (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        asset_id TEXT NOT NULL UNIQUE,
+        state TEXT NOT NULL,
+        node_id TEXT,
+        lease_until TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX vod_jobs_by_state ON vod_jobs (state, seq);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -15,9 +15,10 @@ from live.urls import PublicUrls
 
 URLS = PublicUrls("http://live.test:8080", "rtmp://live.test:1935/live", "srt://live.test:9000")
 
-FIELDS = {"id", "livestream_id", "session_id", "status", "error", "duration_s", "size_bytes",
-          "hls_url", "mp4_url", "poster_url", "sprite_url", "thumbnails_vtt_url", "created_at",
-          "ready_at"}  # fmt: skip
+FIELDS = {"id", "name", "source", "livestream_id", "session_id", "status", "error",
+          "progress", "duration_s", "size_bytes", "hls_url", "mp4_url", "poster_url",
+          "sprite_url", "thumbnails_vtt_url", "origin_url", "clip_start_s", "clip_duration_s",
+          "transcode", "renditions", "original", "created_at", "ready_at"}  # fmt: skip
 
 
 class Files:
@@ -64,8 +65,11 @@ async def test_get_asset_has_exactly_the_fields_of_api_md(assets_client, store, 
     assert set(body) == FIELDS
     base = f"http://live.test:8080/vod/{asset.id}"
     assert body == {
-        "id": asset.id, "livestream_id": "ls_a", "session_id": "ses_0", "status": "ready",
-        "error": None, "duration_s": 3621.4, "size_bytes": 1357,
+        "id": asset.id, "name": "", "source": "recording", "livestream_id": "ls_a",
+        "session_id": "ses_0", "status": "ready", "error": None, "progress": 0,
+        "duration_s": 3621.4, "size_bytes": 1357,
+        "origin_url": None, "clip_start_s": None, "clip_duration_s": None,
+        "transcode": "ladder", "renditions": [], "original": None,
         "hls_url": f"{base}/index.m3u8", "mp4_url": f"{base}/download.mp4",
         "poster_url": f"{base}/poster.jpg", "sprite_url": f"{base}/sprite.jpg",
         "thumbnails_vtt_url": f"{base}/sprite.vtt",
@@ -81,9 +85,10 @@ async def test_audio_only_asset_has_no_poster(assets_client, store, reader):
 
 
 async def test_failed_asset_carries_its_error(assets_client, store, reader):
-    asset = await _asset(store, status="failed", error="storage: the disk is full")
+    error = {"code": "processing_failed", "message": "storage: the disk is full"}
+    asset = await _asset(store, status="failed", error=error)
     body = await (await assets_client.get(f"/v1/assets/{asset.id}", headers=reader)).json()
-    assert (body["status"], body["error"]) == ("failed", "storage: the disk is full")
+    assert (body["status"], body["error"]) == ("failed", error)
 
 
 async def test_list_newest_first_filtered_and_paged(assets_client, store, reader, error):

@@ -1,9 +1,11 @@
 """Many LL-HLS viewers in one process, each behaving like hls.js in low-latency mode.
 
-A viewer loads the media playlist, then loops: a blocking reload for the part after
-the newest one it knows (`?_HLS_msn=M&_HLS_part=P`), then the part(s) that reload
-names. That is what makes a crowd of real players ask for the same URLs at the same
-moments, which is what a caching edge has to coalesce.
+A viewer loads the media playlist (given one, or the first one a multivariant
+playlist names, with the player id the server put in its path), then loops: a
+blocking reload for the part after the newest one it knows
+(`?_HLS_msn=M&_HLS_part=P`), then the part(s) that reload names. That is what makes
+a crowd of real players ask for the same URLs at the same moments, which is what a
+caching edge has to coalesce.
 
 The HTTP client is a minimal HTTP/1.1 one on asyncio streams (one keep-alive
 connection per viewer, one request at a time): with hundreds of viewers in one
@@ -126,6 +128,7 @@ class SwarmResult:
     measure_from: float  # parts first seen before this (while viewers joined) don't count
     errors: list[str] = field(default_factory=list)
     requests: int = 0
+    part_bytes: int = 0  # of every part every viewer got
 
     def spreads(self) -> list[float]:
         """For every part most viewers got: each viewer's delay behind the first."""
@@ -163,15 +166,22 @@ class SwarmResult:
 async def _viewer(
     host: str, port: int, playlist_path: str, until: float, result: SwarmResult
 ) -> None:
-    base = playlist_path.rsplit("/", 1)[0]
     connection = HttpConnection(host, port)
     await asyncio.sleep(random.random())  # viewers arrive over a second, not in one tick
     try:
         answer = await connection.get(playlist_path)
         result.requests += 1
+        if answer.status == 200 and b"#EXT-X-STREAM-INF" in answer.body:
+            variant = next(
+                line for line in answer.body.decode().splitlines() if line and line[0] != "#"
+            )
+            playlist_path = f"{playlist_path.rsplit('/', 1)[0]}/{variant}"
+            answer = await connection.get(playlist_path)
+            result.requests += 1
         if answer.status != 200:
             result.errors.append(f"playlist {answer.status}")
             return
+        base = playlist_path.rsplit("/", 1)[0]
         view = read_media_playlist(answer.body.decode())
         # Like hls.js, start a few parts behind the live edge (PART-HOLD-BACK).
         have = view.parts[-3][0] if len(view.parts) >= 3 else -1
@@ -193,6 +203,7 @@ async def _viewer(
                     result.errors.append(f"part {index}: {part.status}")
                     continue
                 result.arrivals[index].append(time.monotonic())
+                result.part_bytes += len(part.body)
                 have = index
     finally:
         connection.close()
@@ -201,8 +212,8 @@ async def _viewer(
 async def watch(
     host: str, port: int, playlist_path: str, *, viewers: int, seconds: float
 ) -> SwarmResult:
-    """`viewers` players on `http://host:port{playlist_path}` (a media playlist) for
-    `seconds` after the last one joined."""
+    """`viewers` players on `http://host:port{playlist_path}` (a media playlist, or a
+    multivariant one) for `seconds` after the last one joined."""
     start = time.monotonic()
     # Viewers join within the first second, and settle on the live edge in the next.
     result = SwarmResult(viewers, defaultdict(list), measure_from=start + 2.0)

@@ -109,12 +109,10 @@ def test_edge_caches_media_and_passes_the_rest(setup: Edge):
         assert headers["Access-Control-Allow-Origin"] == "*"
     assert _origin_delta(setup, before)["part"] == 2  # direct + the edge's one fetch
 
-    # viewer statistics off: one multivariant playlist for all, kept a moment
-    multivariant = f"/live/{setup.playback_id}/index.m3u8"
-    answers = [setup.through_edge(multivariant) for _ in range(2)]
-    assert [a[0] for a in answers] == [200, 200] and answers[0][1] == answers[1][1]
-    assert answers[1][2]["X-Cache"] == "hit"
-    assert answers[1][2]["Cache-Control"] == "max-age=0, s-maxage=1"
+    # the same part under a player's path (viewer statistics on) is the same object
+    player_part = setup.through_edge(part_path.replace("/source/", "/pl_someone/source/"))
+    assert (player_part[0], player_part[1], player_part[2]["X-Cache"]) == (200, direct, "hit")
+    assert _origin_delta(setup, before)["part"] == 2
 
     # a gzip-taking player and a plain one share one copy of a playlist
     zipped = setup.through_edge(setup.playlist_path, {"Accept-Encoding": "gzip"})
@@ -123,10 +121,15 @@ def test_edge_caches_media_and_passes_the_rest(setup: Edge):
     assert plain[2]["X-Cache"] == "hit" and plain[1].startswith(b"#EXTM3U")
 
     # Not cached, each reaches the origin: errors (a part that does not exist yet),
-    # a viewer's own URLs, the API, health and metrics.
+    # the multivariant playlist (with viewer statistics on, it hands out player ids),
+    # a player's reload without a part or for a segment's second part (how the origin
+    # hears from each player behind the edge), the API, health and metrics.
+    player_playlist = setup.playlist_path.replace("/source/", "/pl_someone/source/")
     uncached = [
         (f"{setup.media_dir}/part-1.m4s", 404, {}),
-        (f"{setup.playlist_path}?pl=pl_someone", 200, {}),
+        (f"/live/{setup.playback_id}/index.m3u8", 200, {}),
+        (player_playlist, 200, {}),
+        (f"{player_playlist}?_HLS_part=1&_HLS_msn=0", 200, {}),
         ("/v1/livestreams", 200, {"X-API-Key": API_KEY}),
         ("/healthz", 200, {}),
         ("/metrics", 200, {}),
@@ -262,27 +265,67 @@ def test_in_front_of_two_cluster_nodes_the_owner_answers_each_part_once(processe
     assert len(by_node) == 2 and min(by_node) > 0, counters
 
 
-def test_with_viewer_stats_on_each_viewer_keeps_its_own_id(live, processes):
+def test_with_viewer_stats_on_players_share_the_cache_and_are_counted(live, processes):
     """The default server (viewer statistics on) behind the edge: the multivariant
-    playlist hands every viewer an id of its own, and that viewer's URLs reach the
-    origin, which counts it."""
-    stream = live.create_livestream(reconnect_window_s=0)
-    ffmpeg_publish(processes, live.rtmp_url(stream["stream_key"]), seconds=30)
+    playlist, never cached, hands every player an id of its own in its path; the edge
+    leaves the id out of its cache key, so the origin still answers each part about
+    once, and hears from each player about once a segment (its reload for the
+    segment's second part), enough to count it, its rendition and the bytes the edge
+    sent it."""
+    stream = live.create_livestream(reconnect_window_s=0, record=False)
+    ffmpeg_publish(processes, live.rtmp_url(stream["stream_key"]), seconds=40)
     live.wait_playable(stream["playback_id"])
     origin = ("127.0.0.1", live.ports["HTTP"])
     edge = VarnishEdge(processes, [origin, origin])
+    multivariant = f"/live/{stream['playback_id']}/index.m3u8"
     ids = []
     for _ in range(3):
-        status, body, headers = _get(f"{edge.url}/live/{stream['playback_id']}/index.m3u8")
+        status, body, headers = _get(edge.url + multivariant)
         assert status == 200 and headers["X-Cache"] == "pass"
         assert headers["Cache-Control"] == "private, no-cache"
-        ids += re.findall(r"[?&]pl=([\w-]+)", body.decode())
+        ids += re.findall(r"^(pl_[\w-]+)/source/index\.m3u8$", body.decode(), re.M)
     assert len(ids) == len(set(ids)) == 3, ids
-    uri = next(line for line in body.decode().splitlines() if line and line[0] != "#")
-    playlist = f"{edge.url}/live/{stream['playback_id']}/{uri}"
-    assert [_get(playlist)[2]["X-Cache"] for _ in range(2)] == ["pass", "pass"]
-    players = live.api("GET", f"/v1/livestreams/{stream['id']}/players")[1]
-    assert ids[-1] in {player["id"] for player in players["players"]}, players
+    # two players, one playlist body
+    bodies = [
+        _get(f"{edge.url}/live/{stream['playback_id']}/{player}/source/index.m3u8")[1]
+        for player in ids[:2]
+    ]
+    assert bodies[0] == bodies[1] and b"pl_" not in bodies[0]
+
+    viewers = 60
+    before = origin_counts(live.get("/metrics")[1].decode())
+    result = run_watch("127.0.0.1", edge.port, multivariant, viewers=viewers, seconds=6)
+    after = origin_counts(live.get("/metrics")[1].decode())
+    parts_made = after["parts_made"] - before["parts_made"]
+    per_part = {
+        kind: (after[kind] - before.get(kind, 0)) / parts_made for kind in ("playlist", "part")
+    }
+    playlist = bodies[0].decode()
+    parts_per_segment = round(
+        int(re.search(r"#EXT-X-TARGETDURATION:(\d+)", playlist)[1])
+        / float(re.search(r"PART-TARGET=([\d.]+)", playlist)[1])
+    )
+    print(f"{viewers} counted viewers: origin answers per part made {per_part}; "
+          f"{result.summary()}; {result.part_bytes} bytes of parts received")  # fmt: skip
+    assert not result.errors, result.errors[:10]
+    assert per_part["part"] <= 2, per_part  # the player id is not in the cache key
+    # one shared reload per part, plus each player's counted one per segment
+    assert per_part["playlist"] <= 2 + 1.5 * viewers / parts_per_segment, per_part
+
+    report = live.api("GET", f"/v1/livestreams/{stream['id']}/players")[1]
+    watching = [p for p in report["players"] if p["id"] not in ids]
+    assert len(watching) == viewers, report["current_viewers"]
+    assert report["current_viewers"] == viewers  # the probes above fetched no media
+    assert all(p["id"].startswith("pl_") and p["rendition"] == "source" for p in watching)
+    assert all(p["bytes_out"] > 0 for p in watching)
+    assert set(report["renditions"]) == {"source"}
+    # the edge sent the media; the origin credits each player a segment per segment
+    counted = sum(p["bytes_out"] for p in watching)
+    print(f"bytes_out on the players route: {counted}")
+    assert 0.5 * result.part_bytes <= counted <= 2 * result.part_bytes, (
+        counted,
+        result.part_bytes,
+    )
 
 
 @pytest.fixture

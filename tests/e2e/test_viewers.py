@@ -92,9 +92,9 @@ def test_viewer_stats_off_gives_every_viewer_the_same_uris(processes, tmp_path):
         stream = live.create_livestream(reconnect_window_s=0)
         ffmpeg_publish(processes, live.rtmp_url(stream["stream_key"]), seconds=30)
         media_url = live.wait_playable(stream["playback_id"])
-        assert "pl=" not in media_url
+        assert "/pl_" not in media_url
         bodies = [live.get(media_url)[1].decode() for _ in range(2)]
-        assert bodies[0] and all("pl=" not in body for body in bodies)
+        assert bodies[0] and all("pl_" not in body for body in bodies)
         part = re.findall(r'URI="(part-\d+\.m4s[^"]*)"', bodies[-1])[-2]
         assert live.get(media_url.rsplit("/", 1)[0] + "/" + part)[0] == 200
         players = live.api("GET", f"/v1/livestreams/{stream['id']}/players")[1]

@@ -11,6 +11,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from live.hls import HlsRegistry, HlsStream, HlsWindow, Rendition, setup_hls_routes
+from live.hls.direct import DirectRunner
+from live.hls.handlers import HlsHandlers
 
 PB = "pb_test"
 
@@ -106,9 +108,26 @@ def make_stream(
     return HlsStream(playback_id=PB, renditions=renditions, latency_mode=latency_mode)  # type: ignore[arg-type]
 
 
+class DirectTestServer(TestServer):
+    """A test server that answers `/live` before the router, as `live serve` does."""
+
+    def __init__(self, app: web.Application, handlers: HlsHandlers) -> None:
+        super().__init__(app)
+        self._handlers = handlers
+
+    async def _make_runner(self, **kwargs: Any) -> DirectRunner:
+        return DirectRunner(self.app, front=self._handlers.direct, **kwargs)
+
+
+# Whether `serve` answers through `HlsHandlers.direct` (True) or the router; the
+# handler tests run both ways.
+SERVE_DIRECT = {"on": False}
+
+
 @contextlib.asynccontextmanager
 async def serve(registry: HlsRegistry, **kwargs: Any) -> AsyncIterator[TestClient]:
     app = web.Application()
-    setup_hls_routes(app, registry, **kwargs)
-    async with TestClient(TestServer(app)) as client:
+    handlers = setup_hls_routes(app, registry, **kwargs)
+    server = DirectTestServer(app, handlers) if SERVE_DIRECT["on"] else TestServer(app)
+    async with TestClient(server) as client:
         yield client

@@ -10,6 +10,7 @@ from live.hls.directives import (
     advance_part_limit,
     check_blocking,
     parse_directives,
+    query_params,
     strip_hls_params,
 )
 
@@ -81,6 +82,16 @@ def test_check_blocking_before_any_part() -> None:
 def test_strip_hls_params_keeps_the_rest_verbatim() -> None:
     assert strip_hls_params("") == ""
     assert strip_hls_params("_HLS_msn=3&_HLS_part=1") == ""
-    assert strip_hls_params("pl=abc&_HLS_msn=3&x=%2F%20&_HLS_skip=YES") == "pl=abc&x=%2F%20"
+    assert strip_hls_params("tok=abc&_HLS_msn=3&x=%2F%20&_HLS_skip=YES") == "tok=abc&x=%2F%20"
     assert strip_hls_params("a&&b=1") == "a&b=1"
     assert strip_hls_params('q="x"') == "q=%22x%22"
+
+
+def test_query_params_decode_like_a_form_and_keep_the_first_value() -> None:
+    assert query_params("") == {}
+    assert query_params("_HLS_msn=3&_HLS_part=1&_HLS_msn=9") == {"_HLS_msn": "3", "_HLS_part": "1"}
+    assert query_params("%5FHLS_skip=YES&a+b=c%20d&flag") == {
+        "_HLS_skip": "YES",
+        "a b": "c d",
+        "flag": "",
+    }

@@ -1,4 +1,7 @@
-"""The /live HTTP surface: blocking reload, parts, errors, headers, query propagation."""
+"""The /live HTTP surface: blocking reload, parts, errors, headers, query propagation.
+
+Every test runs twice: through aiohttp's router, and answered before it
+(`HlsHandlers.direct`), as `live serve` does for streams live on the node."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import json
 import time
 from typing import Any
 
+import hls_testing
 import pytest
 from aiohttp import web
 from hls_testing import (
@@ -24,9 +28,16 @@ from waiting import eventually
 
 import live.hls.handlers as handlers
 from live.hls import HlsRegistry, HlsStream, HlsWindow, Rendition, setup_hls_routes
+from live.hls.paths import LiveTarget
 
 MEDIA = f"/live/{PB}/source"
 PLAYLIST = f"{MEDIA}/index.m3u8"
+
+
+@pytest.fixture(autouse=True, params=["routed", "direct"])
+def serving_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setitem(hls_testing.SERVE_DIRECT, "on", request.param == "direct")
+    return request.param
 
 
 @pytest.fixture
@@ -230,11 +241,11 @@ async def test_delta_update_over_http() -> None:
     registry = HlsRegistry()
     registry.register(make_stream(window))
     async with serve(registry) as client:
-        resp = await client.get(f"{PLAYLIST}?_HLS_skip=YES&pl=7")
+        resp = await client.get(f"/live/{PB}/pl_7/source/index.m3u8?_HLS_skip=YES")
         pl = parse(await resp.text())
         assert pl.skip.skipped_segments == 14
         assert pl.media_sequence == 0
-        assert pl.segments[0].uri == "seg-14.m4s?pl=7"
+        assert pl.segments[0].uri == "seg-14.m4s"
 
 
 async def test_first_playlist_waits_for_the_first_part() -> None:
@@ -415,7 +426,7 @@ async def test_head_requests() -> None:
 async def test_multivariant_playlist() -> None:
     registry, _ = live_setup(extra=("480p",))
     async with serve(registry) as client:
-        resp = await client.get(f"/live/{PB}/index.m3u8?pl=abc&_HLS_msn=3")
+        resp = await client.get(f"/live/{PB}/index.m3u8?token=abc&_HLS_msn=3")
         assert resp.status == 200
         assert resp.headers["Content-Type"] == "application/vnd.apple.mpegurl"
         assert_cors(resp)
@@ -423,26 +434,35 @@ async def test_multivariant_playlist() -> None:
         assert resp.headers["Cache-Control"] == "max-age=0, s-maxage=1"
         pl = parse(await resp.text())
         assert [p.uri for p in pl.playlists] == [
-            "source/index.m3u8?pl=abc",
-            "480p/index.m3u8?pl=abc",
+            "source/index.m3u8?token=abc",
+            "480p/index.m3u8?token=abc",
         ]
         assert pl.playlists[0].stream_info.resolution == (1280, 720)
         assert pl.playlists[0].stream_info.average_bandwidth == 2_500_000
 
 
-async def test_multivariant_query_hook() -> None:
-    registry, _ = live_setup()
+async def test_multivariant_puts_the_player_id_in_the_path() -> None:
+    registry, _ = live_setup(extra=("480p",))
+    started: list[str] = []
 
-    def add_session(request: web.Request) -> str:
-        own = request.rel_url.raw_query_string
-        return f"{own}&pl=pl_1" if own else "pl=pl_1"
+    def start_player(request: web.BaseRequest, playback_id: str) -> str:
+        started.append(playback_id)
+        return f"pl_{len(started)}"
 
-    async with serve(registry, query_for_multivariant=add_session) as client:
+    async with serve(registry, start_player=start_player) as client:
         resp = await client.get(f"/live/{PB}/index.m3u8?token=t")
         pl = parse(await resp.text())
-        assert pl.playlists[0].uri == "source/index.m3u8?token=t&pl=pl_1"
+        assert [p.uri for p in pl.playlists] == [
+            "pl_1/source/index.m3u8?token=t",
+            "pl_1/480p/index.m3u8?token=t",
+        ]
         # it hands this viewer its own id: no shared cache may pass it on
         assert resp.headers["Cache-Control"] == "private, no-cache"
+        again = parse(await (await client.get(f"/live/{PB}/index.m3u8")).text())
+        assert again.playlists[0].uri == "pl_2/source/index.m3u8"
+        # a HEAD (the player page asks whether the stream is live) starts no player
+        assert (await client.head(f"/live/{PB}/index.m3u8")).status == 200
+        assert started == [PB, PB]
 
 
 async def test_multivariant_without_renditions_is_503() -> None:
@@ -461,9 +481,9 @@ async def test_rendition_reports_name_the_other_renditions() -> None:
     assert other is not None
     feed(other.window, 2)
     async with serve(registry) as client:
-        pl = parse(await (await client.get(f"{PLAYLIST}?pl=q")).text())
+        pl = parse(await (await client.get(f"/live/{PB}/pl_q/source/index.m3u8")).text())
         got = [(r.uri, r.last_msn, r.last_part) for r in pl.rendition_reports]
-        assert got == [("../480p/index.m3u8?pl=q", 1, 4)]
+        assert got == [("../480p/index.m3u8", 1, 4)]
         pl = parse(await (await client.get(f"/live/{PB}/480p/index.m3u8")).text())
         assert [(r.uri, r.last_msn, r.last_part) for r in pl.rendition_reports] == [
             ("../source/index.m3u8", 2, 1)
@@ -483,54 +503,91 @@ async def test_query_is_propagated_and_hls_params_stripped() -> None:
     registry, window = live_setup()
     window.set_init(b"init-1")
     async with serve(registry) as client:
-        resp = await client.get(f"{PLAYLIST}?_HLS_msn=2&pl=abc&_HLS_part=0&x=a%20b%26c")
+        resp = await client.get(f"{PLAYLIST}?_HLS_msn=2&tok=abc&_HLS_part=0&x=a%20b%26c")
         text = await resp.text()
         assert "_HLS_" not in text
         lines = [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
         uris = [u.split('URI="')[1].split('"')[0] for u in text.splitlines() if 'URI="' in u]
         assert len(lines + uris) > 8
-        assert all(u.endswith("?pl=abc&x=a%20b%26c") for u in lines + uris)
+        assert all(u.endswith("?tok=abc&x=a%20b%26c") for u in lines + uris)
 
 
-async def test_players_of_one_version_each_get_their_own_gzipped_copy() -> None:
-    registry, _window = live_setup()
+async def test_players_get_one_shared_playlist_rendered_and_gzipped_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The player id is in the path: every player's playlist is the same body."""
+    registry, _window = live_setup(extra=("480p",))
+    other = registry.get(PB).rendition("480p")  # type: ignore[union-attr]
+    assert other is not None
+    feed(other.window, 1)
+    calls = {"render": 0, "gzip": 0}
+    for name in ("render_media_playlist", "gzip_bytes"):
+        real = getattr(handlers, name)
+
+        def counting(*args: Any, _real: Any = real, _name: str = name, **kwargs: Any) -> Any:
+            calls[_name.split("_")[0]] += 1
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(handlers, name, counting)
     async with serve(registry) as client:
-        texts = {}
-        for player in ("pl=pl_aaaaaaaaaaaa", "pl=pl_bbbbbbbbbbbb", "pl=pl_aaaaaaaaaaaa"):
-            resp = await client.get(f"{PLAYLIST}?{player}")
-            assert resp.headers["Content-Encoding"] == "gzip"
-            text = await resp.text()
-            other = "pl=pl_bbbbbbbbbbbb" if player.endswith("a") else "pl=pl_aaaaaaaaaaaa"
-            assert text.count(f"?{player}") > 8 and other not in text
-            texts[player] = text
-        plain = await client.get(PLAYLIST)
-        assert await plain.text() == texts["pl=pl_aaaaaaaaaaaa"].replace("?pl=pl_aaaaaaaaaaaa", "")
+        gzipped, plain = set(), set()
+        for player in ("pl_aaaaaaaaaaaa", "pl_bbbbbbbbbbbb", "pl_aaaaaaaaaaaa"):
+            resp = await client.get(f"/live/{PB}/{player}/source/index.m3u8")
+            assert resp.status == 200 and resp.headers["Content-Encoding"] == "gzip"
+            gzipped.add(await resp.read())
+            resp = await client.get(
+                f"/live/{PB}/{player}/source/index.m3u8", headers={"Accept-Encoding": "identity"}
+            )
+            plain.add(await resp.text())
+        without_id = await (await client.get(PLAYLIST)).text()
+        assert len(gzipped) == 1 and plain == {without_id}
+        assert "pl_" not in without_id
+        assert calls == {"render": 1, "gzip": 1}
+        # parts, segments, inits and the other rendition resolve under the player's path
+        for uri in ("part-11.m4s", "seg-1.m4s", "init-0.mp4", "../480p/index.m3u8"):
+            resp = await client.get(f"/live/{PB}/pl_aaaaaaaaaaaa/source/{uri}")
+            assert resp.status == 200, uri
+
+
+async def test_malformed_player_segments_are_404() -> None:
+    registry, _ = live_setup()
+    async with serve(registry) as client:
+        for path in (
+            f"/live/{PB}/nobody/source/index.m3u8",  # not a player id
+            f"/live/{PB}/pl_/source/part-11.m4s",
+            f"/live/{PB}/pl_{'x' * 41}/source/part-11.m4s",
+            f"/live/{PB}/pl_a/b/source/part-11.m4s",
+            f"/live/{PB}/pl_a/source/",
+        ):
+            resp = await client.get(path)
+            assert resp.status == 404, path
+            assert_cors(resp)
 
 
 async def test_on_request_hook_sees_successful_responses() -> None:
     registry, _ = live_setup()
-    seen: list[tuple[str, str, int]] = []
+    seen: list[tuple[str, str, str | None, str | None, int]] = []
 
-    def hook(request: web.Request, playback_id: str, kind: str, sent: int) -> None:
-        seen.append((playback_id, kind, sent))
-        if kind == "init":
+    def hook(request: web.BaseRequest, target: LiveTarget, sent: int) -> None:
+        seen.append((target.playback_id, target.kind, target.player_id, target.rendition, sent))
+        if target.kind == "init":
             raise RuntimeError("a broken hook must not break playback")
 
     async with serve(registry, on_request=hook) as client:
         hdr = {"Accept-Encoding": "identity"}
         mv = await client.get(f"/live/{PB}/index.m3u8", headers=hdr)
         pl = await client.get(PLAYLIST, headers=hdr)
-        await client.get(f"{MEDIA}/part-0.m4s")
+        await client.get(f"/live/{PB}/pl_me/source/part-0.m4s")
         await client.get(f"{MEDIA}/seg-0.m4s")
         init = await client.get(f"{MEDIA}/init-0.mp4")
         assert init.status == 200
         await client.get(f"{MEDIA}/part-99.m4s")  # 404: not reported
         assert seen == [
-            (PB, "multivariant", len(await mv.read())),
-            (PB, "playlist", len(await pl.read())),
-            (PB, "part", len(part_bytes(0))),
-            (PB, "segment", sum(len(part_bytes(i)) for i in range(5))),
-            (PB, "init", len(b"ftyp-moov-0")),
+            (PB, "multivariant", None, None, len(await mv.read())),
+            (PB, "playlist", None, "source", len(await pl.read())),
+            (PB, "part", "pl_me", "source", len(part_bytes(0))),
+            (PB, "segment", None, "source", sum(len(part_bytes(i)) for i in range(5))),
+            (PB, "init", None, "source", len(b"ftyp-moov-0")),
         ]
 
 

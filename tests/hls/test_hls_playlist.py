@@ -201,12 +201,12 @@ def test_endlist_without_hint() -> None:
 def test_query_is_copied_onto_every_uri() -> None:
     w = live_window()
     w.set_init(b"init-1")
-    text = render(w, query="pl=abc", reports=[RenditionReport("480p", 3, 1)])
+    text = render(w, query="token=abc", reports=[RenditionReport("480p", 3, 1)])
     uris = re.findall(r'URI="([^"]*)"', text) + [
         line for line in text.splitlines() if line and not line.startswith("#")
     ]
     assert len(uris) > 10
-    assert all(u.endswith("?pl=abc") for u in uris), uris
+    assert all(u.endswith("?token=abc") for u in uris), uris
 
 
 def test_rendition_reports() -> None:
@@ -324,7 +324,7 @@ def test_multivariant() -> None:
             ),
         ],
     )
-    text = render_multivariant(stream.renditions, query="pl=1")
+    text = render_multivariant(stream.renditions, player_id="pl_1", query="token=1")
     assert "FRAME-RATE=29.970" in text
     pl = parse(text)
     assert pl.is_variant
@@ -338,10 +338,11 @@ def test_multivariant() -> None:
         )
         for p in pl.playlists
     ]
+    avc = "avc1.64001f,mp4a.40.2"
     assert got == [
-        ("source/index.m3u8?pl=1", 5_000_000, 4_000_000, "avc1.64001f,mp4a.40.2", (1920, 1080)),
-        ("480p/index.m3u8?pl=1", 1_000_000, None, "avc1.64001f,mp4a.40.2", (854, 480)),
-        ("audio/index.m3u8?pl=1", 128_000, None, "mp4a.40.2", None),
+        ("pl_1/source/index.m3u8?token=1", 5_000_000, 4_000_000, avc, (1920, 1080)),
+        ("pl_1/480p/index.m3u8?token=1", 1_000_000, None, avc, (854, 480)),
+        ("pl_1/audio/index.m3u8?token=1", 128_000, None, "mp4a.40.2", None),
     ]
     audio_line = text.splitlines()[-2]
     assert "RESOLUTION" not in audio_line and "FRAME-RATE" not in audio_line

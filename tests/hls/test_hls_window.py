@@ -33,17 +33,17 @@ def test_segment_is_the_concatenation_of_its_parts_and_parts_stay_intact() -> No
     assert w.segment_data(1) is None  # the open segment is not a file yet
 
 
-def test_a_segment_is_joined_once_when_first_requested_and_its_parts_share_it() -> None:
+def test_a_segment_is_its_parts_themselves() -> None:
     w = make_window()
     feed(w, 1, parts_per_segment=3)
     w.start_segment()
-    assert all(isinstance(w.part_data(i), bytes) for i in range(3))  # not joined yet
-    segment = w.segment_data(0)
-    assert w.segment_data(0) is segment  # joined once
+    chunks = w.segment_chunks(0)
+    assert chunks is not None and len(chunks) == 3
     for index in range(3):
         part = w.part_data(index)
-        assert isinstance(part, memoryview) and part.obj is segment  # each byte held once
-        assert bytes(part) == part_bytes(index)
+        assert isinstance(part, bytes) and part is chunks[index]  # each byte held once
+        assert part == part_bytes(index)
+    assert w.segment_chunks(1) is None  # the open segment is not a file yet
 
 
 def test_extinf_is_the_sum_of_part_durations() -> None:
@@ -352,3 +352,39 @@ def test_repeating_the_current_init_changes_nothing() -> None:
     w.start_segment()
     add_parts(w, 1)
     assert [(s.init_id, s.discontinuity) for s in w.snapshot().segments] == [(0, False)] * 2
+
+
+async def test_waiters_for_one_part_share_one_future_and_wake_together() -> None:
+    w = make_window()
+    add_parts(w, 1)
+    gates = [w.enter_part_wait(1) for _ in range(100)]
+    assert gates[0] is not None and all(g is gates[0] for g in gates)
+    assert w.waiter_count == 100
+    woken: list[int] = []
+    tasks = [
+        asyncio.create_task(asyncio.wait((g.future,)))  # type: ignore[union-attr]
+        for g in gates
+    ]
+    for n, task in enumerate(tasks):
+        task.add_done_callback(lambda _t, n=n: woken.append(n))
+    await asyncio.sleep(0)
+    add_parts(w, 1)
+    assert gates[0].future.done()  # one set_result answers all hundred
+    await asyncio.gather(*tasks)
+    assert sorted(woken) == list(range(100))
+    for g in gates:
+        w.leave(g)  # type: ignore[arg-type]
+    assert w.waiter_count == 0 and w.enter_part_wait(1) is None
+
+
+async def test_one_waiter_leaving_does_not_disturb_the_others() -> None:
+    w = make_window()
+    add_parts(w, 1)
+    first, second = w.enter_part_wait(1), w.enter_part_wait(1)
+    assert first is second and first is not None
+    w.leave(first)
+    assert not first.future.cancelled() and w.waiter_count == 1
+    add_parts(w, 1)
+    assert first.future.done() and not first.future.cancelled()
+    w.leave(first)
+    assert w.waiter_count == 0

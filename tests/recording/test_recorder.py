@@ -18,7 +18,7 @@ from live.media.packet import MediaPacket
 from live.recording import layout
 from live.recording.finalize import finalise_recording
 from live.recording.service import RecordingService
-from live.storage import LocalStorage, StorageError
+from live.storage import LocalStorage, Storage, StorageError
 from live.store import SqliteStore
 
 
@@ -187,6 +187,8 @@ class FullDisk(LocalStorage):
             raise StorageError(f"storage: cannot write {key}: the disk is full")
         await super().put(key, data, content_type=content_type)
 
+    put_parts = Storage.put_parts  # joins, then `put` above: every write is counted
+
 
 async def test_storage_failure_fails_the_asset_and_spares_the_others(store, tmp_path, clip):
     broken = RecordingService(store, FullDisk(tmp_path / "full", budget=40_000), segment_target=1.0)
@@ -212,7 +214,8 @@ async def test_storage_failure_fails_the_asset_and_spares_the_others(store, tmp_
     await healthy.close(60)
     failed = (await store.list_assets(livestream_id=failing_broadcast.livestream.id))[0][0]
     assert failed.status == "failed"
-    assert "disk is full" in failed.error
+    assert failed.error["code"] == "processing_failed"
+    assert "disk is full" in failed.error["message"]
     assert events == ["asset.failed"]
     assert not broken.recorders and not failing_broadcast.packager.taps  # it let go
     # the live window of the failing recording lost nothing
@@ -330,6 +333,8 @@ class StalledDisk(LocalStorage):
             self.stalled.set()
             await asyncio.to_thread(self.release.wait, 30)
         await super().put(key, data, content_type=content_type)
+
+    put_parts = Storage.put_parts  # joins, then `put` above: segments stall too
 
 
 async def test_a_stalled_disk_drops_for_the_recorder_alone_and_records_a_gap(

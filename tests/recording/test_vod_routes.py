@@ -183,3 +183,47 @@ async def test_redirect_sends_media_to_the_bucket_and_keeps_playlists(redirectin
     # the WebVTT names the sprite relatively: served by the node
     response = await client.get(f"{base}/sprite.vtt", allow_redirects=False)
     assert response.status == 200 and await response.read() == b"WEBVTT\n"
+
+
+MULTIVARIANT = (
+    "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n"
+    '#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio",NAME="Audio",DEFAULT=YES,AUTOSELECT=YES,'
+    'URI="audio.m3u8"\n'
+    '#EXT-X-STREAM-INF:BANDWIDTH=900000,RESOLUTION=640x360,CODECS="avc1.64001e,mp4a.40.2",'
+    'AUDIO="audio"\n360p.m3u8\n'
+)
+RENDITION = (
+    "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:2\n#EXT-X-PLAYLIST-TYPE:VOD\n"
+    '#EXT-X-MAP:URI="360p_init.mp4"\n#EXTINF:2.000000,\n360p_00000.m4s\n#EXT-X-ENDLIST\n'
+)
+
+
+async def test_redirect_keeps_an_uploads_rendition_playlists_on_the_node(
+    request, store, tmp_path
+) -> None:
+    storage = make_storage(request, "s3", tmp_path)
+    asset = await store.create_asset(Asset(source="upload", status="ready"))
+    prefix = f"assets/{asset.id}/"
+    objects = {"index.m3u8": MULTIVARIANT.encode(), "360p.m3u8": RENDITION.encode(),
+               "360p_init.mp4": b"I", "360p_00000.m4s": b"S"}  # fmt: skip
+    for name, data in objects.items():
+        await storage.put(prefix + name, data)
+    app = web.Application()
+    setup_vod_routes(app, store, storage, delivery="redirect", url_expiry_s=600)
+    try:
+        async with TestClient(TestServer(app)) as client:
+            index = await client.get(f"/vod/{asset.id}/index.m3u8", allow_redirects=False)
+            # rendition playlists stay relative: the node serves (and signs) them
+            assert index.status == 200 and await index.text() == MULTIVARIANT
+            rendition = await client.get(f"/vod/{asset.id}/360p.m3u8", allow_redirects=False)
+            assert rendition.status == 200
+            playlist = m3u8.loads(await rendition.text())
+            (segment,) = playlist.segments
+            async with aiohttp.ClientSession() as session:
+                for uri, name in ((segment.init_section.uri, "360p_init.mp4"),
+                                  (segment.uri, "360p_00000.m4s")):  # fmt: skip
+                    assert URL(uri).query["X-Amz-Expires"] == "600"
+                    async with session.get(uri) as fetched:
+                        assert await fetched.read() == objects[name]
+    finally:
+        await storage.close()

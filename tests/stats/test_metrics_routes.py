@@ -27,10 +27,11 @@ async def test_requests_are_timed_by_route_kind_from_the_raw_target() -> None:
     app = web.Application(middlewares=[metrics.middleware])
     app.router.add_get("/v1/livestreams", _ok)
     app.router.add_get("/live/{playback_id}/{name}", _ok)
+    app.router.add_get("/live/{playback_id}/{player}/{name}", _ok)
     app.router.add_get("/healthz", _ok)
     async with TestClient(TestServer(app)) as client:
         for n in range(3):  # every viewer's URL differs by its player id
-            assert (await client.get(f"/live/pb_1/source.m3u8?pl=pl_{n}")).status == 200
+            assert (await client.get(f"/live/pb_1/pl_{n}/source.m3u8")).status == 200
         assert (await client.get("/live/pb_1/a%20b.m4s")).status == 200
         assert (await client.get("/v1/livestreams?page=2")).status == 200
         assert (await client.get("/healthz")).status == 200

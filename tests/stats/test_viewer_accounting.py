@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from types import SimpleNamespace
-from urllib.parse import parse_qs
 
 from aiohttp.test_utils import make_mocked_request
 
-from live.stats.viewers import ViewerTracker
+from live.hls import HlsRegistry, HlsStream, HlsWindow, Rendition
+from live.hls.paths import parse_live_target
+from live.stats.viewers import EDGE_COUNT, EDGE_HEADER, ViewerTracker
 
 PB = "pb_test"
 
@@ -20,10 +21,15 @@ class Clock:
         return self.now
 
 
-def _request(path: str, ua: str = "hls.js", ip: str = "203.0.113.9", **match: str):
-    request = make_mocked_request("GET", path, headers={"User-Agent": ua}, transport=_Transport(ip))
-    request._match_info = {"playback_id": PB, **match}  # type: ignore[attr-defined]
-    return request
+def _request(path: str, ua: str = "hls.js", ip: str = "203.0.113.9", **headers: str):
+    headers = {"User-Agent": ua, **headers}
+    return make_mocked_request("GET", path, headers=headers, transport=_Transport(ip))
+
+
+def _on_request(tracker: ViewerTracker, path: str, size: int, **kwargs: str) -> None:
+    target = parse_live_target(path)
+    assert target is not None, path
+    tracker.on_request(_request(path, **kwargs), target, size)
 
 
 class _Transport:
@@ -38,20 +44,20 @@ class _Transport:
 
 
 def _start_player(tracker: ViewerTracker, ua: str = "hls.js", ip: str = "203.0.113.9") -> str:
-    query = tracker.query_for_multivariant(_request(f"/live/{PB}/index.m3u8", ua, ip))
-    return parse_qs(query)["pl"][0]
+    player = tracker.start_player(_request(f"/live/{PB}/index.m3u8", ua, ip), PB)
+    assert player is not None
+    return player
 
 
-def _fetch(tracker, player: str | None, kind="part", size=1000, ua="hls.js", ip="203.0.113.9"):
-    query = f"?pl={player}" if player else ""
-    request = _request(f"/live/{PB}/source/part-1.m4s{query}", ua, ip, rendition="source")
-    tracker.on_request(request, PB, kind, size)
+def _fetch(tracker, player: str | None, size=1000, ua="hls.js", ip="203.0.113.9"):
+    prefix = f"{player}/" if player else ""
+    _on_request(tracker, f"/live/{PB}/{prefix}source/part-1.m4s", size, ua=ua, ip=ip)
 
 
 def test_a_multivariant_alone_is_not_a_view() -> None:
     tracker = ViewerTracker(clock=Clock())
     _start_player(tracker)
-    tracker.on_request(_request(f"/live/{PB}/index.m3u8"), PB, "multivariant", 300)
+    _on_request(tracker, f"/live/{PB}/index.m3u8", 300)
     assert tracker.current_viewers(PB) == 0
     assert tracker.report(PB, live=True)["total_views"] == 0
 
@@ -126,31 +132,22 @@ def test_session_totals_roll_the_period() -> None:
     assert tracker.report(PB, live=True)["total_views"] == 0  # the next session starts at 0
 
 
-def test_forged_or_malformed_ids_do_not_break_counting() -> None:
+def test_unknown_but_well_formed_ids_are_counted_as_players() -> None:
+    """An id from before a restart (or made up) is a player of its own; a malformed one
+    never reaches the tracker (`parse_live_target` refuses the path)."""
     tracker = ViewerTracker(clock=Clock())
-    request = _request(f"/live/{PB}/source/part-1.m4s?pl=%22%3E<x>", rendition="source")
-    tracker.on_request(request, PB, "part", 10)
     _fetch(tracker, "pl_unknownbutwellformed")
+    _fetch(tracker, None)
     assert tracker.current_viewers(PB) == 2
-
-
-def test_the_multivariant_query_keeps_the_clients_own_parameters() -> None:
-    tracker = ViewerTracker(clock=Clock())
-    request = _request(f"/live/{PB}/index.m3u8?token=abc&pl=pl_old&_HLS_msn=3")
-    query = tracker.query_for_multivariant(request)
-    params = parse_qs(query)
-    assert params["token"] == ["abc"]
-    assert params["pl"] != ["pl_old"] and params["pl"][0].startswith("pl_")
-    assert "_HLS_msn" not in params
+    assert parse_live_target(f"/live/{PB}/%22%3E<x>/source/part-1.m4s") is None
 
 
 def test_unknown_stream_has_no_report() -> None:
     assert ViewerTracker().report("pb_nothing", live=False) is None
 
 
-def _fetch_rendition(tracker, query: str, rendition: str, size: int) -> None:
-    request = _request(f"/live/{PB}/{rendition}/part-1.m4s?{query}", rendition=rendition)
-    tracker.on_request(request, PB, "part", size)
+def _fetch_rendition(tracker, player: str, rendition: str, size: int, query: str = "") -> None:
+    _on_request(tracker, f"/live/{PB}/{player}/{rendition}/part-1.m4s{query}", size)
 
 
 def test_bytes_follow_rendition_switches_departures_and_sessions() -> None:
@@ -158,10 +155,10 @@ def test_bytes_follow_rendition_switches_departures_and_sessions() -> None:
     clock = Clock()
     tracker = ViewerTracker(clock=clock, default_target_duration=2)
     player, other = _start_player(tracker), _start_player(tracker)
-    _fetch_rendition(tracker, f"pl={player}", "source", 1000)
-    _fetch_rendition(tracker, f"pl={player}&_HLS_msn=3&_HLS_part=1", "480p", 300)
-    _fetch_rendition(tracker, f"pl={player}", "source", 50)
-    _fetch_rendition(tracker, f"pl={other}", "480p", 7)
+    _fetch_rendition(tracker, player, "source", 1000)
+    _fetch_rendition(tracker, player, "480p", 300, "?_HLS_msn=3&_HLS_part=1")
+    _fetch_rendition(tracker, player, "source", 50)
+    _fetch_rendition(tracker, other, "480p", 7)
     report = tracker.report(PB, live=True)
     assert report["bytes_out"] == 1357
     assert report["renditions"] == {
@@ -169,7 +166,7 @@ def test_bytes_follow_rendition_switches_departures_and_sessions() -> None:
         "480p": {"current_viewers": 1, "bytes_out": 307},
     }
     clock.now += 5  # `other` keeps fetching, `player` goes quiet and leaves
-    _fetch_rendition(tracker, f"pl={other}", "480p", 3)
+    _fetch_rendition(tracker, other, "480p", 3)
     clock.now += 2
     tracker.sweep()
     report = tracker.report(PB, live=True)
@@ -179,8 +176,37 @@ def test_bytes_follow_rendition_switches_departures_and_sessions() -> None:
     assert report["renditions"]["480p"]["bytes_out"] == 310
 
     assert tracker.roll(PB)["bytes_out"] == 1360
-    _fetch_rendition(tracker, f"pl={other}", "480p", 40)
+    _fetch_rendition(tracker, other, "480p", 40)
     report = tracker.report(PB, live=True)
     assert report["bytes_out"] == 40  # the new session starts from zero
     assert report["renditions"] == {"480p": {"current_viewers": 1, "bytes_out": 40}}
     assert report["players"][0]["bytes_out"] == 50  # a player's own figure goes on
+
+
+def test_a_request_the_edge_passes_credits_the_segment_played_from_its_cache() -> None:
+    """Behind the edge a node sees one request per player and segment (marked by the
+    edge); the player is credited with the newest whole segment of its rendition."""
+    registry = HlsRegistry()
+    windows = [HlsWindow(target_duration=1) for _ in range(2)]
+    for size, window in zip((1000, 300), windows, strict=True):
+        window.set_init(b"init")
+        for _ in range(2):  # two whole segments of five parts
+            window.start_segment()
+            for n in range(5):
+                window.add_part(bytes(size), 0.2, n == 0)
+        window.start_segment()
+    renditions = [Rendition("source", windows[0], 3_000_000), Rendition("480p", windows[1], 900)]
+    registry.register(HlsStream(PB, renditions))
+    segment = 5 * 300
+    tracker = ViewerTracker(registry, clock=Clock())
+    player = _start_player(tracker)
+    path = f"/live/{PB}/{player}/480p/index.m3u8?_HLS_msn=2&_HLS_part=1"
+    _on_request(tracker, path, 400, **{EDGE_HEADER: EDGE_COUNT})
+    _on_request(tracker, path, 400)  # straight to the node: its own parts count instead
+    # what the edge fetches once for all its players is nobody's
+    _on_request(tracker, f"/live/{PB}/480p/part-3.m4s", 300, **{EDGE_HEADER: "shared"})
+    report = tracker.report(PB, live=True)
+    assert report["current_viewers"] == 1
+    assert report["players"][0]["bytes_out"] == 400 + segment + 400
+    assert report["players"][0]["rendition"] == "480p"
+    assert report["renditions"]["480p"]["bytes_out"] == 800 + segment

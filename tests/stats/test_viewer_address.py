@@ -23,3 +23,11 @@ def test_a_proxied_viewer_is_the_address_the_node_saw() -> None:
         {"X-Live-Forwarded": "1", "X-Forwarded-For": "198.51.100.1, 203.0.113.9"}
     )
     assert viewer_address(request) == "203.0.113.9"
+
+
+def test_a_viewer_behind_the_edge_is_the_address_the_edge_saw() -> None:
+    edge = {"X-Live-Edge": "count", "X-Forwarded-For": "10.0.0.1, 198.51.100.7"}
+    assert viewer_address(_request(edge)) == "198.51.100.7"
+    # ... and through the edge, then another node: the edge's entry, then the node's
+    both = {**edge, "X-Live-Forwarded": "1", "X-Forwarded-For": "198.51.100.7, 192.0.2.5"}
+    assert viewer_address(_request(both)) == "198.51.100.7"

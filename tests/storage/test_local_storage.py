@@ -37,6 +37,13 @@ async def test_a_delete_prefix_removes_the_directory(storage):
     assert not (storage.root / "x").exists()
 
 
+async def test_a_directory_removed_between_puts_is_made_again(storage):
+    await storage.put("x/y/first", b"1")
+    assert await storage.delete_prefix("x/") == 1
+    await storage.put_parts("x/y/second", [b"2", b"2"])
+    assert (storage.root / "x/y/second").read_bytes() == b"22"
+
+
 async def test_errors_say_what_went_wrong_and_leave_nothing(storage, monkeypatch):
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -52,4 +59,7 @@ async def test_errors_say_what_went_wrong_and_leave_nothing(storage, monkeypatch
 
     with pytest.raises(StorageError, match="cannot write a/c: the disk is full"):
         await storage.put_stream("a/c", chunks())
+    assert not list((storage.root / "a").iterdir())
+    with pytest.raises(StorageError, match="cannot write a/d: the disk is full"):
+        await storage.put_parts("a/d", [b"x", b"y"])
     assert not list((storage.root / "a").iterdir())

@@ -48,6 +48,13 @@ async def test_put_then_get_whole_and_by_range(storage):
     assert await storage.exists("a/b/c.bin")
 
 
+async def test_put_parts_stores_them_joined(storage):
+    parts = [BODY[:100], memoryview(BODY)[100:5000], b"", BODY[5000:]]
+    assert await storage.put_parts("seg/s1.m4s", parts) == len(BODY)
+    assert await storage.get("seg/s1.m4s") == BODY
+    assert [info.key for info in await storage.list("")] == ["seg/s1.m4s"]  # no temporary
+
+
 async def test_a_second_put_replaces_the_object_whole(storage):
     await storage.put("k", BODY)
     await storage.put("k", b"short")

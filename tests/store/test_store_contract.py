@@ -642,9 +642,53 @@ async def test_create_get_update_asset(store: Store) -> None:
     assert (updated.status, updated.duration_s, updated.size_bytes) == ("ready", 12.5, 1234)
     assert updated.has_poster is True and updated.ready_at == ready_at
     assert await store.get_asset(asset.id) == updated
-    failed = await store.update_asset(asset.id, status="failed", error="the disk is full")
-    assert failed is not None and failed.error == "the disk is full"
+    error = {"code": "processing_failed", "message": "the disk is full"}
+    failed = await store.update_asset(asset.id, status="failed", error=error)
+    assert failed is not None and failed.error == error
     assert await store.update_asset("ast_nope", status="ready") is None
+
+
+async def test_an_upload_asset_keeps_every_field_and_belongs_to_no_livestream(
+    store: Store,
+) -> None:
+    from live.store.models import Asset
+
+    expires = utcnow()
+    asset = await store.create_asset(
+        Asset(
+            source="url", name="Last week's show", status="pending",
+            origin_url="https://media.example/show.mp4",
+            origin_http_headers="Authorization: Bearer t0k3n\nX-Trace: 1",
+            clip_start_s=5.0, clip_duration_s=10.0, transcode="passthrough",
+            declared_size_bytes=123456, upload_expires_at=expires,
+        )
+    )  # fmt: skip
+    assert await store.get_asset(asset.id) == asset
+    assert asset.livestream_id is None and asset.session_id is None
+    renditions = [{"width": 1280, "height": 720, "bitrate_kbps": 2800, "codec": "avc1.64001f"}]
+    original = {"size_bytes": 123456, "video": {"codec": "h264"}, "audio": None}
+    updated = await store.update_asset(
+        asset.id, status="viewable", progress=40, renditions=renditions, original=original
+    )
+    assert updated is not None and await store.get_asset(asset.id) == updated
+    assert (updated.progress, updated.renditions, updated.original) == (40, renditions, original)
+    assert updated.status == "viewable"
+    listed, total = await store.list_assets(statuses=("viewable",))
+    assert (total, [a.id for a in listed]) == (1, [asset.id])
+    assert await store.list_assets(livestream_id="ls_1") == ([], 0)
+    assert await store.delete_asset(asset.id) is True
+    assert await store.get_asset(asset.id) is None
+    assert await store.list_assets() == ([], 0)
+
+
+async def test_an_asset_error_must_be_a_code_and_a_message(store: Store) -> None:
+    from live.store.models import Asset
+
+    asset = await store.create_asset(Asset(livestream_id="ls_1", session_id="ses_1"))
+    for bad in ("the disk is full", {"code": "disk_full", "message": "x"}, {"code": "x"}):
+        with pytest.raises(ValueError):
+            await store.update_asset(asset.id, status="failed", error=bad)
+    assert (await store.get_asset(asset.id)).error is None
 
 
 async def test_update_asset_rejects_unknown_fields_and_statuses(store: Store) -> None:
@@ -749,3 +793,100 @@ async def test_delete_asset(store: Store) -> None:
     assert await store.delete_asset(asset.id) is False
     history = await store.get_session(session.id)
     assert history is not None and history.asset_id is None  # never names a deleted asset
+
+
+# -- VOD jobs ------------------------------------------------------------------
+
+
+async def test_vod_jobs_are_served_oldest_first_and_enqueued_once(store: Store) -> None:
+    first = await store.enqueue_vod_job("ast_1")
+    assert (first.state, first.node_id, first.lease_until, first.attempts) == (
+        "queued", None, None, 0,
+    )  # fmt: skip
+    await store.enqueue_vod_job("ast_2")
+    again = await store.enqueue_vod_job("ast_1")  # a repeated submit changes nothing
+    assert again == first
+    now = utcnow()
+    lease = now + timedelta(seconds=30)
+    claimed = await store.claim_vod_job("node-a", now, lease)
+    assert claimed is not None
+    assert (claimed.asset_id, claimed.state, claimed.node_id) == ("ast_1", "running", "node-a")
+    assert (claimed.lease_until, claimed.attempts) == (lease, 1)
+    assert await store.get_vod_job("ast_1") == claimed
+    # enqueueing a running job again leaves it running
+    assert (await store.enqueue_vod_job("ast_1")).state == "running"
+    second = await store.claim_vod_job("node-b", now, lease)
+    assert second is not None and second.asset_id == "ast_2"
+    assert await store.claim_vod_job("node-a", now, lease) is None
+    assert [j.asset_id for j in await store.list_vod_jobs()] == ["ast_1", "ast_2"]
+
+
+async def test_a_lapsed_vod_job_is_claimed_again_before_the_queue(store: Store) -> None:
+    await store.enqueue_vod_job("ast_old")
+    now = utcnow()
+    lease = now + timedelta(seconds=30)
+    assert (await store.claim_vod_job("dead", now, lease)) is not None
+    await store.enqueue_vod_job("ast_new")
+    # still leased: the queue is served
+    waiting = await store.claim_vod_job("alive", lease - timedelta(microseconds=1), lease)
+    assert waiting is not None and waiting.asset_id == "ast_new"
+    assert await store.remove_vod_job("ast_new", "alive") is True
+    await store.enqueue_vod_job("ast_newer")
+    # lapsed: taken over first, its attempts counted, its old holder locked out
+    later = lease + timedelta(seconds=30)
+    taken = await store.claim_vod_job("alive", lease, later)
+    assert taken is not None
+    assert (taken.asset_id, taken.node_id, taken.attempts, taken.lease_until) == (
+        "ast_old", "alive", 2, later,
+    )  # fmt: skip
+    assert await store.renew_vod_job("ast_old", "dead", later) is False
+    assert await store.release_vod_job("ast_old", "dead") is False
+    assert await store.remove_vod_job("ast_old", "dead") is False
+    assert (await store.get_vod_job("ast_old")) == taken
+
+
+async def test_a_vod_job_lease_is_renewed_released_and_removed_by_its_holder(
+    store: Store,
+) -> None:
+    await store.enqueue_vod_job("ast_1")
+    await store.enqueue_vod_job("ast_2")
+    now = utcnow()
+    lease = now + timedelta(seconds=10)
+    assert (await store.claim_vod_job("node-a", now, lease)) is not None
+    longer = lease + timedelta(seconds=60)
+    assert await store.renew_vod_job("ast_1", "node-a", longer) is True
+    job = await store.get_vod_job("ast_1")
+    assert job is not None and job.lease_until == longer
+    # renewed: not lapsed at the old lease end
+    taken = await store.claim_vod_job("node-b", lease, lease + timedelta(seconds=5))
+    assert taken is not None and taken.asset_id == "ast_2"
+    # released: queued again, ahead of nothing newer, and claimable at once
+    assert await store.release_vod_job("ast_1", "node-a") is True
+    released = await store.get_vod_job("ast_1")
+    assert released is not None
+    assert (released.state, released.node_id, released.lease_until) == ("queued", None, None)
+    assert await store.renew_vod_job("ast_1", "node-a", longer) is False  # not held
+    again = await store.claim_vod_job("node-b", now, lease)
+    assert again is not None and (again.asset_id, again.attempts) == ("ast_1", 2)
+    assert await store.remove_vod_job("ast_1", "node-b") is True
+    assert await store.get_vod_job("ast_1") is None
+    assert await store.remove_vod_job("ast_2") is True  # unconditionally (asset deleted)
+    assert await store.remove_vod_job("ast_2") is False
+    assert await store.list_vod_jobs() == []
+    assert await store.claim_vod_job("node-a", now, lease) is None
+
+
+async def test_requeue_puts_every_running_vod_job_back_in_submission_order(store: Store) -> None:
+    for n in range(3):
+        await store.enqueue_vod_job(f"ast_{n}")
+    now = utcnow()
+    lease = now + timedelta(seconds=30)
+    for _ in range(2):
+        await store.claim_vod_job("gone", now, lease)
+    assert await store.requeue_vod_jobs() == 2
+    jobs = await store.list_vod_jobs()
+    assert [(j.asset_id, j.state) for j in jobs] == [
+        ("ast_0", "queued"), ("ast_1", "queued"), ("ast_2", "queued"),
+    ]  # fmt: skip
+    claimed = await store.claim_vod_job("back", now, lease)
+    assert claimed is not None and (claimed.asset_id, claimed.attempts) == ("ast_0", 2)

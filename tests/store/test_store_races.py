@@ -140,6 +140,56 @@ async def test_a_dead_claimers_lease_is_taken_over_once_it_runs_out(
     assert [d.id for t in takers for d in t] == [held.id]
 
 
+async def test_each_queued_vod_job_is_claimed_by_exactly_one_worker(
+    two_nodes: tuple[Store, Store],
+) -> None:
+    a, b = two_nodes
+    now = utcnow()
+    lease = now + timedelta(seconds=60)
+    for round_ in range(ROUNDS):
+        for n in range(4):
+            await a.enqueue_vod_job(f"ast_{round_}_{n}")
+        claims = await asyncio.gather(
+            *(store.claim_vod_job(f"w{i}", now, lease) for i, store in enumerate((a, b) * 3))
+        )
+        ids = [job.asset_id for job in claims if job is not None]
+        assert sorted(ids) == [f"ast_{round_}_{n}" for n in range(4)]  # each once
+        for job in claims:
+            if job is not None:
+                assert await a.remove_vod_job(job.asset_id, job.node_id) is True
+    assert await a.list_vod_jobs() == []
+
+
+async def test_a_dead_nodes_vod_job_is_taken_over_by_one_node_once_its_lease_lapses(
+    two_nodes: tuple[Store, Store],
+) -> None:
+    dead, alive = two_nodes
+    for round_ in range(ROUNDS):
+        asset_id = f"ast_{round_}"
+        now = utcnow()
+        lease = now + timedelta(seconds=30)
+        await dead.enqueue_vod_job(asset_id)
+        held = await dead.claim_vod_job("dead", now, lease)
+        assert held is not None and held.asset_id == asset_id
+        later = lease + timedelta(seconds=30)
+        takers = await asyncio.gather(
+            alive.claim_vod_job("alive-1", lease, later),
+            dead.claim_vod_job("alive-2", lease, later),
+            alive.renew_vod_job(asset_id, "dead", later),  # too late: the lease lapsed
+        )
+        winners = [job for job in takers[:2] if job is not None]
+        # the dead node's late renewal either lands before the takeover (and then
+        # nobody takes the job) or after (and fails); never both
+        if takers[2]:
+            assert winners == []
+            assert await dead.remove_vod_job(asset_id, "dead") is True
+        else:
+            assert len(winners) == 1 and winners[0].attempts == 2
+            assert await alive.remove_vod_job(asset_id, "dead") is False
+            assert await alive.remove_vod_job(asset_id, winners[0].node_id) is True
+    assert await alive.list_vod_jobs() == []
+
+
 async def test_each_expired_ban_is_lifted_for_exactly_one_caller(
     two_nodes: tuple[Store, Store],
 ) -> None:

@@ -1,4 +1,4 @@
-"""Redis part of the store: assets (recordings), listed from `ast:index`, from
+"""Redis part of the store: assets (recordings, uploads, imports), listed from `ast:index`, from
 `ast:ls:<livestream id>`, or by status from `ast:status:<status>`, so that start-up
 (the unfinished ones) and retention (the finished old ones) read only those."""
 
@@ -8,8 +8,8 @@ from datetime import datetime
 from typing import Any
 
 from live.store.aggregates.assets import AssetStore
-from live.store.checks import check_asset_statuses, check_fields, check_page
-from live.store.models import ASSET_MUTABLE, Asset, AssetStatus
+from live.store.checks import check_asset_changes, check_asset_statuses, check_page
+from live.store.models import Asset, AssetStatus
 from live.store.redis.codec import from_hash, pairs_to_dict
 from live.store.redis.connection import RedisConnection, changes_args, records_of
 from live.store.redis.lua import script
@@ -24,7 +24,7 @@ local f = redis.call('HMGET', key, 'created_at', '_seq', 'livestream_id', 'statu
 if not f[1] then return 0 end
 local member = ordered(f[1], f[2], id)
 redis.call('ZREM', P .. 'ast:index', member)
-redis.call('ZREM', P .. 'ast:ls:' .. f[3], member)
+if f[3] then redis.call('ZREM', P .. 'ast:ls:' .. f[3], member) end
 redis.call('ZREM', P .. 'ast:status:' .. f[4], member)
 local named = P .. 'ast:named:' .. id
 for _, session in ipairs(redis.call('SMEMBERS', named)) do
@@ -83,8 +83,9 @@ class RedisAssets(RedisConnection, AssetStore):
             stamp=asset.created_at,
             indexes=[
                 keys.assets,
-                keys.assets_of(asset.livestream_id),
                 keys.assets_in(asset.status),
+                # uploads and imports belong to no livestream
+                *([keys.assets_of(asset.livestream_id)] if asset.livestream_id else []),
             ],
         )
         return asset
@@ -125,9 +126,7 @@ class RedisAssets(RedisConnection, AssetStore):
         )
 
     async def update_asset(self, asset_id: str, **changes: Any) -> Asset | None:
-        check_fields(changes, ASSET_MUTABLE)
-        if "status" in changes:
-            check_asset_statuses([changes["status"]])
+        check_asset_changes(changes)
         if not changes:
             return await self.get_asset(asset_id)
         flat = await self._run(_UPDATE, [], [asset_id, *changes_args(changes)])

@@ -38,6 +38,8 @@ the total a ZCARD, and "created before T" a lex bound.
     idem:<api key id>:<key>     idempotent answer hash
     idem:age                    answers by age: score = created_at in µs
     rate:<bucket>               rate limiter state (`live/api/ratelimit_redis.py`)
+    vod:job:<asset id>,         the VOD job queue (`vod_jobs.py`)
+      vod:queue, vod:running
 """
 
 from __future__ import annotations

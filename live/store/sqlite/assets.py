@@ -1,16 +1,18 @@
-"""SQLite part of the store: assets (recordings)."""
+"""SQLite part of the store: assets (recordings, uploads, imports)."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import sqlite3
 from datetime import datetime
 from typing import Any
 
 from live.store.aggregates.assets import AssetStore
-from live.store.checks import check_asset_statuses, check_fields, check_page
-from live.store.models import ASSET_MUTABLE, Asset, AssetStatus
+from live.store.checks import check_asset_changes, check_asset_statuses, check_page
+from live.store.models import Asset, AssetStatus
 from live.store.sqlite.connection import SqliteConnection, assignments, encode, time_or_none
-from live.store.times import from_storage, to_storage
+from live.store.times import to_storage
 
 
 class SqliteAssets(SqliteConnection, AssetStore):
@@ -22,16 +24,10 @@ class SqliteAssets(SqliteConnection, AssetStore):
         return asset
 
     async def _insert_asset(self, asset: Asset) -> None:
-        await self._write(
-            "INSERT INTO assets (id, livestream_id, session_id, status, error, duration_s,"
-            " size_bytes, has_poster, created_at, ready_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                asset.id, asset.livestream_id, asset.session_id, asset.status, asset.error,
-                asset.duration_s, asset.size_bytes, int(asset.has_poster),
-                encode(asset.created_at), encode(asset.ready_at),
-            ),
-        )  # fmt: skip
+        values = {name: encode(getattr(asset, name)) for name in _COLUMNS}
+        columns = ", ".join(_COLUMNS)
+        names = ", ".join(f":{name}" for name in _COLUMNS)
+        await self._write(f"INSERT INTO assets ({columns}) VALUES ({names})", values)
 
     async def get_asset(self, asset_id: str) -> Asset | None:
         row = await self._one("SELECT * FROM assets WHERE id = ?", (asset_id,))
@@ -69,9 +65,7 @@ class SqliteAssets(SqliteConnection, AssetStore):
         return [_asset(r) for r in rows], total
 
     async def update_asset(self, asset_id: str, **changes: Any) -> Asset | None:
-        check_fields(changes, ASSET_MUTABLE)
-        if "status" in changes:
-            check_asset_statuses([changes["status"]])
+        check_asset_changes(changes)
         if not changes:
             return await self.get_asset(asset_id)
         values = {k: encode(v) for k, v in changes.items()}
@@ -86,16 +80,17 @@ class SqliteAssets(SqliteConnection, AssetStore):
         return await self._write("DELETE FROM assets WHERE id = ?", (asset_id,)) > 0
 
 
+# Every field of `Asset` is a column of the same name.
+_COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Asset))
+_JSON = ("error", "renditions", "original")
+_TIMES = ("created_at", "ready_at", "upload_expires_at")
+
+
 def _asset(row: sqlite3.Row) -> Asset:
-    return Asset(
-        id=row["id"],
-        livestream_id=row["livestream_id"],
-        session_id=row["session_id"],
-        status=row["status"],
-        error=row["error"],
-        duration_s=row["duration_s"],
-        size_bytes=row["size_bytes"],
-        has_poster=bool(row["has_poster"]),
-        created_at=from_storage(row["created_at"]),
-        ready_at=time_or_none(row["ready_at"]),
-    )
+    values: dict[str, Any] = {name: row[name] for name in _COLUMNS}
+    for name in _JSON:
+        values[name] = json.loads(values[name]) if values[name] is not None else None
+    for name in _TIMES:
+        values[name] = time_or_none(values[name])
+    values["has_poster"] = bool(values["has_poster"])
+    return Asset(**values)

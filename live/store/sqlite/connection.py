@@ -65,7 +65,7 @@ def encode(value: Any) -> Any:
         return to_storage(value)
     if isinstance(value, bool):
         return int(value)
-    if isinstance(value, dict):
+    if isinstance(value, (dict, list)):
         return json.dumps(value, separators=(",", ":"))
     return value
 
