@@ -140,6 +140,7 @@ class LiveServer:
             self.storage,
             retention_days=self.settings.recording_retention_days,
             listeners=[self._asset_event],
+            journal_dir=data_dir / "journal",  # local disk even with S3 storage
         )
         self.manager = StreamManager(
             self.store,
@@ -182,7 +183,9 @@ class LiveServer:
             await self.recordings.recover()
         else:
             # Peers may be live: only what a dead node left is closed, by whichever
-            # node sees it first, now and every few seconds.
+            # node sees it first, now and every few seconds. This node's own part
+            # journals are stored first, so whoever finalises its recordings has them.
+            await self.recordings.replay_journals()
             await self.cluster.start(on_disconnect=self.manager.disconnect)
             assert self.cluster.bus is not None
             self.cluster_control = ClusterControl(

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -145,6 +146,28 @@ def decode_segment(data: bytes) -> SegmentEntry:
         started_at=str(record.get("started_at", "")),
         ended_at=str(record.get("ended_at", "")),
     )
+
+
+async def store_segment(
+    storage: Storage,
+    prefix: str,
+    entry: SegmentEntry,
+    parts: Sequence[bytes],
+    init: tuple[bytes, tuple[TrackInfo, ...]] | None,
+) -> int:
+    """Write a complete segment: its init section and that one's manifest first
+    when `init` is given (the segment is the first to use it), then the segment
+    (its parts, written as they are), then its manifest, so a manifest only ever
+    names what is stored. The segment's size."""
+    if init is not None:
+        init_data, tracks = init
+        await layout.put(storage, prefix, layout.init_key(entry.init), init_data)
+        init_manifest = encode_init(entry.init, tracks)
+        await layout.put(storage, prefix, layout.init_manifest_key(entry.init), init_manifest)
+    size = await layout.put_parts(storage, prefix, layout.segment_key(entry.number), parts)
+    manifest = encode_segment(entry)
+    await layout.put(storage, prefix, layout.segment_manifest_key(entry.number), manifest)
+    return size
 
 
 def _json(record: dict[str, Any]) -> bytes:

@@ -13,10 +13,14 @@ way are held in memory (one segment per recorded rendition), and when it is
 complete it is written as one object, then its manifest (manifest.py) as another;
 an init section is written once per version, with the first segment that uses it.
 Writes run on the event loop (S3 is asynchronous; local storage moves its file I/O
-to worker threads), one after the other, so the manifests that exist always name
-complete segments. A killed process loses the segment under way (at most
-`segment_target` plus a keyframe interval, and the part the packager was making);
-the next start finalises the rest from the manifests.
+to worker threads), one after the other, in the background while the next segment
+is gathered, so the manifests that exist always name complete segments. With a
+`journal_dir`, each part taken is also appended to the segment's journal on local
+disk (journal.py), deleted once the segment is stored: a killed process then loses
+only the part being appended (and the one the packager was making), as the next
+start stores the journal's segment before finalising the rest from the manifests.
+Without one, it loses the segment under way (at most `segment_target` plus a
+keyframe interval).
 
 A recording's segments are longer than the live window's: a live segment that
 begins on a keyframe starts a new recording segment once `segment_target` is
@@ -35,11 +39,13 @@ import contextlib
 import logging
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from live.media.packet import TrackInfo
 from live.recording import layout
-from live.recording.manifest import PartEntry, SegmentEntry, encode_init, encode_segment
+from live.recording.journal import SegmentJournal, journal_path
+from live.recording.manifest import PartEntry, SegmentEntry, store_segment
 from live.storage.base import Storage, StorageError
 from live.store.models import Asset, Livestream, Session
 from live.store.times import to_rfc3339, utcnow
@@ -93,10 +99,12 @@ class _End:
 
 @dataclass(slots=True)
 class _SegmentBuffer:
-    """The VOD segment under way: its manifest entry and its parts' bytes."""
+    """The VOD segment under way: its manifest entry, its parts' bytes and their
+    journal (None without a journal directory, or when it could not be written)."""
 
     entry: SegmentEntry
     chunks: list[bytes] = field(default_factory=list)
+    journal: SegmentJournal | None = None
 
 
 class Recorder:
@@ -111,6 +119,7 @@ class Recorder:
         *,
         segment_target: float,
         queue_parts: int = QUEUE_PARTS,
+        journal_dir: Path | None = None,
     ) -> None:
         self.broadcast = broadcast
         self.packager = packager
@@ -118,6 +127,7 @@ class Recorder:
         self.storage = storage
         self.segment_target = segment_target
         self.queue_parts = queue_parts
+        self.journal_dir = journal_dir
         self.asset: Asset | None = None
         self.abandoned = False
         self.dropped_parts = 0
@@ -133,6 +143,8 @@ class Recorder:
         self._current_init: _Init | None = None  # the one the next part uses
         self._started = False
         self._finished = asyncio.Event()
+        # The complete segment being written while the next one is gathered.
+        self._storing: asyncio.Task[None] | None = None
         self._reset_take()
 
     def _reset_take(self) -> None:
@@ -189,9 +201,9 @@ class Recorder:
 
     @property
     def pending_parts(self) -> int:
-        """Parts received and not yet gathered into a segment: they wait while a
-        segment is written (an upper bound: the queue holds segment marks and init
-        sections too)."""
+        """Parts received and not yet gathered into a segment: they wait while the
+        segment before the one complete is still being written (an upper bound: the
+        queue holds segment marks and init sections too)."""
         return len(self._queue)
 
     def _queue_item(self, item: _Init | _Segment | _Part) -> None:
@@ -214,6 +226,10 @@ class Recorder:
                         await self._finish(item.reason)
                         return
                     await self._take(item)
+            # Abandoned: the asset goes; nothing may write after `drained`.
+            with contextlib.suppress(StorageError):
+                await self._stored()
+            await self._discard_journal(self._buffer)
         except asyncio.CancelledError:
             raise
         except StorageError as error:
@@ -223,6 +239,10 @@ class Recorder:
             await self._fail(f"recording failed: {error}")
         finally:
             self._detach()
+            if self._storing is not None:  # cancelled: its journal stays for recovery
+                self._storing.cancel()
+            if self._buffer is not None and self._buffer.journal is not None:
+                self._buffer.journal.close()  # a cancelled recorder's is kept for recovery
             self._buffer = None
             self._finished.set()
             self.keeper.recorder_done(self)
@@ -273,8 +293,9 @@ class Recorder:
                 and self._buffer.entry.duration >= self.segment_target * 0.95
             )
         )
+        finished = None
         if starts:
-            await self._store_segment()  # the one before, complete
+            finished, self._buffer = self._buffer, None  # the one before, complete
             if new_init:
                 self._init_number += 1
                 self._numbered_init = init
@@ -288,33 +309,95 @@ class Recorder:
                 media_start_s=self._media_time,
                 started_at=to_rfc3339(utcnow()),
             )
-            self._buffer = _SegmentBuffer(entry)
+            self._buffer = _SegmentBuffer(entry, journal=await self._open_journal(entry, init))
             self._gap = False
-        assert self._buffer is not None
+        buffer = self._buffer
+        assert buffer is not None
         self._seq += 1
         self._media_time += item.duration
-        self._buffer.entry.parts.append(PartEntry(item.duration, len(item.data), item.independent))
-        self._buffer.chunks.append(item.data)
+        buffer.entry.parts.append(PartEntry(item.duration, len(item.data), item.independent))
+        buffer.chunks.append(item.data)
+        if buffer.journal is not None:
+            try:
+                await asyncio.to_thread(
+                    buffer.journal.append, item.data, item.duration, item.independent
+                )
+            except OSError as error:
+                self._journal_failed(buffer, error)
+        if starts:
+            await self._store_later(finished)
 
-    async def _store_segment(self) -> None:
-        """Write the segment under way, whole: its init section first if it is new,
-        then the segment, then its manifest (which names only what is stored)."""
-        buffer, self._buffer = self._buffer, None
+    async def _store_later(self, finished: _SegmentBuffer | None) -> None:
+        """Write a complete segment in the background while the next one is
+        gathered and journalled, so parts never wait for storage in the queue (where
+        a kill would lose them). One write at a time: if the one before is still
+        going, wait for it (and the queue fills, up to dropping)."""
+        await self._stored()
+        if finished is not None:
+            self._storing = asyncio.create_task(self._store_segment(finished, self.prefix))
+
+    async def _stored(self) -> None:
+        """Wait for the segment being written; its StorageError is raised here."""
+        storing, self._storing = self._storing, None
+        if storing is not None:
+            await storing
+
+    async def _open_journal(self, entry: SegmentEntry, init: _Init) -> SegmentJournal | None:
+        if self.journal_dir is None or self.asset is None:
+            return None
+        path = journal_path(self.journal_dir, self.asset.id, entry.number)
+        try:
+            return await asyncio.to_thread(
+                SegmentJournal.create, path, entry, init.data, init.tracks
+            )
+        except OSError as error:
+            self._warn_unjournalled(entry, error)
+            return None
+
+    def _warn_unjournalled(self, entry: SegmentEntry, error: OSError) -> None:
+        """A local disk problem costs the crash protection, never the recording."""
+        log.warning(
+            "stream %s: cannot journal segment %d (%s); a crash would lose it",
+            self.broadcast.livestream.id, entry.number, error,
+        )
+
+    def _journal_failed(self, buffer: _SegmentBuffer, error: OSError) -> None:
+        self._warn_unjournalled(buffer.entry, error)
+        assert buffer.journal is not None
+        with contextlib.suppress(OSError):
+            buffer.journal.discard()  # a torn record would be dropped anyway
+        buffer.journal = None
+
+    async def _discard_journal(self, buffer: _SegmentBuffer | None) -> None:
+        if buffer is not None and buffer.journal is not None:
+            journal, buffer.journal = buffer.journal, None
+            with contextlib.suppress(OSError):
+                await asyncio.to_thread(journal.discard)
+
+    async def _store_segment(self, buffer: _SegmentBuffer | None, prefix: str) -> None:
+        """Write a complete segment, whole: its init section first if it is new,
+        then the segment, then its manifest (which names only what is stored);
+        then drop its journal."""
         if buffer is None or not buffer.chunks or self.abandoned:
+            await self._discard_journal(buffer)
             return
         entry = buffer.entry
         entry.ended_at = to_rfc3339(utcnow())
-        prefix, storage = self.prefix, self.storage
         init = self._unstored_inits.pop(entry.init, None)
-        if init is not None:
-            await layout.put(storage, prefix, layout.init_key(entry.init), init.data)
-            manifest = encode_init(entry.init, init.tracks)
-            await layout.put(storage, prefix, layout.init_manifest_key(entry.init), manifest)
-        key = layout.segment_key(entry.number)
-        size = await layout.put_parts(storage, prefix, key, buffer.chunks)
+        try:
+            size = await store_segment(
+                self.storage,
+                prefix,
+                entry,
+                buffer.chunks,
+                None if init is None else (init.data, init.tracks),
+            )
+        except BaseException:
+            if buffer.journal is not None:  # kept for the next start to store
+                buffer.journal.close()
+            raise
         buffer.chunks.clear()
-        manifest = encode_segment(entry)
-        await layout.put(storage, prefix, layout.segment_manifest_key(entry.number), manifest)
+        await self._discard_journal(buffer)
         self.parts_written += len(entry.parts)
         self.bytes_written += size
         self.segments_written += 1
@@ -356,12 +439,15 @@ class Recorder:
         """Store the last segment and hand the asset over to be finalised."""
         asset = self.asset
         assert asset is not None
-        await self._store_segment()
+        await self._stored()
+        buffer, self._buffer = self._buffer, None
+        await self._store_segment(buffer, self.prefix)
         if not self.abandoned:
             self.keeper.finalise_later(asset)
 
     async def _fail(self, message: str) -> None:
         log.error("stream %s: recording failed: %s", self.broadcast.livestream.id, message)
         self._detach()
+        await self._discard_journal(self._buffer)
         if self.asset is not None:
             await self.keeper.fail_asset(self.asset, message)

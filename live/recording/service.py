@@ -14,9 +14,11 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from live.recording.finalize import FinaliseError, finalise_recording
+from live.recording.journal import list_journals, remove_journal, replay_journal
 from live.recording.layout import asset_prefix
 from live.recording.recorder import QUEUE_PARTS, Recorder
 from live.storage.base import Storage, StorageError
@@ -46,12 +48,15 @@ class RecordingService:
         retention_days: float = 0.0,
         queue_parts: int = QUEUE_PARTS,
         listeners: list[AssetListener] | None = None,
+        journal_dir: Path | None = None,
     ) -> None:
         self.store = store
         self.storage = storage
         self.segment_target = segment_target
         self.queue_parts = queue_parts
         self.retention_days = retention_days
+        # Local disk for the part journals (journal.py); None records without one.
+        self.journal_dir = journal_dir
         self.listeners: list[AssetListener] = list(listeners or [])
         self.recorders: set[Recorder] = set()
         self._finalising: dict[str, asyncio.Task[None]] = {}
@@ -75,6 +80,7 @@ class RecordingService:
             self.storage,
             segment_target=self.segment_target,
             queue_parts=self.queue_parts,
+            journal_dir=self.journal_dir,
         )
         packager.taps.append(recorder)
         self.recorders.add(recorder)
@@ -155,7 +161,9 @@ class RecordingService:
 
     async def recover(self) -> int:
         """Finalise the assets a crashed process left `recording` or `processing`,
-        from the segment manifests in storage. Call after `StreamManager.recover()`."""
+        from the segment manifests in storage (after storing what their journals
+        hold). Call after `StreamManager.recover()`."""
+        await self.replay_journals()
         count = 0
         page = 1
         while True:
@@ -173,6 +181,33 @@ class RecordingService:
                 self.finalise_later(asset)
                 count += 1
             page += 1
+
+    async def replay_journals(self) -> int:
+        """Store the segments a killed process left in its part journals, for the
+        assets still `recording` or `processing` (finalisation follows); journals
+        of any other asset are deleted unread. Run at start-up, before any
+        recorder: every journal then is a dead process's. How many parts were
+        stored."""
+        if self.journal_dir is None:
+            return 0
+        stored = 0
+        journals = await asyncio.to_thread(list_journals, self.journal_dir)
+        for asset_id, paths in journals.items():
+            asset = await self.store.get_asset(asset_id)
+            pending = asset is not None and asset.status in ("recording", "processing")
+            for path in paths:
+                if pending:
+                    data = await asyncio.to_thread(path.read_bytes)
+                    try:
+                        parts = await replay_journal(self.storage, asset_prefix(asset_id), data)
+                    except StorageError as error:
+                        log.error("asset %s: journal %s kept: %s", asset_id, path.name, error)
+                        continue
+                    if parts:
+                        log.info("asset %s: %d part(s) stored from %s", asset_id, parts, path.name)
+                    stored += parts
+                await asyncio.to_thread(remove_journal, path)
+        return stored
 
     def start_retention(self) -> None:
         if self.retention_days > 0 and self._retention_task is None:

@@ -7,6 +7,7 @@ sit on the playback path.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -168,6 +169,7 @@ class Metrics:
         yield from (viewers, waiting, deliveries, in_flight)
         yield self._ladder_shed(manager)
         yield self._limit_refusals()
+        yield _task_count()
         if self.srt_stats is not None:
             srt = CounterMetricFamily("live_srt", "SRT ingest counters", labels=["kind"])
             for kind, value in sorted(self.srt_stats().items()):
@@ -185,6 +187,17 @@ class Metrics:
         for limit, count in sorted(counts.items()):
             family.add_metric([limit], count)
         return family
+
+
+def _task_count() -> GaugeMetricFamily:
+    """The event loop's tasks: a count that keeps growing while the streams and
+    viewers do not is a leak (what the load soak watches). Scraped on the loop."""
+    tasks = GaugeMetricFamily("live_asyncio_tasks", "Tasks on the server's event loop")
+    try:
+        tasks.add_metric([], len(asyncio.all_tasks()))
+    except RuntimeError:  # collected off the loop (a test's registry read)
+        tasks.add_metric([], 0)
+    return tasks
 
 
 def setup_metrics_route(app: web.Application, metrics: Metrics) -> None:

@@ -1,6 +1,9 @@
-"""The request-latency histogram files each request under its kind of route."""
+"""The request-latency histogram files each request under its kind of route; the
+event loop's task count is exported."""
 
 from __future__ import annotations
+
+import asyncio
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -55,3 +58,16 @@ def test_limit_refusals_are_counted_by_setting_name_every_limit_listed() -> None
     assert sample("rtmp_handshake_timeout_s") == 1.0
     assert all(sample(limit) is not None for limit in LIMITS)  # each from the start
     assert sample("max_publishers") == 0.0
+
+
+async def test_the_event_loop_s_tasks_are_counted() -> None:
+    metrics = Metrics()
+    before = metrics.registry.get_sample_value("live_asyncio_tasks")
+    sleepers = [asyncio.create_task(asyncio.sleep(30)) for _ in range(5)]
+    try:
+        assert metrics.registry.get_sample_value("live_asyncio_tasks") == before + 5
+    finally:
+        for task in sleepers:
+            task.cancel()
+        await asyncio.gather(*sleepers, return_exceptions=True)
+    assert metrics.registry.get_sample_value("live_asyncio_tasks") == before
