@@ -281,7 +281,14 @@ def serve_and_run(args: argparse.Namespace) -> dict:
     processes = Processes()
     try:
         data = processes.scratch_dir("bench-llhls-load-")
-        env = {"LIVE_VIEWER_STATS": "false"} if args.no_viewer_stats else None
+        # Every simulated viewer comes from 127.0.0.1: the limits meant for one client
+        # (or a normal audience) are lifted for the swarm.
+        env = {
+            "LIVE_HLS_MAX_BLOCKING_PER_ADDRESS": "1000000", "LIVE_MAX_VIEWERS": "1000000",
+            "LIVE_MAX_VIEWERS_PER_STREAM": "1000000",
+        }  # fmt: skip
+        if args.no_viewer_stats:
+            env["LIVE_VIEWER_STATS"] = "false"
         live = LiveProcess(processes, data / "data", env=env)
         stream = live.create_livestream(reconnect_window_s=0, record=False)
         log = (data / "publisher.log").open("w")

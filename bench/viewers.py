@@ -99,6 +99,8 @@ async def _start_app(mode: str):
         "http": "127.0.0.1:0", "rtmp": "127.0.0.1:0", "srt": "127.0.0.1:0",
         "data_dir": data_dir, "api_key": "bench-key", "log_level": "warning",
         "viewer_stats": mode == "on",
+        # the simulated viewers all come from 127.0.0.1
+        "hls_max_blocking_per_address": 1_000_000,
     }  # fmt: skip
     server = LiveServer(load_settings(None, overrides, environ={}))
     info = await server.start()

@@ -265,7 +265,19 @@ def test_in_front_of_two_cluster_nodes_the_owner_answers_each_part_once(processe
     assert len(by_node) == 2 and min(by_node) > 0, counters
 
 
-def test_with_viewer_stats_on_players_share_the_cache_and_are_counted(live, processes):
+@pytest.fixture
+def swarm_live(processes, tmp_path):
+    """A server for a swarm of simulated players that all come from 127.0.0.1: the
+    per-address limit on waiting blocking requests, meant for one client, is lifted."""
+    server = LiveProcess(processes, tmp_path / "swarm", env={
+        "LIVE_ENDED_PLAYLIST_LINGER_S": "30", "LIVE_HLS_MAX_BLOCKING_PER_ADDRESS": "100000",
+    })  # fmt: skip
+    yield server
+    server.stop()
+
+
+def test_with_viewer_stats_on_players_share_the_cache_and_are_counted(swarm_live, processes):
+    live = swarm_live
     """The default server (viewer statistics on) behind the edge: the multivariant
     playlist, never cached, hands every player an id of its own in its path; the edge
     leaves the id out of its cache key, so the origin still answers each part about
