@@ -32,6 +32,10 @@ _FORWARD_HEADERS = ("Accept", "Accept-Encoding", "Range", "User-Agent", "If-None
 _OWNER_CACHE_S = 1.0
 
 
+# Idle connections to owners are kept this long (see `_proxy`).
+_IDLE_CONNECTION_S = 4.0
+
+
 class OwnerLookup:
     """Which node's HTTP base serves a playback id now (None: this node, or none)."""
 
@@ -98,6 +102,10 @@ class ClusterPlayback:
             self._client = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=None, sock_read=self.timeout_s),
                 auto_decompress=False,
+                # An idle connection is dropped before the owner's own keep-alive
+                # (`http_header_timeout_s`, 10 s by default) can close it under a
+                # request reusing it.
+                connector=aiohttp.TCPConnector(keepalive_timeout=_IDLE_CONNECTION_S),
             )
         headers = {h: request.headers[h] for h in _FORWARD_HEADERS if h in request.headers}
         headers["X-Live-Forwarded"] = "1"
