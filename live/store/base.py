@@ -2,8 +2,8 @@
 
 `Store` is the union of one abstract class per aggregate (`live/store/aggregates/`):
 livestreams (with stream keys and bans), API keys, publish sessions, assets,
-webhooks (with their deliveries) and idempotency answers. Viewer stats are counted
-in memory (`live/stats/`) and written into the session (`peak_viewers`,
+webhooks (with their deliveries), idempotency answers and uploads in progress.
+Viewer stats are counted in memory (`live/stats/`) and written into the session (`peak_viewers`,
 `total_views`) when it ends: no store write per HLS request.
 
 Implementations: `SqliteStore` (embedded default, one file under the data dir) and
@@ -30,11 +30,20 @@ from live.store.aggregates import (
     IdempotencyStore,
     LivestreamStore,
     SessionStore,
+    UploadStore,
     WebhookStore,
 )
 
 
-class Store(LivestreamStore, ApiKeyStore, SessionStore, AssetStore, WebhookStore, IdempotencyStore):
+class Store(
+    LivestreamStore,
+    ApiKeyStore,
+    SessionStore,
+    AssetStore,
+    WebhookStore,
+    IdempotencyStore,
+    UploadStore,
+):
     """Async access to all persistent state."""
 
     async def close(self) -> None:

@@ -195,6 +195,25 @@ MIGRATIONS: tuple[str, ...] = (
         UPDATE sessions SET asset_id = NULL WHERE asset_id = OLD.id;
     END;
     """,
+    # 7: uploads in progress (tus or PUT): where the bytes are and who writes them, so
+    # that a restart or another node carries on. One per asset.
+    """
+    CREATE TABLE uploads (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        asset_id TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        length INTEGER,
+        "offset" INTEGER NOT NULL DEFAULT 0,
+        metadata TEXT NOT NULL DEFAULT '{}',
+        write TEXT NOT NULL DEFAULT '{}',
+        holder TEXT,
+        held_until TEXT,
+        expires_at TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX uploads_expiry ON uploads (expires_at);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

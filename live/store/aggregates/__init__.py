@@ -6,6 +6,7 @@ from live.store.aggregates.assets import AssetStore
 from live.store.aggregates.idempotency import IdempotencyStore
 from live.store.aggregates.livestreams import LivestreamStore
 from live.store.aggregates.sessions import SessionStore
+from live.store.aggregates.uploads import UploadStore
 from live.store.aggregates.webhooks import WebhookStore
 
 __all__ = [
@@ -14,5 +15,6 @@ __all__ = [
     "IdempotencyStore",
     "LivestreamStore",
     "SessionStore",
+    "UploadStore",
     "WebhookStore",
 ]

@@ -15,6 +15,7 @@ from live.store.sqlite.connection import migrate
 from live.store.sqlite.idempotency import SqliteIdempotency
 from live.store.sqlite.livestreams import SqliteLivestreams
 from live.store.sqlite.sessions import SqliteSessions
+from live.store.sqlite.uploads import SqliteUploads
 from live.store.sqlite.webhooks import SqliteWebhooks
 
 DB_FILENAME = "live.sqlite3"
@@ -27,6 +28,7 @@ class SqliteStore(
     SqliteAssets,
     SqliteWebhooks,
     SqliteIdempotency,
+    SqliteUploads,
     Store,
 ):
     """`Store` on one SQLite file. Create with `await SqliteStore.open(path)`.
