@@ -42,6 +42,10 @@ from live.store.base import Store
 from live.store.factory import open_store
 from live.store.models import Asset, Session
 from live.thumbnails.poster import PosterService
+from live.uploads.imports import ImportSettings
+from live.uploads.intake import UploadIntake
+from live.uploads.receiver import UploadReceiver
+from live.uploads.sweeper import UploadSweeper
 from live.urls import PublicUrls
 from live.web import WebSettings, setup_web_routes, stream_status
 
@@ -82,6 +86,9 @@ class LiveServer:
         self.cluster_control: ClusterControl | None = None
         self.playback: ClusterPlayback | None = None
         self.control: LiveControl | None = None
+        self.intake: UploadIntake | None = None
+        self.uploads: UploadReceiver | None = None
+        self.upload_sweeper: UploadSweeper | None = None
 
     async def start(self) -> StartupInfo:
         settings = self.settings
@@ -126,6 +133,7 @@ class LiveServer:
             retention_days=self.settings.recording_retention_days,
             listeners=[self._asset_event],
         )
+        self._start_intake()
         self.manager = StreamManager(
             self.store,
             StreamOutputs(
@@ -214,6 +222,9 @@ class LiveServer:
 
         self.urls = _public_urls(settings, http_port, rtmp_port, rtmps_port, srt_port)
         self.outbox.urls = self.urls
+        if self.cluster is None:  # in a cluster, a live peer may be fetching them
+            await self.intake.resume()
+        self.upload_sweeper.start()
         self._runner = web.AppRunner(
             self._build_http_app(), access_log=None, handler_cancellation=True
         )
@@ -244,6 +255,35 @@ class LiveServer:
             asset = await self.store.get_asset(session.asset_id)
             if asset is not None and asset.status in ("recording", "processing"):
                 self.recordings.finalise_later(asset)
+
+    def _start_intake(self) -> None:
+        """Uploads and imports, up to an asset's file complete in storage."""
+        assert self.store is not None and self.storage is not None
+        settings = self.settings
+        self.intake = UploadIntake(
+            self.store,
+            self.storage,
+            max_upload_bytes=settings.max_upload_bytes,
+            imports=ImportSettings(
+                max_bytes=settings.max_upload_bytes,
+                timeout_s=settings.import_timeout_s,
+                connect_timeout_s=settings.import_connect_timeout_s,
+                max_redirects=settings.import_max_redirects,
+            ),
+            on_source_ready=self._source_ready,
+            announce=self._asset_event,
+        )
+        self.uploads = UploadReceiver(
+            self.store,
+            self.storage,
+            max_upload_bytes=settings.max_upload_bytes,
+            on_received=self.intake.source_received,
+        )
+        self.upload_sweeper = UploadSweeper(self.uploads, self.intake)
+
+    async def _source_ready(self, asset: Asset) -> None:
+        """An upload's or import's file is complete in storage and the asset is
+        `pending`: where processing (the VOD job queue) takes it."""
 
     async def _asset_event(self, event: str, asset: Asset) -> None:
         if self.outbox is not None and self.urls is not None:
@@ -290,6 +330,8 @@ class LiveServer:
             cors_origins=parse_origins(self.settings.cors_origins),
             max_body_bytes=self.settings.api_max_body_bytes,
             asset_events=self._asset_event,
+            asset_intake=self.intake,
+            uploads=self.uploads,
             upload_settings=UploadSettings(
                 max_upload_bytes=self.settings.max_upload_bytes,
                 upload_expiry_s=self.settings.upload_expiry_s,
@@ -360,6 +402,10 @@ class LiveServer:
             await self.manager.shutdown()
         if self.whip is not None:  # peer connections and codec threads of WHIP sessions
             await self.whip.close()
+        if self.upload_sweeper is not None:
+            await self.upload_sweeper.stop()
+        if self.intake is not None:  # imports stop; the next start fetches them again
+            await self.intake.close()
         if self.recordings is not None:  # SIGTERM finalises every recording first
             await self.recordings.close()
         if self.storage is not None:

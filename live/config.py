@@ -110,6 +110,11 @@ class Settings:
     # stored; an upload left unfinished for upload_expiry_s is dropped with its bytes.
     max_upload_bytes: int = 20 * 1000**3
     upload_expiry_s: float = 24 * 3600.0
+    # An import's fetch of origin_url: connecting may take import_connect_timeout_s,
+    # the whole fetch import_timeout_s; at most import_max_redirects redirects.
+    import_connect_timeout_s: float = 10.0
+    import_timeout_s: float = 6 * 3600.0
+    import_max_redirects: int = 5
     # REST API: requests per minute per API key (token bucket; 0: no limit) and burst.
     api_rate_limit_per_min: int = 600
     api_rate_limit_burst: int = 100
@@ -179,6 +184,10 @@ class Settings:
             raise ConfigError("vod_delivery must be proxy or redirect")
         if not 60 <= self.vod_url_expiry_s <= 604800:  # SigV4 URLs last 7 days at most
             raise ConfigError("vod_url_expiry_s must be between 60 and 604800")
+        if not 0 < self.import_connect_timeout_s <= self.import_timeout_s:
+            raise ConfigError("import_connect_timeout_s must be > 0 and <= import_timeout_s")
+        if not 0 <= self.import_max_redirects <= 20:
+            raise ConfigError("import_max_redirects must be between 0 and 20")
         if self.api_max_body_bytes < 1024:
             raise ConfigError("api_max_body_bytes must be at least 1024")
         if self.api_rate_limit_per_min < 0 or self.api_rate_limit_burst < 1:

@@ -14,6 +14,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from live.api.errors import ApiError
+from live.api.route_marks import body_is_streamed
 from live.api.state import JSON_BODY, RAW_BODY
 
 # The default of `api_max_body_bytes`: room for a poster sent as a data URL.
@@ -64,11 +65,15 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
 
 def json_body_middleware(limit: int = MAX_BODY_BYTES) -> Middleware:
     """Parse the body of POST/PUT/PATCH to routes that exist (a 404 stays a 404),
-    refusing one over `limit` bytes with 413."""
+    refusing one over `limit` bytes with 413. Upload routes stream their own."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.method in BODY_METHODS and request.match_info.http_exception is None:
+        if (
+            request.method in BODY_METHODS
+            and request.match_info.http_exception is None
+            and not body_is_streamed(request)
+        ):
             raw = await read_limited(request, limit)
             request[RAW_BODY] = raw
             request[JSON_BODY] = parse_json_object(raw)
