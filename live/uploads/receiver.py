@@ -187,7 +187,14 @@ class UploadReceiver:
                 body = _at_most(chunks, upload.length - upload.offset, "The chunk")
             else:
                 body = _at_most(chunks, self.max_upload_bytes - upload.offset, "The file")
-            upload = await self._append(upload, holder, body, checksum)
+            try:
+                upload = await self._append(upload, holder, body, checksum)
+            except BaseException:
+                # the last byte may have come before the failure (a chunk running
+                # past the end, a client hanging up once done): then it is complete
+                if not complete_at_end:
+                    await asyncio.shield(self._complete_if_whole(upload_id))
+                raise
             if upload.offset == upload.length or complete_at_end:
                 await self._complete(upload)  # still holding it: it completes once
         finally:
@@ -259,6 +266,11 @@ class UploadReceiver:
                 460, "checksum_mismatch", "Upload-Checksum does not match: the chunk is dropped"
             )
         return path
+
+    async def _complete_if_whole(self, upload_id: str) -> None:
+        upload = await self.store.get_upload(upload_id)
+        if upload is not None and upload.offset == upload.length:
+            await self._complete(upload)
 
     async def _complete(self, upload: Upload) -> None:
         """Every byte is in: the object is made, the upload forgotten, the asset handed on."""

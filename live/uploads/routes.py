@@ -34,6 +34,15 @@ def _refusal(error: tus.TusError | UploadRefused, *, speaks_tus: bool = True) ->
     return ApiError(error.status, error.code, error.message, headers=headers)
 
 
+def _refused_mid_body(request: web.Request, error: ApiError) -> web.Response:
+    """The error answer to a request whose body may still be coming: the connection
+    closes after it, since the rest of the body cannot be read as a next request."""
+    response = error.response()
+    if not request.content.at_eof():
+        response.force_close()
+    return response
+
+
 def _receiver(request: web.Request) -> UploadReceiver:
     receiver = request.app.get(UPLOADS)
     if receiver is None:
@@ -110,7 +119,7 @@ async def upload_chunk(request: web.Request) -> web.Response:
             upload_id, chunk.offset, _body(request), checksum=chunk.checksum
         )
     except (tus.TusError, UploadRefused) as error:
-        raise _refusal(error) from None
+        return _refused_mid_body(request, _refusal(error))
     return web.Response(status=204, headers=tus.patch_headers(upload.offset, upload.expires_at))
 
 
@@ -154,7 +163,7 @@ async def put_file(request: web.Request) -> web.Response:
             await receiver.drop(upload)
             raise
     except UploadRefused as error:
-        raise _refusal(error, speaks_tus=False) from None
+        return _refused_mid_body(request, _refusal(error, speaks_tus=False))
     asset = await request.app[STORE].get_asset(asset_id)
     if asset is None:
         raise ApiError(404, "asset_not_found", f"No asset with id {asset_id}", "id")
