@@ -76,8 +76,9 @@ async def fetch(
         async with session.get(
             url,
             headers=header_lines(asset.origin_http_headers),
-            allow_redirects=True,
-            max_redirects=settings.max_redirects,
+            allow_redirects=settings.max_redirects > 0,
+            # aiohttp gives up on reaching its count: one more follows exactly ours
+            max_redirects=settings.max_redirects + 1,
             timeout=timeout,
         ) as response:
             if not 200 <= response.status < 300:
