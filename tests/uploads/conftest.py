@@ -18,8 +18,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from live.api import build_api, request_id_middleware
 from live.api.assets import UploadSettings
 from live.api.ratelimit import RateLimiter
-from live.storage import LocalStorage
-from live.store import SqliteStore
+from live.storage import LocalStorage, Storage
+from live.store import SqliteStore, Store
 from live.store.models import Asset
 from live.store.times import utcnow
 from live.uploads.imports import ImportSettings
@@ -55,8 +55,8 @@ class Handed:
 @dataclass
 class Rig:
     client: TestClient
-    store: SqliteStore
-    storage: LocalStorage
+    store: Store
+    storage: Storage
     receiver: UploadReceiver
     intake: UploadIntake
     handed: Handed
@@ -90,6 +90,7 @@ class Rig:
         return await self.client.head(path_of(location), headers={**self.admin, **TUS})
 
     def scratch_files(self) -> list[Path]:
+        assert isinstance(self.storage, LocalStorage)
         return [p for p in self.storage.scratch_dir().rglob("*") if p.is_file()]
 
 
@@ -103,25 +104,32 @@ def path_of(location: str) -> str:
 
 
 async def make_rig(
-    tmp_path: Path, *, rate_limiter: RateLimiter | None = None
+    tmp_path: Path,
+    *,
+    rate_limiter: RateLimiter | None = None,
+    store: Store | None = None,
+    storage: Storage | None = None,
+    max_upload: int = MAX_UPLOAD,
 ) -> AsyncIterator[Rig]:
-    store = await SqliteStore.open(tmp_path / "db")
-    storage = LocalStorage(tmp_path / "storage")
+    """One node's /v1 app; pass a shared `store` and `storage` for a second node."""
+    own_store = store is None
+    store = store or await SqliteStore.open(tmp_path / "db")
+    storage = storage or LocalStorage(tmp_path / "storage")
     handed = Handed()
     clock = Clock()
     intake = UploadIntake(
-        store, storage, max_upload_bytes=MAX_UPLOAD,
-        imports=ImportSettings(max_bytes=MAX_UPLOAD, timeout_s=5, connect_timeout_s=2),
+        store, storage, max_upload_bytes=max_upload,
+        imports=ImportSettings(max_bytes=max_upload, timeout_s=5, connect_timeout_s=2),
         on_source_ready=handed.source_ready, announce=handed.announce,
     )  # fmt: skip
     receiver = UploadReceiver(
-        store, storage, max_upload_bytes=MAX_UPLOAD, on_received=intake.source_received, clock=clock
+        store, storage, max_upload_bytes=max_upload, on_received=intake.source_received, clock=clock
     )
     root = web.Application(middlewares=[request_id_middleware])
     api = build_api(
         store=store, control=None, urls=URLS, rate_limiter=rate_limiter,  # type: ignore[arg-type]
         max_body_bytes=4096, asset_intake=intake, asset_events=handed.announce,
-        upload_settings=UploadSettings(max_upload_bytes=MAX_UPLOAD, upload_expiry_s=3600),
+        upload_settings=UploadSettings(max_upload_bytes=max_upload, upload_expiry_s=3600),
         uploads=receiver,
     )  # fmt: skip
     root.add_subapp("/v1", api)
@@ -131,7 +139,8 @@ async def make_rig(
             yield Rig(client, store, storage, receiver, intake, handed, clock, {"X-API-Key": key})
     finally:
         await intake.close()
-        await store.close()
+        if own_store:
+            await store.close()
 
 
 @pytest.fixture

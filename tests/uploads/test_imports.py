@@ -109,7 +109,7 @@ async def test_an_import_through_the_api_sends_the_headers_and_lands_whole(rig: 
     asset = await rig.new_asset(origin_url=f"{origin}/file", origin_http_headers=HEADERS)
     assert asset["status"] == "pending" and asset["source"] == "url" and "upload" not in asset
     await rig.intake.importer.wait()
-    assert (rig.storage.root / "assets" / asset["id"] / SOURCE).read_bytes() == DATA
+    assert await rig.storage.get(f"assets/{asset['id']}/{SOURCE}") == DATA
     assert [a.id for a in rig.handed.ready] == [asset["id"]]
     assert rig.handed.announced == [("asset.created", rig.handed.announced[0][1])]
 
