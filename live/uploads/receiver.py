@@ -28,6 +28,7 @@ from live.store.base import Store
 from live.store.ids import new_id
 from live.store.models import Asset, Upload, UploadKind
 from live.store.times import utcnow
+from live.uploads.refusal import UploadRefused
 from live.uploads.tus import Checksum
 
 log = logging.getLogger(__name__)
@@ -36,19 +37,6 @@ log = logging.getLogger(__name__)
 CLAIM_S = 60.0
 
 OnReceived = Callable[[Asset, int], Awaitable[object]]
-
-
-class UploadRefused(Exception):
-    """What the client is told: an HTTP status, an API error code, a sentence."""
-
-    def __init__(
-        self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.headers = dict(headers or {})
 
 
 class _Gone(Exception):

@@ -18,7 +18,8 @@ from live.api.errors import ApiError
 from live.api.route_marks import streams_body, unmetered
 from live.api.state import STORE, URLS
 from live.uploads import tus
-from live.uploads.receiver import UploadReceiver, UploadRefused
+from live.uploads.receiver import UploadReceiver
+from live.uploads.refusal import UploadRefused
 
 UPLOADS = web.AppKey("uploads", UploadReceiver)
 
@@ -27,7 +28,7 @@ _UPLOAD_ID = re.compile(r"upl_[A-Za-z0-9_-]{1,64}")
 _ASSET_ID = re.compile(r"ast_[A-Za-z0-9_-]{1,64}")
 
 
-def _refusal(error: tus.TusError | UploadRefused, *, speaks_tus: bool = True) -> ApiError:
+def _refusal(error: UploadRefused, *, speaks_tus: bool = True) -> ApiError:
     headers = dict(error.headers)
     if speaks_tus:
         headers.setdefault("Tus-Resumable", tus.VERSION)
@@ -83,7 +84,7 @@ async def create_upload(request: web.Request) -> web.Response:
         upload = await receiver.create(asset_id, creation.length, creation.metadata)
         if creation.length == 0:  # nothing to wait for
             upload = await receiver.receive(upload.id, 0, _nothing())
-    except (tus.TusError, UploadRefused) as error:
+    except UploadRefused as error:
         raise _refusal(error) from None
     location = f"{request.app[URLS].http_base}/v1/uploads/{upload.id}"
     return web.Response(status=201, headers=tus.created_headers(location, upload.expires_at))
@@ -94,7 +95,7 @@ async def upload_status(request: web.Request) -> web.Response:
     try:
         tus.check_version(request.headers)
         upload = await _receiver(request).get(_upload_id(request))
-    except (tus.TusError, UploadRefused) as error:
+    except UploadRefused as error:
         raise _refusal(error) from None
     length = upload.length if upload.length is not None else upload.offset
     return web.Response(
@@ -118,7 +119,7 @@ async def upload_chunk(request: web.Request) -> web.Response:
         upload = await receiver.receive(
             upload_id, chunk.offset, _body(request), checksum=chunk.checksum
         )
-    except (tus.TusError, UploadRefused) as error:
+    except UploadRefused as error:
         return _refused_mid_body(request, _refusal(error))
     return web.Response(status=204, headers=tus.patch_headers(upload.offset, upload.expires_at))
 
@@ -128,7 +129,7 @@ async def terminate_upload(request: web.Request) -> web.Response:
     try:
         tus.check_version(request.headers)
         await _receiver(request).terminate(_upload_id(request))
-    except (tus.TusError, UploadRefused) as error:
+    except UploadRefused as error:
         raise _refusal(error) from None
     return web.Response(status=204, headers=tus.terminated_headers())
 

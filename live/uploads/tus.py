@@ -21,6 +21,8 @@ from datetime import datetime
 from email.utils import format_datetime
 from typing import Any
 
+from live.uploads.refusal import UploadRefused
+
 VERSION = "1.0.0"
 EXTENSIONS = ("creation", "expiration", "termination", "checksum")
 CHECKSUM_ALGORITHMS = ("sha1", "sha256", "md5")
@@ -42,18 +44,13 @@ _BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 _MAX_INT = 2**63 - 1
 
 
-class TusError(Exception):
-    """A request the protocol refuses: `status`, a `code` for the API's error body,
-    a sentence for people, and the headers the answer must carry."""
+class TusError(UploadRefused):
+    """A request the protocol refuses; its answer says `Tus-Resumable` too."""
 
     def __init__(
         self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None
     ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.headers = {"Tus-Resumable": VERSION, **(headers or {})}
+        super().__init__(status, code, message, {"Tus-Resumable": VERSION, **(headers or {})})
 
 
 @dataclass(frozen=True, slots=True)
