@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from conftest import Handed, Rig
+from uploads_testing import Handed, Rig
 
 from live.recording.layout import SOURCE
 from live.storage import LocalStorage

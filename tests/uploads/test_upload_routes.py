@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
-from conftest import MAX_UPLOAD, TUS, Rig, b64, make_rig, path_of
+from uploads_testing import MAX_UPLOAD, TUS, Rig, b64, make_rig, path_of
 
 from live.api.ratelimit import RateLimiter
 from live.recording.layout import POSTER_SOURCE, SOURCE

@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 import yarl
-from conftest import Rig, make_rig
+from uploads_testing import Rig, make_rig
 
 from live.recording.layout import SOURCE
 from live.storage.s3 import MIN_PART_SIZE, S3Storage
