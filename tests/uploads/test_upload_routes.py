@@ -341,3 +341,25 @@ async def test_a_recording_session_is_not_disturbed(rig: Rig):
     recording = await rig.store.create_asset(Asset(livestream_id="ls_1", session_id=session.id))
     await rig.create_upload(recording.id, 10)
     assert await rig.store.get_asset(recording.id) == recording
+
+
+async def test_the_sweeper_drops_expired_uploads_on_its_round(rig: Rig):
+    from live.uploads.sweeper import UploadSweeper
+
+    asset = await rig.new_asset()
+    location = (await rig.create_upload(asset["id"], 1000)).headers["Location"]
+    await rig.patch(location, 0, b"x" * 10)
+    sweeper = UploadSweeper(rig.receiver, rig.intake, every_s=3600)
+    await sweeper.sweep_once()
+    assert (await rig.head(location)).status == 200  # not due yet
+    rig.clock.ahead = timedelta(hours=2)
+    sweeper.start()  # the first round runs at once
+    try:
+        for _ in range(100):
+            if await rig.store.get_upload(path_of(location).rsplit("/", 1)[1]) is None:
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        await sweeper.stop()
+    assert (await rig.head(location)).status == 404
+    assert rig.scratch_files() == []
