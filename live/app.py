@@ -48,6 +48,10 @@ from live.store.base import Store
 from live.store.factory import open_store
 from live.store.models import Asset, Session
 from live.thumbnails.poster import PosterService
+from live.uploads.imports import ImportSettings
+from live.uploads.intake import UploadIntake
+from live.uploads.receiver import UploadReceiver
+from live.uploads.sweeper import UploadSweeper
 from live.urls import PublicUrls
 from live.vod.deletion import AssetDeletion
 from live.vod.jobs import JobSettings, VodJobs, default_workers
@@ -97,6 +101,9 @@ class LiveServer:
         self.playback: ClusterPlayback | None = None
         self.control: LiveControl | None = None
         self.vod_jobs: VodJobs | None = None
+        self.intake: UploadIntake | None = None
+        self.uploads: UploadReceiver | None = None
+        self.upload_sweeper: UploadSweeper | None = None
 
     async def start(self) -> StartupInfo:
         settings = self.settings
@@ -142,6 +149,7 @@ class LiveServer:
             listeners=[self._asset_event],
             journal_dir=data_dir / "journal",  # local disk even with S3 storage
         )
+        self._start_intake()
         self.manager = StreamManager(
             self.store,
             StreamOutputs(
@@ -249,6 +257,9 @@ class LiveServer:
 
         self.urls = _public_urls(settings, http_port, rtmp_port, rtmps_port, srt_port)
         self.outbox.urls = self.urls
+        if self.cluster is None:  # in a cluster, a live peer may be fetching them
+            await self.intake.resume()
+        self.upload_sweeper.start()
         http_app, hls_handlers = self._build_http_app()
         # aiohttp closes a connection whose next request's headers have not all come
         # within keepalive_timeout of opening or of its last response: a slowloris
@@ -285,6 +296,37 @@ class LiveServer:
             asset = await self.store.get_asset(session.asset_id)
             if asset is not None and asset.status in ("recording", "processing"):
                 self.recordings.finalise_later(asset)
+
+    def _start_intake(self) -> None:
+        """Uploads and imports, up to an asset's file complete in storage."""
+        assert self.store is not None and self.storage is not None
+        settings = self.settings
+        self.intake = UploadIntake(
+            self.store,
+            self.storage,
+            max_upload_bytes=settings.max_upload_bytes,
+            imports=ImportSettings(
+                max_bytes=settings.max_upload_bytes,
+                timeout_s=settings.import_timeout_s,
+                connect_timeout_s=settings.import_connect_timeout_s,
+                max_redirects=settings.import_max_redirects,
+            ),
+            on_source_ready=self._source_ready,
+            announce=self._asset_event,
+        )
+        self.uploads = UploadReceiver(
+            self.store,
+            self.storage,
+            max_upload_bytes=settings.max_upload_bytes,
+            on_received=self.intake.source_received,
+        )
+        self.upload_sweeper = UploadSweeper(self.uploads, self.intake)
+
+    async def _source_ready(self, asset: Asset) -> None:
+        """An upload's or import's file is complete in storage and the asset is
+        `pending`: the VOD job queue takes it."""
+        assert self.vod_jobs is not None
+        await self.vod_jobs.submit(asset)
 
     async def _asset_event(self, event: str, asset: Asset) -> None:
         if self.outbox is not None and self.urls is not None:
@@ -342,6 +384,8 @@ class LiveServer:
             body_timeout_s=self.settings.http_body_timeout_s,
             limit_hits=self.limit_hits,
             asset_events=self._asset_event,
+            asset_intake=self.intake,
+            uploads=self.uploads,
             upload_settings=UploadSettings(
                 max_upload_bytes=self.settings.max_upload_bytes,
                 upload_expiry_s=self.settings.upload_expiry_s,
@@ -413,6 +457,10 @@ class LiveServer:
             await self.whip.close()
         if self.vod_jobs is not None:  # jobs under way go back to the queue, to resume
             await self.vod_jobs.close()
+        if self.upload_sweeper is not None:
+            await self.upload_sweeper.stop()
+        if self.intake is not None:  # imports stop; the next start fetches them again
+            await self.intake.close()
         if self.recordings is not None:  # SIGTERM finalises every recording first
             await self.recordings.close()
         if self.storage is not None:

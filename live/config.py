@@ -115,6 +115,11 @@ class Settings:
     # (only CPU time nothing else wants), "low" (nice 19) or "normal".
     vod_workers: int = 0
     vod_priority: str = "idle"
+    # An import's fetch of origin_url: connecting may take import_connect_timeout_s,
+    # the whole fetch import_timeout_s; at most import_max_redirects redirects.
+    import_connect_timeout_s: float = 10.0
+    import_timeout_s: float = 6 * 3600.0
+    import_max_redirects: int = 5
     # REST API: requests per minute per API key (token bucket; 0: no limit) and burst.
     api_rate_limit_per_min: int = 600
     api_rate_limit_burst: int = 100
@@ -222,6 +227,10 @@ class Settings:
             raise ConfigError("vod_workers must be >= 0 (0: one per two cores)")
         if self.vod_priority not in ("idle", "low", "normal"):
             raise ConfigError("vod_priority must be idle, low or normal")
+        if not 0 < self.import_connect_timeout_s <= self.import_timeout_s:
+            raise ConfigError("import_connect_timeout_s must be > 0 and <= import_timeout_s")
+        if not 0 <= self.import_max_redirects <= 20:
+            raise ConfigError("import_max_redirects must be between 0 and 20")
         if self.api_max_body_bytes < 1024:
             raise ConfigError("api_max_body_bytes must be at least 1024")
         if self.api_rate_limit_per_min < 0 or self.api_rate_limit_burst < 1:

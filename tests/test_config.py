@@ -43,6 +43,8 @@ def test_the_shipped_config_is_the_defaults():
         ('storage = "ftp://host/x"\n', "storage must be a directory or s3://"),
         ('storage = "s3://bucket/../x"\n', "storage must be"),
         ('vod_delivery = "teleport"\n', "vod_delivery"),
+        ("import_max_redirects = 99\n", "import_max_redirects"),
+        ("import_connect_timeout_s = 0\n", "import_connect_timeout_s"),
         ('https = "127.0.0.1:8443"\n', "https needs tls_cert"),
         ('https = "nowhere"\n', "https must be HOST:PORT"),
         ('redis = "memcached://x"\n', "redis must be a redis://"),

@@ -8,7 +8,8 @@ API.md that are not built yet go, so each sees what it needs:
    anonymous rate limit  failed authentications spend their address's bucket
 3. auth_middleware       401/403; leaves the ApiKey on the request
 4. key rate limit        per ApiKey, so after auth; X-RateLimit-* and 429
-5. json_body_middleware  400 invalid_json, 413 payload_too_large
+5. json_body_middleware  400 invalid_json, 413 payload_too_large (upload routes
+                         stream their own bodies: live/api/route_marks.py)
 6. idempotency           needs the key and the raw body to fingerprint a POST
 """
 
@@ -44,6 +45,8 @@ from live.api.webhooks import EVENTS, ApiEvents
 from live.control import LiveControl
 from live.limits import LimitHits
 from live.store.base import Store
+from live.uploads import routes as upload_routes
+from live.uploads.receiver import UploadReceiver
 from live.urls import PublicUrls
 
 
@@ -62,6 +65,7 @@ def build_api(
     asset_intake: AssetIntake | None = None,
     asset_events: AssetEvents | None = None,
     upload_settings: UploadSettings | None = None,
+    uploads: UploadReceiver | None = None,
 ) -> web.Application:
     """The REST API, to be mounted with `root.add_subapp("/v1", api)`; the root app
     should carry `request_id_middleware`. Without `rate_limiter` there are no limits;
@@ -92,8 +96,11 @@ def build_api(
     if asset_events is not None:
         api[ASSET_EVENTS] = asset_events
     api[UPLOAD_SETTINGS] = upload_settings or UploadSettings()
+    if uploads is not None:
+        api[upload_routes.UPLOADS] = uploads
     livestreams.add_routes(api.router)
     assets.add_routes(api.router)
+    upload_routes.add_routes(api.router)  # tus and PUT: streamed, not JSON
     api_keys.add_routes(api.router)
     players.add_routes(api.router)
     webhooks.add_routes(api.router)

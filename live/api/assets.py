@@ -42,6 +42,10 @@ class AssetIntake(Protocol):
         """A URL the file can be PUT to directly (a presigned S3 URL), or None
         for the node's own `PUT /v1/assets/{id}/file`."""
 
+    async def arrived(self, asset: Asset) -> Asset:
+        """An `empty` asset as it now stands: a file PUT to a presigned URL tells
+        the server nothing, so the intake looks for it when the asset is read."""
+
 
 class AssetEvents(Protocol):
     async def __call__(self, event: str, asset: Asset) -> None:
@@ -65,9 +69,7 @@ def _time(value: datetime | None) -> str | None:
     return to_rfc3339(value) if value else None
 
 
-def asset_json(
-    asset: Asset, urls: PublicUrls, *, put_url: str | None = None
-) -> dict[str, Any]:
+def asset_json(asset: Asset, urls: PublicUrls, *, put_url: str | None = None) -> dict[str, Any]:
     base = f"{urls.http_base}/vod/{asset.id}"
     # An audio-only asset has no picture to show; none exists before it is ready.
     poster = f"{base}/poster.jpg" if asset.has_poster or asset.status != "ready" else None
@@ -110,9 +112,7 @@ def asset_json(
 async def _answer(request: web.Request, asset: Asset, status: int = 200) -> web.Response:
     intake = request.app.get(ASSET_INTAKE)
     put_url = await intake.put_url(asset) if intake and asset.status == "empty" else None
-    return web.json_response(
-        asset_json(asset, request.app[URLS], put_url=put_url), status=status
-    )
+    return web.json_response(asset_json(asset, request.app[URLS], put_url=put_url), status=status)
 
 
 async def _load(request: web.Request) -> Asset:
@@ -136,7 +136,11 @@ async def list_assets(request: web.Request) -> web.Response:
 
 
 async def get_asset(request: web.Request) -> web.Response:
-    return await _answer(request, await _load(request))
+    asset = await _load(request)
+    intake = request.app.get(ASSET_INTAKE)
+    if intake is not None and asset.status == "empty":
+        asset = await intake.arrived(asset)
+    return await _answer(request, asset)
 
 
 async def create_asset(request: web.Request) -> web.Response:

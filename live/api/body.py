@@ -15,6 +15,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from live.api.errors import ApiError
+from live.api.route_marks import body_is_streamed
 from live.api.state import JSON_BODY, RAW_BODY
 from live.limits import LimitHits
 
@@ -87,11 +88,15 @@ def json_body_middleware(
 ) -> Middleware:
     """Parse the body of POST/PUT/PATCH to routes that exist (a 404 stays a 404),
     refusing one over `limit` bytes with 413, and one not all there `timeout_s`
-    after the headers with 408."""
+    after the headers with 408. Upload routes stream their own."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.method in BODY_METHODS and request.match_info.http_exception is None:
+        if (
+            request.method in BODY_METHODS
+            and request.match_info.http_exception is None
+            and not body_is_streamed(request)
+        ):
             try:
                 raw = await read_limited(request, limit, timeout_s)
             except ApiError as error:

@@ -12,13 +12,19 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from live.api.errors import error_middleware
+from live.uploads.tus import REQUEST_HEADERS as TUS_REQUEST_HEADERS
+from live.uploads.tus import RESPONSE_HEADERS as TUS_RESPONSE_HEADERS
 
-ALLOW_METHODS = "GET, POST, PATCH, DELETE, OPTIONS"
-ALLOW_HEADERS = "Authorization, X-API-Key, Content-Type, Idempotency-Key, X-Request-Id"
-EXPOSE_HEADERS = (
-    "X-Request-Id, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, "
-    "Retry-After, Idempotent-Replayed"
-)
+ALLOW_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
+# Browsers upload with tus (tus-js-client): its headers go both ways.
+ALLOW_HEADERS = ", ".join(
+    ["Authorization", "X-API-Key", "Content-Type", "Idempotency-Key", "X-Request-Id",
+     *TUS_REQUEST_HEADERS]
+)  # fmt: skip
+EXPOSE_HEADERS = ", ".join(
+    ["X-Request-Id", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset",
+     "Retry-After", "Idempotent-Replayed", *TUS_RESPONSE_HEADERS]
+)  # fmt: skip
 MAX_AGE_S = 600
 
 

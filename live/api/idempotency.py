@@ -18,6 +18,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from live.api.errors import ApiError, error_middleware, invalid
+from live.api.route_marks import body_is_streamed
 from live.api.state import API_KEY, RAW_BODY
 from live.store.base import Store
 from live.store.models import IdempotentAnswer
@@ -43,7 +44,7 @@ def idempotency_middleware(store: Store) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         key = request.headers.get(HEADER)
-        if request.method != "POST" or key is None:
+        if request.method != "POST" or key is None or body_is_streamed(request):
             return await handler(request)
         if not _KEY.fullmatch(key):
             raise invalid(HEADER, f"{HEADER} must be 1 to 255 visible ASCII characters")

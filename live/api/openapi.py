@@ -34,6 +34,7 @@ from live.store.models import (
     TRANSCODES,
     WEBHOOK_EVENTS,
 )
+from live.uploads.tus import VERSION as TUS_VERSION
 
 JSON = "application/json"
 
@@ -389,6 +390,29 @@ def _op(
 _NO_CONTENT = {"204": {"description": "Deleted"}}
 
 
+def _header(name: str, *, required: bool = False, **schema: Any) -> dict[str, Any]:
+    description = schema.pop("description", None)
+    header = {"name": name, "in": "header", "required": required, "schema": _string(**schema)}
+    if description:
+        header["description"] = description
+    return header
+
+
+def _tus_answer(description: str, *headers: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "headers": {name: {"schema": _string()} for name in ("Tus-Resumable", *headers)},
+    }
+
+
+def _tus_op(
+    summary: str, responses: dict[str, Any], params: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """A tus request: `Tus-Resumable: 1.0.0` (else 412) besides its own headers."""
+    version = _header("Tus-Resumable", required=True, enum=[TUS_VERSION])
+    return _op(summary, responses, params=[version, *params])
+
+
 def _paths() -> dict[str, Any]:
     ls = {"200": _json(_ref("Livestream"))}
     return {
@@ -503,6 +527,75 @@ def _paths() -> dict[str, Any]:
         "/assets/{id}": {
             "get": _op("An asset", {"200": _json(_ref("Asset"))}, params=[_ID]),
             "delete": _op("Delete an asset and its files", _NO_CONTENT, params=[_ID]),
+        },
+        "/uploads": {
+            "post": _tus_op(
+                "tus creation: start a resumable upload of an asset's file",
+                {"201": _tus_answer("Created", "Location", "Upload-Offset", "Upload-Expires")},
+                [
+                    _header("Upload-Length", required=True, pattern=r"^[0-9]{1,19}$"),
+                    _header(
+                        "Upload-Metadata",
+                        required=True,
+                        description="'key base64value' pairs; asset_id names the asset",
+                    ),
+                ],
+            ),
+        },
+        "/uploads/{id}": {
+            "head": {
+                **_tus_op(
+                    "tus: where the upload stands (to resume)",
+                    {"200": _tus_answer("OK", "Upload-Offset", "Upload-Length", "Upload-Expires")},
+                    [_ID],
+                ),
+                # a HEAD answer has no body, errors included
+                "responses": {
+                    "200": _tus_answer("OK", "Upload-Offset", "Upload-Length", "Upload-Expires"),
+                    "default": {"description": "Error (404 unknown, 410 expired, 412...)"},
+                },
+            },
+            "patch": {
+                **_tus_op(
+                    "tus: append bytes at Upload-Offset (409 if it is not the upload's)",
+                    {"204": _tus_answer("Appended", "Upload-Offset", "Upload-Expires")},
+                    [
+                        _ID,
+                        _header("Upload-Offset", required=True, pattern=r"^[0-9]{1,19}$"),
+                        _header("Upload-Checksum", description="ALGO base64digest (sha1...)"),
+                    ],
+                ),
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/offset+octet-stream": {
+                            "schema": {"type": "string", "format": "binary"}
+                        }
+                    },
+                },
+            },
+            "delete": _tus_op(
+                "tus termination: the upload and its bytes go",
+                {"204": _tus_answer("Terminated")},
+                [_ID],
+            ),
+        },
+        "/assets/{id}/file": {
+            "put": {
+                **_op(
+                    "Upload the asset's whole file as the body (without tus)",
+                    {"200": _json(_ref("Asset"))},
+                    params=[_ID],
+                ),
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/octet-stream": {
+                            "schema": {"type": "string", "format": "binary"}
+                        }
+                    },
+                },
+            },
         },
         "/openapi.json": {
             "get": {

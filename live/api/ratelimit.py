@@ -1,5 +1,6 @@
 """Rate limits on /v1: a token bucket per API key (and, for requests that fail to
 authenticate, per client address), with the X-RateLimit-* headers on every answer.
+Routes marked `unmetered` (tus chunks, `route_marks.py`) spend no token.
 
 Headers: `X-RateLimit-Limit` the bucket size, `X-RateLimit-Remaining` requests
 left now, `X-RateLimit-Reset` seconds until the bucket is full again; a 429
@@ -21,6 +22,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from live.api.errors import ApiError, error_middleware
+from live.api.route_marks import is_unmetered
 from live.api.state import API_KEY
 
 MAX_BUCKETS = 100_000  # least recently used buckets beyond this are forgotten (= full)
@@ -132,9 +134,10 @@ def key_rate_limit_middleware(limiter: Limiter) -> Middleware:
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         key = request.get(API_KEY)  # None on a public route asked for without one:
         # its own bucket per address, apart from the one failed keys spend
-        verdict = await limiter.take(
-            ("key", key.id) if key else ("public", request.remote or "")
-        )
+        bucket = ("key", key.id) if key else ("public", request.remote or "")
+        # a piece of a transfer (tus PATCH) is not a request of its own: it is told
+        # where the bucket stands, and spends nothing
+        verdict = await (limiter.peek(bucket) if is_unmetered(request) else limiter.take(bucket))
         if not verdict.allowed:
             raise _limited(verdict)
         response = await error_middleware(request, handler)

@@ -15,6 +15,11 @@ Every method is a coroutine: S3 calls are asynchronous, local file I/O runs in
 worker threads, so a slow or failing disk never stalls the event loop. Failures
 raise `StorageError`, whose message is meant for people (it ends up in an asset's
 `error`); a missing key is `KeyError` where an object is needed.
+
+One object may also be written in pieces over many calls, by different processes
+or nodes: a `PartialWrite` (begin, append, finish or abort), for resumable
+uploads. Its bytes stay invisible under the key until `finish_write`; its state is
+plain JSON that the caller keeps (in the store) between calls.
 """
 
 from __future__ import annotations
@@ -22,9 +27,18 @@ from __future__ import annotations
 import abc
 import re
 import tempfile
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Sequence,
+)
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from live.storage.files import read_file_chunks, remove_file
 
@@ -82,6 +96,23 @@ def batches(keys: Iterable[str], size: int = DELETE_BATCH) -> Iterator[list[str]
 class ObjectInfo:
     key: str
     size: int
+
+
+@dataclass(frozen=True, slots=True)
+class PartialWrite:
+    """An object being written piece by piece (`Storage.begin_write`). `size` bytes
+    are kept so far, durably; `state` is the storage's own bookkeeping (a scratch
+    file, or an S3 multipart upload and its parts), JSON-serialisable, so that a
+    restarted process or another node can carry on."""
+
+    key: str
+    size: int = 0
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+# Called by `Storage.append` each time more bytes are durable, with the write as it
+# now stands: the caller stores it, so that what was kept is never lost.
+SaveProgress = Callable[[PartialWrite], Awaitable[None]]
 
 
 class Storage(abc.ABC):
@@ -147,6 +178,35 @@ class Storage(abc.ABC):
         objects = await self.list(prefix)
         await self.delete_many(info.key for info in objects)
         return len(objects)
+
+    # -- writing in pieces (resumable uploads) ---------------------------------------
+
+    @abc.abstractmethod
+    async def begin_write(self, key: str) -> PartialWrite:
+        """Start writing `key` in pieces; nothing is visible under `key` yet."""
+
+    @abc.abstractmethod
+    async def append(
+        self, write: PartialWrite, chunks: AsyncIterable[bytes], save: SaveProgress
+    ) -> PartialWrite:
+        """Add the concatenation of `chunks` at `write.size`. Every byte taken from
+        `chunks` is kept even when `chunks` fails half-way (a dropped connection):
+        the write is saved through `save` as bytes become durable and once more at
+        the end, then the failure is raised again. Answers the write as it stands.
+        Memory stays bounded (at most one S3 part) whatever the size."""
+
+    @abc.abstractmethod
+    async def finish_write(self, write: PartialWrite, *, content_type: str | None = None) -> int:
+        """Make the written bytes the object under `write.key`, whole; its size."""
+
+    @abc.abstractmethod
+    async def abort_write(self, write: PartialWrite) -> None:
+        """Drop what was written (an abandoned upload); the key is left as it was."""
+
+    async def presigned_put(self, key: str, size: int, expires_s: int) -> str | None:
+        """A URL that lets anyone PUT exactly `size` bytes to `key` for `expires_s`
+        seconds (Content-Length signed); None when the storage cannot (local files)."""
+        return None
 
     def local_path(self, key: str) -> Path | None:
         """A local file holding the object, when the storage has one (lets HTTP

@@ -12,15 +12,19 @@ import asyncio
 import contextlib
 import errno
 import os
+import re
 import secrets
 import shutil
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import BinaryIO
 
 from live.storage.base import (
     STREAM_CHUNK,
     ObjectInfo,
+    PartialWrite,
+    SaveProgress,
     Storage,
     StorageError,
     check_key,
@@ -29,6 +33,11 @@ from live.storage.base import (
 )
 
 _SCRATCH = ".scratch"
+_PARTIAL = "partial"  # under the scratch dir: one file per write in pieces
+_PARTIAL_NAME = re.compile(r"[0-9a-f]{32}")
+# Appended bytes reach the disk in batches of this size: one worker-thread hop per
+# megabyte, not per network read.
+WRITE_BATCH = 1024 * 1024
 
 
 def _explain(error: OSError, action: str, key: str) -> StorageError:
@@ -252,6 +261,91 @@ class LocalStorage(Storage):
             directory = self.root / check_key(prefix.rstrip("/"))
             await asyncio.to_thread(shutil.rmtree, directory, True)
         return count
+
+    # -- writing in pieces -------------------------------------------------------------
+
+    def _partial_path(self, write: PartialWrite) -> Path:
+        """The scratch file of a write; its name comes from the stored state, so it
+        is checked before it becomes a path."""
+        name = write.state.get("file")
+        if not isinstance(name, str) or not _PARTIAL_NAME.fullmatch(name):
+            raise ValueError(f"not a partial write of this storage: {write.state!r}")
+        return self.scratch_dir() / _PARTIAL / name
+
+    async def begin_write(self, key: str) -> PartialWrite:
+        check_key(key)
+        write = PartialWrite(key, 0, {"file": secrets.token_hex(16)})
+        path = self._partial_path(write)
+
+        def create() -> None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch(exist_ok=False)
+
+        try:
+            await asyncio.to_thread(create)
+        except OSError as error:
+            raise _explain(error, "write", key) from error
+        return write
+
+    async def append(
+        self, write: PartialWrite, chunks: AsyncIterable[bytes], save: SaveProgress
+    ) -> PartialWrite:
+        path = self._partial_path(write)
+
+        def open_at_end() -> BinaryIO:
+            handle = open(path, "r+b")  # noqa: SIM115 - closed by keep() below
+            # bytes past the saved size were written but never recorded: drop them
+            handle.truncate(write.size)
+            handle.seek(write.size)
+            return handle
+
+        try:
+            handle = await asyncio.to_thread(open_at_end)
+        except FileNotFoundError:
+            raise KeyError(write.key) from None
+        except OSError as error:
+            raise _explain(error, "write", write.key) from error
+        size = write.size
+        pending = bytearray()
+
+        async def flush() -> None:
+            nonlocal size
+            if pending:
+                await asyncio.to_thread(handle.write, pending)
+                size += len(pending)
+                pending.clear()
+
+        async def keep() -> PartialWrite:
+            try:
+                await flush()
+                await asyncio.to_thread(self._close_durably, handle)
+            except OSError as error:
+                raise _explain(error, "write", write.key) from error
+            finally:
+                await asyncio.to_thread(handle.close)
+                await save(replace(write, size=size))
+            return replace(write, size=size)
+
+        try:
+            async for chunk in chunks:
+                pending += chunk
+                if len(pending) >= WRITE_BATCH:
+                    await flush()
+        except BaseException:
+            # what arrived before the failure is kept, even when we are cancelled
+            await asyncio.shield(asyncio.ensure_future(keep()))
+            raise
+        return await keep()
+
+    async def finish_write(self, write: PartialWrite, *, content_type: str | None = None) -> int:
+        source = self._partial_path(write)
+        if not await asyncio.to_thread(source.is_file):
+            raise KeyError(write.key)
+        await asyncio.to_thread(self._move_file, write.key, source, self._path(write.key))
+        return write.size
+
+    async def abort_write(self, write: PartialWrite) -> None:
+        await asyncio.to_thread(_discard, self._partial_path(write))
 
     def local_path(self, key: str) -> Path | None:
         return self._path(key)

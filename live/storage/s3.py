@@ -9,6 +9,12 @@ One client (one connection pool) serves the whole process; it is made at the
 first call, on the running loop, and `close` ends it. Objects are written whole
 with PutObject, or with a multipart upload once a stream passes `part_size`
 (aborted if anything fails, so no half object is ever visible).
+
+A write in pieces (`begin_write`/`append`, a resumable upload) is a multipart
+upload too, whose parts S3 wants at least 5 MiB but the last: pieces shorter than
+a part wait in the bucket as small staging objects (`KEY.staged/OFFSET`), written
+once each, until enough has come to make a part from them. The bucket rather than
+a local disk, so that any node can take the next piece.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
@@ -26,6 +33,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from live.storage.base import (
     STREAM_CHUNK,
     ObjectInfo,
+    PartialWrite,
+    SaveProgress,
     Storage,
     StorageError,
     batches,
@@ -37,6 +46,9 @@ from live.storage.base import (
 # S3 parts are at least 5 MiB, except the last; 8 MiB keeps a 10 000-part upload
 # above 78 GiB.
 PART_SIZE = 8 * 1024 * 1024
+MIN_PART_SIZE = 5 * 1024 * 1024
+# A presigned PUT is one PutObject, which S3 takes up to this size.
+MAX_PUT_BYTES = 5 * 1024**3
 _MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
 
 
@@ -231,7 +243,120 @@ class S3Storage(Storage):
                     f"({len(errors)} object(s) not deleted)"
                 )
 
+    # -- writing in pieces ------------------------------------------------------------
+
+    async def begin_write(self, key: str) -> PartialWrite:
+        self._name(key)
+        # the multipart upload starts with the first full part
+        return PartialWrite(key, 0, {"upload_id": None, "parts": [], "staged": []})
+
+    async def append(
+        self, write: PartialWrite, chunks: AsyncIterable[bytes], save: SaveProgress
+    ) -> PartialWrite:
+        """Full parts go up as soon as they are complete (and are saved); the rest
+        is staged when `chunks` ends or fails."""
+        state = _copy_state(write.state)
+        size = write.size
+        staged_size = sum(piece[1] for piece in state["staged"])
+        buffer = bytearray()
+
+        def current() -> PartialWrite:
+            return replace(write, size=size, state=_copy_state(state))
+
+        async def keep() -> PartialWrite:
+            nonlocal size
+            if buffer:
+                piece = f"{write.key}.staged/{size:015d}"
+                await self.put(piece, bytes(buffer))
+                state["staged"].append([piece, len(buffer)])
+                size += len(buffer)
+                buffer.clear()
+            await save(current())
+            return current()
+
+        try:
+            async for chunk in chunks:
+                buffer += chunk
+                while staged_size + len(buffer) >= self.part_size:
+                    take = self.part_size - staged_size
+                    await self._upload_part(write.key, state, bytes(buffer[:take]))
+                    del buffer[:take]
+                    consumed, state["staged"], staged_size = state["staged"], [], 0
+                    size += take
+                    await save(current())
+                    await self.delete_many(piece[0] for piece in consumed)
+        except BaseException:
+            await asyncio.shield(asyncio.ensure_future(keep()))
+            raise
+        return await keep()
+
+    async def _upload_part(self, key: str, state: dict[str, Any], tail: bytes) -> None:
+        """One part: the staged pieces, then `tail`."""
+        name = self._name(key)
+        body = b"".join([await self.get(piece[0]) for piece in state["staged"]]) + tail
+        try:
+            s3 = await self._s3()
+            if state["upload_id"] is None:
+                answer = await s3.create_multipart_upload(Bucket=self.bucket, Key=name)
+                state["upload_id"] = answer["UploadId"]
+            number = len(state["parts"]) + 1
+            answer = await s3.upload_part(
+                Bucket=self.bucket, Key=name, UploadId=state["upload_id"],
+                PartNumber=number, Body=body,
+            )  # fmt: skip
+        except (ClientError, BotoCoreError) as error:
+            raise self._error(error, "write", key) from error
+        state["parts"].append([number, answer["ETag"], len(body)])
+
+    async def finish_write(self, write: PartialWrite, *, content_type: str | None = None) -> int:
+        state = _copy_state(write.state)
+        staged = [piece[0] for piece in state["staged"]]
+        if state["upload_id"] is None:  # less than a part: one PutObject
+            body = b"".join([await self.get(piece) for piece in staged])
+            await self.put(write.key, body, content_type=content_type)
+        else:
+            if staged:
+                await self._upload_part(write.key, state, b"")
+            try:
+                s3 = await self._s3()
+                await s3.complete_multipart_upload(
+                    Bucket=self.bucket, Key=self._name(write.key), UploadId=state["upload_id"],
+                    MultipartUpload={
+                        "Parts": [{"PartNumber": n, "ETag": etag} for n, etag, _ in state["parts"]]
+                    },
+                )  # fmt: skip
+            except (ClientError, BotoCoreError) as error:
+                raise self._error(error, "write", write.key) from error
+        await self.delete_many(staged)
+        return write.size
+
+    async def abort_write(self, write: PartialWrite) -> None:
+        state = write.state
+        if state.get("upload_id"):
+            try:
+                s3 = await self._s3()
+                await s3.abort_multipart_upload(
+                    Bucket=self.bucket, Key=self._name(write.key), UploadId=state["upload_id"]
+                )
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") != "NoSuchUpload":
+                    raise self._error(error, "delete", write.key) from error
+            except BotoCoreError as error:
+                raise self._error(error, "delete", write.key) from error
+        await self.delete_many(piece[0] for piece in state.get("staged", ()))
+
     # -- delivery -------------------------------------------------------------------
+
+    async def presigned_put(self, key: str, size: int, expires_s: int) -> str | None:
+        """Content-Length is part of the signature: S3 refuses any other size."""
+        if not 0 <= size <= MAX_PUT_BYTES:
+            return None
+        s3 = await self._s3()
+        return await s3.generate_presigned_url(
+            "put_object",
+            Params={"Bucket": self.bucket, "Key": self._name(key), "ContentLength": size},
+            ExpiresIn=expires_s,
+        )
 
     async def presigned_get(
         self,
@@ -250,6 +375,15 @@ class S3Storage(Storage):
             )
         s3 = await self._s3()
         return await s3.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_s)
+
+
+def _copy_state(state: dict[str, Any]) -> dict[str, Any]:
+    """A partial write's state, copied deep enough that a saved one never changes."""
+    return {
+        "upload_id": state.get("upload_id"),
+        "parts": [list(part) for part in state.get("parts", ())],
+        "staged": [list(piece) for piece in state.get("staged", ())],
+    }
 
 
 class _MultipartUpload:

@@ -2,7 +2,8 @@
 
 `Store` is the union of one abstract class per aggregate (`live/store/aggregates/`):
 livestreams (with stream keys and bans), API keys, publish sessions, assets,
-webhooks (with their deliveries), idempotency answers and the VOD job queue.
+webhooks (with their deliveries), idempotency answers, the VOD job queue and uploads
+in progress.
 Viewer stats are counted in memory (`live/stats/`) and written into the session (`peak_viewers`,
 `total_views`) when it ends: no store write per HLS request.
 
@@ -30,6 +31,7 @@ from live.store.aggregates import (
     IdempotencyStore,
     LivestreamStore,
     SessionStore,
+    UploadStore,
     VodJobStore,
     WebhookStore,
 )
@@ -43,6 +45,7 @@ class Store(
     WebhookStore,
     IdempotencyStore,
     VodJobStore,
+    UploadStore,
 ):
     """Async access to all persistent state."""
 

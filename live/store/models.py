@@ -309,3 +309,29 @@ class IdempotentAnswer:
     body: bytes
     content_type: str
     created_at: datetime = field(default_factory=utcnow)
+
+
+# -- uploads (a file on its way into an asset) ------------------------------------
+
+UploadKind = Literal["tus", "put"]
+
+
+@dataclass(slots=True, kw_only=True)
+class Upload:
+    """A file on its way into an `empty` asset: a tus upload (many PATCHes, over
+    any node, across restarts) or one PUT. `write` is the storage's partial write
+    (`live.storage.base.PartialWrite` as a dict: key, size, state), kept here so
+    that whichever node takes the next piece carries on from it. One writer at a
+    time: `holder` while `held_until` has not passed."""
+
+    asset_id: str
+    expires_at: datetime
+    id: str = field(default_factory=lambda: new_id("upl"))
+    kind: UploadKind = "tus"
+    length: int | None = None  # tus Upload-Length; a PUT's Content-Length if sent
+    offset: int = 0  # bytes received and kept
+    metadata: dict[str, str] = field(default_factory=dict)
+    write: dict[str, Any] = field(default_factory=dict)
+    holder: str | None = None
+    held_until: datetime | None = None
+    created_at: datetime = field(default_factory=utcnow)

@@ -195,7 +195,7 @@ MIGRATIONS: tuple[str, ...] = (
         UPDATE sessions SET asset_id = NULL WHERE asset_id = OLD.id;
     END;
     """,
-    # VOD jobs: the queue of uploads and imports to process, and the leases of the
+    # 7: VOD jobs: the queue of uploads and imports to process, and the leases of the
     # running ones (`aggregates/vod_jobs.py`). Served oldest first by `seq`.
     """
     CREATE TABLE vod_jobs (
@@ -208,6 +208,25 @@ MIGRATIONS: tuple[str, ...] = (
         created_at TEXT NOT NULL
     );
     CREATE INDEX vod_jobs_by_state ON vod_jobs (state, seq);
+    """,
+    # 8: uploads in progress (tus or PUT): where the bytes are and who writes them, so
+    # that a restart or another node carries on. One per asset.
+    """
+    CREATE TABLE uploads (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        asset_id TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        length INTEGER,
+        "offset" INTEGER NOT NULL DEFAULT 0,
+        metadata TEXT NOT NULL DEFAULT '{}',
+        write TEXT NOT NULL DEFAULT '{}',
+        holder TEXT,
+        held_until TEXT,
+        expires_at TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX uploads_expiry ON uploads (expires_at);
     """,
 )
 

@@ -10,6 +10,7 @@ import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -890,3 +891,91 @@ async def test_requeue_puts_every_running_vod_job_back_in_submission_order(store
     ]  # fmt: skip
     claimed = await store.claim_vod_job("back", now, lease)
     assert claimed is not None and (claimed.asset_id, claimed.attempts) == ("ast_0", 2)
+
+
+# -- uploads -------------------------------------------------------------------
+
+
+def _upload(asset_id: str = "ast_1", **fields: Any):
+    from live.store.models import Upload
+
+    fields.setdefault("expires_at", utcnow() + timedelta(hours=1))
+    return Upload(asset_id=asset_id, **fields)
+
+
+async def test_create_and_get_upload_round_trips_every_field(store: Store) -> None:
+    upload = _upload(
+        length=1234,
+        metadata={"asset_id": "ast_1", "filename": "show \u00e9.mp4"},
+        write={"key": "assets/ast_1/source", "size": 0, "state": {"parts": [[1, "e", 5]]}},
+    )
+    assert await store.create_upload(upload) is None
+    assert await store.get_upload(upload.id) == upload
+    assert await store.get_upload("upl_nope") is None
+    with pytest.raises(ValueError):
+        await store.create_upload(upload)
+
+
+async def test_a_new_upload_replaces_the_assets_previous_one(store: Store) -> None:
+    first = await _created(store, _upload("ast_a"))
+    other = await _created(store, _upload("ast_b"))
+    second = _upload("ast_a")
+    assert await store.create_upload(second) == first  # handed back to drop its bytes
+    assert await store.get_upload(first.id) is None
+    assert await store.get_upload(second.id) == second
+    assert await store.get_upload(other.id) == other
+
+
+async def _created(store: Store, upload):
+    assert await store.create_upload(upload) is None
+    return upload
+
+
+async def test_one_writer_at_a_time_and_a_lapsed_claim_is_taken_over(store: Store) -> None:
+    upload = await _created(store, _upload())
+    now = utcnow()
+    mine = await store.claim_upload(upload.id, "node-a:1", now + timedelta(seconds=30), now)
+    assert mine is not None and mine.holder == "node-a:1"
+    theirs = await store.claim_upload(upload.id, "node-b:1", now + timedelta(seconds=30), now)
+    assert theirs is not None and theirs.holder == "node-a:1"  # refused: a holds it
+    later = now + timedelta(seconds=31)
+    taken = await store.claim_upload(upload.id, "node-b:1", later + timedelta(seconds=30), later)
+    assert taken is not None and taken.holder == "node-b:1"
+    # the old writer's progress no longer lands
+    assert await store.save_upload(upload.id, "node-a:1", offset=5, write={}, until=later) is None
+    assert await store.claim_upload("upl_nope", "x", later, now) is None
+
+
+async def test_save_and_release_upload(store: Store) -> None:
+    upload = await _created(store, _upload(length=100))
+    now = utcnow()
+    await store.claim_upload(upload.id, "w", now + timedelta(seconds=30), now)
+    write = {"key": "k", "size": 40, "state": {"file": "0" * 32}}
+    saved = await store.save_upload(
+        upload.id, "w", offset=40, write=write, until=now + timedelta(seconds=60)
+    )
+    assert saved is not None and (saved.offset, saved.write) == (40, write)
+    assert saved.held_until is not None and saved.held_until > now + timedelta(seconds=59)
+    await store.release_upload(upload.id, "someone else")
+    assert (await store.get_upload(upload.id)).holder == "w"
+    await store.release_upload(upload.id, "w")
+    released = await store.get_upload(upload.id)
+    assert released is not None and released.holder is None and released.held_until is None
+    assert released.offset == 40
+    again = await store.claim_upload(upload.id, "v", now + timedelta(seconds=30), now)
+    assert again is not None and again.holder == "v"
+
+
+async def test_delete_upload_and_list_expired(store: Store) -> None:
+    now = utcnow()
+    old = await _created(store, _upload("ast_old", expires_at=now - timedelta(minutes=5)))
+    older = await _created(store, _upload("ast_older", expires_at=now - timedelta(minutes=9)))
+    fresh = await _created(store, _upload("ast_fresh", expires_at=now + timedelta(minutes=5)))
+    assert [u.id for u in await store.list_expired_uploads(now)] == [older.id, old.id]
+    assert [u.id for u in await store.list_expired_uploads(now, limit=1)] == [older.id]
+    assert await store.delete_upload(older.id) == older
+    assert await store.delete_upload(older.id) is None
+    assert [u.id for u in await store.list_expired_uploads(now)] == [old.id]
+    # the asset may take a new upload; the deleted one is not handed back
+    assert await store.create_upload(_upload("ast_older")) is None
+    assert await store.get_upload(fresh.id) == fresh

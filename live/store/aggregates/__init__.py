@@ -6,6 +6,7 @@ from live.store.aggregates.assets import AssetStore
 from live.store.aggregates.idempotency import IdempotencyStore
 from live.store.aggregates.livestreams import LivestreamStore
 from live.store.aggregates.sessions import SessionStore
+from live.store.aggregates.uploads import UploadStore
 from live.store.aggregates.vod_jobs import VodJobStore
 from live.store.aggregates.webhooks import WebhookStore
 
@@ -15,6 +16,7 @@ __all__ = [
     "IdempotencyStore",
     "LivestreamStore",
     "SessionStore",
+    "UploadStore",
     "VodJobStore",
     "WebhookStore",
 ]

@@ -37,6 +37,9 @@ the total a ZCARD, and "created before T" a lex bound.
     dlv:pending                 all pending deliveries: score = next attempt in µs
     idem:<api key id>:<key>     idempotent answer hash
     idem:age                    answers by age: score = created_at in µs
+    upl:<id>                    upload hash (an upload in progress)
+    upl:asset:<asset id>        -> the asset's upload id
+    upl:expiry                  uploads by expiry: score = expires_at in µs, member = id
     rate:<bucket>               rate limiter state (`live/api/ratelimit_redis.py`)
     vod:job:<asset id>,         the VOD job queue (`vod_jobs.py`)
       vod:queue, vod:running

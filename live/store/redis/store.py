@@ -13,6 +13,7 @@ from live.store.redis.keys import DEFAULT_PREFIX, Keys
 from live.store.redis.livestreams import RedisLivestreams
 from live.store.redis.sessions import RedisSessions
 from live.store.redis.unavailable import unavailable_when_unreachable
+from live.store.redis.uploads import RedisUploads
 from live.store.redis.vod_jobs import RedisVodJobs
 from live.store.redis.webhooks import RedisWebhooks
 
@@ -26,6 +27,7 @@ class RedisStore(
     RedisWebhooks,
     RedisIdempotency,
     RedisVodJobs,
+    RedisUploads,
     Store,
 ):
     """`Store` on Redis (7 or newer). Create with `await RedisStore.open(url)`, or

@@ -15,6 +15,7 @@ from live.store.sqlite.connection import migrate
 from live.store.sqlite.idempotency import SqliteIdempotency
 from live.store.sqlite.livestreams import SqliteLivestreams
 from live.store.sqlite.sessions import SqliteSessions
+from live.store.sqlite.uploads import SqliteUploads
 from live.store.sqlite.vod_jobs import SqliteVodJobs
 from live.store.sqlite.webhooks import SqliteWebhooks
 
@@ -29,6 +30,7 @@ class SqliteStore(
     SqliteWebhooks,
     SqliteIdempotency,
     SqliteVodJobs,
+    SqliteUploads,
     Store,
 ):
     """`Store` on one SQLite file. Create with `await SqliteStore.open(path)`.
