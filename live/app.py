@@ -16,13 +16,14 @@ from live.api.assets import ASSET_FILES, asset_json
 from live.api.cors import parse_origins
 from live.api.ratelimit import Limiter, RateLimiter
 from live.api.ratelimit_redis import RedisRateLimiter
+from live.attempts import AttemptGuard
 from live.broadcast.manager import SessionRules, StreamManager
 from live.broadcast.output import StreamOutputs
 from live.broadcast.recovery import close_orphans
 from live.cluster.control import ClusterControl
 from live.cluster.node import ClusterMembership, default_node_url
 from live.cluster.playback import ClusterPlayback, OwnerLookup
-from live.config import Settings, split_address, storage_url
+from live.config import Settings, guard_settings, split_address, storage_url
 from live.control import LiveControl
 from live.events.ban_expiry import BanExpiry, ban_waker
 from live.events.dispatcher import DispatchSettings, RetryPolicy, WebhookDispatcher
@@ -153,6 +154,7 @@ class LiveServer:
             viewer_totals=self.viewers.session_totals,
             live_viewer_totals=self.viewers.live_totals,
             on_orphan=self._finish_orphan,
+            guard=AttemptGuard(guard_settings(settings)),
         )
         self.control: LiveControl = self.manager
         if self.cluster is None:

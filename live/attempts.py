@@ -81,8 +81,9 @@ class AttemptGuard:
         self.clock = clock
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
 
-    def __len__(self) -> int:
-        """Addresses remembered now (for tests of the bound)."""
+    @property
+    def remembered(self) -> int:
+        """Addresses held now (for tests of the bound)."""
         return len(self._entries)
 
     def check(self, address: str) -> Verdict:

@@ -33,7 +33,7 @@ def guard(clock) -> AttemptGuard:
 
 def test_a_fresh_address_goes_ahead(guard):
     assert guard.check("192.0.2.1:5000") == Verdict()
-    assert len(guard) == 0  # looking remembers nothing
+    assert guard.remembered == 0  # looking remembers nothing
 
 
 def test_failures_are_free_then_slowed_doubling_then_refused(guard, clock):
@@ -98,10 +98,10 @@ def test_slow_failures_never_lead_to_a_refusal(guard, clock):
 def test_expired_entries_are_forgotten(guard, clock):
     for index in range(50):
         guard.failed(f"192.0.2.{index}")
-    assert len(guard) == 50
+    assert guard.remembered == 50
     clock.now += 61
     guard.check("198.51.100.1")
-    assert len(guard) == 0
+    assert guard.remembered == 0
 
 
 def test_a_refused_entry_is_kept_until_its_refusal_ends(guard, clock):
@@ -109,10 +109,10 @@ def test_a_refused_entry_is_kept_until_its_refusal_ends(guard, clock):
         guard.failed("192.0.2.1")
     clock.now += 29
     guard.check("198.51.100.1")
-    assert len(guard) == 1
+    assert guard.remembered == 1
     clock.now += 1
     guard.check("198.51.100.1")
-    assert len(guard) == 0
+    assert guard.remembered == 0
 
 
 def test_memory_is_bounded_by_dropping_the_least_recent(clock):
@@ -120,7 +120,7 @@ def test_memory_is_bounded_by_dropping_the_least_recent(clock):
     guard.failed("192.0.2.1")
     for index in range(200):
         guard.failed(f"10.0.{index // 256}.{index % 256}")
-    assert len(guard) == 100
+    assert guard.remembered == 100
     assert guard.check("192.0.2.1") == Verdict()  # the oldest went first
     assert guard.check("10.0.0.199").delay_s > 0
 

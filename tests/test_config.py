@@ -48,6 +48,8 @@ def test_the_shipped_config_is_the_defaults():
         ('redis = "memcached://x"\n', "redis must be a redis://"),
         ('cluster_playback = "teleport"\n', "cluster_playback"),
         ("vod_url_expiry_s = 10\n", "vod_url_expiry_s"),
+        ("auth_slow_after = 20\n", "auth_"),  # beyond auth_refuse_after
+        ("auth_max_delay_s = 0.5\n", "auth_"),  # below auth_delay_s
         ("this is not toml", "cannot read"),
     ],
 )

@@ -124,6 +124,12 @@ class Metrics:
         waiting = GaugeMetricFamily(
             "live_hls_blocking_requests", "Blocking playlist and part requests waiting"
         )
+        throttled = CounterMetricFamily(
+            "live_publish_auth_throttled",
+            "Publish attempts from addresses with failed keys or passphrases, slowed "
+            "or refused, by protocol",
+            labels=["protocol", "action"],
+        )
         deliveries = CounterMetricFamily(
             "live_webhook_deliveries", "Webhook delivery attempts by outcome", labels=["outcome"]
         )
@@ -142,6 +148,11 @@ class Metrics:
                 publishers.add_metric([protocol], by_protocol[protocol])
             for reason, count in manager.refusals.items():
                 refused.add_metric([reason], count)
+            for protocol in ("rtmp", "rtmps", "srt", "whip"):
+                for action in ("slowed", "refused"):
+                    throttled.add_metric(
+                        [protocol, action], manager.throttled[(protocol, action)]
+                    )
             bytes_in.add_metric([], self._bytes_in_total.update(healths))
             parts.add_metric([], self._parts_total.update(packagers))
             total_waiting = 0
@@ -158,7 +169,7 @@ class Metrics:
         for kind, count in sorted(self.hls_requests.items()):
             requests.add_metric([kind], count)
         bytes_out.add_metric([], self.hls_bytes_out)
-        yield from (live, publishers, refused, bytes_in, parts, requests, bytes_out)
+        yield from (live, publishers, refused, throttled, bytes_in, parts, requests, bytes_out)
         yield from (viewers, waiting, deliveries, in_flight)
         yield self._ladder_shed(manager)
         if self.srt_stats is not None:

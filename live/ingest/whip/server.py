@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from live.api.errors import error_response
+from live.attempts import peer_address
 from live.broadcast.manager import PublishRefused, StreamManager
 from live.config import Settings, port_range
 from live.ingest.whip.offer import OfferRefused, choose, parse_offer
@@ -38,6 +39,9 @@ _REFUSALS = {
     "unknown_key": (401, "unauthorized", "The stream key is not valid."),
     "banned": (403, "livestream_banned", "This livestream is banned."),
     "busy": (409, "livestream_live", "Another publisher is live on this stream key."),
+    "rate_limited": (
+        429, "rate_limited", "Too many failed attempts from this address; retry later."
+    ),
 }
 
 
@@ -143,9 +147,13 @@ class WhipServer:
             )
             response.headers["WWW-Authenticate"] = 'Bearer realm="whip"'
             return response
-        livestream = await self.manager.store.get_livestream_by_stream_key(stream_key)
-        if livestream is None:
-            return self._refused("unknown_key")
+        remote = _remote(request)
+        try:
+            livestream = await self.manager.authorise(
+                stream_key, protocol="whip", remote_addr=remote
+            )
+        except PublishRefused as refusal:
+            return self._refused(refusal)
         content_type = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if content_type != "application/sdp":
             return self._error(
@@ -163,11 +171,12 @@ class WhipServer:
             publisher = await self.manager.begin_publish(
                 stream_key,
                 protocol="whip",
-                remote_addr=_remote(request),
+                remote_addr=remote,
                 stop=lambda reason: self._stop(session_id, reason),
+                livestream=livestream,
             )
         except PublishRefused as refusal:
-            return self._refused(refusal.reason)
+            return self._refused(refusal)
         publisher.set_encoder(request.headers.get("User-Agent"))
         session = WhipSession(
             session_id,
@@ -197,7 +206,7 @@ class WhipServer:
         self._add_links(response)
         log.info(
             "WHIP session %s for %s from %s: %s",
-            session_id, livestream.id, _remote(request), session.codecs,
+            session_id, livestream.id, remote, session.codecs,
         )
         return response
 
@@ -216,11 +225,13 @@ class WhipServer:
             session.publisher, session.end_reason or "publisher_disconnected"
         )
 
-    def _refused(self, reason: str) -> web.Response:
-        status, code, message = _REFUSALS[reason]
+    def _refused(self, refusal: PublishRefused) -> web.Response:
+        status, code, message = _REFUSALS[refusal.reason]
         response = self._error(status, code, message)
         if status == 401:
             response.headers["WWW-Authenticate"] = 'Bearer realm="whip", error="invalid_token"'
+        if refusal.retry_after_s is not None:
+            response.headers["Retry-After"] = str(refusal.retry_after_s)
         return response
 
     def _error(
@@ -250,7 +261,7 @@ def _bearer(request: web.Request) -> str:
 def _remote(request: web.Request) -> str:
     peer = request.transport.get_extra_info("peername") if request.transport else None
     if peer:
-        return f"{peer[0]}:{peer[1]}"
+        return peer_address(peer[0], peer[1])
     return request.remote or "?"
 
 

@@ -39,6 +39,7 @@ REJ_FILTER: Final = 1014
 REJ_GROUP: Final = 1015
 # Application codes (1000 + SRT_REJX_*): HTTP-like.
 REJ_UNAUTHORIZED: Final = 2401
+REJ_OVERLOAD: Final = 2402  # SRT_REJX_OVERLOAD: the caller should back off
 REJ_FORBIDDEN: Final = 2403
 REJ_NOT_FOUND: Final = 2404
 REJ_BAD_MODE: Final = 2405
