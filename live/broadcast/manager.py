@@ -42,6 +42,7 @@ from live.control import LiveSession
 from live.media.packet import MediaPacket, TrackInfo
 from live.store.base import Store
 from live.store.errors import StaleFence, StoreUnavailable
+from live.store.ids import same_secret
 from live.store.models import Livestream, Session
 from live.store.times import utcnow
 
@@ -539,7 +540,7 @@ class StreamManager:
                 reason = "deleted"
             elif livestream.is_banned():
                 reason = "banned"
-            elif livestream.stream_key != broadcast.livestream.stream_key:
+            elif not same_secret(livestream.stream_key, broadcast.livestream.stream_key):
                 reason = "key_reset"
             else:
                 continue

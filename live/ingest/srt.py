@@ -29,6 +29,7 @@ from live.ingest.mpegts import MediaItem, TsDemuxer
 from live.media.packet import TrackInfo
 from live.protocols.srt import (
     REJ_BAD_MODE,
+    REJ_BADSECRET,
     REJ_CONFLICT,
     REJ_FORBIDDEN,
     REJ_OVERLOAD,
@@ -261,7 +262,8 @@ class SrtIngestServer:
             )
             code = self.listener.verify_passphrase(event.handle, livestream.srt_passphrase)
             if code:
-                manager.secret_failed(remote)
+                if code == REJ_BADSECRET:  # a wrong (or missing) passphrase: a guess
+                    manager.secret_failed(remote)
                 return code, None, None
             session = _SrtSession(self, event.handle, remote)
             publisher = await manager.begin_publish(

@@ -39,11 +39,11 @@ REJ_FILTER: Final = 1014
 REJ_GROUP: Final = 1015
 # Application codes (1000 + SRT_REJX_*): HTTP-like.
 REJ_UNAUTHORIZED: Final = 2401
-REJ_OVERLOAD: Final = 2402  # SRT_REJX_OVERLOAD: the caller should back off
 REJ_FORBIDDEN: Final = 2403
 REJ_NOT_FOUND: Final = 2404
 REJ_BAD_MODE: Final = 2405
 REJ_CONFLICT: Final = 2409
+REJ_OVERLOAD: Final = 2503  # too many handshakes waiting for an answer
 
 SRT_VERSION: Final = 0x010503
 HSRSP_FLAGS: Final = 0x3F
