@@ -137,9 +137,10 @@ def setup_hls_routes(
     r = app.router
     r.add_get("/live/{playback_id}/index.m3u8", h.multivariant)
     r.add_get("/live/{playback_id}/{rendition}/index.m3u8", h.media_playlist)
-    r.add_get(r"/live/{playback_id}/{rendition}/init-{n:\d+}.mp4", h.init)
-    r.add_get(r"/live/{playback_id}/{rendition}/part-{n:\d+}.m4s", h.part)
-    r.add_get(r"/live/{playback_id}/{rendition}/seg-{n:\d+}.m4s", h.segment)
+    # [0-9], not \d: a look-alike digit (a fullwidth one, U+FF11) must not name a part.
+    r.add_get(r"/live/{playback_id}/{rendition}/init-{n:[0-9]+}.mp4", h.init)
+    r.add_get(r"/live/{playback_id}/{rendition}/part-{n:[0-9]+}.m4s", h.part)
+    r.add_get(r"/live/{playback_id}/{rendition}/seg-{n:[0-9]+}.m4s", h.segment)
     r.add_route("OPTIONS", "/live/{tail:.*}", h.preflight)
     r.add_route("*", "/live/{tail:.*}", h.fallback)
 

@@ -27,8 +27,10 @@ _SEGMENT_MANIFEST = re.compile(r"seg_(\d{5,9})\.json")
 _SEGMENT = re.compile(r"seg_(\d{5,9})\.m4s")
 
 # What /vod serves; manifests are the recorder's own.
+# ASCII digits only: `\d` would take any script's digits, which no stored name has.
 PLAYBACK_NAMES = re.compile(
-    r"index\.m3u8|download\.mp4|poster\.jpg|sprite\.jpg|sprite\.vtt|init_\d{1,6}\.mp4|seg_\d{5,9}\.m4s"
+    r"index\.m3u8|download\.mp4|poster\.jpg|sprite\.jpg|sprite\.vtt|init_[0-9]{1,6}\.mp4"
+    r"|seg_[0-9]{5,9}\.m4s"
 )
 CONTENT_TYPES = {
     ".m3u8": "application/vnd.apple.mpegurl",
