@@ -291,6 +291,9 @@ class LiveServer:
             rate_limiter=limiter,
             cors_origins=parse_origins(self.settings.cors_origins),
             max_body_bytes=self.settings.api_max_body_bytes,
+            # Its own count: wrong API keys do not stop an address from publishing.
+            key_guard=AttemptGuard(guard_settings(self.settings)),
+            throttled=self.manager.throttled,
         )
         api[ASSET_FILES] = self.recordings
         setup_vod_routes(

@@ -14,13 +14,14 @@ API.md that are not built yet go, so each sees what it needs:
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from live.api import api_keys, assets, livestreams, openapi, players, webhooks
-from live.api.auth import auth_middleware
+from live.api.auth import auth_middleware, failed_key_middleware
 from live.api.body import MAX_BODY_BYTES, json_body_middleware
 from live.api.cors import cors_middleware
 from live.api.errors import error_middleware
@@ -33,6 +34,7 @@ from live.api.ratelimit import (
 )
 from live.api.state import CONTROL, STORE, URLS
 from live.api.webhooks import EVENTS, ApiEvents
+from live.attempts import AttemptGuard
 from live.control import LiveControl
 from live.store.base import Store
 from live.urls import PublicUrls
@@ -48,16 +50,22 @@ def build_api(
     rate_limiter: Limiter | None = None,
     cors_origins: Iterable[str] = (),
     max_body_bytes: int = MAX_BODY_BYTES,
+    key_guard: AttemptGuard | None = None,
+    throttled: Counter[tuple[str, str]] | None = None,
 ) -> web.Application:
     """The REST API, to be mounted with `root.add_subapp("/v1", api)`; the root app
     should carry `request_id_middleware`. Without `rate_limiter` there are no limits;
-    without `cors_origins` no CORS."""
+    without `cors_origins` no CORS; without `key_guard` wrong API keys are only
+    rate-limited (`throttled` counts what the guard slowed or refused)."""
     origins = frozenset(cors_origins)
     middlewares: list[Middleware] = [error_middleware]
     if origins:
         middlewares.append(cors_middleware(origins))
     if rate_limiter is not None:
         middlewares.append(anonymous_rate_limit_middleware(rate_limiter))
+    if key_guard is not None:
+        counts: Counter[tuple[str, str]] = Counter() if throttled is None else throttled
+        middlewares.append(failed_key_middleware(key_guard, counts))
     middlewares.append(auth_middleware)
     if rate_limiter is not None:
         middlewares.append(key_rate_limit_middleware(rate_limiter))

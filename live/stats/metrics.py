@@ -126,8 +126,8 @@ class Metrics:
         )
         throttled = CounterMetricFamily(
             "live_publish_auth_throttled",
-            "Publish attempts from addresses with failed keys or passphrases, slowed "
-            "or refused, by protocol",
+            "Attempts from addresses that sent wrong stream keys, passphrases or API "
+            "keys, slowed or refused, by protocol (api: the REST API)",
             labels=["protocol", "action"],
         )
         deliveries = CounterMetricFamily(
@@ -148,7 +148,7 @@ class Metrics:
                 publishers.add_metric([protocol], by_protocol[protocol])
             for reason, count in manager.refusals.items():
                 refused.add_metric([reason], count)
-            for protocol in ("rtmp", "rtmps", "srt", "whip"):
+            for protocol in ("rtmp", "rtmps", "srt", "whip", "api"):
                 for action in ("slowed", "refused"):
                     throttled.add_metric(
                         [protocol, action], manager.throttled[(protocol, action)]
