@@ -11,6 +11,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from conftest import URLS, expect_error
+from test_api_limits import Clock
 
 from live.api import build_api, request_id_middleware
 from live.attempts import AttemptGuard, GuardSettings
@@ -18,13 +19,6 @@ from live.attempts import AttemptGuard, GuardSettings
 GUARD = GuardSettings(
     slow_after=2, refuse_after=4, refuse_for_s=90, delay_s=0.001, max_delay_s=0.001
 )
-
-
-class Clock:
-    now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
