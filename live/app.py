@@ -17,6 +17,7 @@ from live.api.assets import ASSET_FILES, UploadSettings, asset_json
 from live.api.cors import parse_origins
 from live.api.ratelimit import Limiter, RateLimiter
 from live.api.ratelimit_redis import RedisRateLimiter
+from live.attempts import AttemptGuard
 from live.broadcast.bitrate import BitrateLimit
 from live.broadcast.manager import SessionRules, StreamManager
 from live.broadcast.output import StreamOutputs
@@ -24,7 +25,7 @@ from live.broadcast.recovery import close_orphans
 from live.cluster.control import ClusterControl
 from live.cluster.node import ClusterMembership, default_node_url, new_node_id
 from live.cluster.playback import ClusterPlayback, OwnerLookup
-from live.config import Settings, split_address, storage_url
+from live.config import Settings, guard_settings, split_address, storage_url
 from live.control import LiveControl
 from live.events.ban_expiry import BanExpiry, ban_waker
 from live.events.dispatcher import DispatchSettings, RetryPolicy, WebhookDispatcher
@@ -182,6 +183,7 @@ class LiveServer:
             viewer_totals=self.viewers.session_totals,
             live_viewer_totals=self.viewers.live_totals,
             on_orphan=self._finish_orphan,
+            guard=AttemptGuard(guard_settings(settings)),
         )
         self.control: LiveControl = self.manager
         if self.cluster is None:
@@ -390,6 +392,9 @@ class LiveServer:
                 max_upload_bytes=self.settings.max_upload_bytes,
                 upload_expiry_s=self.settings.upload_expiry_s,
             ),
+            # Its own count: wrong API keys do not stop an address from publishing.
+            key_guard=AttemptGuard(guard_settings(self.settings)),
+            throttled=self.manager.throttled,
         )
         assert self.vod_jobs is not None
         api[ASSET_FILES] = AssetDeletion(self.recordings, self.vod_jobs)

@@ -61,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # aiosqlite logs every statement with its values at DEBUG: stream keys and
+    # passphrases among them.
+    logging.getLogger("aiosqlite").setLevel(max(logging.INFO, logging.root.level))
     if args.command == "serve":
         use_mmap_for_large_buffers()
         return _run(_serve(settings), settings.event_loop)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from live.attempts import GuardSettings
 from live.ladder.plan import parse_rungs
 from live.storage.factory import parse_s3_url
 
@@ -133,6 +134,17 @@ class Settings:
     webhook_backoff_base_s: float = 10.0
     webhook_backoff_max_s: float = 900.0
     webhook_retry_for_s: float = 86400.0
+    # Guessing stream keys and SRT passphrases (RTMP, SRT, WHIP): once an address (an
+    # IPv6 one by its /64) has had auth_slow_after failures within auth_window_s,
+    # each of its attempts waits auth_delay_s, doubling per further failure up to
+    # auth_max_delay_s; at auth_refuse_after failures it is refused for
+    # auth_refuse_for_s. Counted per node.
+    auth_slow_after: int = 5
+    auth_refuse_after: int = 10
+    auth_window_s: float = 600.0
+    auth_refuse_for_s: float = 300.0
+    auth_delay_s: float = 1.0
+    auth_max_delay_s: float = 8.0
     # Where the pages (/play, /admin, /publish) load hls.js from: empty for the copy
     # scripts/setup.sh installs under live/web/vendor (no internet needed), or the base
     # of an npm CDN, e.g. "https://cdn.jsdelivr.net/npm".
@@ -244,6 +256,7 @@ class Settings:
         _check_limits(self)
         if self.web_js_url and not self.web_js_url.startswith(("https://", "http://")):
             raise ConfigError("web_js_url must be an http(s) URL, e.g. https://cdn.jsdelivr.net/npm")
+        guard_settings(self)
         return self
 
 
@@ -268,6 +281,21 @@ def _check_limits(settings: Settings) -> None:
     ):
         if not 0.5 <= getattr(settings, name) <= 3600:
             raise ConfigError(f"{name} must be between 0.5 and 3600")
+
+
+def guard_settings(settings: Settings) -> GuardSettings:
+    """The guard against guessing publish secrets, from the `auth_*` settings."""
+    try:
+        return GuardSettings(
+            slow_after=settings.auth_slow_after,
+            refuse_after=settings.auth_refuse_after,
+            window_s=settings.auth_window_s,
+            refuse_for_s=settings.auth_refuse_for_s,
+            delay_s=settings.auth_delay_s,
+            max_delay_s=settings.auth_max_delay_s,
+        )
+    except ValueError as error:
+        raise ConfigError(f"auth_* settings: {error}") from error
 
 
 def storage_url(settings: Settings) -> tuple[str, str | None]:

@@ -61,6 +61,8 @@ def test_the_shipped_config_is_the_defaults():
         ("http_header_timeout_s = 0\n", "http_header_timeout_s"),
         ("rtmp_handshake_timeout_s = 0\n", "rtmp_handshake_timeout_s"),
         ("whip_connect_timeout_s = 0\n", "whip_connect_timeout_s"),
+        ("auth_slow_after = 20\n", "auth_"),  # beyond auth_refuse_after
+        ("auth_max_delay_s = 0.5\n", "auth_"),  # below auth_delay_s
         ("this is not toml", "cannot read"),
     ],
 )

@@ -15,6 +15,7 @@ API.md that are not built yet go, so each sees what it needs:
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 
 from aiohttp import web
@@ -29,7 +30,7 @@ from live.api.assets import (
     AssetIntake,
     UploadSettings,
 )
-from live.api.auth import auth_middleware
+from live.api.auth import auth_middleware, failed_key_middleware
 from live.api.body import MAX_BODY_BYTES, json_body_middleware
 from live.api.cors import cors_middleware
 from live.api.errors import error_middleware
@@ -42,6 +43,7 @@ from live.api.ratelimit import (
 )
 from live.api.state import CONTROL, STORE, URLS
 from live.api.webhooks import EVENTS, ApiEvents
+from live.attempts import AttemptGuard
 from live.control import LiveControl
 from live.limits import LimitHits
 from live.store.base import Store
@@ -66,16 +68,22 @@ def build_api(
     asset_events: AssetEvents | None = None,
     upload_settings: UploadSettings | None = None,
     uploads: UploadReceiver | None = None,
+    key_guard: AttemptGuard | None = None,
+    throttled: Counter[tuple[str, str]] | None = None,
 ) -> web.Application:
     """The REST API, to be mounted with `root.add_subapp("/v1", api)`; the root app
     should carry `request_id_middleware`. Without `rate_limiter` there are no limits;
-    without `cors_origins` no CORS."""
+    without `cors_origins` no CORS; without `key_guard` wrong API keys are only
+    rate-limited (`throttled` counts what the guard slowed or refused)."""
     origins = frozenset(cors_origins)
     middlewares: list[Middleware] = [error_middleware]
     if origins:
         middlewares.append(cors_middleware(origins))
     if rate_limiter is not None:
         middlewares.append(anonymous_rate_limit_middleware(rate_limiter))
+    if key_guard is not None:
+        counts: Counter[tuple[str, str]] = Counter() if throttled is None else throttled
+        middlewares.append(failed_key_middleware(key_guard, counts))
     middlewares.append(auth_middleware)
     if rate_limiter is not None:
         middlewares.append(key_rate_limit_middleware(rate_limiter))

@@ -7,11 +7,15 @@ serialize.py).
 
 from __future__ import annotations
 
+import asyncio
+from collections import Counter
+
 from aiohttp import web
-from aiohttp.typedefs import Handler
+from aiohttp.typedefs import Handler, Middleware
 
 from live.api.errors import ApiError
 from live.api.state import API_KEY, STORE
+from live.attempts import AttemptGuard
 from live.store.models import ApiKey
 
 SAFE_METHODS = frozenset({"GET", "HEAD"})
@@ -52,6 +56,41 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if key.scope != "admin" and request.method not in SAFE_METHODS:
         raise ApiError(403, "forbidden", f"A {key.scope} key may only read (GET)")
     return await handler(request)
+
+
+def failed_key_middleware(guard: AttemptGuard, throttled: Counter[tuple[str, str]]) -> Middleware:
+    """Before auth: an address that sent wrong API keys waits before its next key is
+    looked at, then is refused (429 `rate_limited`, Retry-After) for a while, as
+    publishers with wrong stream keys are (`live/attempts.py`). Counted in
+    `throttled` as ("api", "slowed" | "refused")."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if presented_key(request) is None:  # nothing to guess with
+            return await handler(request)
+        address = request.remote or ""
+        verdict = guard.check(address)
+        if not verdict.refused and verdict.delay_s > 0:
+            throttled[("api", "slowed")] += 1
+            await asyncio.sleep(verdict.delay_s)
+            verdict = guard.check(address)
+        if verdict.refused:
+            throttled[("api", "refused")] += 1
+            retry_after = verdict.retry_after_whole_s
+            raise ApiError(
+                429,
+                "rate_limited",
+                f"Too many wrong API keys from this address; retry after {retry_after} s",
+                headers={"Retry-After": str(retry_after)},
+            )
+        try:
+            return await handler(request)
+        except ApiError as exc:
+            if exc.status == 401:
+                guard.failed(address)
+            raise
+
+    return middleware
 
 
 def api_key(request: web.Request) -> ApiKey:

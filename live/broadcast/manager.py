@@ -2,6 +2,8 @@
 
 Every ingest (RTMP, SRT, WHIP) asks `begin_publish` with the stream key and gets a
 Publisher or a PublishRefused; from then on it only pushes tracks and packets. The
+key is checked by `authorise`, behind the guard against guessing: an address that
+sent wrong keys (or SRT passphrases) is slowed, then refused for a while. The
 manager applies the one-publisher-per-key rule (with takeover of a silent
 publisher; across nodes through the stream's lease), keeps a session open through
 the reconnect window, writes sessions to the store, starts the stream's outputs
@@ -12,6 +14,7 @@ the API uses to disconnect a publisher on this node.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import time
@@ -20,6 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+from live.attempts import AttemptGuard, GuardSettings
 from live.broadcast import events
 from live.broadcast.bitrate import BitrateLimit
 from live.broadcast.broadcast import Broadcast
@@ -40,12 +44,13 @@ from live.limits import LimitHits
 from live.media.packet import MediaPacket, TrackInfo
 from live.store.base import Store
 from live.store.errors import StaleFence, StoreUnavailable
+from live.store.ids import same_secret
 from live.store.models import Livestream, Session
 from live.store.times import utcnow
 
 log = logging.getLogger(__name__)
 
-RefusalReason = Literal["unknown_key", "banned", "busy", "limit"]
+RefusalReason = Literal["unknown_key", "banned", "busy", "limit", "rate_limited"]
 Takeover = Literal["stale", "always", "never"]
 ViewerTotals = Callable[[Broadcast], dict[str, int]]
 # Ends a publisher may come back from within the reconnect window.
@@ -55,9 +60,13 @@ _RECOVERABLE = ("publisher_disconnected", "timeout", "error")
 class PublishRefused(Exception):
     """The publish is not allowed; `reason` decides the protocol's answer."""
 
-    def __init__(self, reason: RefusalReason, message: str) -> None:
+    def __init__(
+        self, reason: RefusalReason, message: str, *, retry_after_s: int | None = None
+    ) -> None:
         super().__init__(message)
         self.reason = reason
+        # rate_limited: when the address may try again.
+        self.retry_after_s = retry_after_s
 
 
 class Outputs(Protocol):
@@ -104,6 +113,7 @@ class StreamManager:
         live_viewer_totals: ViewerTotals | None = None,
         on_orphan: OrphanHandler | None = None,
         limit_hits: LimitHits | None = None,
+        guard: AttemptGuard | None = None,
     ) -> None:
         self.store = store
         self.outputs = outputs
@@ -117,9 +127,15 @@ class StreamManager:
         # A session of a dead node that this one closed (its recording is finalised).
         self.on_orphan = on_orphan
         self.broadcasts: dict[str, Broadcast] = {}
-        self.refusals: dict[str, int] = {"unknown_key": 0, "banned": 0, "busy": 0, "limit": 0}
+        self.refusals: dict[str, int] = {
+            "unknown_key": 0, "banned": 0, "busy": 0, "limit": 0, "rate_limited": 0,
+        }
         # Refusals and disconnections by the limit that caused them (/metrics).
         self.limit_hits = limit_hits or LimitHits()
+        # Failed keys and passphrases per client address (per node: see attempts.py),
+        # and the attempts it slowed or refused, by (protocol, "slowed" | "refused").
+        self.guard = guard or AttemptGuard(GuardSettings())
+        self.throttled: collections.Counter[tuple[str, str]] = collections.Counter()
         self._leases: dict[str, Lease] = {}
         self._background: set[asyncio.Task[Any]] = set()
         self._lock = asyncio.Lock()
@@ -128,14 +144,23 @@ class StreamManager:
 
     # -- publishing ------------------------------------------------------------------
 
-    async def begin_publish(
-        self,
-        stream_key: str,
-        *,
-        protocol: str,
-        remote_addr: str,
-        stop: StopConnection,
-    ) -> Publisher:
+    async def authorise(self, stream_key: str, *, protocol: str, remote_addr: str) -> Livestream:
+        """The livestream `stream_key` publishes to, or PublishRefused (unknown_key,
+        rate_limited, busy). An address with recent failures waits before its key is
+        looked at, whether the key is right or not, and one with too many is refused
+        without a look; a wrong key counts as a failure."""
+        verdict = self.guard.check(remote_addr)
+        if not verdict.refused and verdict.delay_s > 0:
+            self.throttled[(protocol, "slowed")] += 1
+            await asyncio.sleep(verdict.delay_s)
+            verdict = self.guard.check(remote_addr)  # parallel attempts may have failed
+        if verdict.refused:
+            self.throttled[(protocol, "refused")] += 1
+            raise self._refuse(
+                "rate_limited", protocol, remote_addr,
+                f"too many failed attempts; try again in {verdict.retry_after_whole_s} s",
+                retry_after_s=verdict.retry_after_whole_s,
+            )
         livestream = None
         if stream_key:
             try:
@@ -146,7 +171,30 @@ class StreamManager:
                     "the server's state is unreachable; try again in a moment",
                 ) from None
         if livestream is None:
+            self.secret_failed(remote_addr)
             raise self._refuse("unknown_key", protocol, remote_addr, "no livestream has this key")
+        return livestream
+
+    def secret_failed(self, remote_addr: str) -> None:
+        """A wrong secret from `remote_addr` that the manager did not see itself (an
+        SRT passphrase): it counts against the address like a wrong key."""
+        self.guard.failed(remote_addr)
+
+    async def begin_publish(
+        self,
+        stream_key: str,
+        *,
+        protocol: str,
+        remote_addr: str,
+        stop: StopConnection,
+        livestream: Livestream | None = None,
+    ) -> Publisher:
+        """`livestream`: the one `authorise` already returned for this key (WHIP and
+        SRT need it before the publish begins); otherwise the key is authorised here."""
+        if livestream is None:
+            livestream = await self.authorise(
+                stream_key, protocol=protocol, remote_addr=remote_addr
+            )
         if livestream.is_banned():
             raise self._refuse("banned", protocol, remote_addr, "this livestream is banned")
         if self.closing:
@@ -254,11 +302,17 @@ class StreamManager:
         await self.disconnect(livestream_id, "publisher_disconnected")
 
     def _refuse(
-        self, reason: RefusalReason, protocol: str, remote_addr: str, message: str
+        self,
+        reason: RefusalReason,
+        protocol: str,
+        remote_addr: str,
+        message: str,
+        *,
+        retry_after_s: int | None = None,
     ) -> PublishRefused:
         self.refusals[reason] += 1
         log.warning("refused %s publish from %s: %s (%s)", protocol, remote_addr, reason, message)
-        return PublishRefused(reason, message)
+        return PublishRefused(reason, message, retry_after_s=retry_after_s)
 
     def _start_broadcast(self, livestream: Livestream) -> Broadcast:
         broadcast = Broadcast(self, livestream, self.rules.segment_target)
@@ -512,7 +566,7 @@ class StreamManager:
                 reason = "deleted"
             elif livestream.is_banned():
                 reason = "banned"
-            elif livestream.stream_key != broadcast.livestream.stream_key:
+            elif not same_secret(livestream.stream_key, broadcast.livestream.stream_key):
                 reason = "key_reset"
             else:
                 continue

@@ -76,7 +76,7 @@ def parse_live_target(raw_target: str) -> LiveTarget | None:
     digits = name[len(prefix) : -len(suffix)]
     if (
         not name.endswith(suffix)
-        or not digits.isdigit()
+        or not (digits.isascii() and digits.isdigit())  # no look-alike digits
         or not digits.isascii()
         or len(digits) > MAX_INDEX_DIGITS
     ):

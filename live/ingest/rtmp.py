@@ -21,6 +21,7 @@ import ssl
 import time
 from fractions import Fraction
 
+from live.attempts import peer_address
 from live.broadcast.manager import PublishRefused, StreamManager
 from live.broadcast.publisher import Publisher
 from live.ingest.low_water import COALESCE_S, LowWaterMark
@@ -149,7 +150,7 @@ class _RtmpSession(asyncio.Protocol):
                 self.server.read_coalesce_s,
             )
         peer = transport.get_extra_info("peername") or ("?", 0)
-        self.remote = f"{peer[0]}:{peer[1]}"
+        self.remote = peer_address(peer[0], peer[1])
         self.server._sessions.add(self)
         self._arm_watchdog(self.server.handshake_timeout_s)
 

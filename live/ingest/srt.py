@@ -22,6 +22,7 @@ import logging
 import socket
 from typing import Any
 
+from live.attempts import peer_address
 from live.broadcast.manager import PublishRefused, StreamManager
 from live.broadcast.publisher import Publisher
 from live.ingest.mpegts import MediaItem, TsDemuxer
@@ -29,6 +30,7 @@ from live.limits import LimitHits
 from live.media.packet import TrackInfo
 from live.protocols.srt import (
     REJ_BAD_MODE,
+    REJ_BADSECRET,
     REJ_CONFLICT,
     REJ_FORBIDDEN,
     REJ_OVERLOAD,
@@ -43,8 +45,11 @@ from live.protocols.srt import (
 log = logging.getLogger(__name__)
 
 _REFUSAL_CODES = {
-    "unknown_key": REJ_FORBIDDEN, "banned": REJ_FORBIDDEN, "busy": REJ_CONFLICT,
-    "limit": REJ_OVERLOAD,
+    "unknown_key": REJ_FORBIDDEN,
+    "banned": REJ_FORBIDDEN,
+    "busy": REJ_CONFLICT,
+    "limit": REJ_OVERLOAD,  # the server is at a limit
+    "rate_limited": REJ_OVERLOAD,  # too many failed attempts: back off
 }
 _END_REASONS = {
     "shutdown": "publisher_disconnected",
@@ -239,7 +244,7 @@ class SrtIngestServer:
 
     async def _decide(self, event: ConnectionRequested) -> None:
         handle, listener = event.handle, self.listener
-        remote = f"{event.peer[0]}:{event.peer[1]}"
+        remote = peer_address(event.peer[0], event.peer[1])
         try:
             code, publisher, session = await self._authorise(event, remote)
         except Exception:
@@ -266,18 +271,23 @@ class SrtIngestServer:
     ) -> tuple[int, Publisher | None, _SrtSession | None]:
         if event.mode != "publish":
             return REJ_BAD_MODE, None, None
-        store = self.manager.store
-        livestream = None
-        if event.stream_key:
-            livestream = await store.get_livestream_by_stream_key(event.stream_key)
-        if livestream is not None:
+        manager = self.manager
+        try:
+            livestream = await manager.authorise(
+                event.stream_key, protocol="srt", remote_addr=remote
+            )
             code = self.listener.verify_passphrase(event.handle, livestream.srt_passphrase)
             if code:
+                if code == REJ_BADSECRET:  # a wrong (or missing) passphrase: a guess
+                    manager.secret_failed(remote)
                 return code, None, None
-        session = _SrtSession(self, event.handle, remote)
-        try:
-            publisher = await self.manager.begin_publish(
-                event.stream_key, protocol="srt", remote_addr=remote, stop=session.stop
+            session = _SrtSession(self, event.handle, remote)
+            publisher = await manager.begin_publish(
+                event.stream_key,
+                protocol="srt",
+                remote_addr=remote,
+                stop=session.stop,
+                livestream=livestream,
             )
         except PublishRefused as refusal:
             return _REFUSAL_CODES.get(refusal.reason, REJ_FORBIDDEN), None, None

@@ -42,12 +42,14 @@ _SEGMENT_MANIFEST = re.compile(r"seg_(\d{5,9})\.json")
 _SEGMENT = re.compile(r"seg_(\d{5,9})\.m4s")
 
 # A processed upload's rendition names, and the objects of one rendition.
-RENDITION_NAME = r"(?:\d{1,5}p|audio)"
-_RENDITION_OBJECT = RENDITION_NAME + r"(?:\.m3u8|_init\.mp4|_\d{5,9}\.m4s)"
+# ASCII digits only: `\d` would take any script's digits, which no stored name has.
+RENDITION_NAME = r"(?:[0-9]{1,5}p|audio)"
+_RENDITION_OBJECT = RENDITION_NAME + r"(?:\.m3u8|_init\.mp4|_[0-9]{5,9}\.m4s)"
 # What /vod serves; manifests are the recorder's own. One path segment of letters,
 # digits, "_" and one "." before the extension: nothing can climb out of the asset.
 PLAYBACK_NAMES = re.compile(
-    r"index\.m3u8|download\.mp4|poster\.jpg|sprite\.jpg|sprite\.vtt|init_\d{1,6}\.mp4|seg_\d{5,9}\.m4s"
+    r"index\.m3u8|download\.mp4|poster\.jpg|sprite\.jpg|sprite\.vtt|init_[0-9]{1,6}\.mp4"
+    r"|seg_[0-9]{5,9}\.m4s"
     "|" + _RENDITION_OBJECT
 )
 CONTENT_TYPES = {

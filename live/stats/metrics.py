@@ -131,6 +131,12 @@ class Metrics:
         waiting = GaugeMetricFamily(
             "live_hls_blocking_requests", "Blocking playlist and part requests waiting"
         )
+        throttled = CounterMetricFamily(
+            "live_publish_auth_throttled",
+            "Attempts from addresses that sent wrong stream keys, passphrases or API "
+            "keys, slowed or refused, by protocol (api: the REST API)",
+            labels=["protocol", "action"],
+        )
         deliveries = CounterMetricFamily(
             "live_webhook_deliveries", "Webhook delivery attempts by outcome", labels=["outcome"]
         )
@@ -149,6 +155,11 @@ class Metrics:
                 publishers.add_metric([protocol], by_protocol[protocol])
             for reason, count in manager.refusals.items():
                 refused.add_metric([reason], count)
+            for protocol in ("rtmp", "rtmps", "srt", "whip", "api"):
+                for action in ("slowed", "refused"):
+                    throttled.add_metric(
+                        [protocol, action], manager.throttled[(protocol, action)]
+                    )
             bytes_in.add_metric([], self._bytes_in_total.update(healths))
             parts.add_metric([], self._parts_total.update(packagers))
             total_waiting = 0
@@ -165,7 +176,7 @@ class Metrics:
         for kind, count in sorted(self.hls_requests.items()):
             requests.add_metric([kind], count)
         bytes_out.add_metric([], self.hls_bytes_out)
-        yield from (live, publishers, refused, bytes_in, parts, requests, bytes_out)
+        yield from (live, publishers, refused, throttled, bytes_in, parts, requests, bytes_out)
         yield from (viewers, waiting, deliveries, in_flight)
         yield self._ladder_shed(manager)
         yield self._limit_refusals()

@@ -228,6 +228,13 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX uploads_expiry ON uploads (expires_at);
     """,
+    # 9: livestreams are found at publish time by the hash of their stream key
+    # (`ids.hash_stream_key`, registered as `stream_key_digest` on the connection).
+    """
+    ALTER TABLE livestreams ADD COLUMN stream_key_hash TEXT;
+    UPDATE livestreams SET stream_key_hash = stream_key_digest(stream_key);
+    CREATE UNIQUE INDEX livestreams_by_key_hash ON livestreams (stream_key_hash);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

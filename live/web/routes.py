@@ -167,8 +167,10 @@ class _WebHandlers:
         root = self.static_dir
         if path.startswith("vendor/"):
             root, path = self.vendor_dir, path.removeprefix("vendor/")
+        if not _STATIC_PATH.fullmatch(path):  # first: a NUL would make resolve() raise
+            return error_response(404, "not_found", "No such file")
         file = (root / path).resolve()
-        if not _STATIC_PATH.fullmatch(path) or not file.is_relative_to(root) or not file.is_file():
+        if not file.is_relative_to(root) or not file.is_file():
             return error_response(404, "not_found", "No such file")
         response = web.FileResponse(
             file,

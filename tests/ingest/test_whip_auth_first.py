@@ -9,6 +9,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from live.broadcast.manager import SessionRules, StreamManager
 from live.ingest.whip import WhipServer
 from live.ingest.whip.server import WhipSettings
 
@@ -22,7 +23,7 @@ class _Store:
 
 @pytest.fixture
 async def client():
-    server = WhipServer(SimpleNamespace(store=_Store()), WhipSettings())
+    server = WhipServer(StreamManager(_Store(), None, SessionRules()), WhipSettings())
     app = web.Application()
     server.setup_routes(app)
     async with TestClient(TestServer(app)) as client:

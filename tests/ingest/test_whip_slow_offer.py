@@ -16,14 +16,17 @@ from live.ingest.whip.server import WhipSettings
 from live.limits import LimitHits
 
 
-class _Store:
-    async def get_livestream_by_stream_key(self, key: str):
-        return SimpleNamespace(id="ls_1", transcode="auto") if key == "sk_good" else None
+class _Manager:
+    """What WHIP asks of the stream manager before it reads an offer: the key's stream."""
+
+    async def authorise(self, stream_key: str, *, protocol: str, remote_addr: str):
+        assert stream_key == "sk_good"
+        return SimpleNamespace(id="ls_1", transcode="auto")
 
 
 async def test_an_offer_that_stops_arriving_gets_408_and_the_connection_closes():
     hits = LimitHits()
-    server = WhipServer(SimpleNamespace(store=_Store()), WhipSettings(body_timeout_s=0.5), hits)
+    server = WhipServer(_Manager(), WhipSettings(body_timeout_s=0.5), hits)
     app = web.Application()
     server.setup_routes(app)
     async with TestServer(app) as test_server:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from types import SimpleNamespace
 
 from live.broadcast.health import IngestHealth
@@ -49,7 +50,7 @@ def _sample(metrics: Metrics, name: str) -> float:
 
 
 def test_ingest_bytes_and_parts_counters_survive_the_end_of_a_session():
-    manager = SimpleNamespace(broadcasts={}, refusals={})
+    manager = SimpleNamespace(broadcasts={}, refusals={}, throttled=Counter())
     metrics = Metrics()
     metrics.bind(manager, hls=None)
     manager.broadcasts["ls_1"] = first = _broadcast(1000, 7)

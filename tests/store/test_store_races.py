@@ -214,10 +214,10 @@ async def test_reset_stream_key_swaps_the_lookup_in_one_step(
 ) -> None:
     a, b = stores
     ls = await a.create_livestream(name="x")
-    # Counts the stream keys that resolve to the livestream, in one atomic read
-    # (a test may use KEYS; the store never does).
+    # Counts the stream key lookups (by hash) that resolve to the livestream, in one
+    # atomic read (a test may use KEYS; the store never does).
     count_keys = b.client.register_script(
-        "local n, current = 0, redis.call('HGET', KEYS[1], 'stream_key') "
+        "local n, current = 0, redis.call('HGET', KEYS[1], '_key_hash') "
         "for _, k in ipairs(redis.call('KEYS', 'live:ls:key:*')) do "
         "  if redis.call('GET', k) == ARGV[1] then n = n + 1 "
         "    if k ~= 'live:ls:key:' .. current then return -1 end end end "

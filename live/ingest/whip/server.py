@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from live.api.errors import error_response
+from live.attempts import peer_address
 from live.broadcast.manager import PublishRefused, StreamManager
 from live.config import Settings, port_range
 from live.ingest.whip.offer import OfferRefused, choose, parse_offer
@@ -41,6 +42,9 @@ _REFUSALS = {
     "banned": (403, "livestream_banned", "This livestream is banned."),
     "busy": (409, "livestream_live", "Another publisher is live on this stream key."),
     "limit": (503, "unavailable", "This server is at its limit of live streams; try later."),
+    "rate_limited": (
+        429, "rate_limited", "Too many failed attempts from this address; retry later."
+    ),
 }
 
 
@@ -150,9 +154,13 @@ class WhipServer:
             )
             response.headers["WWW-Authenticate"] = 'Bearer realm="whip"'
             return response
-        livestream = await self.manager.store.get_livestream_by_stream_key(stream_key)
-        if livestream is None:
-            return self._refused("unknown_key")
+        remote = _remote(request)
+        try:
+            livestream = await self.manager.authorise(
+                stream_key, protocol="whip", remote_addr=remote
+            )
+        except PublishRefused as refusal:
+            return self._refused(refusal)
         content_type = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if content_type != "application/sdp":
             return self._error(
@@ -183,11 +191,12 @@ class WhipServer:
             publisher = await self.manager.begin_publish(
                 stream_key,
                 protocol="whip",
-                remote_addr=_remote(request),
+                remote_addr=remote,
                 stop=lambda reason, message="": self._stop(session_id, reason),
+                livestream=livestream,
             )
         except PublishRefused as refusal:
-            return self._refused(refusal.reason)
+            return self._refused(refusal)
         publisher.set_encoder(request.headers.get("User-Agent"))
         session = WhipSession(
             session_id,
@@ -218,7 +227,7 @@ class WhipServer:
         self._add_links(response)
         log.info(
             "WHIP session %s for %s from %s: %s",
-            session_id, livestream.id, _remote(request), session.codecs,
+            session_id, livestream.id, remote, session.codecs,
         )
         return response
 
@@ -237,12 +246,14 @@ class WhipServer:
             session.publisher, session.end_reason or "publisher_disconnected"
         )
 
-    def _refused(self, reason: str) -> web.Response:
-        status, code, message = _REFUSALS[reason]
+    def _refused(self, refusal: PublishRefused) -> web.Response:
+        status, code, message = _REFUSALS[refusal.reason]
         response = self._error(status, code, message)
         if status == 401:
             response.headers["WWW-Authenticate"] = 'Bearer realm="whip", error="invalid_token"'
-        if status == 503:
+        if refusal.retry_after_s is not None:
+            response.headers["Retry-After"] = str(refusal.retry_after_s)
+        elif status == 503:
             response.headers["Retry-After"] = "10"
         return response
 
@@ -273,7 +284,7 @@ def _bearer(request: web.Request) -> str:
 def _remote(request: web.Request) -> str:
     peer = request.transport.get_extra_info("peername") if request.transport else None
     if peer:
-        return f"{peer[0]}:{peer[1]}"
+        return peer_address(peer[0], peer[1])
     return request.remote or "?"
 
 

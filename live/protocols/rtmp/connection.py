@@ -363,7 +363,11 @@ class RtmpServerConnection:
                 None,
                 _status("error", "NetConnection.Connect.Rejected", "Unknown application"),
             )
-            raise RtmpError(f"connect to unknown app {app[:_MAX_NAME_IN_REPLY]!r}")
+            # Not the name itself: a publisher that left out the app sends its
+            # stream key here (rtmp://host/KEY).
+            raise RtmpError(
+                f"connect to an unknown app ({len(app)} characters; expected {self._app!r})"
+            )
 
         self._send_control(control.WINDOW_ACK_SIZE, control.u32(self._window_ack_size))
         self._send_control(

@@ -7,18 +7,20 @@ decode time and `timestamp + composition_time` the presentation time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
 class ConnectRequested:
-    """The client connected to the configured app; the core has already answered."""
+    """The client connected to the configured app; the core has already answered.
+    The URL and properties may hold a stream key (some clients put it in tcUrl):
+    kept out of repr, so a logged event shows no secret."""
 
     app: str
-    tc_url: str
+    tc_url: str = field(repr=False)
     flash_ver: str
-    properties: dict[str, Any]
+    properties: dict[str, Any] = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,12 +28,13 @@ class PublishRequested:
     """The client wants to publish; answer with `accept_publish` or `reject_publish`.
 
     `stream_key` is the URL-decoded publish name before any "?", without a
-    leading "<app>/"; `query` is the raw text after the "?" ("" if none).
+    leading "<app>/"; `query` is the raw text after the "?" ("" if none). Both are
+    secrets (a query often carries a password), kept out of repr.
     """
 
     stream_id: int
-    stream_key: str
-    query: str
+    stream_key: str = field(repr=False)
+    query: str = field(repr=False)
     publish_type: str
 
 

@@ -6,7 +6,7 @@ gave it (also the destination ID the caller puts on its packets).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,12 +15,13 @@ class ConnectionRequested:
 
     The caller repeats its conclusion every 250 ms until answered; the repeats are
     absorbed by the listener, so this event comes once per connection attempt.
+    The stream id holds the stream key: both are kept out of repr.
     """
 
     handle: int
     peer: tuple[str, int]
-    stream_id: str
-    stream_key: str
+    stream_id: str = field(repr=False)
+    stream_key: str = field(repr=False)
     mode: str
     encrypted: bool
 

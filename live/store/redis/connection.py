@@ -66,15 +66,17 @@ class RedisConnection:
         indexes: list[str],
         lookups: Sequence[str] = (),
         only_new: bool = False,
+        own_fields: dict[str, str] | None = None,
     ) -> str | None:
         """Write a new record with its index entries and lookups in one step. With
-        `only_new`, nothing is written if the first lookup exists: its id is answered."""
+        `only_new`, nothing is written if the first lookup exists: its id is answered.
+        `own_fields` ("_name": text) go into the hash beside the record's."""
         try:
             answer = await self._run(
                 lua.INSERT,
                 [key, self._keys.seq, *indexes, *lookups],
                 [to_storage(stamp), record.id, len(indexes), "1" if only_new else "0",
-                 *changes_args(to_hash(record))],
+                 *changes_args({**to_hash(record), **(own_fields or {})})],
             )  # fmt: skip
         except ResponseError as exc:
             raise_if_exists(exc, record.id)

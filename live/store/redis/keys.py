@@ -10,7 +10,8 @@ the total a ZCARD, and "created before T" a lex bound.
     seq                         counter: insertion order of every record
     ls:<id>                     livestream hash
     ls:index                    all livestreams (ordered members)
-    ls:key:<stream key>         -> livestream id (the ingest's lookup)
+    ls:key:<sha256 of its key>  -> livestream id (the ingest's lookup; the record's
+                                `_key_hash` names it)
     ls:pb:<playback id>         -> livestream id (the viewers' lookup)
     ls:bans                     bans with an until: score = until in µs, member = id
     ls:live, ls:banned          livestreams flagged live, with a ban (ordered)
@@ -73,8 +74,8 @@ class Keys:
     def livestream(self, livestream_id: str) -> str:
         return f"{self.prefix}ls:{livestream_id}"
 
-    def stream_key(self, stream_key: str) -> str:
-        return f"{self.prefix}ls:key:{stream_key}"
+    def stream_key_hash(self, key_hash: str) -> str:
+        return f"{self.prefix}ls:key:{key_hash}"
 
     def playback_id(self, playback_id: str) -> str:
         return f"{self.prefix}ls:pb:{playback_id}"

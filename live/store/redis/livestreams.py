@@ -1,7 +1,9 @@
 """Redis part of the store: livestreams, stream keys and bans.
 
-A livestream is found in one step by id (`ls:<id>`), by stream key (`ls:key:<key>`)
-and by playback id (`ls:pb:<id>`). Bans with an end are also in `ls:bans` by end
+A livestream is found in one step by id (`ls:<id>`), by the hash of its stream key
+(`ls:key:<sha256>`, so that no lookup compares a stranger's key with a stored one
+byte by byte; the record keeps the hash as `_key_hash`) and by playback id
+(`ls:pb:<id>`). Bans with an end are also in `ls:bans` by end
 time, so lifting the expired ones reads only those. The ordered indexes `ls:live`
 (flagged live) and `ls:banned` (with a ban, ended or not) let a status filter read
 only the streams that are live or banned, plus the page itself.
@@ -9,12 +11,13 @@ only the streams that are live or banned, plus the page itself.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
 from live.store.aggregates.livestreams import LivestreamStore
 from live.store.checks import check_fields, check_page, check_status
-from live.store.ids import new_id, new_playback_id, new_stream_key
+from live.store.ids import hash_stream_key, new_id, new_playback_id, new_stream_key, same_secret
 from live.store.models import LIVESTREAM_SETTINGS, Livestream, Status
 from live.store.redis.codec import from_hash, pairs_to_dict
 from live.store.redis.connection import RedisConnection, changes_args, records_of
@@ -26,9 +29,10 @@ from live.store.times import to_storage, utcnow
 _DELETE = script("""
 local id = ARGV[2]
 local key = P .. 'ls:' .. id
-local f = redis.call('HMGET', key, 'stream_key', 'playback_id', 'created_at', '_seq')
-if not f[1] then return 0 end
-redis.call('DEL', P .. 'ls:key:' .. f[1], P .. 'ls:pb:' .. f[2], key)
+local f = redis.call('HMGET', key, '_key_hash', 'playback_id', 'created_at', '_seq')
+if not f[2] then return 0 end
+if f[1] then redis.call('DEL', P .. 'ls:key:' .. f[1]) end
+redis.call('DEL', P .. 'ls:pb:' .. f[2], key)
 local member = ordered(f[3], f[4], id)
 for _, index in ipairs({'ls:index', 'ls:live', 'ls:banned'}) do
     redis.call('ZREM', P .. index, member)
@@ -53,17 +57,33 @@ return 1
 """)
 
 # Swap the stream key: the old lookup goes and the new one comes in the same step.
-# ARGV: prefix, id, new key, updated_at.
+# ARGV: prefix, id, new key, its hash, updated_at.
 _RESET_KEY = script("""
 local id = ARGV[2]
 local key = P .. 'ls:' .. id
-local old = redis.call('HGET', key, 'stream_key')
-if not old then return 0 end
-redis.call('DEL', P .. 'ls:key:' .. old)
-redis.call('SET', P .. 'ls:key:' .. ARGV[3], id)
-redis.call('HSET', key, 'stream_key', ARGV[3], 'updated_at', ARGV[4])
+if redis.call('EXISTS', key) == 0 then return 0 end
+local old = redis.call('HGET', key, '_key_hash')
+if old then redis.call('DEL', P .. 'ls:key:' .. old) end
+redis.call('SET', P .. 'ls:key:' .. ARGV[4], id)
+redis.call('HSET', key, 'stream_key', ARGV[3], '_key_hash', ARGV[4], 'updated_at', ARGV[5])
 return 1
 """)
+
+# A lookup by plaintext stream key, as stores before `_key_hash` wrote them, becomes
+# one by its hash. ARGV: prefix, the plaintext, its hash.
+_HASH_OLD_LOOKUP = script("""
+local old = P .. 'ls:key:' .. ARGV[2]
+local id = redis.call('GET', old)
+if not id then return 0 end
+local key = P .. 'ls:' .. id
+if redis.call('HGET', key, 'stream_key') == ARGV[2] then
+    redis.call('SET', P .. 'ls:key:' .. ARGV[3], id)
+    redis.call('HSET', key, '_key_hash', ARGV[3])
+end
+redis.call('DEL', old)
+return 1
+""")
+_HASH_HEX = re.compile(r"[0-9a-f]{64}")
 
 # Ban or unban: the record's fields and its entry in ls:bans together.
 # ARGV: prefix, id, until in µs ("" = no end, or not banned), changes.
@@ -179,12 +199,14 @@ class RedisLivestreams(RedisConnection, LivestreamStore):
             updated_at=now,
         )
         keys = self._keys
+        key_hash = hash_stream_key(ls.stream_key)
         await self._insert(
             ls,
             keys.livestream(ls.id),
             stamp=now,
             indexes=[keys.livestreams],
-            lookups=[keys.stream_key(ls.stream_key), keys.playback_id(ls.playback_id)],
+            lookups=[keys.stream_key_hash(key_hash), keys.playback_id(ls.playback_id)],
+            own_fields={"_key_hash": key_hash},
         )
         return ls
 
@@ -192,9 +214,30 @@ class RedisLivestreams(RedisConnection, LivestreamStore):
         return await self._get(Livestream, self._keys.livestream(livestream_id))
 
     async def get_livestream_by_stream_key(self, stream_key: str) -> Livestream | None:
-        return await self._lookup(
-            Livestream, self._keys.stream_key(stream_key), self._keys.livestream("")
+        found = await self._lookup(
+            Livestream,
+            self._keys.stream_key_hash(hash_stream_key(stream_key)),
+            self._keys.livestream(""),
         )
+        if found is None or not same_secret(found.stream_key, stream_key):
+            return None
+        return found
+
+    async def hash_old_stream_key_lookups(self) -> int:
+        """Turn lookups by plaintext stream key (written before they were hashed)
+        into lookups by hash; answers how many. Any node may run it at start-up,
+        several at once."""
+        pattern = self._keys.stream_key_hash("*")
+        start = len(pattern) - 1
+        done = 0
+        async for name in self._redis.scan_iter(match=pattern, count=1000):
+            plaintext = name[start:]
+            if _HASH_HEX.fullmatch(plaintext):
+                continue
+            done += await self._run(
+                _HASH_OLD_LOOKUP, [], [plaintext, hash_stream_key(plaintext)]
+            )
+        return done
 
     async def get_livestream_by_playback_id(self, playback_id: str) -> Livestream | None:
         return await self._lookup(
@@ -238,7 +281,9 @@ class RedisLivestreams(RedisConnection, LivestreamStore):
 
     async def reset_stream_key(self, livestream_id: str) -> str | None:
         key = new_stream_key()
-        done = await self._run(_RESET_KEY, [], [livestream_id, key, to_storage(utcnow())])
+        done = await self._run(
+            _RESET_KEY, [], [livestream_id, key, hash_stream_key(key), to_storage(utcnow())]
+        )
         return key if done else None
 
     async def ban(

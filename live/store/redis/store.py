@@ -58,7 +58,9 @@ class RedisStore(
             raise ConnectionError(
                 f"Redis at {_without_password(url)} does not answer: {exc}"
             ) from exc
-        return cls(client, prefix=prefix)
+        store = cls(client, prefix=prefix)
+        await store.hash_old_stream_key_lookups()
+        return store
 
 
 def _without_password(url: str) -> str:

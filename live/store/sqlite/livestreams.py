@@ -8,7 +8,7 @@ from typing import Any
 
 from live.store.aggregates.livestreams import LivestreamStore
 from live.store.checks import check_fields, check_page, check_status
-from live.store.ids import new_id, new_playback_id, new_stream_key
+from live.store.ids import hash_stream_key, new_id, new_playback_id, new_stream_key, same_secret
 from live.store.models import LIVESTREAM_SETTINGS, Livestream, Status
 from live.store.sqlite.connection import SqliteConnection, assignments, encode, time_or_none
 from live.store.times import from_storage, to_storage, utcnow
@@ -50,13 +50,14 @@ class SqliteLivestreams(SqliteConnection, LivestreamStore):
             updated_at=now,
         )
         await self._write(
-            "INSERT INTO livestreams (id, name, stream_key, playback_id, record, latency_mode,"
-            " transcode, reconnect_window_s, max_duration_s, srt_passphrase, live,"
-            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
+            "INSERT INTO livestreams (id, name, stream_key, stream_key_hash, playback_id,"
+            " record, latency_mode, transcode, reconnect_window_s, max_duration_s,"
+            " srt_passphrase, live, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
             (
-                ls.id, ls.name, ls.stream_key, ls.playback_id, int(ls.record), ls.latency_mode,
-                ls.transcode, ls.reconnect_window_s, ls.max_duration_s, ls.srt_passphrase,
-                to_storage(now), to_storage(now),
+                ls.id, ls.name, ls.stream_key, hash_stream_key(ls.stream_key), ls.playback_id,
+                int(ls.record), ls.latency_mode, ls.transcode, ls.reconnect_window_s,
+                ls.max_duration_s, ls.srt_passphrase, to_storage(now), to_storage(now),
             ),
         )  # fmt: skip
         return ls
@@ -66,8 +67,12 @@ class SqliteLivestreams(SqliteConnection, LivestreamStore):
         return _livestream(row) if row else None
 
     async def get_livestream_by_stream_key(self, stream_key: str) -> Livestream | None:
-        row = await self._one("SELECT * FROM livestreams WHERE stream_key = ?", (stream_key,))
-        return _livestream(row) if row else None
+        row = await self._one(
+            "SELECT * FROM livestreams WHERE stream_key_hash = ?", (hash_stream_key(stream_key),)
+        )
+        if row is None or not same_secret(row["stream_key"], stream_key):
+            return None
+        return _livestream(row)
 
     async def get_livestream_by_playback_id(self, playback_id: str) -> Livestream | None:
         row = await self._one("SELECT * FROM livestreams WHERE playback_id = ?", (playback_id,))
@@ -126,7 +131,12 @@ class SqliteLivestreams(SqliteConnection, LivestreamStore):
     async def reset_stream_key(self, livestream_id: str) -> str | None:
         key = new_stream_key()
         updated = await self._update_livestream(
-            livestream_id, {"stream_key": key, "updated_at": to_storage(utcnow())}
+            livestream_id,
+            {
+                "stream_key": key,
+                "stream_key_hash": hash_stream_key(key),
+                "updated_at": to_storage(utcnow()),
+            },
         )
         return key if updated else None
 

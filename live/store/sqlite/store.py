@@ -9,6 +9,7 @@ from pathlib import Path
 import aiosqlite
 
 from live.store.base import Store
+from live.store.ids import hash_stream_key
 from live.store.sqlite.api_keys import SqliteApiKeys
 from live.store.sqlite.assets import SqliteAssets
 from live.store.sqlite.connection import migrate
@@ -51,6 +52,9 @@ class SqliteStore(
             await conn.execute("PRAGMA busy_timeout = 5000")
             await conn.execute("PRAGMA journal_mode = WAL")
             await conn.execute("PRAGMA synchronous = NORMAL")
+            await conn.create_function(
+                "stream_key_digest", 1, hash_stream_key, deterministic=True
+            )
             await migrate(conn)
         except BaseException:
             await conn.close()
