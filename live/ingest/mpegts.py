@@ -14,11 +14,12 @@ import collections
 import contextlib
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from fractions import Fraction
-from typing import Final
+from typing import BinaryIO, Final
 
 import av
+from av.container import InputContainer
 
 from live.ingest.tracks import audio_track, video_track
 from live.media import adts, annexb
@@ -206,6 +207,44 @@ class TsToMedia:
             out.append(track)
 
 
+# What PyAV raises on a stream it cannot read: the end of that stream, not a bug.
+DEMUX_ERRORS: Final = (av.FFmpegError, OSError)
+
+
+def open_ts(source: BinaryIO) -> InputContainer:
+    """PyAV's MPEG-TS demuxer over a file object, probing only briefly (live input)."""
+    return av.open(source, mode="r", format="mpegts", options=_PROBE_OPTIONS)
+
+
+def converter_for(container: InputContainer) -> TsToMedia:
+    """A converter waiting for every supported track the PMT announced."""
+    return TsToMedia(
+        {
+            s.type
+            for s in container.streams
+            if s.type in ("video", "audio") and s.codec_context.name in SUPPORTED_CODECS
+        }
+    )
+
+
+def demux_items(container: InputContainer, converter: TsToMedia) -> Iterator[list[MediaItem]]:
+    """The tracks and packets of each demuxed packet, as `converter` turns them out.
+
+    Raises one of `DEMUX_ERRORS` when the stream cannot be read on."""
+    for packet in container.demux():
+        if packet.size == 0:
+            continue
+        items = converter.convert(
+            packet.stream.codec_context.name,
+            packet.pts,
+            packet.dts,
+            bytes(packet),
+            packet.is_corrupt,
+        )
+        if items:
+            yield items
+
+
 class BoundedByteQueue:
     """A file object for PyAV: `read` blocks until bytes arrive or `close` is called.
 
@@ -309,31 +348,14 @@ class TsDemuxer:
     def _run(self) -> None:
         error: str | None = None
         try:
-            container = av.open(self._queue, mode="r", format="mpegts", options=_PROBE_OPTIONS)
+            container = open_ts(self._queue)
             try:
-                converter = self._converter = TsToMedia(
-                    {
-                        s.type
-                        for s in container.streams
-                        if s.type in ("video", "audio") and s.codec_context.name in SUPPORTED_CODECS
-                    }
-                )
-                for packet in container.demux():
-                    if packet.size == 0:
-                        continue
-                    stream = packet.stream
-                    items = converter.convert(
-                        stream.codec_context.name,
-                        packet.pts,
-                        packet.dts,
-                        bytes(packet),
-                        packet.is_corrupt,
-                    )
-                    if items:
-                        self._loop.call_soon_threadsafe(self._on_items, items)
+                converter = self._converter = converter_for(container)
+                for items in demux_items(container, converter):
+                    self._loop.call_soon_threadsafe(self._on_items, items)
             finally:
                 container.close()
-        except (av.FFmpegError, OSError) as exc:
+        except DEMUX_ERRORS as exc:
             error = str(exc)
         except Exception as exc:  # a bug here must still end the session cleanly
             log.exception("TS demuxer failed")
