@@ -1,0 +1,111 @@
+"""The SRT listener: datagrams, handshakes and their extensions (stream ID, key
+material), control packets and the receive buffer, encrypted payloads included.
+
+The input is a recording of the datagrams one caller sent: records of a 16-bit
+length, the milliseconds since the previous datagram (one byte) and the datagram.
+They go into a fresh `SrtListener` (fixed random seed, so its socket IDs and SYN
+cookie are those the recorded conclusions carry) with the clock advanced and the
+listener's timers fired as the server's loop would. A caller asking to publish is
+accepted like a good stream key: one whose stream has `PASSPHRASE` if the caller
+encrypts, and none if it does not. When the input
+ends, time runs on until every connection has timed out.
+
+The listener promises that nothing a peer sends raises out of `receive_datagram`;
+any exception is a finding, and so are a receive buffer or loss list larger than
+the receive window and timers that never fall quiet.
+"""
+
+from __future__ import annotations
+
+import random
+import struct
+from collections.abc import Iterator
+from typing import Final
+
+from fuzz import Finding
+from live.protocols.srt import ConnectionRequested, DataReceived, ListenerConfig, SrtListener
+
+PEER: Final = ("192.0.2.10", 40000)
+PASSPHRASE: Final = "fuzzing-passphrase"
+RNG_SEED: Final = 1
+WINDOW: Final = 512  # packets; small, so that filling it takes few inputs
+_RECORD: Final = struct.Struct(">HB")
+# After the input: more timer rounds than any connection needs to time out.
+_MAX_TIMER_ROUNDS: Final = 10_000
+
+
+def encode(datagrams: list[tuple[float, bytes]]) -> bytes:
+    """(seconds since the previous datagram, datagram) pairs → one fuzz input."""
+    out = bytearray()
+    for delay, datagram in datagrams:
+        out += _RECORD.pack(len(datagram), min(255, round(delay * 1000))) + datagram
+    return bytes(out)
+
+
+def decode(data: bytes) -> Iterator[tuple[float, bytes]]:
+    offset = 0
+    while offset + _RECORD.size <= len(data):
+        length, delay_ms = _RECORD.unpack_from(data, offset)
+        offset += _RECORD.size
+        yield delay_ms / 1000, data[offset : offset + length]
+        offset += length
+
+
+def new_listener() -> SrtListener:
+    return SrtListener(ListenerConfig(receive_window=WINDOW), rng=random.Random(RNG_SEED))
+
+
+def decide(listener: SrtListener, now: float) -> list[bytes]:
+    """Answer every caller waiting for a decision, as the ingest server does; the
+    payloads delivered meanwhile."""
+    delivered = []
+    for event in listener.events():
+        if isinstance(event, DataReceived):
+            delivered.append(event.data)
+        elif isinstance(event, ConnectionRequested):
+            passphrase = PASSPHRASE if event.encrypted else None
+            code = listener.verify_passphrase(event.handle, passphrase)
+            if code:
+                listener.reject(event.handle, code, now)
+            else:
+                listener.accept(event.handle, now)
+    listener.datagrams_to_send()
+    return delivered
+
+
+def check_limits(listener: SrtListener) -> None:
+    for connection in listener.connections.values():
+        receiver = connection.receiver
+        if len(receiver.buffer) > WINDOW or len(receiver.loss) > WINDOW:
+            raise Finding(
+                f"{len(receiver.buffer)} packets buffered and {len(receiver.loss)} "
+                f"missing, window {WINDOW}"
+            )
+
+
+def run(data: bytes) -> list[bytes]:
+    """Everything the listener delivered for this input, in order."""
+    listener = new_listener()
+    delivered: list[bytes] = []
+    now = 0.0
+    for delay, datagram in decode(data):
+        now += delay
+        deadline = listener.get_timer()
+        if deadline is not None and deadline <= now:
+            listener.handle_timer(now)
+        listener.receive_datagram(datagram, PEER, now)
+        delivered += decide(listener, now)
+        check_limits(listener)
+    for _ in range(_MAX_TIMER_ROUNDS):
+        deadline = listener.get_timer()
+        if deadline is None:
+            return delivered
+        now = max(now, deadline)
+        listener.handle_timer(now)
+        delivered += decide(listener, now)
+        check_limits(listener)
+    raise Finding(f"timers still pending after {_MAX_TIMER_ROUNDS} rounds")
+
+
+def check(data: bytes) -> None:
+    run(data)
