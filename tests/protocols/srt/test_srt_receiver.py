@@ -266,7 +266,7 @@ def test_the_keepalive_timer_does_its_work_exactly_at_the_time_it_reports():
     # Found by fuzzing (fuzz/srt.py): with the last packet sent at 1.01 s, get_timer
     # said 2.01 but handle_timer(2.01) sent nothing (2.01 - 1.01 < 1.0 in floating
     # point), so a driver firing at the deadline was woken again and again.
-    listener, caller, handle = connected()
+    listener, caller, _ = connected()
     listener.handle_timer(1.01)  # the first keepalive
     caller.collect()
     deadline = listener.get_timer()
