@@ -222,7 +222,9 @@ def converter_for(container: InputContainer) -> TsToMedia:
         {
             s.type
             for s in container.streams
-            if s.type in ("video", "audio") and s.codec_context.name in SUPPORTED_CODECS
+            if s.type in ("video", "audio")
+            and s.codec_context is not None
+            and s.codec_context.name in SUPPORTED_CODECS
         }
     )
 
@@ -232,10 +234,13 @@ def demux_items(container: InputContainer, converter: TsToMedia) -> Iterator[lis
 
     Raises one of `DEMUX_ERRORS` when the stream cannot be read on."""
     for packet in container.demux():
-        if packet.size == 0:
+        context = packet.stream.codec_context
+        # A stream FFmpeg cannot name (a data PID, a PES stream id it does not know)
+        # has no codec context: it is no media of ours, and no reason to stop.
+        if packet.size == 0 or context is None:
             continue
         items = converter.convert(
-            packet.stream.codec_context.name,
+            context.name,
             packet.pts,
             packet.dts,
             bytes(packet),

@@ -157,3 +157,21 @@ def test_video_that_never_brings_its_parameter_sets_holds_audio_back_one_second_
     joined = converter.convert("h264", at + 3000, at + 3000, keyframe)
     assert [type(i).__name__ for i in joined] == ["TrackInfo", "MediaPacket"]
     assert joined[1].keyframe
+
+
+# Found by fuzzing (fuzz/mpegts.py): one TS packet of a PES whose stream id FFmpeg
+# does not know. PyAV gives it a stream without a codec context, and reading its
+# codec name raised AttributeError in the demuxer thread, ending the whole ingest.
+_UNNAMED_STREAM_PACKET = bytes.fromhex(
+    "47410136014000000118817f87109050253fa5d657ffb73a34dfd33c5dcf505bbb4777049725a394"
+    "d7b156580757948d44b7a5a392ef5747770ecb396e89de2f4b47298b5747772a59cac7219af63460"
+    "c2cce5f070a59cbc4989af6204004e8e4f2eb57279744fffc5935ebd2ddc2970f2ddca6ce5a397ff"
+    "f16c401e9ffc013e33889472e28f3552ff3f5ef7c2e49244912224420e66b73d1732a879ccb396e0"
+    "a15d06e0a15d0e4146461c872a594d30bdf6cd6dc25cf59fcd401733"
+)
+
+
+async def test_a_stream_ffmpeg_cannot_name_is_skipped_not_fatal():
+    assert len(_UNNAMED_STREAM_PACKET) == 188
+    items, error, _ = await _run(_UNNAMED_STREAM_PACKET)
+    assert (items, error) == ([], None)
