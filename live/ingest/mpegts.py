@@ -71,6 +71,7 @@ class TsToMedia:
         self._audio_clock: list[int] | None = None  # [PTS of a PES, frames since it]
         self.corrupt_packets = 0  # arrived damaged (a TS packet of them went missing)
         self.skipped_frames = 0  # intact, but referring to a damaged frame
+        self.late_stream_packets = 0  # of streams that appeared after the start
 
     def convert(
         self, codec: str, pts: int | None, dts: int | None, data: bytes, corrupt: bool = False
@@ -233,21 +234,29 @@ def demux_items(container: InputContainer, converter: TsToMedia) -> Iterator[lis
     """The tracks and packets of each demuxed packet, as `converter` turns them out.
 
     Raises one of `DEMUX_ERRORS` when the stream cannot be read on."""
-    for packet in container.demux():
-        context = packet.stream.codec_context
-        # A stream FFmpeg cannot name (a data PID, a PES stream id it does not know)
-        # has no codec context: it is no media of ours, and no reason to stop.
-        if packet.size == 0 or context is None:
-            continue
-        items = converter.convert(
-            context.name,
-            packet.pts,
-            packet.dts,
-            bytes(packet),
-            packet.is_corrupt,
-        )
-        if items:
-            yield items
+    while True:
+        try:
+            for packet in container.demux():
+                items = _convert(packet, converter)
+                if items:
+                    yield items
+            return
+        except IndexError:
+            # A stream that appeared after the start (a new PID in a PMT update):
+            # PyAV fails to look it up. Its packet is dropped (it is no track of
+            # ours) and demuxing goes on with a fresh generator.
+            converter.late_stream_packets += 1
+
+
+def _convert(packet: av.Packet, converter: TsToMedia) -> list[MediaItem]:
+    context = packet.stream.codec_context
+    # A stream FFmpeg cannot name (a data PID, a PES stream id it does not know)
+    # has no codec context: it is no media of ours, and no reason to stop.
+    if packet.size == 0 or context is None:
+        return []
+    return converter.convert(
+        context.name, packet.pts, packet.dts, bytes(packet), packet.is_corrupt
+    )
 
 
 class BoundedByteQueue:
@@ -339,6 +348,10 @@ class TsDemuxer:
     @property
     def skipped_frames(self) -> int:
         return self._converter.skipped_frames if self._converter else 0
+
+    @property
+    def late_stream_packets(self) -> int:
+        return self._converter.late_stream_packets if self._converter else 0
 
     def feed(self, data: bytes) -> None:
         if not self._queue.feed(data):

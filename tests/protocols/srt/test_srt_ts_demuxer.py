@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import subprocess
+from pathlib import Path
 
 from live.ingest.mpegts import BoundedByteQueue, TsDemuxer
 from live.media.packet import MediaPacket, TrackInfo
+
+REPO = Path(__file__).resolve().parents[3]
 
 
 def test_queue_refuses_bytes_beyond_its_limit_and_reads_in_order():
@@ -175,3 +178,11 @@ async def test_a_stream_ffmpeg_cannot_name_is_skipped_not_fatal():
     assert len(_UNNAMED_STREAM_PACKET) == 188
     items, error, _ = await _run(_UNNAMED_STREAM_PACKET)
     assert (items, error) == ([], None)
+
+
+async def test_a_stream_that_appears_after_the_start_is_skipped_not_fatal():
+    # Found by fuzzing (fuzz/mpegts.py): a PMT that adds a PID once demuxing has
+    # begun. PyAV cannot look the new stream up (IndexError), which ended the ingest.
+    data = (REPO / "fuzz" / "regressions" / "mpegts-stream-after-start.ts").read_bytes()
+    _, error, demuxer = await _run(data)
+    assert (error, demuxer.late_stream_packets) == (None, 1)
