@@ -35,14 +35,13 @@ import time
 from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
-from typing import ClassVar, Final
+from typing import IO, ClassVar, Final
 
 import av
 
 from fuzz import CORPUS, TARGETS
 from fuzz import srt as srt_harness
 from live.protocols.rtmp import PublishRequested, RtmpServerConnection
-from live.protocols.srt import ConnectionClosed
 from live.protocols.srt import handshake as hs
 from live.protocols.srt import packets as pk
 
@@ -50,7 +49,9 @@ STREAM_KEY: Final = "sk_fuzz"
 MAX_SEED_BYTES: Final = 12 * 1024
 _LAVFI_VIDEO: Final = "testsrc=size=32x32:rate=10"
 _LAVFI_AUDIO: Final = "sine=frequency=440:sample_rate=8000"
-_COOKIE_OFFSET: Final = pk.HEADER_SIZE + 28  # version, type, isn, mss, window, kind, id
+# In a handshake datagram: the header, then version, type, ISN, MSS, window, kind, id, cookie.
+_KIND_OFFSET: Final = pk.HEADER_SIZE + 20
+_COOKIE_OFFSET: Final = pk.HEADER_SIZE + 28
 _CLIENT_TIMEOUT_S: Final = 30
 
 
@@ -172,7 +173,7 @@ def with_cookie(datagram: bytes, cookie: int) -> bytes:
     first = struct.unpack_from(">I", datagram)[0] if len(datagram) >= 4 else 0
     if first != pk.CONTROL_BIT | pk.HANDSHAKE << 16 or len(datagram) < _COOKIE_OFFSET + 4:
         return datagram
-    if struct.unpack_from(">I", datagram, pk.HEADER_SIZE + 24)[0] != hs.CONCLUSION:
+    if struct.unpack_from(">I", datagram, _KIND_OFFSET)[0] != hs.CONCLUSION:
         return datagram
     return datagram[:_COOKIE_OFFSET] + struct.pack(">I", cookie) + datagram[_COOKIE_OFFSET + 4 :]
 
@@ -186,12 +187,14 @@ class SrtRecorder:
         self.socket.bind(("127.0.0.1", 0))
         self.port = self.socket.getsockname()[1]
 
-    def record(self, until: float) -> list[tuple[float, bytes]]:
+    def record(self, caller: subprocess.Popen, until: float) -> list[tuple[float, bytes]]:
         listener = srt_harness.new_listener()
         start = last = time.monotonic()
         datagrams: list[tuple[float, bytes]] = []
-        closed = False
+        connected = closed = False
         while not closed and time.monotonic() < until:
+            if caller.poll() is not None and time.monotonic() - last > 1.0:
+                break  # gone without a word (it failed, or its SHUTDOWN was lost)
             now = time.monotonic() - start
             deadline = listener.get_timer()
             self.socket.settimeout(max(0.001, min(0.2, (deadline or now + 0.2) - now)))
@@ -205,7 +208,8 @@ class SrtRecorder:
                 last = arrived
                 listener.receive_datagram(datagram, addr, arrived - start)
             srt_harness.decide(listener, time.monotonic() - start)
-            closed = any(isinstance(e, ConnectionClosed) for e in listener.events())
+            connected = connected or bool(listener.connections)
+            closed = connected and not listener.connections
             for reply, addr in listener.datagrams_to_send():
                 self.socket.sendto(reply, addr)
         return datagrams
@@ -229,13 +233,18 @@ def small_seed(datagrams: list[tuple[float, bytes]]) -> bytes:
     return srt_harness.encode(kept)[: MAX_SEED_BYTES + 2048]
 
 
+def _write_and_close(pipe: IO[bytes], data: bytes) -> None:
+    with contextlib.suppress(BrokenPipeError), pipe:
+        pipe.write(data)  # a few KB: the pipe's buffer holds it
+
+
 def capture_srt(ts: Path) -> None:
     passphrase = srt_harness.PASSPHRASE
     callers = {
-        "srt-live-transmit-aes128": ["srt-live-transmit", "-q", f"file://{ts}",
+        "srt-live-transmit-aes128": ["srt-live-transmit", "-q", "file://con",
                                      "srt://127.0.0.1:{port}?streamid=" + STREAM_KEY
                                      + f"&passphrase={passphrase}&pbkeylen=16"],
-        "srt-live-transmit-aes256": ["srt-live-transmit", "-q", f"file://{ts}",
+        "srt-live-transmit-aes256": ["srt-live-transmit", "-q", "file://con",
                                      "srt://127.0.0.1:{port}?streamid=%23!::r=live/" + STREAM_KEY
                                      + f",m=publish&passphrase={passphrase}&pbkeylen=32"],
         "ffmpeg": ffmpeg("-re", "-i", str(ts), "-c", "copy", "-f", "mpegts",
@@ -247,10 +256,16 @@ def capture_srt(ts: Path) -> None:
     for name, template in callers.items():
         recorder = SrtRecorder()
         command = [part.replace("{port}", str(recorder.port)) for part in template]
-        caller = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        # srt-live-transmit reads file://con, which must be a pipe (it polls it), and
+        # reads nothing that arrived before it connected: the stream comes a moment later.
+        caller = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+        assert caller.stdin is not None
+        feeder = threading.Timer(1.0, _write_and_close, (caller.stdin, ts.read_bytes()))
+        feeder.start()
         try:
-            datagrams = recorder.record(time.monotonic() + 15)
+            datagrams = recorder.record(caller, time.monotonic() + 15)
         finally:
+            feeder.join()
             recorder.close()
             caller.terminate()
             caller.wait(10)
@@ -263,7 +278,9 @@ def capture_srt(ts: Path) -> None:
 def make_ts(directory: Path, name: str, video: str, audio: str, seconds: str = "0.5") -> Path:
     path = directory / f"{name}.ts"
     run(ffmpeg("-f", "lavfi", "-i", _LAVFI_VIDEO, "-f", "lavfi", "-i", _LAVFI_AUDIO,
-               "-t", seconds, "-c:v", video, "-g", "5", "-b:v", "20k", "-c:a", audio,
+               "-t", seconds, "-c:v", video, "-pix_fmt", "yuv420p", "-g", "5", "-b:v", "20k",
+               *(["-x265-params", "log-level=error"] if video == "libx265" else []),
+               "-c:a", audio,
                "-b:a", "16k", "-f", "mpegts", str(path)))  # fmt: skip
     return path
 

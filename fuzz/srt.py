@@ -69,7 +69,6 @@ def decide(listener: SrtListener, now: float) -> list[bytes]:
                 listener.reject(event.handle, code, now)
             else:
                 listener.accept(event.handle, now)
-    listener.datagrams_to_send()
     return delivered
 
 
@@ -95,6 +94,7 @@ def run(data: bytes) -> list[bytes]:
             listener.handle_timer(now)
         listener.receive_datagram(datagram, PEER, now)
         delivered += decide(listener, now)
+        listener.datagrams_to_send()  # the replies: nobody reads them here
         check_limits(listener)
     for _ in range(_MAX_TIMER_ROUNDS):
         deadline = listener.get_timer()
@@ -103,6 +103,7 @@ def run(data: bytes) -> list[bytes]:
         now = max(now, deadline)
         listener.handle_timer(now)
         delivered += decide(listener, now)
+        listener.datagrams_to_send()
         check_limits(listener)
     raise Finding(f"timers still pending after {_MAX_TIMER_ROUNDS} rounds")
 
