@@ -32,16 +32,18 @@ def command(
     *,
     timeout_s: int = 10,
     rss_limit_mb: int = 1024,
+    seed: int = 0,
 ) -> list[str]:
     """The command line that fuzzes `target` for `runs` executions from its seeds.
 
     New inputs go to `scratch`, never into the committed corpus; an input that
     crashed, hung (over `timeout_s`) or ran out of memory is written to `artifacts`.
+    A `seed` other than 0 makes the run repeat itself exactly (0: a new one each time).
     """
     return [
         sys.executable, "-m", "fuzz", target,
         f"-runs={runs}", f"-max_len={MAX_LEN[target]}", f"-timeout={timeout_s}",
-        f"-rss_limit_mb={rss_limit_mb}", "-print_final_stats=1",
+        f"-rss_limit_mb={rss_limit_mb}", f"-seed={seed}", "-print_final_stats=1",
         f"-artifact_prefix={artifacts}/{target}-",
         str(scratch), str(CORPUS / target),
     ]  # fmt: skip
