@@ -1,8 +1,9 @@
 """The MPEG-TS path of SRT ingest: PyAV's demuxer, then Annex B video and ADTS audio
 turned into the server's tracks and packets.
 
-The input is a transport stream as a publisher sends it inside SRT. It is read
-through the very functions the ingest's demuxer thread runs (`open_ts`,
+The input is a transport stream as a publisher sends it inside SRT. It passes the
+`TsGuard` the ingest puts in front of FFmpeg (up to where the guard stops it), then
+is read through the very functions the ingest's demuxer thread runs (`open_ts`,
 `converter_for`, `demux_items`); a stream PyAV cannot read ends with one of
 `DEMUX_ERRORS`, which the ingest reports as the end of that stream. Any other
 exception is a finding, and so is a video packet that is not the sequence of
@@ -14,13 +15,22 @@ in it shows up as the process dying.
 from __future__ import annotations
 
 import io
+from typing import Final
 
 from fuzz import Finding
 from live.ingest.mpegts import DEMUX_ERRORS, converter_for, demux_items, open_ts
+from live.ingest.ts_guard import TsGuard
 from live.media.packet import MediaPacket
+
+_SRT_PAYLOAD: Final = 1316
 
 
 def check(data: bytes) -> None:
+    guard = TsGuard()
+    for start in range(0, len(data), _SRT_PAYLOAD):  # as SRT delivers it
+        if guard.feed(data[start : start + _SRT_PAYLOAD]):
+            data = data[:start]  # the demuxer reads what came before, then ends
+            break
     try:
         container = open_ts(io.BytesIO(data))
     except DEMUX_ERRORS:

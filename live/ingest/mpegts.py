@@ -22,6 +22,7 @@ import av
 from av.container import InputContainer
 
 from live.ingest.tracks import audio_track, video_track
+from live.ingest.ts_guard import TsGuard
 from live.media import adts, annexb
 from live.media.codecs import CodecConfigError
 from live.media.packet import MediaPacket, TrackInfo
@@ -333,6 +334,8 @@ class TsDemuxer:
         self._on_items = on_items
         self._on_done = on_done
         self._queue = BoundedByteQueue(buffer_bytes)
+        self._guard = TsGuard()
+        self.refused: str | None = None  # why the input was cut off, if it was
         self.dropped_bytes = 0
         self._converter: TsToMedia | None = None  # made once PyAV has found the streams
         self.done = asyncio.Event()
@@ -354,6 +357,13 @@ class TsDemuxer:
         return self._converter.late_stream_packets if self._converter else 0
 
     def feed(self, data: bytes) -> None:
+        if self.refused:
+            return
+        self.refused = self._guard.feed(data)
+        if self.refused:
+            log.warning("stopping the TS demuxer: %s", self.refused)
+            self._queue.close()  # what came before is demuxed; then it ends
+            return
         if not self._queue.feed(data):
             if self.dropped_bytes == 0:
                 log.warning("TS demuxer is behind: dropping input")
@@ -379,6 +389,7 @@ class TsDemuxer:
             log.exception("TS demuxer failed")
             error = repr(exc)
         finally:
+            error = self.refused or error  # the input was cut off: that is why it ended
             self._queue.close()
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting
                 self._loop.call_soon_threadsafe(self._finish, error)

@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 from live.ingest.mpegts import BoundedByteQueue, TsDemuxer
+from live.ingest.ts_guard import TsGuard
 from live.media.packet import MediaPacket, TrackInfo
 
 REPO = Path(__file__).resolve().parents[3]
@@ -186,3 +187,20 @@ async def test_a_stream_that_appears_after_the_start_is_skipped_not_fatal():
     data = (REPO / "fuzz" / "regressions" / "mpegts-stream-after-start.ts").read_bytes()
     _, error, demuxer = await _run(data)
     assert (error, demuxer.late_stream_packets) == (None, 1)
+
+
+_CODEC_CHANGE = REPO / "fuzz" / "regressions" / "mpegts-pmt-changes-codec-ffmpeg-abort.ts"
+
+
+def test_the_guard_stops_a_pmt_that_changes_the_codec_of_a_pid():
+    # Found by fuzzing (fuzz/mpegts.py): five TS packets whose second PMT declares
+    # PID 0x100 H.264 after the first declared it HEVC. FFmpeg's demuxer aborts the
+    # process on an assertion there (libavformat 62, demux.c), taking every stream
+    # on the server with it; the guard in front of it stops the stream instead.
+    reason = TsGuard().feed(_CODEC_CHANGE.read_bytes())
+    assert reason and "PID 256" in reason and "0x24 → 0x1b" in reason
+
+
+async def test_a_stream_that_changes_codec_ends_with_the_reason_and_the_process_lives():
+    _, error, demuxer = await _run(_CODEC_CHANGE.read_bytes(), chunk=188)
+    assert error == demuxer.refused and "may not change its codec" in error

@@ -1,0 +1,112 @@
+"""Refuse an MPEG-TS that redeclares an elementary stream, before FFmpeg reads it.
+
+FFmpeg's TS demuxer (libavformat 62, as in PyAV 18) aborts the whole process on an
+assertion when a PMT changes the codec of a PID whose decoder it has already opened
+for probing (demux.c: "Assertion sti->avctx->codec_id == AV_CODEC_ID_H264 || ...").
+One publisher could so take the server down with every stream on it. No encoder
+changes a PID's codec mid-stream, so the guard reads the PAT and the PMTs as they
+pass and stops the stream at the first PMT that declares a known PID with another
+stream type (or, for private data, other descriptors, which then name the codec);
+new PIDs are fine. Only the PSI is parsed: of other packets, just the PID is read.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+PACKET_SIZE: Final = 188
+SYNC: Final = 0x47
+PAT_PID: Final = 0
+_PAT_ID: Final = 0x00
+_PMT_ID: Final = 0x02
+_MAX_SECTION: Final = 1024  # a PSI section is at most 1,021 bytes after its header
+_PRIVATE_DATA: Final = 0x06  # the codec is in the descriptors (registration, AC-3, ...)
+
+
+class TsGuard:
+    """Watches a TS byte stream; `feed` returns why it must stop, or None."""
+
+    def __init__(self) -> None:
+        self._partial = b""  # the start of a packet cut at the end of the last feed
+        self._pmt_pids: set[int] = set()
+        self._sections: dict[int, bytearray] = {}  # PSI sections being reassembled
+        self._declared: dict[int, bytes] = {}  # PID → stream type + descriptors
+
+    def feed(self, data: bytes) -> str | None:
+        data = self._partial + data
+        offset = 0
+        end = len(data) - PACKET_SIZE
+        while offset <= end:
+            if data[offset] != SYNC or (offset < end and data[offset + PACKET_SIZE] != SYNC):
+                offset += 1  # lost sync: look for two sync bytes a packet apart
+                continue
+            pid = (data[offset + 1] & 0x1F) << 8 | data[offset + 2]
+            if pid == PAT_PID or pid in self._pmt_pids:
+                reason = self._on_psi_packet(pid, data[offset : offset + PACKET_SIZE])
+                if reason:
+                    return reason
+            offset += PACKET_SIZE
+        self._partial = data[offset:]
+        return None
+
+    def _on_psi_packet(self, pid: int, packet: bytes) -> str | None:
+        unit_start = packet[1] & 0x40
+        control = packet[3] >> 4 & 0x3
+        if not control & 0x1:
+            return None  # adaptation field only
+        start = 4
+        if control & 0x2:
+            start += 1 + packet[4]
+        if start >= PACKET_SIZE:
+            return None
+        payload = packet[start:]
+        if unit_start:
+            pointer = payload[0]
+            tail = payload[1 : 1 + pointer]
+            section = self._sections.pop(pid, None)
+            if section is not None and tail:
+                section += tail
+                reason = self._on_section(pid, section)
+                if reason:
+                    return reason
+            self._sections[pid] = bytearray(payload[1 + pointer :])
+        elif pid in self._sections:
+            self._sections[pid] += payload
+        section = self._sections.get(pid)
+        if section is not None and len(section) >= 3:
+            length = 3 + ((section[1] & 0x0F) << 8 | section[2])
+            if len(section) >= length or len(section) > _MAX_SECTION:
+                del self._sections[pid]
+                return self._on_section(pid, bytes(section[:length]))
+        return None
+
+    def _on_section(self, pid: int, section: bytes) -> str | None:
+        if len(section) < 12:
+            return None
+        body = section[8:-4]  # after the long header, before the CRC
+        if pid == PAT_PID and section[0] == _PAT_ID:
+            for i in range(0, len(body) - 3, 4):
+                program = body[i] << 8 | body[i + 1]
+                if program:  # 0 names the network PID, not a PMT
+                    self._pmt_pids.add((body[i + 2] & 0x1F) << 8 | body[i + 3])
+        elif section[0] == _PMT_ID and len(body) >= 4:
+            return self._on_pmt(body)
+        return None
+
+    def _on_pmt(self, body: bytes) -> str | None:
+        offset = 4 + ((body[2] & 0x0F) << 8 | body[3])  # PCR PID, program info
+        while offset + 5 <= len(body):
+            stream_type = body[offset]
+            pid = (body[offset + 1] & 0x1F) << 8 | body[offset + 2]
+            info_length = (body[offset + 3] & 0x0F) << 8 | body[offset + 4]
+            declared = bytes([stream_type])
+            if stream_type == _PRIVATE_DATA:
+                declared += body[offset + 5 : offset + 5 + info_length]
+            known = self._declared.setdefault(pid, declared)
+            if known != declared:
+                return (
+                    f"the MPEG-TS redeclared PID {pid} (stream type {known[0]:#04x} → "
+                    f"{stream_type:#04x}): a stream may not change its codec"
+                )
+            offset += 5 + info_length
+        return None
