@@ -26,11 +26,13 @@ _SRT_PAYLOAD: Final = 1316
 
 
 def check(data: bytes) -> None:
-    guard = TsGuard()
+    guard, passed = TsGuard(), []
     for start in range(0, len(data), _SRT_PAYLOAD):  # as SRT delivers it
-        if guard.feed(data[start : start + _SRT_PAYLOAD]):
-            data = data[:start]  # the demuxer reads what came before, then ends
-            break
+        packets, refused = guard.feed(data[start : start + _SRT_PAYLOAD])
+        passed.append(packets)
+        if refused:
+            break  # the demuxer reads what came before, then ends
+    data = b"".join(passed)
     try:
         container = open_ts(io.BytesIO(data))
     except DEMUX_ERRORS:

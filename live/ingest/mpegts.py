@@ -359,12 +359,13 @@ class TsDemuxer:
     def feed(self, data: bytes) -> None:
         if self.refused:
             return
-        self.refused = self._guard.feed(data)
+        data, self.refused = self._guard.feed(data)
         if self.refused:
             log.warning("stopping the TS demuxer: %s", self.refused)
+            self._queue.feed(data)
             self._queue.close()  # what came before is demuxed; then it ends
             return
-        if not self._queue.feed(data):
+        if data and not self._queue.feed(data):
             if self.dropped_bytes == 0:
                 log.warning("TS demuxer is behind: dropping input")
             self.dropped_bytes += len(data)

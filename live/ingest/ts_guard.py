@@ -24,30 +24,43 @@ _PRIVATE_DATA: Final = 0x06  # the codec is in the descriptors (registration, AC
 
 
 class TsGuard:
-    """Watches a TS byte stream; `feed` returns why it must stop, or None."""
+    """Watches a TS byte stream on its way to FFmpeg.
+
+    `feed` returns the whole packets to pass on (bytes out of sync dropped, so that
+    FFmpeg reads exactly the packets the guard has read) and why the stream must
+    stop, or None.
+    """
 
     def __init__(self) -> None:
         self._partial = b""  # the start of a packet cut at the end of the last feed
         self._pmt_pids: set[int] = set()
         self._sections: dict[int, bytearray] = {}  # PSI sections being reassembled
-        self._declared: dict[int, bytes] = {}  # PID → stream type + descriptors
+        self._declared: dict[int, bytes] = {}  # PID → what its PMT entry says it is
 
-    def feed(self, data: bytes) -> str | None:
+    def feed(self, data: bytes) -> tuple[bytes, str | None]:
         data = self._partial + data
-        offset = 0
+        kept: list[bytes] = []
+        run_start = offset = 0
         end = len(data) - PACKET_SIZE
         while offset <= end:
-            if data[offset] != SYNC or (offset < end and data[offset + PACKET_SIZE] != SYNC):
-                offset += 1  # lost sync: look for two sync bytes a packet apart
+            if data[offset] != SYNC:  # lost sync: drop bytes up to the next sync byte
+                kept.append(data[run_start:offset])
+                offset = data.find(SYNC, offset + 1)
+                if offset < 0:
+                    offset = len(data)
+                run_start = offset
                 continue
             pid = (data[offset + 1] & 0x1F) << 8 | data[offset + 2]
             if pid == PAT_PID or pid in self._pmt_pids:
                 reason = self._on_psi_packet(pid, data[offset : offset + PACKET_SIZE])
                 if reason:
-                    return reason
+                    kept.append(data[run_start:offset])
+                    self._partial = b""
+                    return b"".join(kept), reason
             offset += PACKET_SIZE
+        kept.append(data[run_start:offset])
         self._partial = data[offset:]
-        return None
+        return (kept[0] if len(kept) == 1 else b"".join(kept)), None
 
     def _on_psi_packet(self, pid: int, packet: bytes) -> str | None:
         unit_start = packet[1] & 0x40
@@ -60,24 +73,35 @@ class TsGuard:
         if start >= PACKET_SIZE:
             return None
         payload = packet[start:]
-        if unit_start:
-            pointer = payload[0]
-            tail = payload[1 : 1 + pointer]
-            section = self._sections.pop(pid, None)
-            if section is not None and tail:
-                section += tail
-                reason = self._on_section(pid, section)
-                if reason:
-                    return reason
-            self._sections[pid] = bytearray(payload[1 + pointer :])
-        elif pid in self._sections:
-            self._sections[pid] += payload
-        section = self._sections.get(pid)
-        if section is not None and len(section) >= 3:
-            length = 3 + ((section[1] & 0x0F) << 8 | section[2])
-            if len(section) >= length or len(section) > _MAX_SECTION:
-                del self._sections[pid]
-                return self._on_section(pid, bytes(section[:length]))
+        pending = self._sections.pop(pid, None)
+        if not unit_start:
+            if pending is None:
+                return None
+            return self._sections_in(pid, bytes(pending) + payload)
+        pointer = payload[0]
+        if pending is not None:  # the end of the previous section, before the pointer
+            reason = self._sections_in(pid, bytes(pending) + payload[1 : 1 + pointer])
+            self._sections.pop(pid, None)
+            if reason:
+                return reason
+        return self._sections_in(pid, payload[1 + pointer :])
+
+    def _sections_in(self, pid: int, data: bytes) -> str | None:
+        """Every whole section in `data` (one after another, up to 0xFF stuffing);
+        the start of an unfinished one is kept for the next packet."""
+        while data and data[0] != 0xFF:
+            if len(data) < 3:
+                self._sections[pid] = bytearray(data)
+                return None
+            length = 3 + ((data[1] & 0x0F) << 8 | data[2])
+            if len(data) < length:
+                if len(data) <= _MAX_SECTION:
+                    self._sections[pid] = bytearray(data)
+                return None
+            reason = self._on_section(pid, data[:length])
+            if reason:
+                return reason
+            data = data[length:]
         return None
 
     def _on_section(self, pid: int, section: bytes) -> str | None:

@@ -7,6 +7,8 @@ import itertools
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from live.ingest.mpegts import BoundedByteQueue, TsDemuxer
 from live.ingest.ts_guard import TsGuard
 from live.media.packet import MediaPacket, TrackInfo
@@ -197,10 +199,30 @@ def test_the_guard_stops_a_pmt_that_changes_the_codec_of_a_pid():
     # PID 0x100 H.264 after the first declared it HEVC. FFmpeg's demuxer aborts the
     # process on an assertion there (libavformat 62, demux.c), taking every stream
     # on the server with it; the guard in front of it stops the stream instead.
-    reason = TsGuard().feed(_CODEC_CHANGE.read_bytes())
+    data = _CODEC_CHANGE.read_bytes()
+    passed, reason = TsGuard().feed(data)
     assert reason and "PID 256" in reason and "0x24 → 0x1b" in reason
+    assert data.startswith(passed) and len(passed) < data.index(bytes.fromhex("0002b017"))
 
 
-async def test_a_stream_that_changes_codec_ends_with_the_reason_and_the_process_lives():
-    _, error, demuxer = await _run(_CODEC_CHANGE.read_bytes(), chunk=188)
+@pytest.mark.parametrize(
+    "name",
+    [
+        "mpegts-pmt-changes-codec-ffmpeg-abort.ts",
+        # the changing PMT follows bytes out of sync: FFmpeg resyncs and reads it
+        "mpegts-codec-change-after-bytes-out-of-sync.ts",
+    ],
+)
+async def test_a_stream_that_changes_codec_ends_with_the_reason_and_the_process_lives(name):
+    data = (REPO / "fuzz" / "regressions" / name).read_bytes()
+    _, error, demuxer = await _run(data, chunk=1316)
     assert error == demuxer.refused and "may not change its codec" in error
+
+
+def test_the_guard_passes_a_real_stream_whole_and_drops_bytes_out_of_sync():
+    stream = sorted((REPO / "fuzz" / "corpus" / "mpegts").glob("ffmpeg-h264-aac-*"))[0]
+    data = stream.read_bytes()
+    guard = TsGuard()
+    assert b"".join(guard.feed(data[i : i + 1000])[0] for i in range(0, len(data), 1000)) == data
+    garbled = data[:188] + b"\x00\x01\x02" + data[188:]
+    assert TsGuard().feed(garbled) == (data, None)
