@@ -20,6 +20,9 @@ PAT_PID: Final = 0
 _PAT_ID: Final = 0x00
 _PMT_ID: Final = 0x02
 _MAX_SECTION: Final = 1024  # a PSI section is at most 1,021 bytes after its header
+# What FFmpeg reads looking for the PAT before it starts over (its probesize, which
+# the ingest sets to 64 KiB), with room to spare.
+_PROBE_PACKETS: Final = 4 * 65536 // PACKET_SIZE
 _PRIVATE_DATA: Final = 0x06  # the codec is in the descriptors (registration, AC-3, ...)
 
 
@@ -36,6 +39,8 @@ class TsGuard:
         self._pmt_pids: set[int] = set()
         self._sections: dict[int, bytearray] = {}  # PSI sections being reassembled
         self._declared: dict[int, bytes] = {}  # PID → what its PMT entry says it is
+        # Until the first PAT: the packets so far, which FFmpeg reads again after it.
+        self._before_pat: list[bytes] | None = []
 
     def feed(self, data: bytes) -> tuple[bytes, str | None]:
         data = self._partial + data
@@ -51,9 +56,15 @@ class TsGuard:
                 run_start = offset
                 continue
             pid = (data[offset + 1] & 0x1F) << 8 | data[offset + 2]
-            if pid == PAT_PID or pid in self._pmt_pids:
+            reason = None
+            if self._before_pat is not None and pid != PAT_PID:
+                if len(self._before_pat) < _PROBE_PACKETS:
+                    self._before_pat.append(data[offset : offset + PACKET_SIZE])
+            elif pid == PAT_PID or pid in self._pmt_pids:
                 reason = self._on_psi_packet(pid, data[offset : offset + PACKET_SIZE])
-                if reason:
+                if reason is None and self._pmt_pids and self._before_pat is not None:
+                    reason = self._reread_before_pat()
+            if reason:
                     kept.append(data[run_start:offset])
                     self._partial = b""
                     return b"".join(kept), reason
@@ -61,6 +72,18 @@ class TsGuard:
         kept.append(data[run_start:offset])
         self._partial = data[offset:]
         return (kept[0] if len(kept) == 1 else b"".join(kept)), None
+
+    def _reread_before_pat(self) -> str | None:
+        """FFmpeg reads the start of a stream twice: once to find the PAT, then from
+        the beginning again, PMTs that came before the PAT included. So does this."""
+        packets, self._before_pat = self._before_pat or [], None
+        for packet in packets:
+            pid = (packet[1] & 0x1F) << 8 | packet[2]
+            if pid in self._pmt_pids:
+                reason = self._on_psi_packet(pid, packet)
+                if reason:
+                    return reason
+        return None
 
     def _on_psi_packet(self, pid: int, packet: bytes) -> str | None:
         unit_start = packet[1] & 0x40
