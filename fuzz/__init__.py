@@ -9,7 +9,8 @@ memory is caught by the fuzzing engine's own timeout and RSS limit.
 
 `python -m fuzz TARGET [libFuzzer options] [corpus dirs]` runs one target under
 atheris; `fuzz/corpus/TARGET/` holds its seeds, recorded from real clients by
-`python -m fuzz.capture`.
+`python -m fuzz.capture`. Inputs that found a bug are kept in `fuzz/regressions/`
+when they are too long to write into their regression test.
 """
 
 from __future__ import annotations
