@@ -44,6 +44,8 @@ def command(
     return [
         sys.executable, "-m", "fuzz", target,
         f"-runs={runs}", f"-max_len={MAX_LEN[target]}", f"-timeout={timeout_s}",
+        # A slow input is only a finding as a timeout: on a busy machine any may be slow.
+        f"-report_slow_units={timeout_s}",
         f"-rss_limit_mb={rss_limit_mb}", f"-seed={seed}", "-print_final_stats=1",
         f"-artifact_prefix={artifacts}/{target}-",
         str(scratch), str(CORPUS / target),
