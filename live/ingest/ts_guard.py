@@ -22,7 +22,7 @@ _PMT_ID: Final = 0x02
 _MAX_SECTION: Final = 1024  # a PSI section is at most 1,021 bytes after its header
 # What FFmpeg reads looking for the PAT before it starts over (its probesize, which
 # the ingest sets to 64 KiB), with room to spare.
-_PROBE_PACKETS: Final = 4 * 65536 // PACKET_SIZE
+_PROBE_PACKETS: Final = 2 * 65536 // PACKET_SIZE
 _PRIVATE_DATA: Final = 0x06  # the codec is in the descriptors (registration, AC-3, ...)
 
 
@@ -39,8 +39,9 @@ class TsGuard:
         self._pmt_pids: set[int] = set()
         self._sections: dict[int, bytearray] = {}  # PSI sections being reassembled
         self._declared: dict[int, bytes] = {}  # PID → what its PMT entry says it is
-        # Until the first PAT: the packets so far, which FFmpeg reads again after it.
-        self._before_pat: list[bytes] | None = []
+        # The first packets, which FFmpeg reads a second time (see _reread_early).
+        self._early: list[bytes] | None = []
+        self._reread_pids: set[int] = set()
 
     def feed(self, data: bytes) -> tuple[bytes, str | None]:
         data = self._partial + data
@@ -57,13 +58,14 @@ class TsGuard:
                 continue
             pid = (data[offset + 1] & 0x1F) << 8 | data[offset + 2]
             reason = None
-            if self._before_pat is not None and pid != PAT_PID:
-                if len(self._before_pat) < _PROBE_PACKETS:
-                    self._before_pat.append(data[offset : offset + PACKET_SIZE])
-            elif pid == PAT_PID or pid in self._pmt_pids:
+            if self._early is not None:
+                self._early.append(data[offset : offset + PACKET_SIZE])
+            if pid == PAT_PID or pid in self._pmt_pids:
                 reason = self._on_psi_packet(pid, data[offset : offset + PACKET_SIZE])
-                if reason is None and self._pmt_pids and self._before_pat is not None:
-                    reason = self._reread_before_pat()
+                if reason is None and self._early is not None:
+                    reason = self._reread_early()
+            if self._early is not None and len(self._early) >= _PROBE_PACKETS:
+                self._early = None  # FFmpeg's first look is over: no more starting over
             if reason:
                     kept.append(data[run_start:offset])
                     self._partial = b""
@@ -73,16 +75,24 @@ class TsGuard:
         self._partial = data[offset:]
         return (kept[0] if len(kept) == 1 else b"".join(kept)), None
 
-    def _reread_before_pat(self) -> str | None:
-        """FFmpeg reads the start of a stream twice: once to find the PAT, then from
-        the beginning again, PMTs that came before the PAT included. So does this."""
-        packets, self._before_pat = self._before_pat or [], None
-        for packet in packets:
-            pid = (packet[1] & 0x1F) << 8 | packet[2]
-            if pid in self._pmt_pids:
-                reason = self._on_psi_packet(pid, packet)
-                if reason:
-                    return reason
+    def _reread_early(self) -> str | None:
+        """FFmpeg reads the start of a stream twice: once to learn the PAT, then from
+        the beginning again, so a PMT ahead of the PAT that names its PID counts. So
+        the first packets are kept and read again for each PMT PID a PAT adds."""
+        new = self._pmt_pids - self._reread_pids
+        if not new:
+            return None
+        self._reread_pids |= new
+        sections, self._sections = self._sections, {}  # a pass of its own
+        try:
+            for packet in self._early or []:
+                pid = (packet[1] & 0x1F) << 8 | packet[2]
+                if pid in new:
+                    reason = self._on_psi_packet(pid, packet)
+                    if reason:
+                        return reason
+        finally:
+            self._sections = sections
         return None
 
     def _on_psi_packet(self, pid: int, packet: bytes) -> str | None:

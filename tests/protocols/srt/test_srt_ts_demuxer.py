@@ -213,6 +213,8 @@ def test_the_guard_stops_a_pmt_that_changes_the_codec_of_a_pid():
         "mpegts-codec-change-after-bytes-out-of-sync.ts",
         # the first PMT comes before the PAT: FFmpeg reads it when it starts over
         "mpegts-codec-change-pmt-before-pat.ts",
+        # ... and before a broken PAT that names other PIDs, then a good one
+        "mpegts-codec-change-pmt-before-a-later-pat.ts",
     ],
 )
 async def test_a_stream_that_changes_codec_ends_with_the_reason_and_the_process_lives(name):
