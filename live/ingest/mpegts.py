@@ -14,13 +14,15 @@ import collections
 import contextlib
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from fractions import Fraction
-from typing import Final
+from typing import BinaryIO, Final
 
 import av
+from av.container import InputContainer
 
 from live.ingest.tracks import audio_track, video_track
+from live.ingest.ts_guard import TsGuard
 from live.media import adts, annexb
 from live.media.codecs import CodecConfigError
 from live.media.packet import MediaPacket, TrackInfo
@@ -70,6 +72,7 @@ class TsToMedia:
         self._audio_clock: list[int] | None = None  # [PTS of a PES, frames since it]
         self.corrupt_packets = 0  # arrived damaged (a TS packet of them went missing)
         self.skipped_frames = 0  # intact, but referring to a damaged frame
+        self.late_stream_packets = 0  # of streams that appeared after the start
 
     def convert(
         self, codec: str, pts: int | None, dts: int | None, data: bytes, corrupt: bool = False
@@ -206,6 +209,57 @@ class TsToMedia:
             out.append(track)
 
 
+# What PyAV raises on a stream it cannot read: the end of that stream, not a bug.
+DEMUX_ERRORS: Final = (av.FFmpegError, OSError)
+
+
+def open_ts(source: BinaryIO) -> InputContainer:
+    """PyAV's MPEG-TS demuxer over a file object, probing only briefly (live input)."""
+    return av.open(source, mode="r", format="mpegts", options=_PROBE_OPTIONS)
+
+
+def converter_for(container: InputContainer) -> TsToMedia:
+    """A converter waiting for every supported track the PMT announced."""
+    return TsToMedia(
+        {
+            s.type
+            for s in container.streams
+            if s.type in ("video", "audio")
+            and s.codec_context is not None
+            and s.codec_context.name in SUPPORTED_CODECS
+        }
+    )
+
+
+def demux_items(container: InputContainer, converter: TsToMedia) -> Iterator[list[MediaItem]]:
+    """The tracks and packets of each demuxed packet, as `converter` turns them out.
+
+    Raises one of `DEMUX_ERRORS` when the stream cannot be read on."""
+    while True:
+        try:
+            for packet in container.demux():
+                items = _convert(packet, converter)
+                if items:
+                    yield items
+            return
+        except IndexError:
+            # A stream that appeared after the start (a new PID in a PMT update):
+            # PyAV fails to look it up. Its packet is dropped (it is no track of
+            # ours) and demuxing goes on with a fresh generator.
+            converter.late_stream_packets += 1
+
+
+def _convert(packet: av.Packet, converter: TsToMedia) -> list[MediaItem]:
+    context = packet.stream.codec_context
+    # A stream FFmpeg cannot name (a data PID, a PES stream id it does not know)
+    # has no codec context: it is no media of ours, and no reason to stop.
+    if packet.size == 0 or context is None:
+        return []
+    return converter.convert(
+        context.name, packet.pts, packet.dts, bytes(packet), packet.is_corrupt
+    )
+
+
 class BoundedByteQueue:
     """A file object for PyAV: `read` blocks until bytes arrive or `close` is called.
 
@@ -280,6 +334,8 @@ class TsDemuxer:
         self._on_items = on_items
         self._on_done = on_done
         self._queue = BoundedByteQueue(buffer_bytes)
+        self._guard = TsGuard()
+        self.refused: str | None = None  # why the input was cut off, if it was
         self.dropped_bytes = 0
         self._converter: TsToMedia | None = None  # made once PyAV has found the streams
         self.done = asyncio.Event()
@@ -296,8 +352,20 @@ class TsDemuxer:
     def skipped_frames(self) -> int:
         return self._converter.skipped_frames if self._converter else 0
 
+    @property
+    def late_stream_packets(self) -> int:
+        return self._converter.late_stream_packets if self._converter else 0
+
     def feed(self, data: bytes) -> None:
-        if not self._queue.feed(data):
+        if self.refused:
+            return
+        data, self.refused = self._guard.feed(data)
+        if self.refused:
+            log.warning("stopping the TS demuxer: %s", self.refused)
+            self._queue.feed(data)
+            self._queue.close()  # what came before is demuxed; then it ends
+            return
+        if data and not self._queue.feed(data):
             if self.dropped_bytes == 0:
                 log.warning("TS demuxer is behind: dropping input")
             self.dropped_bytes += len(data)
@@ -309,36 +377,20 @@ class TsDemuxer:
     def _run(self) -> None:
         error: str | None = None
         try:
-            container = av.open(self._queue, mode="r", format="mpegts", options=_PROBE_OPTIONS)
+            container = open_ts(self._queue)
             try:
-                converter = self._converter = TsToMedia(
-                    {
-                        s.type
-                        for s in container.streams
-                        if s.type in ("video", "audio") and s.codec_context.name in SUPPORTED_CODECS
-                    }
-                )
-                for packet in container.demux():
-                    if packet.size == 0:
-                        continue
-                    stream = packet.stream
-                    items = converter.convert(
-                        stream.codec_context.name,
-                        packet.pts,
-                        packet.dts,
-                        bytes(packet),
-                        packet.is_corrupt,
-                    )
-                    if items:
-                        self._loop.call_soon_threadsafe(self._on_items, items)
+                converter = self._converter = converter_for(container)
+                for items in demux_items(container, converter):
+                    self._loop.call_soon_threadsafe(self._on_items, items)
             finally:
                 container.close()
-        except (av.FFmpegError, OSError) as exc:
+        except DEMUX_ERRORS as exc:
             error = str(exc)
         except Exception as exc:  # a bug here must still end the session cleanly
             log.exception("TS demuxer failed")
             error = repr(exc)
         finally:
+            error = self.refused or error  # the input was cut off: that is why it ended
             self._queue.close()
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting
                 self._loop.call_soon_threadsafe(self._finish, error)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from live.ingest.whip.offer import OfferRefused, choose, parse_offer
+from live.ingest.whip.session import WhipSession
+from live.ingest.whip.webrtc import IceSettings
 
 HEADER = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
 
@@ -89,3 +93,32 @@ def test_passthrough_refuses_vp8_and_opus_with_a_hint():
 def test_ladder_takes_what_auto_takes():
     sdp = HEADER + section("video", "sendrecv", "VP8/90000")
     assert choose(parse_offer(sdp), "ladder").mime_types == {"video": ["video/VP8"]}
+
+
+# Found by fuzzing (fuzz/whip.py): offers our checks pass but aiortc's SDP parser
+# cannot read. It fails with a StopIteration (an a=fmtp or a payload type naming no
+# codec of its section) or an assert, which were answered as "no codec in common"
+# (422); the offer is malformed, so the answer is 400 invalid_sdp.
+_H264 = "a=rtpmap:96 H264/90000\r\n"
+_UNREADABLE_BY_AIORTC = [
+    # a=fmtp for payload type 99, which no a=rtpmap of the section declares
+    HEADER + "m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=sendonly\r\n" + _H264
+    + "a=fmtp:99 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f\r\n",
+    # a payload type beyond 255 on the m= line
+    HEADER + "m=video 9 UDP/TLS/RTP/SAVPF 96 300\r\na=sendonly\r\n" + _H264,
+]
+
+
+@pytest.mark.parametrize("sdp", _UNREADABLE_BY_AIORTC)
+async def test_an_offer_aiortc_cannot_parse_is_400_not_422(sdp):
+    choice = choose(parse_offer(sdp), "auto")  # our own checks let it through
+    session = WhipSession(
+        "s1", SimpleNamespace(), choice, ice=IceSettings(), idle_timeout_s=5,
+        connect_timeout_s=5, keyframe_interval_s=1, on_closed=lambda session: None,
+    )  # fmt: skip
+    try:
+        with pytest.raises(OfferRefused) as info:
+            await session.negotiate(sdp)
+    finally:
+        await session.pc.close()
+    assert (info.value.status, info.value.code) == (400, "invalid_sdp")

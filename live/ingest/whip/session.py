@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 
 from aiortc import RTCSessionDescription
+from aiortc.exceptions import OperationError
 
 from live.broadcast.publisher import Publisher
 from live.ingest.whip.media import WhipMedia
@@ -77,13 +78,16 @@ class WhipSession:
             add_receiver(self.pc, kind, self.choice.mime_types[kind])
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
-        except (ValueError, KeyError, IndexError) as error:
-            message = f"The SDP offer is not usable: {error}"
-            raise OfferRefused(400, "invalid_sdp", message) from error
-        except Exception as error:  # aiortc's OperationError: nothing in common
+        except OperationError as error:  # well-formed, but nothing in common
             raise OfferRefused(
                 422, "unsupported_codec", f"The offer cannot be answered: {error}"
             ) from error
+        except Exception as error:
+            # aiortc's SDP parser refuses what it cannot read with whatever comes up:
+            # ValueError, an assert, a StopIteration (become RuntimeError) for an
+            # a=fmtp naming no codec of its section. All of it is the offer's fault.
+            message = f"The SDP offer is not usable: {error or type(error).__name__}"
+            raise OfferRefused(400, "invalid_sdp", message) from error
         apply_ice_settings(self.pc, self._ice)
         for transceiver in self.pc.getTransceivers():
             mime = keep_first_codec(transceiver)

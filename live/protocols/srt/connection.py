@@ -123,7 +123,10 @@ class SrtConnection:
                 self._delivered.extend(self.receiver.flush())  # what it sent before leaving
                 self.closed = "shutdown"
             return
-        if now - self.last_received >= self.idle_timeout:
+        # Deadlines are compared in the form get_timer reports them: `now - last`
+        # can fall a rounding error short at exactly `last + interval`, and a timer
+        # that fires at its deadline and finds nothing to do fires again at once.
+        if now >= self.last_received + self.idle_timeout:
             self.closed = "timeout"
             return
         receiver = self.receiver
@@ -151,7 +154,7 @@ class SrtConnection:
         nak = receiver.periodic_nak(now)
         if nak:
             self._send(pk.NAK, 0, 0, now, pk.encode_loss_list(nak))
-        if now - self.last_sent >= KEEPALIVE_INTERVAL:
+        if now >= self.last_sent + KEEPALIVE_INTERVAL:
             self._send(pk.KEEPALIVE, 0, 0, now, _PAD)
 
     def _deliver(self, now: float) -> None:

@@ -260,3 +260,17 @@ def test_receive_window_bounds_the_buffer():
     receiver = Receiver(0, latency=0.12, time_base=0.0, capacity=16)
     assert receiver.on_data(16, 0, b"x", 0.0) == []
     assert receiver.stats.overflow == 1 and receiver.buffer == {}
+
+
+def test_the_keepalive_timer_does_its_work_exactly_at_the_time_it_reports():
+    # Found by fuzzing (fuzz/srt.py): with the last packet sent at 1.01 s, get_timer
+    # said 2.01 but handle_timer(2.01) sent nothing (2.01 - 1.01 < 1.0 in floating
+    # point), so a driver firing at the deadline was woken again and again.
+    listener, caller, _ = connected()
+    listener.handle_timer(1.01)  # the first keepalive
+    caller.collect()
+    deadline = listener.get_timer()
+    assert deadline == 1.01 + 1.0
+    listener.handle_timer(deadline)
+    assert len(of_type(caller.collect(), pk.KEEPALIVE)) == 1
+    assert listener.get_timer() > deadline

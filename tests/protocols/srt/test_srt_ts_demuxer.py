@@ -5,9 +5,15 @@ from __future__ import annotations
 import asyncio
 import itertools
 import subprocess
+from pathlib import Path
+
+import pytest
 
 from live.ingest.mpegts import BoundedByteQueue, TsDemuxer
+from live.ingest.ts_guard import TsGuard
 from live.media.packet import MediaPacket, TrackInfo
+
+REPO = Path(__file__).resolve().parents[3]
 
 
 def test_queue_refuses_bytes_beyond_its_limit_and_reads_in_order():
@@ -157,3 +163,70 @@ def test_video_that_never_brings_its_parameter_sets_holds_audio_back_one_second_
     joined = converter.convert("h264", at + 3000, at + 3000, keyframe)
     assert [type(i).__name__ for i in joined] == ["TrackInfo", "MediaPacket"]
     assert joined[1].keyframe
+
+
+# Found by fuzzing (fuzz/mpegts.py): one TS packet of a PES whose stream id FFmpeg
+# does not know. PyAV gives it a stream without a codec context, and reading its
+# codec name raised AttributeError in the demuxer thread, ending the whole ingest.
+_UNNAMED_STREAM_PACKET = bytes.fromhex(
+    "47410136014000000118817f87109050253fa5d657ffb73a34dfd33c5dcf505bbb4777049725a394"
+    "d7b156580757948d44b7a5a392ef5747770ecb396e89de2f4b47298b5747772a59cac7219af63460"
+    "c2cce5f070a59cbc4989af6204004e8e4f2eb57279744fffc5935ebd2ddc2970f2ddca6ce5a397ff"
+    "f16c401e9ffc013e33889472e28f3552ff3f5ef7c2e49244912224420e66b73d1732a879ccb396e0"
+    "a15d06e0a15d0e4146461c872a594d30bdf6cd6dc25cf59fcd401733"
+)
+
+
+async def test_a_stream_ffmpeg_cannot_name_is_skipped_not_fatal():
+    assert len(_UNNAMED_STREAM_PACKET) == 188
+    items, error, _ = await _run(_UNNAMED_STREAM_PACKET)
+    assert (items, error) == ([], None)
+
+
+async def test_a_stream_that_appears_after_the_start_is_skipped_not_fatal():
+    # Found by fuzzing (fuzz/mpegts.py): a PMT that adds a PID once demuxing has
+    # begun. PyAV cannot look the new stream up (IndexError), which ended the ingest.
+    data = (REPO / "fuzz" / "regressions" / "mpegts-stream-after-start.ts").read_bytes()
+    _, error, demuxer = await _run(data)
+    assert (error, demuxer.late_stream_packets) == (None, 1)
+
+
+_CODEC_CHANGE = REPO / "fuzz" / "regressions" / "mpegts-pmt-changes-codec-ffmpeg-abort.ts"
+
+
+def test_the_guard_stops_a_pmt_that_changes_the_codec_of_a_pid():
+    # Found by fuzzing (fuzz/mpegts.py): five TS packets whose second PMT declares
+    # PID 0x100 H.264 after the first declared it HEVC. FFmpeg's demuxer aborts the
+    # process on an assertion there (libavformat 62, demux.c), taking every stream
+    # on the server with it; the guard in front of it stops the stream instead.
+    data = _CODEC_CHANGE.read_bytes()
+    passed, reason = TsGuard().feed(data)
+    assert reason and "PID 256" in reason and "0x24 → 0x1b" in reason
+    assert data.startswith(passed) and len(passed) < data.index(bytes.fromhex("0002b017"))
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "mpegts-pmt-changes-codec-ffmpeg-abort.ts",
+        # the changing PMT follows bytes out of sync: FFmpeg resyncs and reads it
+        "mpegts-codec-change-after-bytes-out-of-sync.ts",
+        # the first PMT comes before the PAT: FFmpeg reads it when it starts over
+        "mpegts-codec-change-pmt-before-pat.ts",
+        # ... and before a broken PAT that names other PIDs, then a good one
+        "mpegts-codec-change-pmt-before-a-later-pat.ts",
+    ],
+)
+async def test_a_stream_that_changes_codec_ends_with_the_reason_and_the_process_lives(name):
+    data = (REPO / "fuzz" / "regressions" / name).read_bytes()
+    _, error, demuxer = await _run(data, chunk=1316)
+    assert error == demuxer.refused and "may not change its codec" in error
+
+
+def test_the_guard_passes_a_real_stream_whole_and_drops_bytes_out_of_sync():
+    stream = sorted((REPO / "fuzz" / "corpus" / "mpegts").glob("ffmpeg-h264-aac-*"))[0]
+    data = stream.read_bytes()
+    guard = TsGuard()
+    assert b"".join(guard.feed(data[i : i + 1000])[0] for i in range(0, len(data), 1000)) == data
+    garbled = data[:188] + b"\x00\x01\x02" + data[188:]
+    assert TsGuard().feed(garbled) == (data, None)
