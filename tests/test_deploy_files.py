@@ -206,3 +206,14 @@ def test_the_edge_runs_the_projects_vcl_against_every_node(services):
     player = ViewerTracker().start_player(make_mocked_request("GET", "/"), "pb_x")
     path = f"/live/pb_x/{player}/source/part-7.m4s"
     assert re.sub(pattern, replacement, path) == "/live/pb_x/source/part-7.m4s"
+
+
+def test_no_third_party_javascript_is_committed() -> None:
+    """npm installs it (scripts/setup.sh); a committed node_modules, even a link to a
+    local copy, would shadow that install in every fresh clone."""
+    import subprocess
+
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert [path for path in tracked if "node_modules" in path.split("/")] == []
