@@ -1,7 +1,7 @@
 """The fuzz targets: their recorded seeds reach deep into each core, and a short
 coverage-guided run of each (a few thousand executions) finds nothing.
 
-The long run is `bench/fuzz.py`; its figures are in bench/BENCHMARKS.md.
+The long run is `bench/fuzz_long_run.py`; its figures are in bench/BENCHMARKS.md.
 """
 
 from __future__ import annotations

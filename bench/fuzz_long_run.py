@@ -1,7 +1,7 @@
 """Long fuzzing run: every target of `fuzz/` for a number of executions, one after another.
 
-    .venv/bin/python bench/fuzz.py --runs 2500000            # per target
-    .venv/bin/python bench/fuzz.py --runs 100000 --only rtmp --json out.json
+    .venv/bin/python bench/fuzz_long_run.py --runs 2500000            # per target
+    .venv/bin/python bench/fuzz_long_run.py --runs 100000 --only rtmp --json out.json
 
 Each target runs in a process of its own (`python -m fuzz TARGET`) from the committed
 seeds plus a scratch corpus that collects what coverage guidance finds, with
