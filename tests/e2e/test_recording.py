@@ -73,9 +73,12 @@ def test_a_broadcast_becomes_a_vod_asset(live, processes, tmp_path):
     assert asset["status"] == "recording"
     assert publisher.wait(30) == 0
     (asset,) = wait_ready(live, stream["id"])
-    assert set(asset) == {"id", "livestream_id", "session_id", "status", "error", "duration_s",
-                          "size_bytes", "hls_url", "mp4_url", "poster_url", "sprite_url",
-                          "thumbnails_vtt_url", "created_at", "ready_at"}  # fmt: skip
+    assert set(asset) == {"id", "name", "source", "livestream_id", "session_id", "status",
+                          "error", "progress", "duration_s", "size_bytes", "hls_url", "mp4_url",
+                          "poster_url", "sprite_url", "thumbnails_vtt_url", "origin_url",
+                          "clip_start_s", "clip_duration_s", "transcode", "renditions",
+                          "original", "created_at", "ready_at"}  # fmt: skip
+    assert asset["source"] == "recording"
     assert asset["error"] is None and asset["size_bytes"] > 0
     assert asset["mp4_url"] == f"{live.http}/vod/{asset['id']}/download.mp4"
     (session,) = live.api("GET", f"/v1/livestreams/{stream['id']}/history")[1]["data"]
@@ -274,7 +277,8 @@ def test_a_full_disk_fails_the_asset_and_the_stream_plays_on(processes, tmp_path
         return assets and assets[0]["status"] == "failed" and assets[0]
 
     asset = wait_for(failed, 15, interval=0.25, message="the asset to fail")
-    assert "disk is full" in asset["error"], asset["error"]
+    assert asset["error"]["code"] == "processing_failed", asset["error"]
+    assert "disk is full" in asset["error"]["message"], asset["error"]
     assert not (recordings / "assets").exists()  # the tmpfs is the server's alone
     # the live stream goes on: new media in the playlist, playable with ffprobe
     def next_msn() -> int:
