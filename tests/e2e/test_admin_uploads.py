@@ -50,7 +50,7 @@ def _upload(tab: Page, name: str, file: Path) -> str:
 
 
 def test_a_video_uploaded_in_the_dashboard_is_stored_whole_and_becomes_playable(
-    live, page, tmp_path  # noqa: F811
+    live, page, tmp_path  # noqa: F811 (fixtures)
 ):
     video = _make_video(tmp_path / "clip.mp4")
     sign_in(page)
