@@ -44,12 +44,13 @@ if [ "$mode" = test ]; then
 else
   "${pip[@]}" -e .
 fi
-# hls.js for the pages (/play, /admin): from the npm registry into live/web/vendor
+# hls.js and tus-js-client for the pages (/play, /admin): from the npm registry into live/web/vendor
 # (git-ignored), when npm is there. Without it the pages say what is missing;
 # `web_js_url` can name a CDN instead.
-if command -v npm >/dev/null 2>&1 && [ ! -f live/web/vendor/node_modules/hls.js/dist/hls.min.js ]; then
+if command -v npm >/dev/null 2>&1 && { [ ! -f live/web/vendor/node_modules/hls.js/dist/hls.min.js ] \
+  || [ ! -f live/web/vendor/node_modules/tus-js-client/dist/tus.min.js ]; }; then
   if ! (cd live/web/vendor && npm ci --no-audit --no-fund --loglevel=error >/dev/null); then
     if [ "$mode" = test ]; then exit 1; fi
-    echo "setup: npm could not install hls.js; the player pages will say so (or set web_js_url)" >&2
+    echo "setup: npm could not install hls.js and tus-js-client; the pages will say so (or set web_js_url)" >&2
   fi
 fi

@@ -25,6 +25,7 @@ from live.api.errors import error_response
 WEB_DIR = Path(__file__).resolve().parent
 VENDOR_DIR = WEB_DIR / "vendor"
 HLS_FILE = "hls.js/dist/hls.min.js"  # the UMD build: one file, its worker inlined
+TUS_FILE = "tus-js-client/dist/tus.min.js"  # the browser bundle: defines window.tus
 _PLAYBACK_ID = re.compile(r"pb_[A-Za-z0-9_\-]{1,40}")
 _ASSET_ID = re.compile(r"ast_[A-Za-z0-9_\-]{1,40}")
 # Relative paths of plain names: no "..", no hidden files, no backslashes.
@@ -55,16 +56,26 @@ class WebSettings:
 
     def hls_src(self) -> str:
         """Where the pages load hls.js from, or "" when there is no copy to load."""
+        return self.vendored_src(HLS_FILE)
+
+    def tus_src(self) -> str:
+        """Where the dashboard loads tus-js-client from, or "" when there is no copy."""
+        return self.vendored_src(TUS_FILE)
+
+    def vendored_src(self, file: str) -> str:
+        """`file` ("package/path") from the CDN at the version package.json pins, or
+        from the copy `scripts/setup.sh` installed; "" when neither."""
+        package, path = file.split("/", 1)
         if self.js_url:
-            return f"{self.js_url.rstrip('/')}/hls.js@{self.hls_version()}/dist/hls.min.js"
-        if (self.vendor_dir / "node_modules" / HLS_FILE).is_file():
-            return f"/web/vendor/{HLS_FILE}"
+            return f"{self.js_url.rstrip('/')}/{package}@{self.version_of(package)}/{path}"
+        if (self.vendor_dir / "node_modules" / file).is_file():
+            return f"/web/vendor/{file}"
         return ""
 
-    def hls_version(self) -> str:
+    def version_of(self, package: str) -> str:
         """The version range vendor/package.json asks npm for: the CDN serves the same."""
         manifest = json.loads((self.vendor_dir / "package.json").read_text())
-        return manifest["dependencies"]["hls.js"].lstrip("~^=")
+        return manifest["dependencies"][package].lstrip("~^=")
 
     def script_origins(self) -> str:
         if not self.js_url:
@@ -130,6 +141,7 @@ class _WebHandlers:
         notice = "" if hls_src else MISSING_JS_NOTICE
         text = (WEB_DIR / "pages" / page.template).read_text()
         text = text.replace("{{hls_src}}", html.escape(hls_src, quote=True))
+        text = text.replace("{{tus_src}}", html.escape(self.settings.tus_src(), quote=True))
         text = text.replace("{{js_notice}}", html.escape(notice))
         text = text.replace("{{js_notice_hidden}}", "" if notice else "hidden")
         return web.Response(

@@ -23,9 +23,12 @@ PB = "pb_abcdefghijklmnop"
 def _vendor(tmp_path: Path, installed: bool) -> Path:
     vendor = tmp_path / "vendor"
     (vendor / "node_modules/hls.js/dist").mkdir(parents=True)
-    (vendor / "package.json").write_text(json.dumps({"dependencies": {"hls.js": "~1.7.4"}}))
+    (vendor / "node_modules/tus-js-client/dist").mkdir(parents=True)
+    dependencies = {"hls.js": "~1.7.4", "tus-js-client": "~4.3.1"}
+    (vendor / "package.json").write_text(json.dumps({"dependencies": dependencies}))
     if installed:
         (vendor / "node_modules/hls.js/dist/hls.min.js").write_text("window.Hls = 1;")
+        (vendor / "node_modules/tus-js-client/dist/tus.min.js").write_text("window.tus = 1;")
     return vendor
 
 
@@ -77,6 +80,14 @@ async def test_pages_load_the_vendored_hls_js_and_it_is_served(vendored):
     assert (await vendored.get("/web/css/site.css")).headers["Content-Type"].startswith("text/css")
 
 
+async def test_the_dashboard_loads_the_vendored_tus_client_and_it_is_served(vendored):
+    text = await (await vendored.get("/admin")).text()
+    assert '<meta name="tus-src" content="/web/vendor/tus-js-client/dist/tus.min.js">' in text
+    script = await vendored.get("/web/vendor/tus-js-client/dist/tus.min.js")
+    assert script.status == 200 and await script.text() == "window.tus = 1;"
+    assert script.headers["Content-Type"].startswith("text/javascript")
+
+
 @pytest.mark.parametrize(
     "path",
     [
@@ -86,6 +97,8 @@ async def test_pages_load_the_vendored_hls_js_and_it_is_served(vendored):
         "/web/.hidden",
         "/web/js/nothing.js",
         "/web/vendor/hls.js/../../package.json",
+        "/web/vendor/tus-js-client/%2e%2e/%2e%2e/package.json",
+        "/web/vendor/tus-js-client/dist/..%2f..%2f..%2fpackage.json",
     ],
 )
 async def test_static_files_stay_inside_their_folders(vendored, path):
@@ -105,6 +118,7 @@ async def test_without_hls_js_or_a_cdn_the_page_says_what_is_missing(tmp_path):
         text = await (await client.get(f"/play/{PB}")).text()
         assert '<meta name="hls-src" content="">' in text
         assert MISSING_JS_NOTICE in text
+        assert '<meta name="tus-src" content="">' in await (await client.get("/admin")).text()
         assert "scripts/setup.sh" in MISSING_JS_NOTICE and "web_js_url" in MISSING_JS_NOTICE
     finally:
         await client.close()
@@ -119,6 +133,7 @@ async def test_a_cdn_setting_loads_the_same_version_from_it(tmp_path):
         response = await client.get("/admin")
         text = await response.text()
         assert 'content="https://cdn.example.net/npm/hls.js@1.7.4/dist/hls.min.js"' in text
+        assert 'content="https://cdn.example.net/npm/tus-js-client@4.3.1/dist/tus.min.js"' in text
         assert (
             "script-src 'self' https://cdn.example.net;"
             in response.headers["Content-Security-Policy"]

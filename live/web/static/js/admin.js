@@ -3,8 +3,9 @@
 // returns is shown as text (stream names are user input), never parsed as HTML.
 
 import {Api} from "./api.js";
-import {el, fill, formatDuration, formatTime, samePath, say} from "./dom.js";
+import {el, fill, formatBytes, formatDuration, formatTime, samePath, say} from "./dom.js";
 import {attach} from "./hls-loader.js";
+import {loadVendored} from "./vendor-loader.js";
 
 const KEY_STORAGE = "live.apiKey";
 const REFRESH_MS = 3000;
@@ -13,6 +14,10 @@ const POSTER_EVERY_MS = 6000;
 // streams the rest show "–" rather than spend the key's rate limit (600/min default).
 const VIEWER_COUNTS_MAX = 20;
 const ASSET_SETTLED = new Set(["ready", "failed", "empty"]);
+// tus chunks: small enough that a cut connection loses little, big enough to be quick.
+const UPLOAD_CHUNK_BYTES = 5 * 1024 * 1024;
+const UPLOAD_RETRY_DELAYS_MS = [0, 1000, 3000, 5000, 10000];
+const TUS_PATH = "/v1/uploads";
 const $ = (id) => document.getElementById(id);
 
 let api = null;
@@ -23,7 +28,7 @@ const cards = new Map(); // livestream id -> StreamCard
 let historyOf = null; // {id, name} of the stream whose history is open
 const historyRows = new Map(); // session id -> HistoryRow
 const assets = new Map(); // asset id -> asset (refetched until settled)
-const lastRendered = {webhooks: "", deliveries: ""};
+const lastRendered = {webhooks: "", deliveries: "", assets: ""};
 let fieldIds = 0;
 
 // ---------------------------------------------------------------- sign in and out
@@ -91,6 +96,7 @@ async function refresh() {
       })));
     renderStreams(list.data, viewers);
     if (historyOf) await renderHistory();
+    await renderAssets();
     await renderWebhooks();
     $("refreshed").textContent = `Last refreshed at ${new Date().toLocaleTimeString()}.`;
   } catch (error) {
@@ -466,6 +472,115 @@ async function renderHistory() {
   $("history-empty").hidden = sessions.length > 0;
 }
 
+// ---------------------------------------------------------------- videos (assets)
+
+function assetState(asset) {
+  if (asset.status === "failed") {
+    return el("span", {dataset: {field: "error"}}, `failed: ${asset.error?.message || "unknown error"}`);
+  }
+  if (asset.status === "ready") {
+    return el("a", {href: `/vod/${encodeURIComponent(asset.id)}`, target: "_blank", rel: "noopener",
+      dataset: {action: "play-asset"}, "aria-label": `Play ${asset.name}`}, "Play");
+  }
+  if (asset.status === "processing" || asset.status === "viewable") {
+    return el("progress", {max: 100, value: asset.progress ?? 0, "aria-label": `Processing ${asset.name}`});
+  }
+  return "";
+}
+
+async function renderAssets() {
+  const list = await api.get("/assets?page_size=50");
+  const json = JSON.stringify(list.data);
+  if (json === lastRendered.assets) return;
+  lastRendered.assets = json;
+  fill($("asset-rows"), list.data.map((asset) => {
+    const progress = asset.status === "processing" || asset.status === "viewable" ? ` ${asset.progress ?? 0}%` : "";
+    return el("tr", {dataset: {asset: asset.id}},
+      el("td", {}, asset.name || asset.id),
+      el("td", {}, asset.source),
+      el("td", {}, formatTime(asset.created_at)),
+      el("td", {}, el("span", {class: `badge ${asset.status}`, dataset: {field: "status"}}, asset.status),
+        el("span", {dataset: {field: "progress"}}, progress)),
+      el("td", {}, assetState(asset)));
+  }));
+  $("assets-empty").hidden = list.data.length > 0;
+  $("asset-table").hidden = list.data.length === 0;
+}
+
+function showUploadProgress(text, percent = null) {
+  $("upload-progress").hidden = false;
+  $("upload-state").textContent = text;
+  if (percent === null) $("upload-bar").removeAttribute("value");
+  else $("upload-bar").value = percent;
+}
+
+/** An upload of this same file that was cut off, to its asset that still waits for it. */
+async function unfinishedUpload(tus, file) {
+  const probe = new tus.Upload(file, {endpoint: new URL(TUS_PATH, location.href).href});
+  for (const previous of await probe.findPreviousUploads()) {
+    const assetId = previous.metadata?.asset_id;
+    if (!assetId) continue;
+    const asset = await api.get(`/assets/${encodeURIComponent(assetId)}`).catch(() => null);
+    if (asset?.status === "empty" && asset.upload) return {asset, previous};
+  }
+  return null;
+}
+
+/** The file to the asset's tus URL in chunks; resolves when the server has all of it. */
+function sendFile(tus, file, asset, previous) {
+  return new Promise((resolve, reject) => {
+    const upload = new tus.Upload(file, {
+      endpoint: new URL(samePath(asset.upload.tus_url), location.href).href,
+      chunkSize: UPLOAD_CHUNK_BYTES,
+      retryDelays: UPLOAD_RETRY_DELAYS_MS,
+      headers: {"X-API-Key": api.key},
+      metadata: {asset_id: asset.id, filename: file.name},
+      removeFingerprintOnSuccess: true,
+      onProgress: (sent, total) => showUploadProgress(
+        `Uploading ${file.name}: ${formatBytes(sent)} of ${formatBytes(total)}`,
+        total ? Math.floor((sent / total) * 100) : 0),
+      onError: reject,
+      onSuccess: resolve,
+    });
+    if (previous) upload.resumeFromPreviousUpload(previous);
+    upload.start();
+  });
+}
+
+async function uploadVideo(form) {
+  const name = form.elements.name.value.trim();
+  const file = form.elements.file.files[0];
+  const originUrl = form.elements.origin_url.value.trim();
+  if (!file === !originUrl) {
+    say($("message"), "Choose a video file or give a URL to import from (not both).", "error");
+    return;
+  }
+  if (originUrl) {
+    const asset = await api.call("POST", "/assets", {name, origin_url: originUrl});
+    form.reset();
+    say($("message"), `Importing “${asset.name}”: it shows below.`, "ok");
+    return;
+  }
+  const tus = await loadVendored("tus-src", "tus");
+  if (!tus) {
+    say($("message"), "The upload library (tus-js-client) is not installed on this server: run scripts/setup.sh there, or set web_js_url.", "error");
+    return;
+  }
+  const resumed = await unfinishedUpload(tus, file);
+  const asset = resumed ? resumed.asset : await api.call("POST", "/assets", {name});
+  showUploadProgress(resumed ? `Resuming ${file.name}…` : `Uploading ${file.name}…`);
+  await refresh();
+  try {
+    await sendFile(tus, file, asset, resumed?.previous);
+  } catch (error) {
+    say($("message"), `The upload stopped: ${error.message}. Choose the same file again to resume it.`, "error");
+    return;
+  }
+  form.reset();
+  showUploadProgress(`Uploaded ${file.name}: processing, see below.`, 100);
+  say($("message"), `Uploaded “${asset.name}”.`, "ok");
+}
+
 // ---------------------------------------------------------------- webhooks
 
 async function renderWebhooks() {
@@ -534,6 +649,20 @@ $("create-form").addEventListener("submit", async (event) => {
     panel.querySelector("input")?.focus();
   } catch (error) {
     say($("message"), error.message, "error");
+  }
+  await refresh();
+});
+
+$("upload-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const button = event.target.querySelector("button[type=submit]");
+  button.disabled = true;
+  try {
+    await uploadVideo(event.target);
+  } catch (error) {
+    say($("message"), error.message, "error");
+  } finally {
+    button.disabled = false;
   }
   await refresh();
 });

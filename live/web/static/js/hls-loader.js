@@ -1,21 +1,10 @@
-// Loads hls.js from where the server says (its vendored copy, or the CDN named by the
-// `web_js_url` setting): the page's <meta name="hls-src">. Empty: not installed.
+// Plays HLS with hls.js (loaded as <meta name="hls-src"> says) or the browser's own.
 
-let loading = null;
+import {loadVendored} from "./vendor-loader.js";
 
 /** Resolves to the Hls class, or null when there is no copy to load or it failed. */
 export function loadHls() {
-  if (loading) return loading;
-  const src = document.querySelector('meta[name="hls-src"]')?.content || "";
-  if (!src) return (loading = Promise.resolve(null));
-  loading = new Promise((resolve) => {
-    const script = document.createElement("script");
-    script.src = src;
-    script.onload = () => resolve(window.Hls || null);
-    script.onerror = () => resolve(null);
-    document.head.append(script);
-  });
-  return loading;
+  return loadVendored("hls-src", "Hls");
 }
 
 export function nativeHls(video) {
