@@ -5,27 +5,16 @@ addresses publish as before."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
 from live.attempts import AttemptGuard, GuardSettings
 from live.broadcast.manager import PublishRefused, SessionRules, StreamManager
-from live.store import SqliteStore
 
 # Delays of a millisecond: the test sees that attempts were slowed, not how long.
 GUARD = GuardSettings(
     slow_after=2, refuse_after=4, refuse_for_s=60, delay_s=0.001, max_delay_s=0.001
 )
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    instance = await SqliteStore.open(tmp_path / "live.db")
-    try:
-        yield instance
-    finally:
-        await instance.close()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 
@@ -28,15 +27,6 @@ class Connection:
 
     def stop(self, reason: str, message: str = "") -> None:
         self.stopped.append((reason, message))
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    instance = await SqliteStore.open(tmp_path / "live.db")
-    try:
-        yield instance
-    finally:
-        await instance.close()
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 from waiting import eventually
@@ -67,15 +66,6 @@ class ScriptedLeases(LocalLeases):
         lease.displaced = self.holder
         self.granted.append(lease)
         return lease
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    instance = await SqliteStore.open(tmp_path / "live.db")
-    try:
-        yield instance
-    finally:
-        await instance.close()
 
 
 @pytest.fixture
