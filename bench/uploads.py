@@ -128,7 +128,8 @@ def measure(server: LiveServer, path: Path, chunk: int, client: str) -> dict:
     cpu = sum(cpu_seconds(pids).values()) - before_cpu
     after_mem = memory_kib(server.pid)
     status = api(server, "GET", f"/v1/assets/{asset['id']}")["status"]
-    assert status == "pending", status
+    # received whole: handed on to processing (which fails this random file at once)
+    assert status in ("pending", "processing", "failed"), status
     size = path.stat().st_size
     return {
         "client": client, "size_mb": size / MB, "wall_s": wall, "mb_per_s": size / MB / wall,
