@@ -167,11 +167,3 @@ class UploadIntake:
     async def close(self) -> None:
         await self.importer.close()
 
-
-async def _noop(asset: Asset) -> None:
-    return None
-
-
-def no_processing() -> SourceReady:
-    """An `on_source_ready` that does nothing (until the job queue is wired)."""
-    return _noop
