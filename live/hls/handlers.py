@@ -18,7 +18,6 @@ within `DISCONNECT_POLL_S` (and the hold timeout bounds it in any case).
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import logging
 import weakref
@@ -38,6 +37,7 @@ from live.hls.directives import (
     query_params,
     strip_hls_params,
 )
+from live.hls.holds import Holds, Outcome
 from live.hls.paths import LiveTarget, parse_live_target
 from live.hls.playlist import RenditionReport, render_media_playlist, render_multivariant
 from live.hls.responses import (
@@ -74,6 +74,9 @@ class _Hold(enum.Enum):
     TIMEOUT = "timeout"
     GONE = "gone"
     REFUSED = "refused"  # the client address has too many requests held already
+
+
+_OUTCOMES = {Outcome.READY: _Hold.READY, Outcome.TIMEOUT: _Hold.TIMEOUT, Outcome.GONE: _Hold.GONE}
 
 
 # None to serve the request, or why a new viewer is turned away (503).
@@ -193,6 +196,7 @@ class HlsHandlers:
         self._admit = admit
         self._limits = limits or HlsLimits()
         self._held: Counter[str] = Counter()  # requests held, by client address
+        self._holds = Holds(disconnect_poll_s=DISCONNECT_POLL_S)
         # Only a player hook makes a multivariant playlist differ between viewers.
         self._mv_cache = PER_VIEWER if start_player else SHARED_BRIEFLY
         self._headers = _Headers()
@@ -487,20 +491,15 @@ class HlsHandlers:
         gate = enter()
         if gate is None:
             return _Hold.READY
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + HOLD_TARGET_DURATIONS * window.target_duration
         try:
-            while True:
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    return _Hold.TIMEOUT
-                await asyncio.wait((gate.future,), timeout=min(remaining, DISCONNECT_POLL_S))
-                if gate.future.done():
-                    return _Hold.READY
-                if request.transport is None or request.transport.is_closing():
-                    return _Hold.GONE
+            outcome = await self._holds.wait(
+                gate.future,
+                HOLD_TARGET_DURATIONS * window.target_duration,
+                lambda: request.transport is not None and not request.transport.is_closing(),
+            )
         finally:
             window.leave(gate)
+        return _OUTCOMES[outcome]
 
     async def _send_playlist(
         self,
