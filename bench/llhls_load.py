@@ -308,7 +308,7 @@ def serve_and_run(args: argparse.Namespace) -> dict:
             from varnish import VarnishEdge
 
             origin = ("127.0.0.1", port)
-            edge = VarnishEdge(processes, [origin, origin])
+            edge = VarnishEdge(processes, [origin, origin], tuple(args.varnish_param))
             watch["edge"] = edge.process.pid
             port = edge.port
         print(f"origin {live.http}, viewers on port {port}, {os.cpu_count()} CPUs", flush=True)
@@ -328,6 +328,8 @@ def main() -> None:
     parser.add_argument("url", nargs="?", help="multivariant playlist URL (without --serve)")
     parser.add_argument("--serve", action="store_true", help="start a server and a publisher")
     parser.add_argument("--edge", action="store_true", help="with --serve: through Varnish")
+    parser.add_argument("--varnish-param", action="append", default=[], metavar="NAME=VALUE",
+                        help="with --edge: a varnishd parameter (-p), e.g. rush_exponent=64")
     parser.add_argument("--no-viewer-stats", action="store_true", help="with --serve")
     parser.add_argument(
         "--fill", type=float, default=8.0, help="with --serve: seconds of stream before "

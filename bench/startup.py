@@ -30,11 +30,12 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import PYTHON, REPO, Reaper, exit_on_sigterm, free_port, percentile  # noqa: E402
+from common import PYTHON, REPO, Reaper, exit_on_sigterm, free_port, percentile
 
 HANDSHAKE_C1 = bytes(1536)
 PROBE_INTERVAL_S = 0.005
@@ -103,8 +104,8 @@ def main() -> None:
             rtmp_times, http_times, stop_times = [], [], []
             for _ in range(args.rounds):
                 process, http_port, rtmp_port, started = start(reaper, data_dir)
-                rtmp_times.append(time_until(lambda: rtmp_handshake(rtmp_port), process, started))
-                http_times.append(time_until(lambda: healthy(http_port), process, started))
+                rtmp_times.append(time_until(partial(rtmp_handshake, rtmp_port), process, started))
+                http_times.append(time_until(partial(healthy, http_port), process, started))
                 stopping = time.monotonic()
                 reaper.end(process)
                 stop_times.append(time.monotonic() - stopping)

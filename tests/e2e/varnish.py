@@ -40,7 +40,10 @@ def point_backends(vcl: str, origins: list[tuple[str, int]]) -> str:
 class VarnishEdge:
     """varnishd with the project's VCL in front of `origins` (host, port)."""
 
-    def __init__(self, processes: Processes, origins: list[tuple[str, int]]) -> None:
+    def __init__(
+        self, processes: Processes, origins: list[tuple[str, int]], params: tuple[str, ...] = ()
+    ) -> None:
+        """`params` are varnishd run-time parameters, `NAME=VALUE` each (`-p`)."""
         self.workdir = processes.scratch_dir("varnish-")
         vcl = self.workdir / "edge.vcl"
         vcl.write_text(point_backends(EDGE_VCL.read_text(), origins))
@@ -55,6 +58,7 @@ class VarnishEdge:
                 "-T", "127.0.0.1:0",
                 "-f", str(vcl),
                 "-s", "malloc,64m",
+                *(arg for param in params for arg in ("-p", param)),
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
