@@ -34,7 +34,7 @@ import re
 import time
 import zlib
 from collections import Counter, defaultdict
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from urllib.parse import urljoin
 
@@ -576,16 +576,18 @@ class Viewer:
 
 
 async def run_viewers(target: Target, count: int, *, start: float, ramp: float, until: float,
-                      window: tuple[float, float]) -> Tally:  # fmt: skip
+                      window: tuple[float, float],
+                      viewer: Callable[[Target, Tally], Viewer] = Viewer) -> Tally:  # fmt: skip
     """`count` viewers joining evenly over `ramp` seconds from `start` (monotonic) and
-    watching until `until`; requests and bytes are counted inside `window`."""
+    watching until `until`; requests and bytes are counted inside `window`. `viewer`
+    makes one (a `Viewer` subclass that plays otherwise, e.g. replaying a capture)."""
     tally = Tally(window=window)
 
     async def one(number: int) -> None:
         delay = start + ramp * (number + random.random()) / max(count, 1) - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
-        await Viewer(target, tally).run(until)
+        await viewer(target, tally).run(until)
 
     tasks = [asyncio.ensure_future(one(number)) for number in range(count)]
     try:

@@ -27,22 +27,35 @@ Or let it start everything on loopback: `live serve`, one 720p30 3 Mbps publishe
     flock /tmp/live-bench.lock .venv/bin/python bench/llhls_load.py --serve --edge \\
         --viewers 2000 --workers 3 --seconds 30
 
+With --static (and --serve), after that window one viewer's fetches from the origin are
+captured for --capture seconds (`llhls_capture.py`), the origin is stopped, and the
+same viewers replay them, on the same clock (a static server cannot block), from
+Debian's nginx serving the capture as files (`static_origin.py`); the report then
+gives nginx's CPU per request and our origin's over it:
+
+    flock /tmp/live-bench.lock .venv/bin/python bench/llhls_load.py --serve --static \\
+        --viewers 300 --workers 2 --seconds 20
+
 --json FILE writes the figures as JSON as well.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import multiprocessing
 import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.parse
 import urllib.request
 from collections import defaultdict
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -50,7 +63,9 @@ REPO = BENCH.parent
 sys.path[:0] = [str(BENCH), str(REPO / "tests"), str(REPO / "tests" / "e2e")]
 
 from common import cpu_seconds, exit_on_sigterm, percentile, process_tree  # noqa: E402
-from llhls_client import Tally, Target, run_viewers  # noqa: E402
+from llhls_capture import ReplayViewer, Schedule, capture, write_capture  # noqa: E402
+from llhls_client import Tally, Target, Viewer, run_viewers  # noqa: E402
+from static_origin import StaticOrigin  # noqa: E402
 
 _HLS_REQUESTS = re.compile(r'^live_hls_requests_total\{kind="(\w+)"\} (\S+)', re.M)
 
@@ -58,10 +73,9 @@ _HLS_REQUESTS = re.compile(r'^live_hls_requests_total\{kind="(\w+)"\} (\S+)', re
 # ---------------------------------------------------------------------------- workers
 
 
-def _worker(target: Target, count: int, timeline: dict[str, float], results) -> None:
+def _worker(target: Target, count: int, timeline: dict[str, float], results,
+            viewer: Callable[[Target, Tally], Viewer]) -> None:  # fmt: skip
     """One process's viewers on uvloop; sends back its Tally and its CPU in the window."""
-    import asyncio
-
     import uvloop
 
     async def main() -> tuple[Tally, float]:
@@ -76,6 +90,7 @@ def _worker(target: Target, count: int, timeline: dict[str, float], results) -> 
         tally = await run_viewers(
             target, count, start=timeline["start"], ramp=timeline["ramp"],
             until=timeline["until"], window=(timeline["from"], timeline["until"]),
+            viewer=viewer,
         )  # fmt: skip
         await clock_task
         return tally, cpu["until"] - cpu["from"]
@@ -92,7 +107,8 @@ def _worker(target: Target, count: int, timeline: dict[str, float], results) -> 
 
 def run_load(target: Target, viewers: int, workers: int, *, ramp: float, settle: float,
              seconds: float, baseline: float, watch: dict[str, int],
-             metrics_url: str | None) -> dict:  # fmt: skip
+             metrics_url: str | None,
+             viewer: Callable[[Target, Tally], Viewer] = Viewer) -> dict:  # fmt: skip
     """Run the viewers in `workers` processes; measure the processes in `watch` (name ->
     PID, each with its children) for `baseline` seconds without viewers (what ingest
     alone costs), then over the window. Returns the report as a dict."""
@@ -109,7 +125,9 @@ def run_load(target: Target, viewers: int, workers: int, *, ramp: float, settle:
     results = context.Queue()
     shares = [viewers // workers + (1 if n < viewers % workers else 0) for n in range(workers)]
     processes = [
-        context.Process(target=_worker, args=(target, share, timeline, results), daemon=True)
+        context.Process(
+            target=_worker, args=(target, share, timeline, results, viewer), daemon=True
+        )
         for share in shares
         if share
     ]
@@ -250,7 +268,7 @@ def print_report(report: dict) -> None:
         f"load tool: {report['tool_cpu_share']:.1%} of a core, "
         f"{report['tool_us_per_request']} µs CPU per request"
     )
-    for name in ("origin", "edge"):
+    for name in ("origin", "edge", "nginx"):
         if f"{name}_cpu_share" in report:
             print(
                 f"{name}: {report[f'{name}_cpu_share']:.1%} of a core, "
@@ -273,7 +291,21 @@ def print_report(report: dict) -> None:
 
 
 def serve_and_run(args: argparse.Namespace) -> dict:
-    """Start `live serve`, a 3 Mbps publisher and, with --edge, Varnish; then run."""
+    """The window against our origin and, with --static, the one against nginx serving
+    what a viewer fetched from it (after the origin has stopped), with their ratio."""
+    with tempfile.TemporaryDirectory(prefix="live-bench-static-") as scratch:
+        capture_root = Path(scratch) / "files" if args.static else None
+        report, schedule = _serve_and_measure(args, capture_root)
+        if capture_root is not None and schedule is not None:
+            report["static"] = static_window(args, Path(scratch), capture_root, schedule)
+            report.update(ratios(report, report["static"]))
+    return report
+
+
+def _serve_and_measure(args: argparse.Namespace,
+                       capture_root: Path | None) -> tuple[dict, Schedule | None]:  # fmt: skip
+    """Start `live serve`, a 3 Mbps publisher and, with --edge, Varnish; then run; then
+    with `capture_root`, capture what one viewer fetches into it."""
     from cpu_vs_nginx import make_input
     from harness import LiveProcess, Processes
 
@@ -314,13 +346,77 @@ def serve_and_run(args: argparse.Namespace) -> dict:
         print(f"origin {live.http}, viewers on port {port}, {os.cpu_count()} CPUs", flush=True)
         target = Target("127.0.0.1", port, multivariant, args.rendition,
                         not args.no_gzip, not args.no_delta)  # fmt: skip
-        return run_load(
+        report = run_load(
             target, args.viewers, args.workers, ramp=args.ramp, settle=args.settle,
             seconds=args.seconds, baseline=args.baseline, watch=watch,
             metrics_url=live.http + "/metrics",
         )  # fmt: skip
+        if capture_root is None:
+            return report, None
+        captured = asyncio.run(capture(target, args.capture))
+        return report, write_capture(captured, capture_root)
     finally:
         processes.end_all()
+
+
+# ---------------------------------------------------------------------------- --static
+
+
+def static_window(args: argparse.Namespace, prefix: Path, root: Path,
+                  schedule: Schedule) -> dict:  # fmt: skip
+    """The same number of viewers replaying `schedule` from nginx serving `root`."""
+    # Each viewer holds two connections; the rest is headroom for reconnections.
+    connections = 2 * args.viewers + 256
+    with StaticOrigin(prefix, root, connections=connections, gzip_static=schedule.gzip) as nginx:
+        files = sum(1 for path in root.rglob("*") if path.is_file())
+        print(
+            f"static: nginx on port {nginx.port}, {files} files, a cycle of "
+            f"{schedule.period:.1f} s ({len(schedule.steps)} requests)", flush=True,
+        )  # fmt: skip
+        target = Target("127.0.0.1", nginx.port, "/", gzip=not args.no_gzip)
+        report = run_load(
+            target, args.viewers, args.workers, ramp=args.ramp, settle=args.settle,
+            seconds=args.seconds, baseline=0, watch={"nginx": nginx.pid}, metrics_url=None,
+            viewer=partial(ReplayViewer, schedule=schedule),
+        )  # fmt: skip
+        errors = nginx.error_log()
+        if errors:
+            report["nginx_error_log"] = errors.splitlines()[-10:]
+        return report
+
+
+def ratios(live: dict, static: dict) -> dict[str, float]:
+    """Our origin's (and edge's) CPU per request over nginx's, whole and net of ingest."""
+    nginx = static.get("nginx_us_per_request")
+    found: dict[str, float] = {}
+    for name in ("origin", "edge"):
+        for kind in ("", "net_"):
+            ours = live.get(f"{name}_{kind}us_per_request")
+            if ours is not None and nginx:
+                found[f"{name}_{kind}to_nginx"] = round(ours / nginx, 2)
+    return found
+
+
+def print_static(report: dict) -> None:
+    static = report["static"]
+    print("\nstatic: the same viewers replaying a capture of it from nginx (files on disk)")
+    print_report(static)
+    for line in static.get("nginx_error_log", []):
+        print(f"  nginx: {line}")
+    nginx = static.get("nginx_us_per_request")
+    for name in ("origin", "edge"):
+        if f"{name}_to_nginx" not in report:
+            continue
+        line = (
+            f"{name} / nginx CPU per request: {report[f'{name}_us_per_request']} / {nginx} µs "
+            f"= {report[f'{name}_to_nginx']}x"
+        )
+        if f"{name}_net_to_nginx" in report:
+            line += (
+                f" (net of ingest: {report[f'{name}_net_us_per_request']} / {nginx} µs "
+                f"= {report[f'{name}_net_to_nginx']}x)"
+            )
+        print(line)
 
 
 def main() -> None:
@@ -347,12 +443,20 @@ def main() -> None:
     parser.add_argument("--rendition", type=int, default=0, help="variant index (default 0)")
     parser.add_argument("--no-gzip", action="store_true", help="no Accept-Encoding: gzip")
     parser.add_argument("--no-delta", action="store_true", help="never ask _HLS_skip=YES")
+    parser.add_argument(
+        "--static", action="store_true", help="with --serve: then the same viewers against "
+        "nginx serving a capture of what a viewer fetched, for a ratio",
+    )  # fmt: skip
+    parser.add_argument("--capture", type=float, default=6.0,
+                        help="with --static: seconds captured (default 6)")  # fmt: skip
     parser.add_argument("--json", type=Path, help="also write the report here")
     args = parser.parse_args()
     if args.serve == bool(args.url):
         parser.error("give a multivariant URL or --serve (one of them)")
     if args.edge and not args.serve:
         parser.error("--edge needs --serve (give the edge's URL otherwise)")
+    if args.static and not args.serve:
+        parser.error("--static needs --serve")
     exit_on_sigterm()
     if args.serve:
         report = serve_and_run(args)
@@ -370,6 +474,8 @@ def main() -> None:
             metrics_url=args.metrics,
         )  # fmt: skip
     print_report(report)
+    if "static" in report:
+        print_static(report)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
 
