@@ -181,11 +181,11 @@ class FullDisk(LocalStorage):
         super().__init__(root)
         self.budget = budget
 
-    async def put(self, key: str, data: bytes, *, content_type: str | None = None) -> None:
+    async def put(self, key: str, data: bytes, **options) -> None:
         self.budget -= len(data)
         if self.budget < 0:
             raise StorageError(f"storage: cannot write {key}: the disk is full")
-        await super().put(key, data, content_type=content_type)
+        await super().put(key, data, **options)
 
     put_parts = Storage.put_parts  # joins, then `put` above: every write is counted
 
@@ -328,11 +328,11 @@ class StalledDisk(LocalStorage):
         self.release = threading.Event()
         self.stalled = threading.Event()
 
-    async def put(self, key: str, data: bytes, *, content_type: str | None = None) -> None:
+    async def put(self, key: str, data: bytes, **options) -> None:
         if key.endswith(".m4s") and not self.release.is_set():
             self.stalled.set()
             await asyncio.to_thread(self.release.wait, 30)
-        await super().put(key, data, content_type=content_type)
+        await super().put(key, data, **options)
 
     put_parts = Storage.put_parts  # joins, then `put` above: segments stall too
 
