@@ -51,6 +51,7 @@ from live.recording import layout
 from live.recording.manifest import (
     PartEntry,
     SegmentEntry,
+    decode_segment,
     store_segment,
     track_from_json,
     track_to_json,
@@ -208,19 +209,35 @@ def list_journals(directory: Path) -> dict[str, list[Path]]:
 
 async def replay_journal(storage: Storage, prefix: str, data: bytes) -> int:
     """Store the segment a journal (`data`) holds under `prefix`, as the recorder
-    would have, unless its manifest is already stored (the process died between
-    storing it and deleting the journal). How many parts were stored."""
+    would have, unless it is already stored whole with its manifest (the process
+    died between storing it and deleting the journal). How many parts were stored.
+
+    After a power cut the manifest may be there and the objects it names not, or
+    short (the recorder's writes are durable only at the next sync): the sizes
+    are checked, and the journal's copy replaces what does not match."""
     contents = read_journal(data)
     if contents is None or not contents.chunks:
         return 0
     entry = contents.entry
-    if await storage.exists(prefix + layout.segment_manifest_key(entry.number)):
+    if await _stored_whole(storage, prefix, entry.number):
         return 0
     if contents.torn:
         log.warning("%s: segment %d's journal had a torn tail, dropped", prefix, entry.number)
     entry.ended_at = to_rfc3339(utcnow())
     # The init section's manifest is written after it: there, both are stored.
     init_stored = await storage.exists(prefix + layout.init_manifest_key(entry.init))
-    init = None if init_stored else (contents.init, contents.tracks)
+    init_size = await storage.size(prefix + layout.init_key(entry.init))
+    init = None if init_stored and init_size else (contents.init, contents.tracks)
     await store_segment(storage, prefix, entry, contents.chunks, init)
     return len(entry.parts)
+
+
+async def _stored_whole(storage: Storage, prefix: str, number: int) -> bool:
+    """Whether segment `number` has its manifest and an object of the size it says."""
+    try:
+        manifest = decode_segment(await storage.get(prefix + layout.segment_manifest_key(number)))
+    except KeyError:
+        return False
+    except (ValueError, TypeError):
+        return False  # torn by a power cut: the journal's copy replaces it
+    return await storage.size(prefix + layout.segment_key(number)) == manifest.size

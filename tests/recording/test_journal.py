@@ -23,7 +23,13 @@ from live.recording.journal import (
     read_journal,
     replay_journal,
 )
-from live.recording.manifest import PartEntry, SegmentEntry, decode_segment, encode_init
+from live.recording.manifest import (
+    PartEntry,
+    SegmentEntry,
+    decode_segment,
+    encode_init,
+    encode_segment,
+)
 from live.recording.service import RecordingService
 from live.storage import LocalStorage
 from live.store import SqliteStore
@@ -130,9 +136,7 @@ def test_an_empty_or_headless_journal_holds_nothing(tmp_path):
     assert contents is not None and contents.chunks == [] and not contents.torn
 
 
-async def test_replay_stores_segment_init_and_manifests_as_the_recorder_would(
-    tmp_path, storage
-):
+async def test_replay_stores_segment_init_and_manifests_as_the_recorder_would(tmp_path, storage):
     data = write_journal(tmp_path).read_bytes()
     assert await replay_journal(storage, PREFIX, data) == 3
     names = [info.key[len(PREFIX) :] for info in await storage.list(PREFIX)]
@@ -153,14 +157,38 @@ async def test_replay_keeps_an_init_section_already_stored(tmp_path, storage):
     assert await storage.get(PREFIX + "init_1.mp4") == b"the stored one"
 
 
+def stored_entry(size: int) -> bytes:
+    stored = entry()
+    stored.parts.append(PartEntry(0.5, size, True))
+    return encode_segment(stored)
+
+
 async def test_a_journal_whose_segment_was_stored_writes_nothing(tmp_path, storage):
     """Killed after the manifest was stored but before the journal was deleted."""
     await layout.put(storage, PREFIX, layout.segment_key(3), b"stored segment")
-    await layout.put(storage, PREFIX, layout.segment_manifest_key(3), b'{"stored": 1}')
+    await layout.put(storage, PREFIX, layout.segment_manifest_key(3), stored_entry(14))
     assert await replay_journal(storage, PREFIX, write_journal(tmp_path).read_bytes()) == 0
     names = [info.key[len(PREFIX) :] for info in await storage.list(PREFIX)]
     assert names == ["seg_00003.json", "seg_00003.m4s"]
     assert await storage.get(PREFIX + "seg_00003.m4s") == b"stored segment"
+
+
+@pytest.mark.parametrize("stored", [None, b"", b"stored seg"])
+async def test_a_segment_a_power_cut_left_short_is_stored_again_from_its_journal(
+    tmp_path, storage, stored
+):
+    """Its manifest reached the disk, its bytes (written without an fsync) did not,
+    or not all: missing, empty or short against the manifest's 14 bytes."""
+    if stored is not None:
+        await layout.put(storage, PREFIX, layout.segment_key(3), stored)
+    await layout.put(storage, PREFIX, layout.segment_manifest_key(3), stored_entry(14))
+    await layout.put(storage, PREFIX, layout.init_key(1), b"")  # the init section too
+    await layout.put(storage, PREFIX, layout.init_manifest_key(1), encode_init(1, TRACKS))
+    assert await replay_journal(storage, PREFIX, write_journal(tmp_path).read_bytes()) == 3
+    assert await storage.get(PREFIX + "seg_00003.m4s") == b"".join(p for p, _, _ in PARTS)
+    manifest = decode_segment(await storage.get(PREFIX + "seg_00003.json"))
+    assert manifest.size == sum(len(p) for p, _, _ in PARTS)
+    assert await storage.get(PREFIX + "init_1.mp4") == INIT
 
 
 async def test_replaying_an_empty_journal_writes_nothing(tmp_path, storage):
@@ -218,8 +246,10 @@ async def test_a_killed_recorder_loses_no_part_it_took(tmp_path, store, storage,
         return total
 
     await eventually(
-        lambda: recorder.segments_written == 2
-        and recorder.parts_written + journalled() == len(parts.parts),
+        lambda: (
+            recorder.segments_written == 2
+            and recorder.parts_written + journalled() == len(parts.parts)
+        ),
         10,
     )
     running.cancel()
@@ -257,9 +287,7 @@ async def test_a_finished_recording_leaves_no_journal(tmp_path, store, storage, 
     assert list(journals.iterdir()) == []
 
 
-async def test_journals_of_a_finished_or_deleted_asset_are_deleted_unread(
-    tmp_path, store, storage
-):
+async def test_journals_of_a_finished_or_deleted_asset_are_deleted_unread(tmp_path, store, storage):
     journals = tmp_path / "journal"
     gone = write_journal(tmp_path)  # asset "ast_test" is not in the store
     broadcast = await new_broadcast(store)
@@ -267,9 +295,7 @@ async def test_journals_of_a_finished_or_deleted_asset_are_deleted_unread(
         Asset(livestream_id=broadcast.livestream.id, session_id=broadcast.session.id)
     )
     await store.update_asset(asset.id, status="ready")  # a peer finalised it already
-    finished = SegmentJournal.create(
-        journal_path(journals, asset.id, 4), entry(4), INIT, TRACKS
-    )
+    finished = SegmentJournal.create(journal_path(journals, asset.id, 4), entry(4), INIT, TRACKS)
     finished.append(b"moof", 0.2, True)
     finished.close()
     service = RecordingService(store, storage, journal_dir=journals)
