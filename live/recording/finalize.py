@@ -48,6 +48,9 @@ class FinalResult:
 
 
 async def finalise_recording(storage: Storage, prefix: str) -> FinalResult:
+    # The recorder's writes are durable only at a sync (durability.py): sync before
+    # an asset made of them can be called ready.
+    await storage.sync()
     index = await load_index(storage, prefix)
     if index.orphans:
         log.warning("%s: %d segment(s) without a manifest dropped", prefix, len(index.orphans))

@@ -110,11 +110,17 @@ def content_type(name: str) -> str:
     return CONTENT_TYPES.get(name[name.rfind(".") :], "application/octet-stream")
 
 
-async def put(storage: Storage, prefix: str, name: str, data: bytes) -> None:
+async def put(
+    storage: Storage, prefix: str, name: str, data: bytes, *, durable: bool = True
+) -> None:
     """Write one of the asset's objects, with its content type (S3 serves it)."""
-    await storage.put(prefix + name, data, content_type=content_type(name))
+    await storage.put(prefix + name, data, content_type=content_type(name), durable=durable)
 
 
-async def put_parts(storage: Storage, prefix: str, name: str, parts: Sequence[bytes]) -> int:
+async def put_parts(
+    storage: Storage, prefix: str, name: str, parts: Sequence[bytes], *, durable: bool = True
+) -> int:
     """`put` of the concatenation of `parts` (a segment's moof+mdat parts); its size."""
-    return await storage.put_parts(prefix + name, parts, content_type=content_type(name))
+    return await storage.put_parts(
+        prefix + name, parts, content_type=content_type(name), durable=durable
+    )

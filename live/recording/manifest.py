@@ -164,19 +164,28 @@ async def store_segment(
     entry: SegmentEntry,
     parts: Sequence[bytes],
     init: tuple[bytes, tuple[TrackInfo, ...]] | None,
+    *,
+    durable: bool = True,
 ) -> int:
     """Write a complete segment: its init section and that one's manifest first
     when `init` is given (the segment is the first to use it), then the segment
     (its parts, written as they are), then its manifest, so a manifest only ever
-    names what is stored. The segment's size."""
+    names what is stored (on disk too when `durable`; else only until a power
+    cut before the next sync, which `load_index` tolerates). The segment's size."""
     if init is not None:
         init_data, tracks = init
-        await layout.put(storage, prefix, layout.init_key(entry.init), init_data)
         init_manifest = encode_init(entry.init, tracks)
-        await layout.put(storage, prefix, layout.init_manifest_key(entry.init), init_manifest)
-    size = await layout.put_parts(storage, prefix, layout.segment_key(entry.number), parts)
+        await layout.put(storage, prefix, layout.init_key(entry.init), init_data, durable=durable)
+        await layout.put(
+            storage, prefix, layout.init_manifest_key(entry.init), init_manifest, durable=durable
+        )
+    size = await layout.put_parts(
+        storage, prefix, layout.segment_key(entry.number), parts, durable=durable
+    )
     manifest = encode_segment(entry)
-    await layout.put(storage, prefix, layout.segment_manifest_key(entry.number), manifest)
+    await layout.put(
+        storage, prefix, layout.segment_manifest_key(entry.number), manifest, durable=durable
+    )
     return size
 
 

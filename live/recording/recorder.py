@@ -14,7 +14,10 @@ complete it is written as one object, then its manifest (manifest.py) as another
 an init section is written once per version, with the first segment that uses it.
 Writes run on the event loop (S3 is asynchronous; local storage moves its file I/O
 to worker threads), one after the other, in the background while the next segment
-is gathered, so the manifests that exist always name complete segments. With a
+is gathered, so the manifests that exist always name complete segments. They are
+not flushed to disk one by one: the service syncs every few seconds for all
+streams, and before finalising (durability.py, which says what a power cut can
+lose; a manifest whose segment did not reach the disk ends the recording). With a
 `journal_dir`, each part taken is also appended to the segment's journal on local
 disk (journal.py), deleted once the segment is stored: a killed process then loses
 only the part being appended (and the one the packager was making), as the next
@@ -71,6 +74,10 @@ class AssetKeeper(Protocol):
     async def fail_asset(self, asset: Asset, message: str) -> None: ...
 
     def recorder_done(self, recorder: Recorder) -> None: ...
+
+    def segment_stored(self) -> None:
+        """A segment was written, durable only at the next sync (durability.py)."""
+        ...
 
 
 # What the packager hands over, queued on the event loop.
@@ -391,12 +398,14 @@ class Recorder:
                 entry,
                 buffer.chunks,
                 None if init is None else (init.data, init.tracks),
+                durable=False,
             )
         except BaseException:
             if buffer.journal is not None:  # kept for the next start to store
                 buffer.journal.close()
             raise
         buffer.chunks.clear()
+        self.keeper.segment_stored()
         await self._discard_journal(buffer)
         self.parts_written += len(entry.parts)
         self.bytes_written += size

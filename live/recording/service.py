@@ -17,6 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from live.recording.durability import PeriodicSync
 from live.recording.finalize import FinaliseError, finalise_recording
 from live.recording.journal import list_journals, remove_journal, replay_journal
 from live.recording.layout import asset_prefix
@@ -63,6 +64,8 @@ class RecordingService:
         # Finalising is CPU and disk heavy: one at a time (its remux in a worker thread).
         self._finalise_slot = asyncio.Semaphore(1)
         self._retention_task: asyncio.Task[None] | None = None
+        # The recorders write without an fsync per object; this makes it durable.
+        self.syncing = PeriodicSync(storage)
 
     # -- the manager's consumer factory ---------------------------------------------
 
@@ -88,6 +91,9 @@ class RecordingService:
 
     def recorder_done(self, recorder: Recorder) -> None:
         self.recorders.discard(recorder)
+
+    def segment_stored(self) -> None:
+        self.syncing.written()
 
     # -- asset life -----------------------------------------------------------------
 
@@ -259,3 +265,4 @@ class RecordingService:
         if tasks:
             log.info("waiting for %d recording(s) to be finalised", len(tasks))
             await asyncio.wait(tasks, timeout=timeout)
+        await self.syncing.close()
