@@ -92,6 +92,18 @@ def test_the_journal_is_its_records_byte_for_byte(tmp_path):
     assert data == expected
 
 
+def test_a_part_cut_short_by_writev_is_written_to_its_end(tmp_path, monkeypatch):
+    import os
+
+    real = os.writev
+    monkeypatch.setattr(
+        "live.recording.journal.os.writev", lambda fd, buffers: real(fd, [buffers[0][:5]])
+    )
+    contents = read_journal(write_journal(tmp_path).read_bytes())
+    assert contents is not None and not contents.torn
+    assert contents.chunks == [data for data, _, _ in PARTS]
+
+
 def test_several_parts_read_back_as_the_segment(tmp_path):
     contents = read_journal(write_journal(tmp_path).read_bytes())
     assert contents is not None and not contents.torn
