@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from pathlib import Path
 
 from live.storage.base import Storage
 
@@ -115,6 +116,13 @@ async def put(
 ) -> None:
     """Write one of the asset's objects, with its content type (S3 serves it)."""
     await storage.put(prefix + name, data, content_type=content_type(name), durable=durable)
+
+
+async def put_file(
+    storage: Storage, prefix: str, name: str, path: Path, *, durable: bool = True
+) -> None:
+    """Move the local file `path` into storage as one of the asset's objects."""
+    await storage.put_file(prefix + name, path, content_type=content_type(name), durable=durable)
 
 
 async def put_parts(

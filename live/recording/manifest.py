@@ -31,6 +31,7 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from live.media.packet import TrackInfo
@@ -166,12 +167,16 @@ async def store_segment(
     init: tuple[bytes, tuple[TrackInfo, ...]] | None,
     *,
     durable: bool = True,
+    segment_file: Path | None = None,
 ) -> int:
     """Write a complete segment: its init section and that one's manifest first
     when `init` is given (the segment is the first to use it), then the segment
     (its parts, written as they are), then its manifest, so a manifest only ever
     names what is stored (on disk too when `durable`; else only until a power
-    cut before the next sync, which `load_index` tolerates). The segment's size."""
+    cut before the next sync, which `load_index` tolerates). The segment's size.
+
+    `segment_file`, a local file that holds `parts` back to back (the journal's),
+    becomes the segment object instead: moved, not written again."""
     if init is not None:
         init_data, tracks = init
         init_manifest = encode_init(entry.init, tracks)
@@ -179,9 +184,12 @@ async def store_segment(
         await layout.put(
             storage, prefix, layout.init_manifest_key(entry.init), init_manifest, durable=durable
         )
-    size = await layout.put_parts(
-        storage, prefix, layout.segment_key(entry.number), parts, durable=durable
-    )
+    name = layout.segment_key(entry.number)
+    if segment_file is not None:
+        await layout.put_file(storage, prefix, name, segment_file, durable=durable)
+        size = sum(len(part) for part in parts)
+    else:
+        size = await layout.put_parts(storage, prefix, name, parts, durable=durable)
     manifest = encode_segment(entry)
     await layout.put(
         storage, prefix, layout.segment_manifest_key(entry.number), manifest, durable=durable

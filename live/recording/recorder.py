@@ -22,6 +22,8 @@ lose; a manifest whose segment did not reach the disk ends the recording). With 
 disk (journal.py), deleted once the segment is stored: a killed process then loses
 only the part being appended (and the one the packager was making), as the next
 start stores the journal's segment before finalising the rest from the manifests.
+On local storage the journal's segment file is moved into storage as the segment
+object, so the parts are written once, not once to the journal and again.
 Without one, it loses the segment under way (at most `segment_target` plus a
 keyframe interval).
 
@@ -399,6 +401,7 @@ class Recorder:
                 buffer.chunks,
                 None if init is None else (init.data, init.tracks),
                 durable=False,
+                segment_file=self._segment_file(buffer, prefix),
             )
         except BaseException:
             if buffer.journal is not None:  # kept for the next start to store
@@ -410,6 +413,19 @@ class Recorder:
         self.parts_written += len(entry.parts)
         self.bytes_written += size
         self.segments_written += 1
+
+    def _segment_file(self, buffer: _SegmentBuffer, prefix: str) -> Path | None:
+        """The journal's segment file, to become the segment object, when storage
+        is local (moving a file into a bucket would upload it from disk, where the
+        parts are in memory) and the file holds every part."""
+        journal = buffer.journal
+        key = prefix + layout.segment_key(buffer.entry.number)
+        if journal is None or journal.size != buffer.entry.size:
+            return None
+        if self.storage.local_path(key) is None:
+            return None
+        journal.close()  # written to the end; the journal file stays until discarded
+        return journal.segment_path
 
     async def _check_session(self) -> None:
         """A discontinuity is where a new session (a takeover without a window) begins."""

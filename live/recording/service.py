@@ -19,7 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 from live.recording.durability import PeriodicSync
 from live.recording.finalize import FinaliseError, finalise_recording
-from live.recording.journal import list_journals, remove_journal, replay_journal
+from live.recording.journal import (
+    list_journals,
+    read_journal_files,
+    remove_journal,
+    replay_journal,
+)
 from live.recording.layout import asset_prefix
 from live.recording.recorder import QUEUE_PARTS, Recorder
 from live.storage.base import Storage, StorageError
@@ -203,9 +208,11 @@ class RecordingService:
             pending = asset is not None and asset.status in ("recording", "processing")
             for path in paths:
                 if pending:
-                    data = await asyncio.to_thread(path.read_bytes)
+                    data, segment = await asyncio.to_thread(read_journal_files, path)
                     try:
-                        parts = await replay_journal(self.storage, asset_prefix(asset_id), data)
+                        parts = await replay_journal(
+                            self.storage, asset_prefix(asset_id), data, segment
+                        )
                     except StorageError as error:
                         log.error("asset %s: journal %s kept: %s", asset_id, path.name, error)
                         continue

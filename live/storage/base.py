@@ -163,9 +163,12 @@ class Storage(abc.ABC):
         """Store the concatenation of `chunks` under `key`, as `put` does, without
         holding it in memory (S3: a multipart upload once it is big). Its size."""
 
-    async def put_file(self, key: str, path: Path, *, content_type: str | None = None) -> None:
-        """Store the local file `path` under `key` (an MP4 made in `scratch_dir`);
-        `path` is consumed (moved or deleted)."""
+    async def put_file(
+        self, key: str, path: Path, *, content_type: str | None = None, durable: bool = True
+    ) -> None:
+        """Store the local file `path` under `key` (an MP4 made in `scratch_dir`, a
+        recording's segment file); `path` is consumed (moved or deleted). Durable
+        as `put` is (here always: a streamed upload)."""
         await self.put_stream(key, read_file_chunks(path), content_type=content_type)
         await remove_file(path)
 

@@ -136,10 +136,12 @@ class LocalStorage(Storage):
             raise
         return size
 
-    async def put_file(self, key: str, path: Path, *, content_type: str | None = None) -> None:
+    async def put_file(
+        self, key: str, path: Path, *, content_type: str | None = None, durable: bool = True
+    ) -> None:
         """A rename when `path` is on the same file system (the scratch directory is)."""
         target = self._path(key)
-        await asyncio.to_thread(self._move_file, key, path, target)
+        await asyncio.to_thread(self._move_file, key, path, target, durable)
 
     def _write_whole(self, key: str, path: Path, parts: Sequence[bytes], durable: bool) -> None:
         temporary = _temporary(path)
@@ -170,10 +172,10 @@ class LocalStorage(Storage):
         os.replace(temporary, path)
         self._sync_dir(path.parent)
 
-    def _move_file(self, key: str, source: Path, target: Path) -> None:
+    def _move_file(self, key: str, source: Path, target: Path, durable: bool = True) -> None:
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            if self.fsync:
+            if self.fsync and durable:
                 with open(source, "rb+") as handle:
                     os.fsync(handle.fileno())
             try:
@@ -181,11 +183,13 @@ class LocalStorage(Storage):
             except OSError:  # another file system: copy, then drop the source
                 temporary = _temporary(target)
                 shutil.copyfile(source, temporary)
-                with open(temporary, "rb+") as handle:
-                    self._close_durably(handle)
+                if durable:
+                    with open(temporary, "rb+") as handle:
+                        self._close_durably(handle)
                 os.replace(temporary, target)
                 source.unlink()
-            self._sync_dir(target.parent)
+            if durable:
+                self._sync_dir(target.parent)
         except OSError as error:
             raise _explain(error, "write", key) from error
 
