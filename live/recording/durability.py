@@ -28,12 +28,14 @@ What each failure can lose:
 
 Object stores are durable at each put; there, `sync()` does nothing.
 
-The disk's side: a sync writes back the whole file system, so it also writes the
-part journals of the segments under way (on the same disk, as a rule), which the
-kernel would mostly not have written at all (a journal is deleted a few seconds
-after its segment is stored, before the 30 s writeback). At a 5 s interval that
-is up to 40 % more bytes to the disk than the segments alone; the CPU it costs is
-the flusher threads', not the server's.
+The disk's side: a sync writes back the whole file system, the journals of the
+segments under way included (journal.py; on the same disk, as a rule). On local
+storage that costs no extra bytes: a journal's segment file becomes the segment
+object by a rename, so pages written back early are not written again, and only
+the small journal files beside them, deleted a few seconds later, are written
+where the kernel might not have bothered. On S3 the journal's bytes are extra
+disk writes (up to 40 % of the stream at a 5 s interval). The CPU the writeback
+costs is the flusher threads', not the server's.
 """
 
 from __future__ import annotations
