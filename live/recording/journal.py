@@ -116,9 +116,7 @@ def encode_head(entry: SegmentEntry, tracks: tuple[TrackInfo, ...]) -> bytes:
 
 def encode_span(data: bytes, duration: float, independent: bool) -> bytes:
     """The record of a part whose bytes are in the segment file."""
-    return encode_record(
-        _SPAN_TAG, _SPAN.pack(duration, independent, len(data), zlib.crc32(data))
-    )
+    return encode_record(_SPAN_TAG, _SPAN.pack(duration, independent, len(data), zlib.crc32(data)))
 
 
 class SegmentJournal:
