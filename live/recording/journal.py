@@ -18,9 +18,9 @@ storage the complete segment file is then moved into storage as the object
 that held the parts too made the segment object a second copy of them. On S3 the
 object is uploaded from memory, as before, and the files are deleted.
 
-Durability: each part is one `write()` of an unbuffered file, so it reaches the
-OS's page cache before the recorder takes the next one, and a killed *process*
-keeps it. There is no fsync per part (five a second per stream would load the
+Durability: each part is written with unbuffered `write()`s (its bytes, then its
+record), so it reaches the OS's page cache before the recorder takes the next one,
+and a killed *process* keeps it. There is no fsync per part (five a second per stream would load the
 disk for little): a power cut or kernel crash may lose the parts the OS had not
 written back yet. A torn tail (a record cut short, or with a bad checksum, or a
 part whose bytes are missing from the segment file or do not match its checksum)
