@@ -55,7 +55,7 @@ from live.uploads.receiver import UploadReceiver
 from live.uploads.sweeper import UploadSweeper
 from live.urls import PublicUrls
 from live.vod.deletion import AssetDeletion
-from live.vod.jobs import JobSettings, VodJobs, default_workers
+from live.vod.jobs import SINGLE_NODE_POLL_S, JobSettings, VodJobs, default_workers
 from live.vod.pipeline import PipelineSettings
 from live.web import WebSettings, setup_web_routes, stream_status
 
@@ -216,7 +216,10 @@ class LiveServer:
                 priority=settings.vod_priority,
             ),
             announce=self._asset_event,
-            settings=JobSettings(workers=settings.vod_workers or default_workers()),
+            settings=JobSettings(
+                workers=settings.vod_workers or default_workers(),
+                poll_s=JobSettings.poll_s if self.cluster else SINGLE_NODE_POLL_S,
+            ),
             single_node=self.cluster is None,
         )
         self.metrics.bind(self.manager, self.hls, viewers=self.viewers, dispatcher=self.dispatcher)

@@ -3,8 +3,10 @@
 The same steps after a clean end and after a crash (start-up finalises again
 whatever was left `recording` or `processing`), each safe to redo:
 1. read the recording back from its manifests (`manifest.load_index`): the
-   segments that are stored whole with their manifest, in order;
-2. drop segment objects without a manifest (a crash between the two writes);
+   segments that are stored whole with their manifest, in order, up to the first
+   that is not (after a power cut);
+2. drop segment objects without a manifest (a crash between the two writes), and
+   every object after the first hole;
 3. write the VOD playlist, then the fast-start MP4 (remuxed in a worker thread
    from the stored segments; remote ones copied to a scratch directory first), the
    poster and the sprite, each object once.
@@ -46,10 +48,16 @@ class FinalResult:
 
 
 async def finalise_recording(storage: Storage, prefix: str) -> FinalResult:
+    # The recorder's writes are durable only at a sync (durability.py): sync before
+    # an asset made of them can be called ready.
+    await storage.sync()
     index = await load_index(storage, prefix)
     if index.orphans:
         log.warning("%s: %d segment(s) without a manifest dropped", prefix, len(index.orphans))
         await storage.delete_many(index.orphans)
+    if index.dropped:
+        log.warning("%s: %d object(s) after a hole dropped", prefix, len(index.dropped))
+        await storage.delete_many(index.dropped)
     if not index.segments or index.duration <= 0:
         raise FinaliseError("nothing was recorded (no complete segment)")
     await layout.put(storage, prefix, layout.PLAYLIST, render_vod_playlist(index).encode())

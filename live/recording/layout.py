@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from pathlib import Path
 
 from live.storage.base import Storage
 
@@ -110,11 +111,24 @@ def content_type(name: str) -> str:
     return CONTENT_TYPES.get(name[name.rfind(".") :], "application/octet-stream")
 
 
-async def put(storage: Storage, prefix: str, name: str, data: bytes) -> None:
+async def put(
+    storage: Storage, prefix: str, name: str, data: bytes, *, durable: bool = True
+) -> None:
     """Write one of the asset's objects, with its content type (S3 serves it)."""
-    await storage.put(prefix + name, data, content_type=content_type(name))
+    await storage.put(prefix + name, data, content_type=content_type(name), durable=durable)
 
 
-async def put_parts(storage: Storage, prefix: str, name: str, parts: Sequence[bytes]) -> int:
+async def put_file(
+    storage: Storage, prefix: str, name: str, path: Path, *, durable: bool = True
+) -> None:
+    """Move the local file `path` into storage as one of the asset's objects."""
+    await storage.put_file(prefix + name, path, content_type=content_type(name), durable=durable)
+
+
+async def put_parts(
+    storage: Storage, prefix: str, name: str, parts: Sequence[bytes], *, durable: bool = True
+) -> int:
     """`put` of the concatenation of `parts` (a segment's moof+mdat parts); its size."""
-    return await storage.put_parts(prefix + name, parts, content_type=content_type(name))
+    return await storage.put_parts(
+        prefix + name, parts, content_type=content_type(name), durable=durable
+    )

@@ -5,6 +5,14 @@ after the segment, so no object ever grows (object stores have no append). The
 manifests that exist are the recording: a segment whose manifest is missing is the
 one a crash interrupted between its two writes, and it is left out.
 
+On local disk the recorder's writes are durable only at the next file-system sync
+(recorder.py), so after a power cut a manifest may name a segment that is missing
+or shorter than it says, and any later segment may be whole again (the disk need
+not keep the order of the writes). The recording then ends at its first segment
+that is not stored whole with its manifest and init section: everything after it
+is left out too, instead of a VOD that jumps over the hole as if no time passed.
+Segments are numbered 1, 2, 3... in each asset, so a missing number is a hole.
+
     init_1.json     {"init": 1, "tracks": [{"kind": "video", "codec": "h264", ...}]}
     seg_00007.json  {"segment": 7, "init": 1, "discontinuity": false,
                      "duration": 4.0, "size": 1503231,
@@ -23,6 +31,7 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from live.media.packet import TrackInfo
@@ -96,6 +105,8 @@ class RecordingIndex:
     segments: list[SegmentEntry] = field(default_factory=list)
     # Segment objects without a manifest (interrupted by a crash): left out.
     orphans: list[str] = field(default_factory=list)
+    # Objects of the segments after the first hole (a power cut): left out too.
+    dropped: list[str] = field(default_factory=list)
 
     @property
     def duration(self) -> float:
@@ -154,19 +165,35 @@ async def store_segment(
     entry: SegmentEntry,
     parts: Sequence[bytes],
     init: tuple[bytes, tuple[TrackInfo, ...]] | None,
+    *,
+    durable: bool = True,
+    segment_file: Path | None = None,
 ) -> int:
     """Write a complete segment: its init section and that one's manifest first
     when `init` is given (the segment is the first to use it), then the segment
     (its parts, written as they are), then its manifest, so a manifest only ever
-    names what is stored. The segment's size."""
+    names what is stored (on disk too when `durable`; else only until a power
+    cut before the next sync, which `load_index` tolerates). The segment's size.
+
+    `segment_file`, a local file that holds `parts` back to back (the journal's),
+    becomes the segment object instead: moved, not written again."""
     if init is not None:
         init_data, tracks = init
-        await layout.put(storage, prefix, layout.init_key(entry.init), init_data)
         init_manifest = encode_init(entry.init, tracks)
-        await layout.put(storage, prefix, layout.init_manifest_key(entry.init), init_manifest)
-    size = await layout.put_parts(storage, prefix, layout.segment_key(entry.number), parts)
+        await layout.put(storage, prefix, layout.init_key(entry.init), init_data, durable=durable)
+        await layout.put(
+            storage, prefix, layout.init_manifest_key(entry.init), init_manifest, durable=durable
+        )
+    name = layout.segment_key(entry.number)
+    if segment_file is not None:
+        await layout.put_file(storage, prefix, name, segment_file, durable=durable)
+        size = sum(len(part) for part in parts)
+    else:
+        size = await layout.put_parts(storage, prefix, name, parts, durable=durable)
     manifest = encode_segment(entry)
-    await layout.put(storage, prefix, layout.segment_manifest_key(entry.number), manifest)
+    await layout.put(
+        storage, prefix, layout.segment_manifest_key(entry.number), manifest, durable=durable
+    )
     return size
 
 
@@ -176,8 +203,9 @@ def _json(record: dict[str, Any]) -> bytes:
 
 async def load_index(storage: Storage, prefix: str) -> RecordingIndex:
     """The recording under `prefix`, from the manifests that exist. A segment is
-    kept when its manifest reads, its object has the manifest's size and its init
-    section (with its tracks) is stored; anything else is logged and left out."""
+    kept when its manifest reads, its object has the manifest's size, its init
+    section (with its tracks) is stored and every segment before it is kept;
+    anything else is logged and left out."""
     objects = {info.key[len(prefix) :]: info for info in await storage.list(prefix)}
     slots = asyncio.Semaphore(_READ_CONCURRENCY)
 
@@ -200,27 +228,40 @@ async def load_index(storage: Storage, prefix: str) -> RecordingIndex:
             continue
         if _stored(objects, layout.init_key(number)):
             index.inits[number] = tracks
-    described: set[int] = set()
+    whole: dict[int, SegmentEntry] = {}  # by the number in the manifest's name
     for name, data in zip(segment_names, raw[len(init_names) :], strict=True):
+        number = layout.segment_manifest_number(name)
+        assert number is not None
         try:
             segment = decode_segment(data or b"")
         except (ValueError, KeyError, TypeError):
             log.warning("%s: unreadable segment manifest %s", prefix, name)
             continue
-        described.add(segment.number)
-        stored = objects.get(layout.segment_key(segment.number))
-        if stored is None or stored.size != segment.size or not segment.parts:
-            log.warning("%s: segment %d does not match its manifest", prefix, segment.number)
+        stored = objects.get(layout.segment_key(number))
+        if segment.number != number:
+            log.warning("%s: %s describes segment %d", prefix, name, segment.number)
+        elif stored is None or stored.size != segment.size or not segment.parts:
+            log.warning("%s: segment %d does not match its manifest", prefix, number)
         elif segment.init not in index.inits:
-            log.warning("%s: segment %d has no init section", prefix, segment.number)
+            log.warning("%s: segment %d has no init section", prefix, number)
         else:
-            index.segments.append(segment)
-    index.segments.sort(key=lambda s: s.number)
-    index.orphans = sorted(
-        prefix + name
-        for name in objects
-        if (number := layout.segment_number(name)) is not None and number not in described
-    )
+            whole[number] = segment
+    described = {layout.segment_manifest_number(name) for name in segment_names}
+    number = 1
+    while number in whole:
+        index.segments.append(whole[number])
+        number += 1
+    if any(later >= number for later in described):
+        log.warning(
+            "%s: segment %d is not stored whole: the recording ends before it", prefix, number
+        )
+    for name in sorted(objects):
+        manifest_of = layout.segment_manifest_number(name)
+        object_of = layout.segment_number(name)
+        if object_of is not None and object_of not in described:
+            index.orphans.append(prefix + name)
+        elif (manifest_of or object_of or 0) >= number:
+            index.dropped.append(prefix + name)
     return index
 
 

@@ -14,11 +14,16 @@ complete it is written as one object, then its manifest (manifest.py) as another
 an init section is written once per version, with the first segment that uses it.
 Writes run on the event loop (S3 is asynchronous; local storage moves its file I/O
 to worker threads), one after the other, in the background while the next segment
-is gathered, so the manifests that exist always name complete segments. With a
+is gathered, so the manifests that exist always name complete segments. They are
+not flushed to disk one by one: the service syncs every few seconds for all
+streams, and before finalising (durability.py, which says what a power cut can
+lose; a manifest whose segment did not reach the disk ends the recording). With a
 `journal_dir`, each part taken is also appended to the segment's journal on local
 disk (journal.py), deleted once the segment is stored: a killed process then loses
 only the part being appended (and the one the packager was making), as the next
 start stores the journal's segment before finalising the rest from the manifests.
+On local storage the journal's segment file is moved into storage as the segment
+object, so the parts are written once, not once to the journal and again.
 Without one, it loses the segment under way (at most `segment_target` plus a
 keyframe interval).
 
@@ -71,6 +76,10 @@ class AssetKeeper(Protocol):
     async def fail_asset(self, asset: Asset, message: str) -> None: ...
 
     def recorder_done(self, recorder: Recorder) -> None: ...
+
+    def segment_stored(self) -> None:
+        """A segment was written, durable only at the next sync (durability.py)."""
+        ...
 
 
 # What the packager hands over, queued on the event loop.
@@ -391,16 +400,32 @@ class Recorder:
                 entry,
                 buffer.chunks,
                 None if init is None else (init.data, init.tracks),
+                durable=False,
+                segment_file=self._segment_file(buffer, prefix),
             )
         except BaseException:
             if buffer.journal is not None:  # kept for the next start to store
                 buffer.journal.close()
             raise
         buffer.chunks.clear()
+        self.keeper.segment_stored()
         await self._discard_journal(buffer)
         self.parts_written += len(entry.parts)
         self.bytes_written += size
         self.segments_written += 1
+
+    def _segment_file(self, buffer: _SegmentBuffer, prefix: str) -> Path | None:
+        """The journal's segment file, to become the segment object, when storage
+        is local (moving a file into a bucket would upload it from disk, where the
+        parts are in memory) and the file holds every part."""
+        journal = buffer.journal
+        key = prefix + layout.segment_key(buffer.entry.number)
+        if journal is None or journal.size != buffer.entry.size:
+            return None
+        if self.storage.local_path(key) is None:
+            return None
+        journal.close()  # written to the end; the journal file stays until discarded
+        return journal.segment_path
 
     async def _check_session(self) -> None:
         """A discontinuity is where a new session (a takeover without a window) begins."""

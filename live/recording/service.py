@@ -17,8 +17,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from live.recording.durability import PeriodicSync
 from live.recording.finalize import FinaliseError, finalise_recording
-from live.recording.journal import list_journals, remove_journal, replay_journal
+from live.recording.journal import (
+    list_journals,
+    read_journal_files,
+    remove_journal,
+    replay_journal,
+)
 from live.recording.layout import asset_prefix
 from live.recording.recorder import QUEUE_PARTS, Recorder
 from live.storage.base import Storage, StorageError
@@ -63,6 +69,8 @@ class RecordingService:
         # Finalising is CPU and disk heavy: one at a time (its remux in a worker thread).
         self._finalise_slot = asyncio.Semaphore(1)
         self._retention_task: asyncio.Task[None] | None = None
+        # The recorders write without an fsync per object; this makes it durable.
+        self.syncing = PeriodicSync(storage)
 
     # -- the manager's consumer factory ---------------------------------------------
 
@@ -88,6 +96,9 @@ class RecordingService:
 
     def recorder_done(self, recorder: Recorder) -> None:
         self.recorders.discard(recorder)
+
+    def segment_stored(self) -> None:
+        self.syncing.written()
 
     # -- asset life -----------------------------------------------------------------
 
@@ -197,9 +208,11 @@ class RecordingService:
             pending = asset is not None and asset.status in ("recording", "processing")
             for path in paths:
                 if pending:
-                    data = await asyncio.to_thread(path.read_bytes)
+                    data, segment = await asyncio.to_thread(read_journal_files, path)
                     try:
-                        parts = await replay_journal(self.storage, asset_prefix(asset_id), data)
+                        parts = await replay_journal(
+                            self.storage, asset_prefix(asset_id), data, segment
+                        )
                     except StorageError as error:
                         log.error("asset %s: journal %s kept: %s", asset_id, path.name, error)
                         continue
@@ -259,3 +272,4 @@ class RecordingService:
         if tasks:
             log.info("waiting for %d recording(s) to be finalised", len(tasks))
             await asyncio.wait(tasks, timeout=timeout)
+        await self.syncing.close()

@@ -164,6 +164,7 @@ class ViewerTracker:
         self.limit_hits = limit_hits or LimitHits()
         self.streams: dict[str, StreamViewers] = {}
         self._task: asyncio.Task[None] | None = None
+        self._sweep_every: float | None = None  # set by `start`
 
     # -- the HLS hooks (setup_hls_routes) -----------------------------------------
 
@@ -295,14 +296,27 @@ class ViewerTracker:
                 del self.streams[playback_id]
 
     def start(self, interval_s: float = 1.0) -> None:
-        async def run() -> None:
-            while True:
-                await asyncio.sleep(interval_s)
-                self.sweep()
+        """Sweep every `interval_s` while some stream is tracked; none is on an idle
+        server, which then runs no timer for this (its wake-ups were most of an
+        idle server's CPU, with nothing to sweep)."""
+        self._sweep_every = interval_s
+        self._keep_sweeping()
 
-        self._task = asyncio.create_task(run(), name="viewer-sweep")
+    def _keep_sweeping(self) -> None:
+        if self._sweep_every is None or not self.streams:
+            return
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(
+                self._sweep_while_tracking(self._sweep_every), name="viewer-sweep"
+            )
+
+    async def _sweep_while_tracking(self, interval_s: float) -> None:
+        while self.streams:
+            await asyncio.sleep(interval_s)
+            self.sweep()
 
     async def stop(self) -> None:
+        self._sweep_every = None
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -408,6 +422,7 @@ class ViewerTracker:
         if stream is None:
             stream = StreamViewers(playback_id, self._timeout(playback_id), touched=self.clock())
             self.streams[playback_id] = stream
+            self._keep_sweeping()
         return stream
 
     def _edge_credit(self, target: LiveTarget) -> int:

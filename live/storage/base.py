@@ -11,6 +11,15 @@ none (emulating it rewrites the object, O(n^2) over a recording). A reader sees
 either the whole object or none. Writing a key again replaces the object whole;
 the recorder only does that when it redoes a finalisation after a crash.
 
+Durability: a write is durable when it returns (it survives a power cut), unless
+the caller asks for less with `durable=False`: the object is then whole or absent
+after a process crash (the OS keeps what was written), but a power cut or kernel
+crash before the next `sync()` may lose it or leave it shorter than written, so
+whoever writes that way records sizes and checks them on reading (the recorder's
+manifests do). That is the price of not flushing each object to disk on its own;
+`sync()` then makes everything written so far durable at once. Object stores are
+durable when a put returns, whatever is asked.
+
 Every method is a coroutine: S3 calls are asynchronous, local file I/O runs in
 worker threads, so a slow or failing disk never stalls the event loop. Failures
 raise `StorageError`, whose message is meant for people (it ends up in an asset's
@@ -119,20 +128,33 @@ class Storage(abc.ABC):
     """Blobs by key: put whole, get (whole or a byte range), list, delete in batches."""
 
     @abc.abstractmethod
-    async def put(self, key: str, data: bytes, *, content_type: str | None = None) -> None:
+    async def put(
+        self, key: str, data: bytes, *, content_type: str | None = None, durable: bool = True
+    ) -> None:
         """Store `data` under `key` whole: a crash leaves either the whole object or
         none (or the previous one), never a torn one. Once `put` returns the object
-        survives the process and, on local disk, a power cut."""
+        survives the process and, on local disk, a power cut; with `durable=False`,
+        a power cut only after the next `sync()` (see the module's docstring)."""
 
     async def put_parts(
-        self, key: str, parts: Sequence[bytes], *, content_type: str | None = None
+        self,
+        key: str,
+        parts: Sequence[bytes],
+        *,
+        content_type: str | None = None,
+        durable: bool = True,
     ) -> int:
         """`put` of the concatenation of `parts`; its size. A storage that can write
         the pieces as they are (local files) does, instead of joining them into one
         more copy of the object first."""
         data = b"".join(parts)
-        await self.put(key, data, content_type=content_type)
+        await self.put(key, data, content_type=content_type, durable=durable)
         return len(data)
+
+    async def sync(self) -> None:  # noqa: B027 - object stores are durable at each put
+        """Make every object written so far durable, those of `durable=False` puts
+        included (local disk: one flush of the whole file system, instead of one
+        per object). Nothing to do where a put is durable when it returns."""
 
     @abc.abstractmethod
     async def put_stream(
@@ -141,9 +163,12 @@ class Storage(abc.ABC):
         """Store the concatenation of `chunks` under `key`, as `put` does, without
         holding it in memory (S3: a multipart upload once it is big). Its size."""
 
-    async def put_file(self, key: str, path: Path, *, content_type: str | None = None) -> None:
-        """Store the local file `path` under `key` (an MP4 made in `scratch_dir`);
-        `path` is consumed (moved or deleted)."""
+    async def put_file(
+        self, key: str, path: Path, *, content_type: str | None = None, durable: bool = True
+    ) -> None:
+        """Store the local file `path` under `key` (an MP4 made in `scratch_dir`, a
+        recording's segment file); `path` is consumed (moved or deleted). Durable
+        as `put` is (here always: a streamed upload)."""
         await self.put_stream(key, read_file_chunks(path), content_type=content_type)
         await remove_file(path)
 

@@ -4,6 +4,15 @@ A put writes a temporary file ("." in front of its name, never listed), fsyncs i
 and renames it into place, then fsyncs the directory: the object is there whole
 or not at all, through a SIGKILL or a power cut. Every file operation runs in a
 worker thread.
+
+A put with `durable=False` (the recorder's: base.py) skips both fsyncs: it is still
+whole or absent after a SIGKILL (the rename is atomic and the page cache outlives
+the process), but after a power cut before the next `sync()` (one syncfs(2) of
+the file system) it may be missing, or renamed into place with its data not yet
+written back: empty or short on ext4 and XFS, whose sizes grow only as data
+reaches the disk. The fsyncs are what made the writing thread do the writeback
+itself; without them the kernel's flusher threads do it, as for any program that
+does not fsync.
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ from live.storage.base import (
     check_prefix,
     clip_range,
 )
+from live.storage.files import sync_file_system
 
 _SCRATCH = ".scratch"
 _PARTIAL = "partial"  # under the scratch dir: one file per write in pieces
@@ -69,18 +79,34 @@ class LocalStorage(Storage):
 
     # -- writing --------------------------------------------------------------------
 
-    async def put(self, key: str, data: bytes, *, content_type: str | None = None) -> None:
+    async def put(
+        self, key: str, data: bytes, *, content_type: str | None = None, durable: bool = True
+    ) -> None:
         path = self._path(key)
-        await asyncio.to_thread(self._write_whole, key, path, (data,))
+        await asyncio.to_thread(self._write_whole, key, path, (data,), durable)
 
     async def put_parts(
-        self, key: str, parts: Sequence[bytes], *, content_type: str | None = None
+        self,
+        key: str,
+        parts: Sequence[bytes],
+        *,
+        content_type: str | None = None,
+        durable: bool = True,
     ) -> int:
         """Each part goes to the file as it is: joining a recording segment's parts
         first would copy it once more, into fresh pages the kernel must fault in."""
         path = self._path(key)
-        await asyncio.to_thread(self._write_whole, key, path, parts)
+        await asyncio.to_thread(self._write_whole, key, path, parts, durable)
         return sum(len(part) for part in parts)
+
+    async def sync(self) -> None:
+        """One syncfs(2) of the root's file system, in a worker thread."""
+        if not self.fsync:
+            return
+        try:
+            await asyncio.to_thread(sync_file_system, self.root)
+        except OSError as error:
+            raise _explain(error, "sync", str(self.root)) from error
 
     async def put_stream(
         self, key: str, chunks: AsyncIterable[bytes], *, content_type: str | None = None
@@ -110,12 +136,14 @@ class LocalStorage(Storage):
             raise
         return size
 
-    async def put_file(self, key: str, path: Path, *, content_type: str | None = None) -> None:
+    async def put_file(
+        self, key: str, path: Path, *, content_type: str | None = None, durable: bool = True
+    ) -> None:
         """A rename when `path` is on the same file system (the scratch directory is)."""
         target = self._path(key)
-        await asyncio.to_thread(self._move_file, key, path, target)
+        await asyncio.to_thread(self._move_file, key, path, target, durable)
 
-    def _write_whole(self, key: str, path: Path, parts: Sequence[bytes]) -> None:
+    def _write_whole(self, key: str, path: Path, parts: Sequence[bytes], durable: bool) -> None:
         temporary = _temporary(path)
         try:
             try:
@@ -125,8 +153,12 @@ class LocalStorage(Storage):
                 handle = open(temporary, "wb")  # noqa: SIM115
             with handle:
                 handle.writelines(parts)
-                self._close_durably(handle)
-            self._rename_into_place(temporary, path)
+                if durable:
+                    self._close_durably(handle)
+            if durable:
+                self._rename_into_place(temporary, path)
+            else:
+                os.replace(temporary, path)
         except OSError as error:
             _discard(temporary)
             raise _explain(error, "write", key) from error
@@ -140,10 +172,10 @@ class LocalStorage(Storage):
         os.replace(temporary, path)
         self._sync_dir(path.parent)
 
-    def _move_file(self, key: str, source: Path, target: Path) -> None:
+    def _move_file(self, key: str, source: Path, target: Path, durable: bool = True) -> None:
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            if self.fsync:
+            if self.fsync and durable:
                 with open(source, "rb+") as handle:
                     os.fsync(handle.fileno())
             try:
@@ -151,11 +183,13 @@ class LocalStorage(Storage):
             except OSError:  # another file system: copy, then drop the source
                 temporary = _temporary(target)
                 shutil.copyfile(source, temporary)
-                with open(temporary, "rb+") as handle:
-                    self._close_durably(handle)
+                if durable:
+                    with open(temporary, "rb+") as handle:
+                        self._close_durably(handle)
                 os.replace(temporary, target)
                 source.unlink()
-            self._sync_dir(target.parent)
+            if durable:
+                self._sync_dir(target.parent)
         except OSError as error:
             raise _explain(error, "write", key) from error
 

@@ -116,7 +116,10 @@ class S3Storage(Storage):
 
     # -- writing --------------------------------------------------------------------
 
-    async def put(self, key: str, data: bytes, *, content_type: str | None = None) -> None:
+    async def put(
+        self, key: str, data: bytes, *, content_type: str | None = None, durable: bool = True
+    ) -> None:
+        """A PutObject is durable when it is answered: `durable` asks nothing more."""
         name = self._name(key)
         extra = {"ContentType": content_type} if content_type else {}
         try:

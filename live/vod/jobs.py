@@ -59,6 +59,12 @@ class JobSettings:
     max_attempts: int = 3
 
 
+# A single node's queue changes only through this process, whose `submit` wakes the
+# workers: looking at it every 2 s (a store query each) was, with the viewers'
+# sweep, all an idle server did. The look then only catches a lease that lapsed.
+SINGLE_NODE_POLL_S = 30.0
+
+
 class VodJobs:
     def __init__(
         self,
@@ -123,6 +129,8 @@ class VodJobs:
 
     async def _worker(self) -> None:
         while True:
+            # Cleared before looking, so a submit while the claim runs is not missed.
+            self._wake.clear()
             try:
                 job = await self.store.claim_vod_job(
                     self.node_id, utcnow(), utcnow() + timedelta(seconds=self.settings.lease_s)
@@ -138,7 +146,6 @@ class VodJobs:
                 log.exception("VOD worker: unexpected error; going on")
                 job = None
             if job is None:
-                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.settings.poll_s)
 

@@ -21,9 +21,17 @@ from live.recording.journal import (
     journal_path,
     list_journals,
     read_journal,
+    read_journal_files,
     replay_journal,
+    segment_file,
 )
-from live.recording.manifest import PartEntry, SegmentEntry, decode_segment, encode_init
+from live.recording.manifest import (
+    PartEntry,
+    SegmentEntry,
+    decode_segment,
+    encode_init,
+    encode_segment,
+)
 from live.recording.service import RecordingService
 from live.storage import LocalStorage
 from live.store import SqliteStore
@@ -73,7 +81,16 @@ def record(tag: bytes, payload: bytes) -> bytes:
     return tag + struct.pack(">II", len(payload), zlib.crc32(tag + payload)) + payload
 
 
-def test_the_journal_is_its_records_byte_for_byte(tmp_path):
+def read_back(path: Path):
+    return read_journal(*read_journal_files(path))
+
+
+def span(data: bytes, duration: float, independent: bool) -> bytes:
+    """A SPAN record as the format documents it."""
+    return record(b"SPAN", struct.pack(">dBII", duration, independent, len(data), zlib.crc32(data)))
+
+
+def test_the_journal_is_its_records_and_the_segment_file_its_parts_byte_for_byte(tmp_path):
     path = write_journal(tmp_path)
     assert path == tmp_path / "journal" / "ast_test" / "seg_00003.journal"
     data = path.read_bytes()
@@ -82,12 +99,34 @@ def test_the_journal_is_its_records_byte_for_byte(tmp_path):
     assert head.startswith(b'{"segment":3,"init":1,"discontinuity":true,"first_part":11,')
     expected = record(b"HEAD", head) + record(b"INIT", INIT)
     for part, duration, independent in PARTS:
-        expected += record(b"PART", struct.pack(">dB", duration, independent) + part)
+        expected += span(part, duration, independent)
     assert data == expected
+    # the segment object to be, byte for byte
+    assert segment_file(path).read_bytes() == b"".join(part for part, _, _ in PARTS)
+
+
+def test_a_journal_with_its_parts_inside_still_reads(tmp_path):
+    """Journals written before the segment file held each part in a PART record."""
+    data = write_journal(tmp_path, parts=[]).read_bytes()
+    for part, duration, independent in PARTS:
+        data += record(b"PART", struct.pack(">dB", duration, independent) + part)
+    contents = read_journal(data)
+    assert contents is not None and not contents.torn
+    assert contents.chunks == [part for part, _, _ in PARTS]
+
+
+def test_a_part_cut_short_by_write_is_written_to_its_end(tmp_path, monkeypatch):
+    import os
+
+    real = os.write
+    monkeypatch.setattr("live.recording.journal.os.write", lambda fd, data: real(fd, data[:5]))
+    contents = read_back(write_journal(tmp_path))
+    assert contents is not None and not contents.torn
+    assert contents.chunks == [data for data, _, _ in PARTS]
 
 
 def test_several_parts_read_back_as_the_segment(tmp_path):
-    contents = read_journal(write_journal(tmp_path).read_bytes())
+    contents = read_back(write_journal(tmp_path))
     assert contents is not None and not contents.torn
     assert contents.init == INIT and contents.tracks == TRACKS
     assert contents.data == b"".join(part for part, _, _ in PARTS)
@@ -99,26 +138,40 @@ def test_several_parts_read_back_as_the_segment(tmp_path):
 
 
 def test_a_torn_tail_is_dropped_at_every_cut(tmp_path):
-    """A kill mid-write leaves any prefix of the last record: each reads as the
-    parts before it, flagged torn; the intact file is not."""
-    data = write_journal(tmp_path).read_bytes()
-    last = len(record(b"PART", struct.pack(">dB", 0.1, False) + b"moof-3"))
+    """A kill mid-write leaves any prefix of the last record, or of the last part's
+    bytes: each reads as the parts before it, flagged torn; the intact files not."""
+    path = write_journal(tmp_path)
+    data, segment = read_journal_files(path)
+    assert segment is not None
+    last = len(span(b"moof-3", 0.1, False))
     whole = data[: len(data) - last]
     for cut in range(len(whole) + 1, len(data)):
-        contents = read_journal(data[:cut])
+        contents = read_journal(data[:cut], segment)
         assert contents is not None and contents.torn, cut
         assert contents.data == PARTS[0][0] + PARTS[1][0], cut
-    contents = read_journal(whole)
+    contents = read_journal(whole, segment)
     assert contents is not None and not contents.torn and len(contents.chunks) == 2
+    for cut in range(len(segment) - len(b"moof-3"), len(segment)):  # the bytes cut short
+        contents = read_journal(data, segment[:cut])
+        assert contents is not None and contents.torn and len(contents.chunks) == 2, cut
 
 
-def test_a_corrupt_record_ends_the_journal_there(tmp_path):
-    data = bytearray(write_journal(tmp_path).read_bytes())
-    second_part = data.find(b"moof-two")
-    data[second_part] ^= 0xFF  # a bad checksum: that record and all after it go
-    contents = read_journal(bytes(data))
-    assert contents is not None and contents.torn
-    assert contents.data == PARTS[0][0] and len(contents.entry.parts) == 1
+def test_a_corrupt_record_or_part_ends_the_journal_there(tmp_path):
+    path = write_journal(tmp_path)
+    data, segment = read_journal_files(path)
+    assert segment is not None
+    for damaged_data, damaged_segment in (
+        (data.replace(span(*PARTS[1]), b"X" + span(*PARTS[1])[1:]), segment),  # the record
+        (data, segment.replace(b"moof-two", b"moof-tw0", 1)),  # the part's bytes
+    ):
+        contents = read_journal(damaged_data, damaged_segment)
+        assert contents is not None and contents.torn
+        assert contents.data == PARTS[0][0] and len(contents.entry.parts) == 1
+
+
+def test_without_its_segment_file_a_journal_says_so(tmp_path):
+    contents = read_journal(write_journal(tmp_path).read_bytes())
+    assert contents is not None and contents.segment_missing and contents.chunks == []
 
 
 def test_an_empty_or_headless_journal_holds_nothing(tmp_path):
@@ -130,18 +183,16 @@ def test_an_empty_or_headless_journal_holds_nothing(tmp_path):
     assert contents is not None and contents.chunks == [] and not contents.torn
 
 
-async def test_replay_stores_segment_init_and_manifests_as_the_recorder_would(
-    tmp_path, storage
-):
-    data = write_journal(tmp_path).read_bytes()
-    assert await replay_journal(storage, PREFIX, data) == 3
+async def test_replay_stores_segment_init_and_manifests_as_the_recorder_would(tmp_path, storage):
+    data, segment = read_journal_files(write_journal(tmp_path))
+    assert await replay_journal(storage, PREFIX, data, segment) == 3
     names = [info.key[len(PREFIX) :] for info in await storage.list(PREFIX)]
     assert names == ["init_1.json", "init_1.mp4", "seg_00003.json", "seg_00003.m4s"]
     assert await storage.get(PREFIX + "init_1.mp4") == INIT
     assert await storage.get(PREFIX + "init_1.json") == encode_init(1, TRACKS)
     assert await storage.get(PREFIX + "seg_00003.m4s") == b"".join(p for p, _, _ in PARTS)
     manifest = decode_segment(await storage.get(PREFIX + "seg_00003.json"))
-    assert manifest.parts == read_journal(data).entry.parts  # type: ignore[union-attr]
+    assert manifest.parts == read_journal(data, segment).entry.parts  # type: ignore[union-attr]
     assert (manifest.number, manifest.init, manifest.first_part) == (3, 1, 11)
     assert manifest.started_at == "2026-12-02T03:04:05.123Z" and manifest.ended_at
 
@@ -149,18 +200,64 @@ async def test_replay_stores_segment_init_and_manifests_as_the_recorder_would(
 async def test_replay_keeps_an_init_section_already_stored(tmp_path, storage):
     await layout.put(storage, PREFIX, layout.init_key(1), b"the stored one")
     await layout.put(storage, PREFIX, layout.init_manifest_key(1), encode_init(1, TRACKS))
-    assert await replay_journal(storage, PREFIX, write_journal(tmp_path).read_bytes()) == 3
+    assert await replay_journal(storage, PREFIX, *read_journal_files(write_journal(tmp_path))) == 3
     assert await storage.get(PREFIX + "init_1.mp4") == b"the stored one"
+
+
+def stored_entry(size: int) -> bytes:
+    stored = entry()
+    stored.parts.append(PartEntry(0.5, size, True))
+    return encode_segment(stored)
 
 
 async def test_a_journal_whose_segment_was_stored_writes_nothing(tmp_path, storage):
     """Killed after the manifest was stored but before the journal was deleted."""
     await layout.put(storage, PREFIX, layout.segment_key(3), b"stored segment")
-    await layout.put(storage, PREFIX, layout.segment_manifest_key(3), b'{"stored": 1}')
-    assert await replay_journal(storage, PREFIX, write_journal(tmp_path).read_bytes()) == 0
+    await layout.put(storage, PREFIX, layout.segment_manifest_key(3), stored_entry(14))
+    assert await replay_journal(storage, PREFIX, *read_journal_files(write_journal(tmp_path))) == 0
     names = [info.key[len(PREFIX) :] for info in await storage.list(PREFIX)]
     assert names == ["seg_00003.json", "seg_00003.m4s"]
     assert await storage.get(PREFIX + "seg_00003.m4s") == b"stored segment"
+
+
+@pytest.mark.parametrize("stored", [None, b"", b"stored seg"])
+async def test_a_segment_a_power_cut_left_short_is_stored_again_from_its_journal(
+    tmp_path, storage, stored
+):
+    """Its manifest reached the disk, its bytes (written without an fsync) did not,
+    or not all: missing, empty or short against the manifest's 14 bytes."""
+    if stored is not None:
+        await layout.put(storage, PREFIX, layout.segment_key(3), stored)
+    await layout.put(storage, PREFIX, layout.segment_manifest_key(3), stored_entry(14))
+    await layout.put(storage, PREFIX, layout.init_key(1), b"")  # the init section too
+    await layout.put(storage, PREFIX, layout.init_manifest_key(1), encode_init(1, TRACKS))
+    assert await replay_journal(storage, PREFIX, *read_journal_files(write_journal(tmp_path))) == 3
+    assert await storage.get(PREFIX + "seg_00003.m4s") == b"".join(p for p, _, _ in PARTS)
+    manifest = decode_segment(await storage.get(PREFIX + "seg_00003.json"))
+    assert manifest.size == sum(len(p) for p, _, _ in PARTS)
+    assert await storage.get(PREFIX + "init_1.mp4") == INIT
+
+
+async def test_killed_after_its_segment_file_became_the_object_the_manifest_follows(
+    tmp_path, storage
+):
+    """On local storage the segment file is moved into storage; killed before the
+    manifest, the journal's parts are read back from the stored object."""
+    path = write_journal(tmp_path)
+    await layout.put_file(storage, PREFIX, layout.segment_key(3), segment_file(path))
+    data, segment = read_journal_files(path)
+    assert segment is None
+    assert await replay_journal(storage, PREFIX, data, segment) == 3
+    manifest = decode_segment(await storage.get(PREFIX + "seg_00003.json"))
+    assert (
+        manifest.size
+        == sum(len(p) for p, _, _ in PARTS)
+        == await storage.size(PREFIX + "seg_00003.m4s")
+    )
+    # neither the file nor the object: nothing to store
+    other = write_journal(tmp_path, number=4)
+    segment_file(other).unlink()
+    assert await replay_journal(storage, PREFIX, *read_journal_files(other)) == 0
 
 
 async def test_replaying_an_empty_journal_writes_nothing(tmp_path, storage):
@@ -213,13 +310,15 @@ async def test_a_killed_recorder_loses_no_part_it_took(tmp_path, store, storage,
         total = 0
         for paths in list_journals(journals).values():
             for path in paths:
-                contents = read_journal(path.read_bytes())
+                contents = read_back(path)
                 total += len(contents.chunks) if contents else 0
         return total
 
     await eventually(
-        lambda: recorder.segments_written == 2
-        and recorder.parts_written + journalled() == len(parts.parts),
+        lambda: (
+            recorder.segments_written == 2
+            and recorder.parts_written + journalled() == len(parts.parts)
+        ),
         10,
     )
     running.cancel()
@@ -257,9 +356,7 @@ async def test_a_finished_recording_leaves_no_journal(tmp_path, store, storage, 
     assert list(journals.iterdir()) == []
 
 
-async def test_journals_of_a_finished_or_deleted_asset_are_deleted_unread(
-    tmp_path, store, storage
-):
+async def test_journals_of_a_finished_or_deleted_asset_are_deleted_unread(tmp_path, store, storage):
     journals = tmp_path / "journal"
     gone = write_journal(tmp_path)  # asset "ast_test" is not in the store
     broadcast = await new_broadcast(store)
@@ -267,12 +364,54 @@ async def test_journals_of_a_finished_or_deleted_asset_are_deleted_unread(
         Asset(livestream_id=broadcast.livestream.id, session_id=broadcast.session.id)
     )
     await store.update_asset(asset.id, status="ready")  # a peer finalised it already
-    finished = SegmentJournal.create(
-        journal_path(journals, asset.id, 4), entry(4), INIT, TRACKS
-    )
+    finished = SegmentJournal.create(journal_path(journals, asset.id, 4), entry(4), INIT, TRACKS)
     finished.append(b"moof", 0.2, True)
     finished.close()
     service = RecordingService(store, storage, journal_dir=journals)
     assert await service.replay_journals() == 0
     assert not gone.exists() and not finished.path.exists()
     assert await storage.list("") == [] and list(journals.iterdir()) == []
+
+
+class CountingWrites(LocalStorage):
+    """Which way each segment object arrived: written from memory, or moved."""
+
+    def __init__(self, root: Path, *, local: bool = True) -> None:
+        super().__init__(root)
+        self.local = local
+        self.written: list[str] = []
+        self.moved: list[str] = []
+
+    async def put_parts(self, key, parts, **options) -> int:
+        self.written.append(key)
+        return await super().put_parts(key, parts, **options)
+
+    async def put_file(self, key, path, **options) -> None:
+        self.moved.append(key)
+        await super().put_file(key, path, **options)
+
+    def local_path(self, key: str) -> Path | None:
+        return super().local_path(key) if self.local else None
+
+
+@pytest.mark.parametrize("local", [True, False])
+async def test_on_local_storage_the_journal_s_segment_file_becomes_the_object(
+    tmp_path, store, clip, local
+):
+    """Each part is written once: the journal's segment file is moved into place.
+    Storage without local files (S3) gets the segment from memory instead."""
+    storage = CountingWrites(tmp_path / "recordings", local=local)
+    journals = tmp_path / "journal"
+    service = RecordingService(store, storage, segment_target=1.0, journal_dir=journals)
+    broadcast = await new_broadcast(store)
+    running = broadcast.start(service)
+    await feed(broadcast, (clip.tracks, clip.packets))
+    await asyncio.wait_for(running, 20)
+    await service.close(60)
+    (asset,), _ = await store.list_assets()
+    assert asset.status == "ready", asset.error
+    moved = [key for key in storage.moved if key.endswith(".m4s")]
+    written = [key for key in storage.written if key.endswith(".m4s")]
+    assert (len(moved), len(written)) == ((3, 0) if local else (0, 3))
+    assert list(journals.iterdir()) == []
+    assert video_frames(storage.root / f"assets/{asset.id}/download.mp4") == clip.frames

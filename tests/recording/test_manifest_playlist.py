@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from live.media.packet import TrackInfo
 from live.recording import layout
 from live.recording.manifest import (
@@ -72,6 +74,32 @@ async def test_the_recording_is_the_manifests_that_exist(tmp_path: Path):
         (1, False, 3), (2, True, 2)]  # fmt: skip
     assert abs(index.duration - 1.0) < 1e-9
     assert index.orphans == [PREFIX + layout.segment_key(3)]
+    # the recording ends at the hole: nothing after it is kept
+    dropped = ["seg_00004.json", "seg_00004.m4s", "seg_00005.json", "seg_00005.m4s"]
+    assert index.dropped == [PREFIX + name for name in [*dropped, "seg_00006.json"]]
+
+
+@pytest.mark.parametrize("damage", ["missing", "empty", "short", "manifest"])
+async def test_a_power_cut_hole_ends_the_recording_there(tmp_path: Path, damage: str):
+    """Written without an fsync each, segment 2's bytes (or its manifest) did not
+    reach the disk while segment 3's did: the recording is segment 1 alone."""
+    storage = LocalStorage(tmp_path)
+    await store_init(storage, 1)
+    for number in (1, 2, 3):
+        await store_segment(storage, segment(number, 1, [0.2] * 3))
+    key = PREFIX + layout.segment_key(2)
+    if damage == "missing":
+        await storage.delete_many([key])
+    elif damage == "manifest":
+        await storage.delete_many([PREFIX + layout.segment_manifest_key(2)])
+    else:
+        await storage.put(key, b"" if damage == "empty" else b"m")
+    index = await load_index(storage, PREFIX)
+    assert [s.number for s in index.segments] == [1]
+    kept = {PREFIX + name for name in ("init_1.mp4", "init_1.json", "seg_00001.json")}
+    kept.add(PREFIX + layout.segment_key(1))
+    everything = {info.key for info in await storage.list(PREFIX)}
+    assert set(index.orphans) | set(index.dropped) == everything - kept
 
 
 def test_vod_playlist():

@@ -174,6 +174,38 @@ async def test_recover_finalises_what_a_crash_left(store, storage, clip):
     assert video_frames(storage.local_path(prefix + "download.mp4")) == 30
 
 
+@pytest.mark.parametrize("damage", ["short", "missing"])
+async def test_a_power_cut_that_left_a_segment_short_ends_the_asset_before_it(
+    store, storage, media_dir, damage
+):
+    """The recorder's writes are durable only at the next sync: after a power cut a
+    manifest may name a segment cut short or gone while the next one is whole. The
+    asset ends before the hole instead of jumping over it."""
+    clip = make_clip(media_dir, seconds=4.0)
+    service = RecordingService(store, storage, segment_target=1.0)
+    broadcast = await new_broadcast(store)
+    await record_then_die(service, broadcast, clip, segments=3)
+    (asset,), _ = await store.list_assets()
+    prefix = f"assets/{asset.id}/"
+    second = storage.local_path(prefix + layout.segment_key(2))
+    if damage == "short":
+        with open(second, "r+b") as handle:
+            handle.truncate(second.stat().st_size // 2)
+    else:
+        second.unlink()
+    restarted = RecordingService(store, storage)
+    assert await restarted.recover() == 1
+    await restarted.close(60)
+    asset = await store.get_asset(asset.id)
+    assert asset.status == "ready", asset.error
+    assert abs(asset.duration_s - 1.0) < 0.01
+    names = {info.key[len(prefix) :] for info in await storage.list(prefix)}
+    assert not {layout.segment_key(3), layout.segment_manifest_key(3)} & names
+    playlist = m3u8.loads((await storage.get(prefix + layout.PLAYLIST)).decode())
+    assert [segment.uri for segment in playlist.segments] == [layout.segment_key(1)]
+    assert video_frames(storage.local_path(prefix + "download.mp4")) == 30
+
+
 class FullDisk(LocalStorage):
     """Storage that runs out of space after `budget` bytes."""
 
@@ -181,11 +213,11 @@ class FullDisk(LocalStorage):
         super().__init__(root)
         self.budget = budget
 
-    async def put(self, key: str, data: bytes, *, content_type: str | None = None) -> None:
+    async def put(self, key: str, data: bytes, **options) -> None:
         self.budget -= len(data)
         if self.budget < 0:
             raise StorageError(f"storage: cannot write {key}: the disk is full")
-        await super().put(key, data, content_type=content_type)
+        await super().put(key, data, **options)
 
     put_parts = Storage.put_parts  # joins, then `put` above: every write is counted
 
@@ -328,11 +360,11 @@ class StalledDisk(LocalStorage):
         self.release = threading.Event()
         self.stalled = threading.Event()
 
-    async def put(self, key: str, data: bytes, *, content_type: str | None = None) -> None:
+    async def put(self, key: str, data: bytes, **options) -> None:
         if key.endswith(".m4s") and not self.release.is_set():
             self.stalled.set()
             await asyncio.to_thread(self.release.wait, 30)
-        await super().put(key, data, content_type=content_type)
+        await super().put(key, data, **options)
 
     put_parts = Storage.put_parts  # joins, then `put` above: segments stall too
 

@@ -29,9 +29,9 @@ class CountingS3(S3Storage):
         super().__init__(*args, **kwargs)
         self.writes: dict[str, int] = {}
 
-    async def put(self, key, data, *, content_type=None) -> None:
+    async def put(self, key, data, **options) -> None:
         self.writes[key] = self.writes.get(key, 0) + 1
-        await super().put(key, data, content_type=content_type)
+        await super().put(key, data, **options)
 
 
 @pytest.fixture

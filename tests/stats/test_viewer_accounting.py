@@ -210,3 +210,26 @@ def test_a_request_the_edge_passes_credits_the_segment_played_from_its_cache() -
     assert report["players"][0]["bytes_out"] == 400 + segment + 400
     assert report["players"][0]["rendition"] == "480p"
     assert report["renditions"]["480p"]["bytes_out"] == 800 + segment
+
+
+async def test_the_sweep_runs_only_while_some_stream_is_tracked() -> None:
+    import asyncio
+
+    from live.stats.viewers import RETAIN_IDLE_S
+
+    clock = Clock()
+    tracker = ViewerTracker(clock=clock, default_target_duration=2)
+    tracker.start(interval_s=0.01)
+    assert tracker._task is None  # an idle server: no timer
+    player = _start_player(tracker)
+    _fetch(tracker, player)
+    assert tracker._task is not None and not tracker._task.done()
+    clock.now += 7  # the player leaves...
+    await asyncio.sleep(0.05)
+    assert tracker.current_viewers(PB) == 0 and not tracker._task.done()
+    clock.now += RETAIN_IDLE_S + 1  # ...and the ended stream is forgotten
+    await asyncio.wait_for(tracker._task, 1)
+    assert tracker.streams == {}
+    _start_player(tracker)  # a new stream starts it again
+    assert not tracker._task.done()
+    await tracker.stop()

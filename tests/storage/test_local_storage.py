@@ -63,3 +63,35 @@ async def test_errors_say_what_went_wrong_and_leave_nothing(storage, monkeypatch
     with pytest.raises(StorageError, match="cannot write a/d: the disk is full"):
         await storage.put_parts("a/d", [b"x", b"y"])
     assert not list((storage.root / "a").iterdir())
+
+
+async def test_a_put_fsyncs_file_and_directory_unless_it_need_not_be_durable_yet(
+    storage, monkeypatch
+):
+    synced: list[int] = []
+    monkeypatch.setattr("live.storage.local.os.fsync", synced.append)
+    await storage.put("d/a", b"a")
+    assert len(synced) == 2  # the file, then its directory after the rename
+    synced.clear()
+    await storage.put("d/b", b"b", durable=False)
+    await storage.put_parts("d/c", [b"c"], durable=False)
+    assert synced == [] and (storage.root / "d/b").read_bytes() == b"b"
+
+
+async def test_sync_flushes_the_file_system_once(storage, monkeypatch):
+    flushed: list[Path] = []
+    monkeypatch.setattr("live.storage.local.sync_file_system", flushed.append)
+    await storage.put("d/b", b"b", durable=False)
+    await storage.sync()
+    assert flushed == [storage.root]
+    flushed.clear()
+    await LocalStorage(storage.root, fsync=False).sync()  # durability turned off
+    assert flushed == []
+
+
+def test_the_file_system_flush_is_a_real_syncfs(tmp_path):
+    from live.storage.files import sync_file_system
+
+    sync_file_system(tmp_path)  # raises on failure
+    with pytest.raises(OSError):
+        sync_file_system(tmp_path / "missing")

@@ -60,6 +60,14 @@ async def test_put_parts_stores_them_joined(storage):
     assert [info.key for info in await storage.list("")] == ["seg/s1.m4s"]  # no temporary
 
 
+async def test_a_put_that_is_not_durable_yet_reads_back_the_same(storage):
+    await storage.put("n/a.json", b"{}", durable=False)
+    assert await storage.put_parts("n/s.m4s", [BODY[:7], BODY[7:]], durable=False) == len(BODY)
+    await storage.sync()
+    assert await storage.get("n/a.json") == b"{}" and await storage.get("n/s.m4s") == BODY
+    assert [info.key for info in await storage.list("n/")] == ["n/a.json", "n/s.m4s"]
+
+
 async def test_a_second_put_replaces_the_object_whole(storage):
     await storage.put("k", BODY)
     await storage.put("k", b"short")

@@ -190,3 +190,49 @@ async def test_deleting_an_asset_goes_to_what_made_it() -> None:
         await deletion.delete(asset)
     assert recordings.deleted == [recorded.id]
     assert vod_jobs.deleted == [uploaded.id, imported.id]
+
+
+async def test_a_submit_while_an_idle_worker_looks_at_the_queue_is_not_missed(tmp_path) -> None:
+    """A single node looks at its queue only every 30 s: a submit must wake it even
+    when it lands while the worker's claim is under way."""
+    import asyncio
+
+    from live.vod.jobs import JobSettings, VodJobs
+    from live.vod.pipeline import PipelineSettings
+
+    class Queue:
+        def __init__(self) -> None:
+            self.claims = 0
+            self.claiming = asyncio.Event()
+            self.submitted = asyncio.Event()
+
+        async def requeue_vod_jobs(self) -> int:
+            return 0
+
+        async def claim_vod_job(self, node_id, now, lease_until):
+            self.claims += 1
+            if self.claims == 1:  # the first look finds nothing: the submit is late
+                self.claiming.set()
+                await self.submitted.wait()
+            return None
+
+        async def enqueue_vod_job(self, asset_id: str) -> None:
+            pass
+
+    queue = Queue()
+    jobs = VodJobs(
+        queue, LocalStorage(tmp_path), node_id="n1", pipeline=PipelineSettings(rungs=RUNGS),  # type: ignore[arg-type]
+        announce=None, settings=JobSettings(workers=1, poll_s=30.0),  # type: ignore[arg-type]
+    )  # fmt: skip
+    await jobs.start()
+    try:
+        await asyncio.wait_for(queue.claiming.wait(), 5)
+        await jobs.submit(Asset(livestream_id=None, source="upload"))
+        queue.submitted.set()
+        for _ in range(100):
+            if queue.claims >= 2:
+                break
+            await asyncio.sleep(0.01)
+        assert queue.claims == 2  # looked again at once, not 30 s later
+    finally:
+        await jobs.close()
