@@ -8,7 +8,10 @@ its RSS (whole process tree, /proc VmRSS) is read idle, then N publishers
 Reported: MB per stream over idle (mean of the second half of the samples), the
 media one stream's window holds (the bytes of the segments and parts its media
 playlist lists, fetched from the server), their ratio (goal: at most 1.5), and the
-growth from the first sample after warm-up to the last (goal: none).
+growth from the first sample after warm-up to the last (goal: none); runs of two
+minutes or more also print the mean of each minute. The spool of segments that have
+left their playlists (`<data_dir>/hls-spool`, on disk, not in the RSS) is reported
+at the end.
 
     flock /tmp/live-bench.lock .venv/bin/python bench/memory.py [--streams 8] \\
         [--seconds 60] [--record]
@@ -131,6 +134,7 @@ def main() -> None:
             samples.append(rss_mb(server.pid))
             time.sleep(args.every)
         samples.append(rss_mb(server.pid))
+        spool = [p.stat().st_size for p in (temp / "data" / "hls-spool").glob("*/*.m4s")]
         check_publishers(publishers, temp)
         if args.tracemalloc:
             server.process.send_signal(signal.SIGUSR1)
@@ -152,6 +156,13 @@ def main() -> None:
           f"the {GOAL_RATIO}x goal)")  # fmt: skip
     print(f"growth from the first sample to the last: {samples[-1] - samples[0]:+.1f} MB "
           f"over {args.seconds:.0f} s")  # fmt: skip
+    per_minute = max(1, round(60 / args.every))
+    if len(samples) >= 2 * per_minute:
+        minutes = [statistics.fmean(samples[i : i + per_minute])
+                   for i in range(0, len(samples) - per_minute + 1, per_minute)]  # fmt: skip
+        print("mean of each minute (MB): " + ", ".join(f"{m:.1f}" for m in minutes))
+        print(f"growth from the first minute to the last: {minutes[-1] - minutes[0]:+.1f} MB")
+    print(f"spool at the end: {len(spool)} segment files, {sum(spool) / 2**20:.1f} MB on disk")
 
 
 if __name__ == "__main__":

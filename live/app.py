@@ -34,6 +34,7 @@ from live.hls import HlsLimits, HlsRegistry, setup_hls_routes
 from live.hls.direct import DirectRunner
 from live.hls.handlers import HlsHandlers
 from live.hls.paths import LiveTarget
+from live.hls.spool import HlsSpool
 from live.ingest.rtmp import RtmpIngestServer
 from live.ingest.srt import SrtIngestServer
 from live.ingest.whip import WhipServer, whip_settings
@@ -105,6 +106,7 @@ class LiveServer:
         self.intake: UploadIntake | None = None
         self.uploads: UploadReceiver | None = None
         self.upload_sweeper: UploadSweeper | None = None
+        self.spool: HlsSpool | None = None
 
     async def start(self) -> StartupInfo:
         settings = self.settings
@@ -120,6 +122,7 @@ class LiveServer:
                 settings.redis, settings.node_url or default_node_url(http_host, http_port)
             )
         self.store = await open_store(settings.redis or str(data_dir / "live.db"))
+        self.spool = HlsSpool.open(data_dir) if settings.hls_spool else None
         created_key = await self._ensure_admin_key()
         self.dispatcher = WebhookDispatcher(
             self.store,
@@ -164,6 +167,7 @@ class LiveServer:
                 ladder_preset=settings.ladder_preset,
                 ended_playlist_linger_s=settings.ended_playlist_linger_s,
                 consumers=[self.recordings.consumer],
+                spool=self.spool,
             ),
             SessionRules(
                 publisher_takeover=settings.publisher_takeover,  # type: ignore[arg-type]
@@ -484,6 +488,8 @@ class LiveServer:
             await server.close()
         if self._runner is not None:
             await self._runner.cleanup()
+        if self.spool is not None:  # nothing serves what is left in it now
+            self.spool.clear()
         if self.store is not None:
             await self.store.close()
         if self.cluster is not None:

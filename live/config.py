@@ -58,6 +58,11 @@ class Settings:
     part_target_s: float = 0.2
     segment_target_s: float = 1.0
     window_segments: int = 7
+    # Segments that have left a live playlist stay requestable for one more window
+    # (RFC 8216 §6.2.2), for players far behind: true keeps them in files under
+    # DATA_DIR/hls-spool (on local disk, emptied at start-up) instead of in memory,
+    # which halves what a stream holds. false: in memory.
+    hls_spool: bool = True
     # Viewer statistics (`/players`): each player gets an id in its playlist URIs.
     # Off: every viewer gets the same URIs, which a shared cache (CDN) can serve to all.
     viewer_stats: bool = True

@@ -13,6 +13,7 @@ from typing import Any
 
 from live.broadcast.broadcast import Broadcast
 from live.hls import HlsRegistry
+from live.hls.spool import HlsSpool
 from live.ladder.ladder import Ladder
 from live.ladder.plan import plan_ladder
 from live.packaging.packager import HlsPackager, PackagingSettings
@@ -37,8 +38,12 @@ class StreamOutputs:
         ladder_preset: str,
         ended_playlist_linger_s: float,
         consumers: list[ConsumerFactory] | None = None,
+        spool: HlsSpool | None = None,
     ) -> None:
+        """`spool`: where windows keep segments that have left their playlist (None:
+        in memory)."""
         self.hls = hls
+        self.spool = spool
         self.packaging = packaging
         self.ladder_rungs = ladder_rungs
         self.ladder_preset = ladder_preset
@@ -63,6 +68,7 @@ class StreamOutputs:
             on_warning=broadcast.add_warning,
             on_part=on_part,
             ladder=self._ladder_factory(broadcast) if livestream.transcode == "ladder" else None,
+            spill=self.spool.spill if self.spool is not None else None,
         )
         broadcast.packager = packager
         broadcast.tasks.append(asyncio.create_task(packager.run(), name=f"hls-{livestream.id}"))
@@ -91,12 +97,14 @@ class StreamOutputs:
                 frame_rate=lambda: packager.rendition.frame_rate if packager.rendition else None,
                 on_warning=broadcast.add_warning,
                 preset=self.ladder_preset,
+                spill=self.spool.spill if self.spool is not None else None,
             )
 
         return make
 
     async def retire(self, broadcast: Broadcast) -> None:
-        """Let the consumers finish (ENDLIST), then take the playlist down later."""
+        """Let the consumers finish (ENDLIST), then take the playlist down later and
+        free what its windows hold (their spool files too)."""
         await asyncio.gather(*broadcast.tasks, return_exceptions=True)
         await asyncio.sleep(self.ended_playlist_linger_s)
         packager = broadcast.packager
@@ -104,3 +112,5 @@ class StreamOutputs:
             current = self.hls.get(broadcast.livestream.playback_id)
             if current is packager.stream:
                 self.hls.unregister(broadcast.livestream.playback_id)
+        if packager is not None:
+            packager.close_windows()

@@ -1,9 +1,9 @@
 """The rolling in-memory LL-HLS window of one rendition.
 
 The packager appends CMAF parts; viewers read playlists, parts, segments and init
-sections from here. Everything lives in memory so that a playlist is rendered from one
-consistent state (HLS §6.2.1 wants atomic updates) and so that one copy of each part
-serves every viewer.
+sections from here. Everything lives in memory (but segments that have left the
+playlist, below) so that a playlist is rendered from one consistent state (HLS §6.2.1
+wants atomic updates) and so that one copy of each part serves every viewer.
 
 Naming: parts are numbered by a global counter (`part-{n}.m4s`), not by (msn, index).
 The packager only learns that a segment ended when the next keyframe arrives, so the
@@ -16,6 +16,12 @@ files stay for another 3 x TD (§6.2.2 MUST), then they are dropped. Segments le
 playlist after `window_segments` newer ones (never shrinking it below 3 x TD) and stay
 requestable for about one more playlist's worth. When the publisher stalls nothing is
 dropped, which only ever keeps data longer than required.
+
+A segment that has left the playlist and whose part files are gone is handed to the
+injected `SegmentSpill` (on disk in production, `live.hls.spool`), which keeps it
+until it stops being requestable: only a player far behind asks for it, and without
+the spill it would be half of what the window holds. A spill that cannot take a
+segment leaves it in memory.
 
 All methods must be called from the event loop thread: waiters are asyncio futures.
 """
@@ -30,6 +36,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from live.hls.snapshot import PartInfo, SegmentInfo, WindowSnapshot
+from live.hls.spill import MemorySpill, SegmentSpill
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +85,7 @@ class _Segment:
         "msn",
         "parts",
         "pdt",
+        "spilled",
         "start_time",
     )
 
@@ -91,6 +99,7 @@ class _Segment:
         self.duration = 0.0
         self.closed = False
         self.data: tuple[bytes, ...] | None = None  # its parts' bytes, once closed
+        self.spilled: object | None = None  # the spill's handle, once `data` moved there
 
 
 class HlsWindow:
@@ -104,11 +113,14 @@ class HlsWindow:
         window_segments: int = 7,
         clock: Callable[[], float] = time.time,
         first_number: int = 0,
+        spill: SegmentSpill | None = None,
     ) -> None:
         """`first_number` is where MSNs, part numbers and init numbers start. Parts,
         segments and inits are served as immutable, so a later window under the same
         playback id should start past every number an earlier one used (for example at
-        `int(time.time())`); otherwise caches may hand out the old session's bytes."""
+        `int(time.time())`); otherwise caches may hand out the old session's bytes.
+        `spill` keeps segments that have left the playlist (default: in memory);
+        `close` frees what it still holds."""
         if int(target_duration) != target_duration or target_duration < 1:
             raise ValueError("target_duration must be a positive integer")
         if not 0 < part_target <= target_duration:
@@ -121,6 +133,7 @@ class HlsWindow:
         self._part_target = float(part_target)
         self._window_segments = window_segments
         self._clock = clock
+        self._spill: SegmentSpill = spill if spill is not None else MemorySpill()
 
         self._inits: dict[int, bytes] = {}
         self._next_init_id = first_number
@@ -131,6 +144,7 @@ class HlsWindow:
         self._closed: deque[_Segment] = deque()  # retained closed segments, oldest first
         self._by_msn: dict[int, _Segment] = {}
         self._with_part_files: deque[_Segment] = deque()  # closed, part files still kept
+        self._unspilled: deque[_Segment] = deque()  # closed, not handed to the spill yet
         self._parts: dict[int, _Part] = {}
 
         self._first_number = first_number
@@ -227,7 +241,8 @@ class HlsWindow:
         self._last_msn = seg.msn
         self._last_part = len(seg.parts) - 1
         self._last_init = seg.init_id
-        self._free_part_files()
+        if self._free_part_files():
+            self._spill_due()
         self._changed()
 
     def end(self) -> None:
@@ -238,6 +253,18 @@ class HlsWindow:
             self._close_open()
         self._open = None
         self._ended = True
+        self._changed()
+
+    def close(self) -> None:
+        """The window is no longer served (its stream was taken down): end it and
+        free every segment the spill still holds."""
+        self.end()
+        self._closed.clear()
+        self._by_msn.clear()
+        self._unspilled.clear()
+        self._with_part_files.clear()
+        self._parts.clear()
+        self._spill.close()
         self._changed()
 
     # ------------------------------------------------------------------ viewer side
@@ -313,7 +340,14 @@ class HlsWindow:
         seg = self._by_msn.get(msn)
         if seg is None or not seg.closed:
             return None
+        if seg.spilled is not None:
+            return self._spill.read(seg.spilled)
         return seg.data
+
+    def is_spilled(self, msn: int) -> bool:
+        """Whether segment `msn` is held by the spill rather than in memory."""
+        seg = self._by_msn.get(msn)
+        return seg is not None and seg.spilled is not None
 
     def segment_data(self, msn: int) -> bytes | None:
         """A closed segment in one buffer (a copy: serving uses `segment_chunks`)."""
@@ -396,6 +430,7 @@ class HlsWindow:
         self._closed.append(seg)
         self._by_msn[seg.msn] = seg
         self._with_part_files.append(seg)
+        self._unspilled.append(seg)
         self._last_closed_msn = seg.msn
         self._open = None
 
@@ -417,20 +452,51 @@ class HlsWindow:
             self._window_segments + 1
         ):
             self._free_segment(self._closed.popleft())
+        self._spill_due()
 
     def _free_segment(self, seg: _Segment) -> None:
         del self._by_msn[seg.msn]
         if self._with_part_files and self._with_part_files[0] is seg:
             self._with_part_files.popleft()
             self._drop_part_files(seg)
+        if self._unspilled and self._unspilled[0] is seg:
+            self._unspilled.popleft()
+        if seg.spilled is not None:
+            self._spill.drop(seg.spilled)
+            seg.spilled = None
+        seg.data = None
         self._maybe_free_init(seg.init_id)
 
-    def _free_part_files(self) -> None:
+    def _free_part_files(self) -> bool:
+        """Drop the part files that are old enough; whether any were."""
         limit = PART_FILES_TD * self._td + _EPS
+        dropped = False
         while self._with_part_files and (
             self._media_end - self._with_part_files[0].start_time > limit
         ):
             self._drop_part_files(self._with_part_files.popleft())
+            dropped = True
+        return dropped
+
+    def _spill_due(self) -> None:
+        """Hand the spill each segment that has left the playlist and whose part files
+        are gone (while they are kept, its bytes are in memory anyway), oldest first."""
+        while self._unspilled:
+            seg = self._unspilled[0]
+            if seg.msn >= self._media_sequence:
+                return
+            if self._with_part_files and self._with_part_files[0].msn <= seg.msn:
+                return
+            self._unspilled.popleft()
+            assert seg.data is not None
+            handle = self._spill.keep(seg.msn, seg.data)
+            if handle is not None:
+                seg.spilled = handle
+                seg.data = None
+                # Their part files are gone: nothing serves these bytes any more, and
+                # only the number of parts is still read.
+                for part in seg.parts:
+                    part.data = b""
 
     def _drop_part_files(self, seg: _Segment) -> None:
         for p in seg.parts:

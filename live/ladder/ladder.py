@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from live.hls import HlsStream, HlsWindow, Rendition
+from live.hls.spill import SegmentSpill
 from live.ladder.encode import (
     FLUSHED,
     Flush,
@@ -65,7 +66,10 @@ class Ladder:
         frame_rate: Callable[[], float | None],
         on_warning: Callable[[str], None],
         preset: str = "veryfast",
+        spill: Callable[[], SegmentSpill] | None = None,
     ) -> None:
+        """`spill` makes where each rung window keeps segments that have left its
+        playlist (default: memory)."""
         self.rungs = rungs
         self._stream = stream
         self._frame_rate = frame_rate
@@ -82,6 +86,7 @@ class Ladder:
                     part_target=source_window.part_target,
                     window_segments=source_window.window_segments,
                     first_number=source_window.first_msn,
+                    spill=spill() if spill is not None else None,
                 ),
             )
             for rung in rungs
@@ -101,6 +106,11 @@ class Ladder:
         except Exception:
             log.exception("ladder: codec work failed")
             return [FLUSHED] if isinstance(item, Flush) else []
+
+    @property
+    def windows(self) -> list[HlsWindow]:
+        """Every rung's window, shed ones included."""
+        return [output.window for output in self._outputs.values()]
 
     @property
     def busy_s(self) -> float:

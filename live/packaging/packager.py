@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from live.broadcast.hub import Gap, PublisherChanged, StreamEnded, Subscription, TracksChanged
 from live.hls import HlsRegistry, HlsStream, HlsWindow, Rendition
+from live.hls.spill import SegmentSpill
 from live.media.frame_rate import nominal_frame_rate
 from live.media.packet import MediaPacket, TrackInfo
 from live.media.timeline import TimedSample, Timeline
@@ -81,7 +82,10 @@ class HlsPackager:
         on_warning: Callable[[str], None] | None = None,
         on_part: Callable[[], None] | None = None,
         ladder: Callable[[HlsPackager], Ladder | None] | None = None,
+        spill: Callable[[], SegmentSpill] | None = None,
     ) -> None:
+        """`spill` makes where the window keeps segments that have left its playlist
+        (default: memory)."""
         self.subscription = subscription
         self.registry = registry
         self.playback_id = playback_id
@@ -89,6 +93,7 @@ class HlsPackager:
         self._on_warning = on_warning or (lambda message: None)
         self._on_part = on_part
         self._ladder_factory = ladder
+        self._spill = spill
         self.ladder: Ladder | None = None
         self.stream: HlsStream | None = None
         self.window: HlsWindow | None = None
@@ -258,6 +263,7 @@ class HlsPackager:
             # playback id must never reuse an earlier one's numbers. Parts come at
             # most a few per second, so tenths of a second since 1970 stay ahead.
             first_number=int(time.time() * 10),
+            spill=self._spill() if self._spill is not None else None,
         )
         if video and self._ladder_factory is not None:
             self.ladder = self._ladder_factory(self)
@@ -287,6 +293,15 @@ class HlsPackager:
         )
 
     # -- output ---------------------------------------------------------------------
+
+    def close_windows(self) -> None:
+        """The stream is taken down: free what its windows (the ladder's too) still
+        hold, spilled segments included."""
+        if self.window is not None:
+            self.window.close()
+        if self.ladder is not None:
+            for window in self.ladder.windows:
+                window.close()
 
     def _part_added(self) -> None:
         self.parts_produced += 1

@@ -124,6 +124,19 @@ def test_blocking_reload_and_preload_hint_answer_when_the_part_exists(live, proc
         status, again, _ = live.get(hint)
         assert status == 200 and again == part_body and len(part_body) > 1000
 
+    # A segment that leaves the playlist moves to the spool on disk and is still
+    # served, byte for byte as it was while listed.
+    playlist = media_playlist(live, media_url)
+    msn, segment = playlist.media_sequence, playlist.segments[0]
+    status, listed_bytes, _ = live.get(segment.absolute_uri)
+    assert status == 200 and len(listed_bytes) > 1000
+    wait_for(
+        lambda: media_playlist(live, media_url).media_sequence > msn, 12, message="window moved"
+    )
+    assert list((live.data_dir / "hls-spool").glob(f"*/{msn}.m4s"))
+    status, spilled_bytes, _ = live.get(segment.absolute_uri)
+    assert status == 200 and spilled_bytes == listed_bytes
+
 
 def test_unknown_key_is_refused_and_other_streams_carry_on(live, processes):
     stream = live.create_livestream(reconnect_window_s=0)

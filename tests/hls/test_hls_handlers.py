@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import hls_testing
@@ -29,6 +30,7 @@ from waiting import eventually
 import live.hls.handlers as handlers
 from live.hls import HlsLimits, HlsRegistry, HlsStream, HlsWindow, Rendition, setup_hls_routes
 from live.hls.paths import LiveTarget
+from live.hls.spool import HlsSpool
 from live.limits import LimitHits
 
 MEDIA = f"/live/{PB}/source"
@@ -354,6 +356,40 @@ async def test_hinted_part_503_when_it_never_comes(fast_hold: None) -> None:
         resp = await client.get(f"{MEDIA}/part-12.m4s")
         assert resp.status == 503
         assert window.waiter_count == 0
+
+
+async def test_segment_that_left_the_playlist_is_served_from_the_spool(tmp_path: Path) -> None:
+    """A segment kept on disk once it left the playlist is sent byte for byte as it
+    would have been from memory, until it expires."""
+    spill = HlsSpool.open(tmp_path).spill()
+    window = HlsWindow(target_duration=1, part_target=0.2, clock=FakeClock(), spill=spill)
+    in_memory = make_window()
+    for w in (window, in_memory):
+        w.set_init(b"ftyp-moov-0")
+        for msn in range(12):
+            w.start_segment()
+            for i in range(5):  # parts of different sizes and contents
+                w.add_part(bytes([msn, i]) * (1000 * (i + 1) + msn), 0.2, i == 0)
+        w.start_segment()
+    registry = HlsRegistry()
+    registry.register(make_stream(window))
+    async with serve(registry) as client:
+        listed = [s.uri for s in parse(await (await client.get(PLAYLIST)).text()).segments]
+        assert listed[0] == "seg-5.m4s" and window.is_spilled(4)
+        for msn in range(12):
+            assert window.is_spilled(msn) == (msn < 5)
+            expected = in_memory.segment_data(msn)
+            assert expected is not None
+            resp = await client.get(f"{MEDIA}/seg-{msn}.m4s")
+            assert resp.status == 200
+            assert resp.headers["Content-Length"] == str(len(expected))
+            assert "max-age=3600" in resp.headers["Cache-Control"]
+            assert await resp.read() == expected
+        resp = await client.head(f"{MEDIA}/seg-0.m4s")
+        assert resp.headers["Content-Length"] == str(len(in_memory.segment_data(0) or b""))
+        feed(window, 8)  # segment 0 expires: its file goes, and it is 404
+        assert not (spill.directory / "0.m4s").exists()
+        assert (await client.get(f"{MEDIA}/seg-0.m4s")).status == 404
 
 
 async def test_part_files_404_once_freed() -> None:

@@ -12,11 +12,12 @@ from media_fixtures import make_clip
 
 from live.broadcast.hub import Hub
 from live.hls import HlsRegistry
+from live.hls.spool import HlsSpool
 from live.packaging.bmff import iter_boxes, parse_moof, read_track_defaults
 from live.packaging.packager import HlsPackager, PackagingSettings
 
 
-async def package(*steps, settings: PackagingSettings | None = None):
+async def package(*steps, settings: PackagingSettings | None = None, spill=None):
     """Run a packager over (tracks, packets) steps; 'publisher' marks a new publisher."""
     hub = Hub()
     registry = HlsRegistry()
@@ -27,6 +28,7 @@ async def package(*steps, settings: PackagingSettings | None = None):
         "pb_test",
         settings or PackagingSettings(),
         on_warning=warnings.append,
+        spill=spill,
     )
     task = asyncio.create_task(packager.run())
     for step in steps:
@@ -92,6 +94,28 @@ async def test_every_frame_is_packaged_and_segments_start_on_keyframes(clip, tmp
     assert rendition.resolution == (320, 180)
     assert rendition.codecs.startswith("avc1.") and rendition.codecs.endswith(",mp4a.40.2")
     assert 29 < rendition.frame_rate < 31
+
+
+async def test_segments_that_left_the_playlist_are_spooled_and_freed_on_close(
+    media_dir, tmp_path
+):
+    clip = make_clip(media_dir, seconds=12.0)
+    spool = HlsSpool.open(tmp_path)
+    settings = PackagingSettings(window_segments=3)
+    packager, _ = await package((clip.tracks, clip.packets), settings=settings, spill=spool.spill)
+    window = packager.window
+    snapshot = window.snapshot()
+    first = snapshot.segments[0].msn
+    spilled = [msn for msn in range(window.first_msn, first) if window.is_spilled(msn)]
+    assert spilled and sorted(int(p.stem) for p in spool.root.glob("*/*.m4s")) == spilled
+    # The spilled segments and the listed ones are still the whole stream's tail.
+    data = bytearray(window.init_data(snapshot.segments[0].init_id))
+    for msn in range(spilled[0], snapshot.segments[-1].msn + 1):
+        data += window.segment_data(msn)
+    assert frames_in(bytes(data), tmp_path, "tail.mp4") > 30 * (len(spilled) + 3) - 5
+    packager.close_windows()
+    assert list(spool.root.iterdir()) == []
+    assert window.segment_data(spilled[0]) is None
 
 
 async def test_a_stream_that_ends_before_its_second_keyframe_is_still_packaged(clip, tmp_path):
