@@ -78,6 +78,15 @@ async def record(
     await service.close(60)
 
 
+async def recover_after_restart(store, storage, asset_id: str, **settings):
+    """Start a new service as a restarted server would, let it recover the one
+    recording left unfinished, and return that asset as it is then."""
+    restarted = RecordingService(store, storage, **settings)
+    assert await restarted.recover() == 1
+    await restarted.close(60)
+    return await store.get_asset(asset_id)
+
+
 async def record_then_die(service, broadcast, clip, segments: int) -> None:
     """Record without an end, let `segments` segments be stored, then stop as a kill
     would: the segment under way is only in memory."""

@@ -11,7 +11,8 @@ import zlib
 from pathlib import Path
 
 import pytest
-from recording_testing import feed, new_broadcast, video_frames
+from recording_testing import feed, new_broadcast, recover_after_restart, video_frames
+from recording_testing import record as record_to_end
 from waiting import eventually
 
 from live.media.packet import TrackInfo
@@ -328,11 +329,8 @@ async def test_a_killed_recorder_loses_no_part_it_took(tmp_path, store, storage,
     prefix = layout.asset_prefix(asset.id)
     assert [p.name for p in list_journals(journals)[asset.id]] == ["seg_00003.journal"]
 
-    restarted = RecordingService(store, storage, journal_dir=journals)
-    assert await restarted.recover() == 1
-    await restarted.close(60)
+    asset = await recover_after_restart(store, storage, asset.id, journal_dir=journals)
     assert list_journals(journals) == {} and not (journals / asset.id).exists()
-    asset = await store.get_asset(asset.id)
     assert asset.status == "ready", asset.error
     segments = [layout.segment_key(n) for n in (1, 2, 3)]
     stored = b"".join([await storage.get(prefix + name) for name in segments])
@@ -346,10 +344,7 @@ async def test_a_finished_recording_leaves_no_journal(tmp_path, store, storage, 
     journals = tmp_path / "journal"
     service = RecordingService(store, storage, segment_target=1.0, journal_dir=journals)
     broadcast = await new_broadcast(store)
-    running = broadcast.start(service)
-    await feed(broadcast, (clip.tracks, clip.packets))
-    await asyncio.wait_for(running, 20)
-    await service.close(60)
+    await record_to_end(service, broadcast, (clip.tracks, clip.packets))
     (asset,), _ = await store.list_assets()
     assert asset.status == "ready"
     assert video_frames(storage.local_path(f"assets/{asset.id}/download.mp4")) == clip.frames
@@ -404,10 +399,7 @@ async def test_on_local_storage_the_journal_s_segment_file_becomes_the_object(
     journals = tmp_path / "journal"
     service = RecordingService(store, storage, segment_target=1.0, journal_dir=journals)
     broadcast = await new_broadcast(store)
-    running = broadcast.start(service)
-    await feed(broadcast, (clip.tracks, clip.packets))
-    await asyncio.wait_for(running, 20)
-    await service.close(60)
+    await record_to_end(service, broadcast, (clip.tracks, clip.packets))
     (asset,), _ = await store.list_assets()
     assert asset.status == "ready", asset.error
     moved = [key for key in storage.moved if key.endswith(".m4s")]

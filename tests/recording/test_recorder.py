@@ -11,7 +11,14 @@ import av
 import m3u8
 import pytest
 from media_fixtures import make_clip
-from recording_testing import feed, new_broadcast, record, record_then_die, video_frames
+from recording_testing import (
+    feed,
+    new_broadcast,
+    record,
+    record_then_die,
+    recover_after_restart,
+    video_frames,
+)
 from waiting import eventually
 
 from live.media.packet import MediaPacket
@@ -164,10 +171,7 @@ async def test_recover_finalises_what_a_crash_left(store, storage, clip):
     # killed between the second segment and its manifest
     prefix = f"assets/{asset.id}/"
     await storage.delete_many([prefix + layout.segment_manifest_key(2)])
-    restarted = RecordingService(store, storage)
-    assert await restarted.recover() == 1
-    await restarted.close(60)
-    asset = await store.get_asset(asset.id)
+    asset = await recover_after_restart(store, storage, asset.id)
     assert asset.status == "ready", asset.error
     assert abs(asset.duration_s - 1.0) < 0.01
     assert not await storage.exists(prefix + layout.segment_key(2))  # the orphan went
@@ -193,10 +197,7 @@ async def test_a_power_cut_that_left_a_segment_short_ends_the_asset_before_it(
             handle.truncate(second.stat().st_size // 2)
     else:
         second.unlink()
-    restarted = RecordingService(store, storage)
-    assert await restarted.recover() == 1
-    await restarted.close(60)
-    asset = await store.get_asset(asset.id)
+    asset = await recover_after_restart(store, storage, asset.id)
     assert asset.status == "ready", asset.error
     assert abs(asset.duration_s - 1.0) < 0.01
     names = {info.key[len(prefix) :] for info in await storage.list(prefix)}

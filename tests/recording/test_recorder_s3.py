@@ -6,7 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from recording_testing import new_broadcast, record, record_then_die, video_frames
+from recording_testing import (
+    new_broadcast,
+    record,
+    record_then_die,
+    recover_after_restart,
+    video_frames,
+)
 
 from live.recording import layout
 from live.recording.service import RecordingService
@@ -75,10 +81,7 @@ async def test_recovery_on_s3_works_from_the_manifests(store, storage, clip, tmp
     service = RecordingService(store, storage, segment_target=1.0)
     await record_then_die(service, await new_broadcast(store), clip, segments=2)
     (asset,), _ = await store.list_assets()
-    restarted = RecordingService(store, storage)
-    assert await restarted.recover() == 1
-    await restarted.close(60)
-    asset = await store.get_asset(asset.id)
+    asset = await recover_after_restart(store, storage, asset.id)
     assert asset.status == "ready", asset.error
     assert abs(asset.duration_s - 2.0) < 0.01
     mp4 = await download(storage, f"assets/{asset.id}/download.mp4", tmp_path / "r.mp4")
