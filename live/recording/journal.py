@@ -121,7 +121,11 @@ def encode_span(data: bytes, duration: float, independent: bool) -> bytes:
 
 class SegmentJournal:
     """The open journal of one segment under way, and its segment file. Its
-    methods block (file I/O): the recorder calls them in a worker thread."""
+    methods do file I/O: the recorder creates and discards journals in a worker
+    thread (directory and metadata operations, which can wait on the disk) and
+    appends on the event loop (a write() into the page cache, cheaper than the
+    hand-off to a thread; the periodic sync keeps the dirty pages that could make
+    it wait few)."""
 
     def __init__(self, path: Path, handle: BinaryIO, segment: BinaryIO) -> None:
         self.path = path

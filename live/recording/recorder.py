@@ -328,9 +328,9 @@ class Recorder:
         buffer.chunks.append(item.data)
         if buffer.journal is not None:
             try:
-                await asyncio.to_thread(
-                    buffer.journal.append, item.data, item.duration, item.independent
-                )
+                # On the loop, as nginx-rtmp writes its recordings: a page-cache write
+                # of one part costs less than handing it to a worker thread would.
+                buffer.journal.append(item.data, item.duration, item.independent)
             except OSError as error:
                 self._journal_failed(buffer, error)
         if starts:
