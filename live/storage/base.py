@@ -153,8 +153,8 @@ class Storage(abc.ABC):
 
     async def sync(self) -> None:  # noqa: B027 - object stores are durable at each put
         """Make every object written so far durable, those of `durable=False` puts
-        included (local disk: one flush of the whole file system, instead of one
-        per object). Nothing to do where a put is durable when it returns."""
+        included (local disk: the files of those puts flushed together, instead of
+        two fsyncs per put). Nothing to do where a put is durable when it returns."""
 
     @abc.abstractmethod
     async def put_stream(

@@ -4,6 +4,8 @@ error messages an operator can act on."""
 from __future__ import annotations
 
 import errno
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -78,20 +80,73 @@ async def test_a_put_fsyncs_file_and_directory_unless_it_need_not_be_durable_yet
     assert synced == [] and (storage.root / "d/b").read_bytes() == b"b"
 
 
-async def test_sync_flushes_the_file_system_once(storage, monkeypatch):
-    flushed: list[Path] = []
-    monkeypatch.setattr("live.storage.local.sync_file_system", flushed.append)
-    await storage.put("d/b", b"b", durable=False)
+def resident_bytes(path: Path) -> int:
+    """How much of the file is in the page cache after dropping its clean pages:
+    what is still there is dirty, not yet written back."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+    result = subprocess.run(
+        ["fincore", "--bytes", "--noheadings", "--output", "RES", str(path)],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    return int(result.stdout.strip())
+
+
+async def test_sync_writes_back_the_lazy_puts_and_nothing_else(storage, tmp_path):
+    payload = os.urandom(256 * 1024)
+    await storage.put_parts("d/segment", [payload[:1000], payload[1000:]], durable=False)
+    moved = storage.scratch_dir() / "journal-segment"
+    moved.write_bytes(payload)
+    await storage.put_file("d/moved", moved, durable=False)
+    bystander = tmp_path / "root" / "spool-like"  # same file system, never put
+    bystander.write_bytes(payload)
+    assert resident_bytes(storage.root / "d/segment") > 0  # dirty until synced
+
     await storage.sync()
-    assert flushed == [storage.root]
+    assert resident_bytes(storage.root / "d/segment") == 0
+    assert resident_bytes(storage.root / "d/moved") == 0
+    assert resident_bytes(bystander) == len(payload)  # left to the kernel
+
+
+async def test_sync_flushes_each_lazy_file_once(storage, monkeypatch):
+    flushed: list[tuple[list[Path], list[Path]]] = []
+    monkeypatch.setattr("live.storage.local.sync_files", lambda f, d: flushed.append((f, d)))
+    await storage.put("d/durable", b"a")
+    await storage.sync()
+    assert flushed == []  # nothing lazy: nothing to do
+    await storage.put("d/b", b"b", durable=False)
+    await storage.put("d/b", b"b2", durable=False)
+    await storage.put("e/c", b"c", durable=False)
+    await storage.sync()
+    await storage.sync()
+    root = storage.root
+    assert flushed == [([root / "d/b", root / "e/c"], [root / "d", root / "e"])]
     flushed.clear()
-    await LocalStorage(storage.root, fsync=False).sync()  # durability turned off
+    no_fsync = LocalStorage(storage.root, fsync=False)  # durability turned off
+    await no_fsync.put("d/x", b"x", durable=False)
+    await no_fsync.sync()
     assert flushed == []
 
 
-def test_the_file_system_flush_is_a_real_syncfs(tmp_path):
-    from live.storage.files import sync_file_system
+async def test_sync_skips_what_was_deleted_since(storage):
+    await storage.put("d/gone", b"a", durable=False)
+    await storage.put("gone/b", b"b", durable=False)
+    await storage.delete_many(["d/gone"])
+    await storage.delete_prefix("gone/")  # the directory too
+    assert not (storage.root / "gone").exists()
+    await storage.sync()  # raises nothing
 
-    sync_file_system(tmp_path)  # raises on failure
-    with pytest.raises(OSError):
-        sync_file_system(tmp_path / "missing")
+
+def test_sync_files_flushes_more_files_than_one_batch_holds(tmp_path):
+    from live.storage.files import SYNC_BATCH, sync_files
+
+    paths = [tmp_path / f"f{n}" for n in range(SYNC_BATCH + 3)]
+    for path in paths:
+        path.write_bytes(b"x" * 8192)
+    sync_files(paths, [tmp_path])
+    assert [resident_bytes(path) for path in paths] == [0] * len(paths)
+    with pytest.raises(NotADirectoryError):
+        sync_files([], [paths[0] / "not-a-directory"])
