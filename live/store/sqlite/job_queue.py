@@ -21,14 +21,14 @@ class SqliteJobQueue:
         self.table = table
 
     async def enqueue(self, asset_id: str) -> VodJob:
-        await self.db._write(
+        # One statement: the job (new or existing) is answered by the write itself, so
+        # a holder removing it meanwhile cannot leave the answer empty.
+        row = await self.db._one(
             f"INSERT INTO {self.table} (asset_id, state, created_at) VALUES (?, 'queued', ?)"
-            " ON CONFLICT (asset_id) DO NOTHING",
+            " ON CONFLICT (asset_id) DO UPDATE SET asset_id = excluded.asset_id RETURNING *",
             (asset_id, to_storage(utcnow())),
         )
-        job = await self.get(asset_id)
-        assert job is not None
-        return job
+        return _job(row)
 
     async def claim(self, node_id: str, now: datetime, lease_until: datetime) -> VodJob | None:
         row = await self.db._one(
