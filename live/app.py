@@ -226,7 +226,7 @@ class LiveServer:
             announce=self._asset_event,
             settings=JobSettings(
                 workers=settings.vod_workers or default_workers(),
-                poll_s=JobSettings.poll_s if self.cluster else SINGLE_NODE_POLL_S,
+                poll_s=JobSettings().poll_s if self.cluster else SINGLE_NODE_POLL_S,
             ),
             single_node=self.cluster is None,
         )
