@@ -50,6 +50,7 @@ from live.store.base import Store
 from live.store.factory import open_store
 from live.store.models import Asset, Session
 from live.thumbnails.poster import PosterService
+from live.uploads.importer import ImportLeases
 from live.uploads.imports import ImportSettings
 from live.uploads.intake import UploadIntake
 from live.uploads.receiver import UploadReceiver
@@ -99,6 +100,7 @@ class LiveServer:
         self.whip: WhipServer | None = None
         self.urls: PublicUrls | None = None
         self.cluster: ClusterMembership | None = None
+        self.node_id = ""  # set by start: the cluster node's id, or a fresh one
         self.cluster_control: ClusterControl | None = None
         self.playback: ClusterPlayback | None = None
         self.control: LiveControl | None = None
@@ -121,6 +123,8 @@ class LiveServer:
             self.cluster = ClusterMembership.connect(
                 settings.redis, settings.node_url or default_node_url(http_host, http_port)
             )
+        # one id for this process: the VOD jobs and imports it holds are leased to it
+        self.node_id = self.cluster.node_id if self.cluster else new_node_id()
         self.store = await open_store(settings.redis or str(data_dir / "live.db"))
         self.spool = HlsSpool.open(data_dir) if settings.hls_spool else None
         created_key = await self._ensure_admin_key()
@@ -213,7 +217,7 @@ class LiveServer:
         self.vod_jobs = VodJobs(
             self.store,
             self.storage,
-            node_id=self.cluster.node_id if self.cluster else new_node_id(),
+            node_id=self.node_id,
             pipeline=PipelineSettings(
                 rungs=parse_rungs(settings.ladder_rungs),
                 preset=settings.ladder_preset,
@@ -222,7 +226,7 @@ class LiveServer:
             announce=self._asset_event,
             settings=JobSettings(
                 workers=settings.vod_workers or default_workers(),
-                poll_s=JobSettings.poll_s if self.cluster else SINGLE_NODE_POLL_S,
+                poll_s=JobSettings().poll_s if self.cluster else SINGLE_NODE_POLL_S,
             ),
             single_node=self.cluster is None,
         )
@@ -266,8 +270,9 @@ class LiveServer:
 
         self.urls = _public_urls(settings, http_port, rtmp_port, rtmps_port, srt_port)
         self.outbox.urls = self.urls
-        if self.cluster is None:  # in a cluster, a live peer may be fetching them
-            await self.intake.resume()
+        # the imports a dead node or the previous process left, claimed (never one a
+        # live peer is fetching)
+        await self.intake.start(single_node=self.cluster is None)
         self.upload_sweeper.start()
         http_app, hls_handlers = self._build_http_app()
         # aiohttp closes a connection whose next request's headers have not all come
@@ -322,6 +327,9 @@ class LiveServer:
             ),
             on_source_ready=self._source_ready,
             announce=self._asset_event,
+            node_id=self.node_id,
+            # a single node has no one to take over from: it never looks at the queue
+            leases=ImportLeases() if self.cluster else ImportLeases(poll_s=None),
         )
         self.uploads = UploadReceiver(
             self.store,
@@ -471,7 +479,7 @@ class LiveServer:
             await self.vod_jobs.close()
         if self.upload_sweeper is not None:
             await self.upload_sweeper.stop()
-        if self.intake is not None:  # imports stop; the next start fetches them again
+        if self.intake is not None:  # imports stop, back to the queue for another node
             await self.intake.close()
         if self.recordings is not None:  # SIGTERM finalises every recording first
             await self.recordings.close()

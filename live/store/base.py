@@ -2,8 +2,8 @@
 
 `Store` is the union of one abstract class per aggregate (`live/store/aggregates/`):
 livestreams (with stream keys and bans), API keys, publish sessions, assets,
-webhooks (with their deliveries), idempotency answers, the VOD job queue and uploads
-in progress.
+webhooks (with their deliveries), idempotency answers, the VOD job queue, the
+imports being fetched and uploads in progress.
 Viewer stats are counted in memory (`live/stats/`) and written into the session (`peak_viewers`,
 `total_views`) when it ends: no store write per HLS request.
 
@@ -29,6 +29,7 @@ from live.store.aggregates import (
     ApiKeyStore,
     AssetStore,
     IdempotencyStore,
+    ImportJobStore,
     LivestreamStore,
     SessionStore,
     UploadStore,
@@ -45,6 +46,7 @@ class Store(
     WebhookStore,
     IdempotencyStore,
     VodJobStore,
+    ImportJobStore,
     UploadStore,
 ):
     """Async access to all persistent state."""

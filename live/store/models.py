@@ -247,6 +247,11 @@ class VodJob:
     created_at: datetime = field(default_factory=utcnow)
 
 
+# An import's fetch, queued and leased as a VOD job is (`aggregates/import_jobs.py`):
+# the same record, in a queue of its own.
+ImportJob = VodJob
+
+
 # -- webhooks, deliveries, idempotency keys --------------------------------------
 
 WEBHOOK_EVENTS: tuple[str, ...] = (

@@ -235,6 +235,20 @@ MIGRATIONS: tuple[str, ...] = (
     UPDATE livestreams SET stream_key_hash = stream_key_digest(stream_key);
     CREATE UNIQUE INDEX livestreams_by_key_hash ON livestreams (stream_key_hash);
     """,
+    # 10: imports by URL waiting to be fetched or being fetched, with the lease of the
+    # node fetching each (`aggregates/import_jobs.py`); the same shape as vod_jobs.
+    """
+    CREATE TABLE import_jobs (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        asset_id TEXT NOT NULL UNIQUE,
+        state TEXT NOT NULL,
+        node_id TEXT,
+        lease_until TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX import_jobs_by_state ON import_jobs (state, seq);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

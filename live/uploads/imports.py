@@ -5,14 +5,14 @@ uploader's `origin_http_headers`, a bound on size (`max_upload_bytes`, checked o
 Content-Length first and then on the bytes as they come), on the whole time and on
 connecting, and a bounded number of redirects. Every way it can fail ends as one of
 API.md's error objects: `origin_unreachable`, `origin_status` (with the status in
-the message) or `file_too_large`.
+the message) or `file_too_large`. Which node fetches an import, and when, is
+`importer.py`'s.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 
 import aiohttp
@@ -110,58 +110,27 @@ async def fetch(
         ) from None
 
 
-class Importer:
-    """Runs the fetches, each in its own task, and tells how each ended."""
+class OriginFetcher:
+    """This node's HTTP client for the fetches (`fetch`), each ending as the file's
+    size or an ImportFailed: a storage error too, as `processing_failed`."""
 
-    def __init__(
-        self,
-        storage: Storage,
-        settings: ImportSettings,
-        *,
-        on_fetched: Callable[[Asset, int], Awaitable[None]],
-        on_failed: Callable[[Asset, dict[str, str]], Awaitable[None]],
-    ) -> None:
+    def __init__(self, storage: Storage, settings: ImportSettings) -> None:
         self.storage = storage
         self.settings = settings
-        self.on_fetched = on_fetched
-        self.on_failed = on_failed
-        self._tasks: dict[str, asyncio.Task[None]] = {}
         self._session: aiohttp.ClientSession | None = None
 
-    def start(self, asset: Asset) -> None:
-        """Fetch in the background (once per asset at a time)."""
-        if asset.id in self._tasks:
-            return
-        task = asyncio.get_running_loop().create_task(self._run(asset), name=f"import {asset.id}")
-        self._tasks[asset.id] = task
-        task.add_done_callback(lambda _: self._tasks.pop(asset.id, None))
-
-    async def _run(self, asset: Asset) -> None:
+    async def fetch(self, asset: Asset) -> int:
+        """Fetch the asset's origin into storage, replacing whatever was there."""
         if self._session is None:
             # no cookie jar: one origin's cookies must never reach another's fetch
             self._session = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
         try:
-            size = await fetch(self._session, asset, self.storage, self.settings)
-        except ImportFailed as failure:
-            log.info("import of %s failed: %s", asset.id, failure.message)
-            await self.on_failed(asset, failure.error())
-            return
+            return await fetch(self._session, asset, self.storage, self.settings)
         except StorageError as error:
             log.warning("import of %s could not be stored: %s", asset.id, error)
-            await self.on_failed(asset, asset_error("processing_failed", str(error)))
-            return
-        await self.on_fetched(asset, size)
-
-    async def wait(self) -> None:
-        """Until every fetch running now has ended (tests)."""
-        while self._tasks:
-            await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+            raise ImportFailed("processing_failed", str(error)) from None
 
     async def close(self) -> None:
-        """Stop the fetches (a restart starts them again) and the HTTP client."""
-        for task in list(self._tasks.values()):
-            task.cancel()
-        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
         if self._session is not None:
             await self._session.close()
             self._session = None

@@ -11,7 +11,9 @@ complete in storage, and the hand-over then.
   read (`GET /v1/assets/{id}`) and on the sweeper's rounds.
 - Complete: the asset goes `pending` and `on_source_ready` gets it (the job queue);
   an import that fails goes `failed` with its error, announced as `asset.failed`.
-- `resume`: after a restart, imports that had not finished are fetched again.
+- `start`: the import queue is taken up (`importer.py`: one node fetches an import
+  at a time, another takes over from a dead one), and `resume` hands on what a
+  previous process left.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from live.storage.base import Storage
 from live.store.base import Store
 from live.store.models import Asset
 from live.store.times import utcnow
-from live.uploads.imports import Importer, ImportSettings
+from live.uploads.importer import Importer, ImportLeases
+from live.uploads.imports import ImportSettings, OriginFetcher
 from live.uploads.receiver import source_key
 
 log = logging.getLogger(__name__)
@@ -55,6 +58,8 @@ class UploadIntake:
         imports: ImportSettings,
         on_source_ready: SourceReady,
         announce: Announce,
+        node_id: str = "single",
+        leases: ImportLeases | None = None,
     ) -> None:
         self.store = store
         self.storage = storage
@@ -62,7 +67,12 @@ class UploadIntake:
         self.on_source_ready = on_source_ready
         self.announce = announce
         self.importer = Importer(
-            storage, imports, on_fetched=self.source_received, on_failed=self.failed
+            store,
+            OriginFetcher(storage, imports),
+            node_id=node_id,
+            leases=leases or ImportLeases(poll_s=None),
+            on_fetched=self.source_received,
+            on_failed=self.failed,
         )
         self._arriving: set[str] = set()
 
@@ -76,7 +86,7 @@ class UploadIntake:
                 content_type=f"image/{poster.kind}",
             )
         if asset.source == "url":
-            self.importer.start(asset)
+            await self.importer.submit(asset)
 
     def _presignable(self, asset: Asset) -> bool:
         size = asset.declared_size_bytes
@@ -143,10 +153,16 @@ class UploadIntake:
                 return found
             page += 1
 
+    async def start(self, *, single_node: bool) -> None:
+        """Take up the import queue, then hand on what a previous process left."""
+        await self.importer.start(single_node=single_node)
+        await self.resume()
+
     async def resume(self) -> None:
-        """At start-up: imports a previous process left unfinished are fetched again;
-        an upload or import whose file made it to storage is handed on again (a crash
-        may have come between the two; handing on twice queues one job)."""
+        """At start-up: an upload or import whose file made it to storage is handed on
+        again (a crash may have come between the two; handing on twice queues one
+        job), and an import without its file is queued, which leaves one that a
+        live node holds as it is."""
         for asset in await self._all("pending"):
             if asset.source == "recording":
                 continue
@@ -154,7 +170,7 @@ class UploadIntake:
             if size is not None:
                 await self.on_source_ready(asset)
             elif asset.source == "url":
-                self.importer.start(asset)
+                await self.importer.submit(asset)
 
     async def check_arrivals(self) -> None:
         """The sweeper's round: presigned PUTs that landed since."""

@@ -893,6 +893,65 @@ async def test_requeue_puts_every_running_vod_job_back_in_submission_order(store
     assert claimed is not None and (claimed.asset_id, claimed.attempts) == ("ast_0", 2)
 
 
+# -- import jobs ---------------------------------------------------------------
+
+
+async def test_an_import_is_held_by_one_node_and_a_lapsed_lease_is_taken_over(
+    store: Store,
+) -> None:
+    queued = await store.enqueue_import_job("ast_1")
+    assert (queued.state, queued.node_id, queued.attempts) == ("queued", None, 0)
+    now = utcnow()
+    lease = now + timedelta(seconds=15)
+    held = await store.claim_import_job("node-a", now, lease)
+    assert held is not None and (held.asset_id, held.node_id, held.attempts) == (
+        "ast_1", "node-a", 1,
+    )  # fmt: skip
+    # a node that starts and queues the pending import again changes nothing
+    assert await store.enqueue_import_job("ast_1") == held
+    assert await store.claim_import_job("node-b", now, lease) is None
+    # renewed: not lapsed at the old lease end
+    renewed = lease + timedelta(seconds=15)
+    assert await store.renew_import_job("ast_1", "node-a", renewed) is True
+    assert await store.claim_import_job("node-b", lease, lease + timedelta(seconds=15)) is None
+    # lapsed (node-a died): node-b takes it over, attempts counted, node-a locked out
+    later = renewed + timedelta(seconds=15)
+    taken = await store.claim_import_job("node-b", renewed, later)
+    assert taken is not None and (taken.node_id, taken.attempts, taken.lease_until) == (
+        "node-b", 2, later,
+    )  # fmt: skip
+    assert await store.renew_import_job("ast_1", "node-a", later) is False
+    assert await store.release_import_job("ast_1", "node-a") is False
+    assert await store.remove_import_job("ast_1", "node-a") is False
+    assert await store.get_import_job("ast_1") == taken
+    assert await store.remove_import_job("ast_1", "node-b") is True
+    assert await store.get_import_job("ast_1") is None
+
+
+async def test_import_jobs_are_released_requeued_and_apart_from_vod_jobs(store: Store) -> None:
+    await store.enqueue_import_job("ast_1")
+    await store.enqueue_import_job("ast_2")
+    await store.enqueue_vod_job("ast_1")  # the same asset in the other queue
+    now = utcnow()
+    lease = now + timedelta(seconds=15)
+    first = await store.claim_import_job("node-a", now, lease)
+    assert first is not None and first.asset_id == "ast_1"
+    assert await store.release_import_job("ast_1", "node-a") is True
+    again = await store.claim_import_job("node-b", now, lease)  # at its place, first
+    assert again is not None and (again.asset_id, again.attempts) == ("ast_1", 2)
+    assert (await store.claim_import_job("node-b", now, lease)) is not None
+    assert await store.requeue_import_jobs() == 2
+    back = await store.claim_import_job("node-c", now, lease)
+    assert back is not None and (back.asset_id, back.attempts) == ("ast_1", 3)
+    # the VOD queue saw none of it
+    vod = await store.get_vod_job("ast_1")
+    assert vod is not None and (vod.state, vod.attempts) == ("queued", 0)
+    assert await store.remove_import_job("ast_2") is True
+    assert await store.remove_import_job("ast_2") is False
+    vod_claim = await store.claim_vod_job("node-a", now, lease)
+    assert vod_claim is not None and vod_claim.asset_id == "ast_1"
+
+
 # -- uploads -------------------------------------------------------------------
 
 

@@ -44,6 +44,8 @@ the total a ZCARD, and "created before T" a lex bound.
     rate:<bucket>               rate limiter state (`live/api/ratelimit_redis.py`)
     vod:job:<asset id>,         the VOD job queue (`vod_jobs.py`)
       vod:queue, vod:running
+    imp:job:<asset id>,         the imports being fetched (`import_jobs.py`), laid
+      imp:queue, imp:running    out as the VOD job queue (`job_queue.py`)
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from live.store.base import Store
 from live.store.redis.api_keys import RedisApiKeys
 from live.store.redis.assets import RedisAssets
 from live.store.redis.idempotency import RedisIdempotency
+from live.store.redis.import_jobs import RedisImportJobs
 from live.store.redis.keys import DEFAULT_PREFIX, Keys
 from live.store.redis.livestreams import RedisLivestreams
 from live.store.redis.sessions import RedisSessions
@@ -27,6 +28,7 @@ class RedisStore(
     RedisWebhooks,
     RedisIdempotency,
     RedisVodJobs,
+    RedisImportJobs,
     RedisUploads,
     Store,
 ):

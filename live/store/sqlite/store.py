@@ -14,6 +14,7 @@ from live.store.sqlite.api_keys import SqliteApiKeys
 from live.store.sqlite.assets import SqliteAssets
 from live.store.sqlite.connection import migrate
 from live.store.sqlite.idempotency import SqliteIdempotency
+from live.store.sqlite.import_jobs import SqliteImportJobs
 from live.store.sqlite.livestreams import SqliteLivestreams
 from live.store.sqlite.sessions import SqliteSessions
 from live.store.sqlite.uploads import SqliteUploads
@@ -31,6 +32,7 @@ class SqliteStore(
     SqliteWebhooks,
     SqliteIdempotency,
     SqliteVodJobs,
+    SqliteImportJobs,
     SqliteUploads,
     Store,
 ):
