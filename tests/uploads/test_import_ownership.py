@@ -127,6 +127,21 @@ async def _until(check: Callable[[], object], timeout_s: float = 10.0) -> None:
         await asyncio.sleep(0.02)
 
 
+async def _claimed_import(open_store, url: str, *claims: tuple[str, float]) -> Asset:
+    """A pending import in the store, claimed by each (node, lease seconds) in turn:
+    nodes that took it and died."""
+    store = await open_store()
+    try:
+        asset = await store.create_asset(Asset(source="url", status="pending", origin_url=url))
+        await store.enqueue_import_job(asset.id)
+        for node_id, lease_s in claims:
+            now = utcnow()
+            assert await store.claim_import_job(node_id, now, now + timedelta(seconds=lease_s))
+    finally:
+        await store.close()
+    return asset
+
+
 async def test_a_node_that_starts_leaves_an_import_a_live_node_is_fetching(node, origin):
     served, url = origin
     async with node("node-a") as a:
@@ -147,15 +162,8 @@ async def test_a_dead_nodes_import_is_taken_over_and_fetched_again_from_the_star
     node, origin, open_store
 ):
     served, url = origin
-    store = await open_store()
-    try:
-        asset = await store.create_asset(Asset(source="url", status="pending", origin_url=url))
-        await store.enqueue_import_job(asset.id)
-        # a node took it and died: its lease ends in a second and is never renewed
-        now = utcnow()
-        assert await store.claim_import_job("dead-node", now, now + timedelta(seconds=1))
-    finally:
-        await store.close()
+    # a node took it and died: its lease ends in a second and is never renewed
+    asset = await _claimed_import(open_store, url, ("dead-node", 1))
     async with node("node-b") as b:
         assert b.fetching == set()  # not before the lease lapses
         await _until(lambda: asset.id in b.fetching)
@@ -190,15 +198,10 @@ async def test_an_import_taken_over_too_many_times_fails_as_origin_unreachable(
     node, origin, open_store
 ):
     served, url = origin
-    store = await open_store()
-    try:
-        asset = await store.create_asset(Asset(source="url", status="pending", origin_url=url))
-        await store.enqueue_import_job(asset.id)
-        for n in range(FAST.max_attempts):  # three nodes died fetching it
-            now = utcnow()
-            assert await store.claim_import_job(f"dead-{n}", now, now)
-    finally:
-        await store.close()
+    # three nodes died fetching it
+    asset = await _claimed_import(
+        open_store, url, *((f"dead-{n}", 0) for n in range(FAST.max_attempts))
+    )
     async with node("node-d") as d:
         await _until(lambda: d.handed.announced)
         [(event, failed)] = d.handed.announced
@@ -215,15 +218,8 @@ async def test_a_single_node_restart_fetches_again_and_never_looks_at_an_idle_qu
     node, origin, open_store
 ):
     served, url = origin
-    store = await open_store()
-    try:
-        asset = await store.create_asset(Asset(source="url", status="pending", origin_url=url))
-        await store.enqueue_import_job(asset.id)
-        # the previous process died fetching it: its lease has 30 s to run
-        now = utcnow()
-        assert await store.claim_import_job("process-1", now, now + timedelta(seconds=30))
-    finally:
-        await store.close()
+    # the previous process died fetching it: its lease has 30 s to run
+    asset = await _claimed_import(open_store, url, ("process-1", 30))
     single = ImportLeases(lease_s=30, renew_s=0.2, poll_s=None)
     async with node("process-2", single) as second:
         # its start puts the job back and fetches at once, the lease notwithstanding

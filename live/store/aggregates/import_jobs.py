@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import abc
 from datetime import datetime
+from typing import Protocol
 
 from live.store.models import ImportJob
 
@@ -52,3 +53,55 @@ class ImportJobStore(abc.ABC):
 
     @abc.abstractmethod
     async def get_import_job(self, asset_id: str) -> ImportJob | None: ...
+
+
+class JobQueue(Protocol):
+    """What each backend's job queue does (sqlite/job_queue.py, redis/job_queue.py)."""
+
+    async def enqueue(self, asset_id: str) -> ImportJob: ...
+
+    async def claim(
+        self, node_id: str, now: datetime, lease_until: datetime
+    ) -> ImportJob | None: ...
+
+    async def renew(self, asset_id: str, node_id: str, lease_until: datetime) -> bool: ...
+
+    async def release(self, asset_id: str, node_id: str) -> bool: ...
+
+    async def requeue(self) -> int: ...
+
+    async def remove(self, asset_id: str, node_id: str | None = None) -> bool: ...
+
+    async def get(self, asset_id: str) -> ImportJob | None: ...
+
+
+class QueuedImportJobs(ImportJobStore):
+    """The import jobs on a backend's job queue, which does all the work: each
+    backend only says which queue (its own table or key namespace)."""
+
+    @property
+    @abc.abstractmethod
+    def _import_queue(self) -> JobQueue: ...
+
+    async def enqueue_import_job(self, asset_id: str) -> ImportJob:
+        return await self._import_queue.enqueue(asset_id)
+
+    async def claim_import_job(
+        self, node_id: str, now: datetime, lease_until: datetime
+    ) -> ImportJob | None:
+        return await self._import_queue.claim(node_id, now, lease_until)
+
+    async def renew_import_job(self, asset_id: str, node_id: str, lease_until: datetime) -> bool:
+        return await self._import_queue.renew(asset_id, node_id, lease_until)
+
+    async def release_import_job(self, asset_id: str, node_id: str) -> bool:
+        return await self._import_queue.release(asset_id, node_id)
+
+    async def requeue_import_jobs(self) -> int:
+        return await self._import_queue.requeue()
+
+    async def remove_import_job(self, asset_id: str, node_id: str | None = None) -> bool:
+        return await self._import_queue.remove(asset_id, node_id)
+
+    async def get_import_job(self, asset_id: str) -> ImportJob | None:
+        return await self._import_queue.get(asset_id)
