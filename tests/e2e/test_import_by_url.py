@@ -5,8 +5,6 @@ frame at 5 s."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
 from pathlib import Path
 
@@ -14,6 +12,7 @@ import av
 import pytest
 from aiohttp import web
 from harness import LiveProcess
+from origin_thread import ThreadedOrigin
 from vod_testing import FPS, decode_errors, duration_of, make_source
 
 pytestmark = pytest.mark.e2e
@@ -22,38 +21,19 @@ ENV = {"LIVE_VOD_PRIORITY": "normal", "LIVE_LADDER_PRESET": "ultrafast"}
 TOKEN = "Bearer imp0rt-t0ken"
 
 
-class Origin:
+class Origin(ThreadedOrigin):
     """Serves one file on loopback, only to a request that carries the token."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.refused = 0
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._thread.start()
-        self._runner: web.AppRunner | None = None
-        self.port = asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
+        super().__init__()
 
     async def _serve(self, request: web.Request) -> web.StreamResponse:
         if request.headers.get("Authorization") != TOKEN:
             self.refused += 1
             return web.Response(status=403)
         return web.FileResponse(self.path)
-
-    async def _start(self) -> int:
-        app = web.Application()
-        app.router.add_get("/show.mp4", self._serve)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        return self._runner.addresses[0][1]
-
-    def close(self) -> None:
-        assert self._runner is not None
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
 
 
 def _frames(url_or_path: str, count: int, skip: int = 0) -> list[bytes]:

@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import threading
 import time
 from pathlib import Path
 
 import pytest
 from aiohttp import web
 from harness import LiveProcess, RedisProcess, wait_for
+from origin_thread import ThreadedOrigin
 from vod_testing import make_source
 
 pytestmark = pytest.mark.e2e
@@ -26,7 +26,7 @@ ENV = {"LIVE_VOD_PRIORITY": "normal", "LIVE_LADDER_PRESET": "ultrafast"}
 PIECE = 8 * 1024
 
 
-class SlowOrigin:
+class SlowOrigin(ThreadedOrigin):
     """Serves one file: the first request a piece every `first_pause_s` (it cannot
     end before the test is done with it), the next ones at once. Records, per
     request, whether its answer was sent whole, and how many ran at once at most."""
@@ -37,11 +37,7 @@ class SlowOrigin:
         self.requests: list[str] = []  # "sending", "whole" or "cut", per request
         self.most_at_once = 0
         self._at_once = 0
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._thread.start()
-        self._runner: web.AppRunner | None = None
-        self.port = asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
+        super().__init__()
 
     async def _serve(self, request: web.Request) -> web.StreamResponse:
         number = len(self.requests)
@@ -67,21 +63,6 @@ class SlowOrigin:
         finally:
             self._at_once -= 1
         return response
-
-    async def _start(self) -> int:
-        app = web.Application()
-        app.router.add_get("/show.mp4", self._serve)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        return self._runner.addresses[0][1]
-
-    def close(self) -> None:
-        assert self._runner is not None
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
 
 
 def _node_id(node: LiveProcess) -> str:
