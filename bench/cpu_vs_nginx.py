@@ -164,6 +164,27 @@ class KernelShare:
         self.cpu = kernel_threads_cpu() - self.before
 
 
+@dataclass
+class Measured:
+    seconds: float
+    cpu: float
+    publishers_cpu: float
+    kernel_cpu: float
+
+
+def measure_window(pids: list[int], publisher_pids: list[int], window: float) -> Measured:
+    """The CPU of the server's processes, the publishers' and the kernel's threads
+    over `window` seconds."""
+    with KernelShare() as kernel:
+        cpu_before, publishers_before = total_cpu(pids), total_cpu(publisher_pids)
+        started = time.monotonic()
+        time.sleep(window)
+        cpu_after, publishers_after = total_cpu(pids), total_cpu(publisher_pids)
+        ended = time.monotonic()
+    return Measured(ended - started, cpu_after - cpu_before,
+                    publishers_after - publishers_before, kernel.cpu)
+
+
 # ---------------------------------------------------------------------------- live
 
 
@@ -206,17 +227,12 @@ def measure_live(count: int, warmup: float, window: float, *, record: bool) -> W
 
         pids = process_tree(server.pid)
         pub_pids = [p.pid for p in publishers]
-        with KernelShare() as kernel:
-            cpu_before, pub_before = total_cpu(pids), total_cpu(pub_pids)
-            started = time.monotonic()
-            time.sleep(window)
-            cpu_after, pub_after = total_cpu(pids), total_cpu(pub_pids)
-            ended = time.monotonic()
+        measured = measure_window(pids, pub_pids, window)
 
         hints_after = [hint_of(server, p) for p in playback]
         parts_after = server.metric("live_hls_parts_total") or 0.0
         check_publishers(publishers, temp)
-        elapsed = ended - started
+        elapsed = measured.seconds
         expected = elapsed / PART_S
         live = sum(1 for b, a in zip(hints_before, hints_after, strict=True)
                    if b is not None and a is not None and a - b >= 0.8 * expected)
@@ -226,8 +242,8 @@ def measure_live(count: int, warmup: float, window: float, *, record: bool) -> W
         note = f"parts {rate:.0%} of expected"
         if warnings:
             note += f", {len(warnings)} warning/error log lines, first: {warnings[0]!r}"
-        return Window("live+rec" if record else "live", count, elapsed, cpu_after - cpu_before,
-                      pub_after - pub_before, live, note, kernel.cpu)
+        return Window("live+rec" if record else "live", count, elapsed, measured.cpu,
+                      measured.publishers_cpu, live, note, measured.kernel_cpu)
     finally:
         reaper.end_all()
         shutil.rmtree(temp, ignore_errors=True)
@@ -345,23 +361,18 @@ def measure_nginx(count: int, warmup: float, window: float) -> Window:
         pids = process_tree(master.pid)
         workers = [pid for pid in pids if pid != master.pid]
         pub_pids = [p.pid for p in publishers]
-        with KernelShare() as kernel:
-            cpu_before, pub_before = total_cpu(pids), total_cpu(pub_pids)
-            started = time.monotonic()
-            time.sleep(window)
-            cpu_after, pub_after = total_cpu(pids), total_cpu(pub_pids)
-            ended = time.monotonic()
+        measured = measure_window(pids, pub_pids, window)
 
         after = nginx_sequences(hls, count)
         check_publishers(publishers, temp)
-        elapsed = ended - started
+        elapsed = measured.seconds
         # 1 s fragments, cut on keyframes: expect about one per second of window.
         live = sum(1 for b, a in zip(before, after, strict=True)
                    if b is not None and a is not None and a - b >= 0.6 * elapsed)
         gained = sum((a or 0) - (b or 0) for b, a in zip(before, after, strict=True))
         note = f"{gained / (count * elapsed):.2f} fragments/s per stream"
-        return Window("nginx-rtmp", count, elapsed, cpu_after - cpu_before,
-                      pub_after - pub_before, live, note, kernel.cpu)
+        return Window("nginx-rtmp", count, elapsed, measured.cpu,
+                      measured.publishers_cpu, live, note, measured.kernel_cpu)
     finally:
         reaper.end_all()
         end_nginx_workers(workers)
