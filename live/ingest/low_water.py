@@ -15,16 +15,20 @@ The mark is the larger of
   rate; 0 turns it off.
 
 If the rate drops (a still scene, a publisher that stops to send a command and wait
-for the reply), bytes could sit under the mark: a timer, pushed back on every read,
-drops the mark to 1 once nothing was read for `STALL_S`, so nothing waits much longer
-than that. (A timer per read costs about a microsecond on uvloop; one periodic timer
-for all connections would wake the process ten times a second for nothing.)
+for the reply), bytes could sit under the mark: a timer drops the mark to 1 once
+nothing was read for `STALL_S`, so nothing waits much longer than that. The timer is
+armed once and, when it fires after more reads, armed again for what is left of
+`STALL_S` since the last one: about one timer per `STALL_S` while media flows,
+where cancelling and making one on every read (tens a second per publisher) cost
+a few per cent of the ingest's CPU. (One periodic timer for all connections would
+wake the process ten times a second for nothing.)
 """
 
 from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from collections.abc import Callable
 
 COALESCE_S = 0.015
@@ -43,8 +47,10 @@ class LowWaterMark:
 
     __slots__ = (
         "_call_later",
+        "_clock",
         "_coalesce",
         "_coalesce_s",
+        "_last_read",
         "_rate_bytes",
         "_rate_since",
         "_socket",
@@ -58,9 +64,13 @@ class LowWaterMark:
         now: float,
         call_later: Scheduler,
         coalesce_s: float = COALESCE_S,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`now` and `clock` on the clock of `call_later`'s loop (monotonic)."""
         self._socket = sock
         self._call_later = call_later
+        self._clock = clock
+        self._last_read = now
         self.value = 1
         self._coalesce_s = coalesce_s
         self._coalesce = 0  # coalesce_s of the byte rate: 0 until measured
@@ -75,10 +85,9 @@ class LowWaterMark:
             rate = (bytes_received - self._rate_bytes) / (now - self._rate_since)
             self._coalesce = int(rate * self._coalesce_s)
             self._rate_bytes, self._rate_since = bytes_received, now
+        self._last_read = now
         self._set(max(wanted, self._coalesce))
-        if self.value > 1:
-            if self._stall is not None:
-                self._stall.cancel()
+        if self.value > 1 and self._stall is None:
             self._stall = self._call_later(STALL_S, self._release)
 
     def close(self) -> None:
@@ -87,8 +96,13 @@ class LowWaterMark:
             self._stall = None
 
     def _release(self) -> None:
-        """Nothing read for STALL_S: take whatever sits under the mark."""
+        """Nothing read for STALL_S: take whatever sits under the mark. Read since:
+        wait for the rest of STALL_S after that read."""
         self._stall = None
+        idle = self._clock() - self._last_read
+        if idle < STALL_S and self.value > 1:
+            self._stall = self._call_later(STALL_S - idle, self._release)
+            return
         self._set(1)
 
     def _set(self, value: int) -> None:

@@ -44,8 +44,16 @@ class Timers:
             entry[1]()
 
 
-def mark_on(sock, timers=None, coalesce_s=0.03) -> LowWaterMark:
-    return LowWaterMark(sock, 100.0, timers or Timers(), coalesce_s)
+class Clock:
+    def __init__(self, now: float = 100.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def mark_on(sock, timers=None, coalesce_s=0.03, clock=None) -> LowWaterMark:
+    return LowWaterMark(sock, 100.0, timers or Timers(), coalesce_s, clock or Clock())
 
 
 def test_the_mark_is_what_the_message_lacks_until_the_rate_is_known() -> None:
@@ -71,12 +79,17 @@ def test_the_mark_follows_the_byte_rate_once_measured() -> None:
 
 
 def test_a_stall_drops_the_mark_so_nothing_waits_under_it() -> None:
-    sock, timers = RecordingSocket(), Timers()
-    mark = mark_on(sock, timers)
+    sock, timers, clock = RecordingSocket(), Timers(), Clock()
+    mark = mark_on(sock, timers, clock=clock)
     mark.after_read(8000, 100.1, 10)
-    mark.after_read(8000, 100.2, 20)  # each read pushes the stall timer back
+    mark.after_read(8000, 100.16, 20)  # reads do not make timers
     (entry,) = timers.live()
-    assert entry[0] == STALL_S and len(timers.pending) == 2
+    assert entry[0] == STALL_S and len(timers.pending) == 1
+    clock.now = 100.2
+    timers.fire()  # due, but read 40 ms ago: armed again for the rest of STALL_S
+    (entry,) = timers.live()
+    assert entry[0] == pytest.approx(STALL_S - 0.04) and mark.value == 8000
+    clock.now = 100.26
     timers.fire()  # nothing read for STALL_S
     assert mark.value == 1 and sock.marks == [8000, 1]
     mark.after_read(1, 100.5, 30)
