@@ -272,7 +272,7 @@ class LiveServer:
         self.outbox.urls = self.urls
         # the imports a dead node or the previous process left, claimed (never one a
         # live peer is fetching)
-        await self.intake.start(single_node=self.cluster is None)
+        await self.intake.start()
         self.upload_sweeper.start()
         http_app, hls_handlers = self._build_http_app()
         # aiohttp closes a connection whose next request's headers have not all come

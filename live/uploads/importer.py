@@ -27,10 +27,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from live.store.base import Store
 from live.store.errors import StoreUnavailable
+from live.store.held_jobs import cancel_and_wait, renewed, run_while_held
 from live.store.models import Asset, ImportJob, asset_error
 from live.store.times import utcnow
 from live.uploads.imports import ImportFailed, OriginFetcher
@@ -45,9 +45,14 @@ Failed = Callable[[Asset, dict[str, str]], Awaitable[None]]
 class ImportLeases:
     lease_s: float = 15.0
     renew_s: float = 5.0
-    # how often a cluster node looks for lapsed leases; None on a single node
+    # how often a cluster node looks for lapsed leases; None on a single node, which
+    # has no one to take over from
     poll_s: float | None = 5.0
     max_attempts: int = 3
+
+    @property
+    def single_node(self) -> bool:
+        return self.poll_s is None
 
 
 class Importer:
@@ -77,9 +82,9 @@ class Importer:
         """The assets this node fetches now."""
         return set(self._tasks)
 
-    async def start(self, *, single_node: bool) -> None:
+    async def start(self) -> None:
         """Take up the queue: on a single node, the jobs of the previous process first."""
-        if single_node:
+        if self.leases.single_node:
             requeued = await self.store.requeue_import_jobs()
             if requeued:
                 log.info("%d import(s) left by the previous process: fetching again", requeued)
@@ -165,18 +170,9 @@ class Importer:
     async def _fetch(self, asset: Asset) -> None:
         """Fetch while renewing the lease; stop if the lease is lost."""
         fetch = asyncio.create_task(self.fetcher.fetch(asset), name=f"fetch {asset.id}")
-        try:
-            while True:
-                done, _ = await asyncio.wait({fetch}, timeout=self.leases.renew_s)
-                if done:
-                    break
-                if not await self._renew(asset.id):
-                    log.warning("import of %s: lease lost; another node fetches it", asset.id)
-                    await _cancel(fetch)
-                    return
-        except asyncio.CancelledError:
-            await _cancel(fetch)
-            raise
+        if not await run_while_held(fetch, lambda: self._renew(asset.id), self.leases.renew_s):
+            log.warning("import of %s: lease lost; another node fetches it", asset.id)
+            return
         try:
             size = fetch.result()
         except ImportFailed as failure:
@@ -190,12 +186,9 @@ class Importer:
 
     async def _renew(self, asset_id: str) -> bool:
         until = utcnow() + timedelta(seconds=self.leases.lease_s)
-        try:
-            return await self.store.renew_import_job(asset_id, self.node_id, until)
-        except StoreUnavailable as error:
-            # the fetch goes on; if the lease lapses meanwhile, the next renewal says so
-            log.warning("import of %s: lease renewal failed (%s)", asset_id, error)
-            return True
+        return await renewed(
+            self.store.renew_import_job(asset_id, self.node_id, until), f"import of {asset_id}"
+        )
 
     async def _still_held(self, asset_id: str) -> bool:
         """Renewed once more before handing on: a node whose lease was taken over
@@ -225,15 +218,10 @@ class Importer:
     async def close(self) -> None:
         """Stop the fetches, their jobs back in the queue, and the HTTP client."""
         if self._poller is not None:
-            await _cancel(self._poller)
+            await cancel_and_wait(self._poller)
             self._poller = None
         for task in list(self._tasks.values()):
             task.cancel()
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)
         await self.fetcher.close()
 
-
-async def _cancel(task: asyncio.Task[Any]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await task

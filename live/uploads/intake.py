@@ -153,9 +153,9 @@ class UploadIntake:
                 return found
             page += 1
 
-    async def start(self, *, single_node: bool) -> None:
+    async def start(self) -> None:
         """Take up the import queue, then hand on what a previous process left."""
-        await self.importer.start(single_node=single_node)
+        await self.importer.start()
         await self.resume()
 
     async def resume(self) -> None:

@@ -32,6 +32,7 @@ from live.recording import layout
 from live.storage.base import Storage, StorageError
 from live.store.base import Store
 from live.store.errors import StoreUnavailable
+from live.store.held_jobs import cancel_and_wait, renewed, run_while_held
 from live.store.models import Asset
 from live.store.times import utcnow
 from live.vod.pipeline import (
@@ -111,9 +112,7 @@ class VodJobs:
         await self.store.remove_vod_job(asset.id)
         task = self.running.get(asset.id)
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            await cancel_and_wait(task)
         await self.store.delete_asset(asset.id)
         await self.storage.delete_prefix(layout.asset_prefix(asset.id))
 
@@ -155,17 +154,10 @@ class VodJobs:
         task = asyncio.create_task(self.pipeline.run(asset_id), name=f"vod-{asset_id}")
         self.running[asset_id] = task
         try:
-            while True:
-                done, _ = await asyncio.wait({task}, timeout=self.settings.renew_s)
-                if done:
-                    break
-                if not await self._renew(asset_id):
-                    log.warning("VOD job %s: lease lost; stopping here", asset_id)
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await task
-                    await self._clean_if_deleted(asset_id)
-                    return
+            if not await run_while_held(task, lambda: self._renew(asset_id), self.settings.renew_s):
+                log.warning("VOD job %s: lease lost; stopped here", asset_id)
+                await self._clean_if_deleted(asset_id)
+                return
             if task.cancelled():  # its asset was deleted here: `delete` cleans up
                 return
             try:
@@ -180,9 +172,7 @@ class VodJobs:
         except asyncio.CancelledError:
             # shutting down: the child goes, the job goes back to the queue (unless
             # it had just ended)
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            await cancel_and_wait(task)
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._leave(asset_id))
             raise
@@ -199,12 +189,9 @@ class VodJobs:
 
     async def _renew(self, asset_id: str) -> bool:
         until = utcnow() + timedelta(seconds=self.settings.lease_s)
-        try:
-            return await self.store.renew_vod_job(asset_id, self.node_id, until)
-        except StoreUnavailable as error:
-            # the work goes on; if the lease lapses meanwhile, the next renewal says so
-            log.warning("VOD job %s: lease renewal failed (%s)", asset_id, error)
-            return True
+        return await renewed(
+            self.store.renew_vod_job(asset_id, self.node_id, until), f"VOD job {asset_id}"
+        )
 
     async def _clean_if_deleted(self, asset_id: str) -> None:
         """A deleted asset's files, including any stored after the delete removed them."""

@@ -105,7 +105,7 @@ def node(open_store: OpenStore, tmp_path: Path):
         )  # fmt: skip
         try:
             if start:
-                await intake.start(single_node=leases.poll_s is None)
+                await intake.start()
             yield Node(store, intake, handed)
         finally:
             await intake.close()
