@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import abc
 from datetime import datetime
-from typing import Protocol
 
+from live.store.aggregates.job_queue import JobQueue
 from live.store.models import ImportJob
 
 
@@ -53,26 +53,6 @@ class ImportJobStore(abc.ABC):
 
     @abc.abstractmethod
     async def get_import_job(self, asset_id: str) -> ImportJob | None: ...
-
-
-class JobQueue(Protocol):
-    """What each backend's job queue does (sqlite/job_queue.py, redis/job_queue.py)."""
-
-    async def enqueue(self, asset_id: str) -> ImportJob: ...
-
-    async def claim(
-        self, node_id: str, now: datetime, lease_until: datetime
-    ) -> ImportJob | None: ...
-
-    async def renew(self, asset_id: str, node_id: str, lease_until: datetime) -> bool: ...
-
-    async def release(self, asset_id: str, node_id: str) -> bool: ...
-
-    async def requeue(self) -> int: ...
-
-    async def remove(self, asset_id: str, node_id: str | None = None) -> bool: ...
-
-    async def get(self, asset_id: str) -> ImportJob | None: ...
 
 
 class QueuedImportJobs(ImportJobStore):

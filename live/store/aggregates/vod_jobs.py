@@ -13,6 +13,7 @@ from __future__ import annotations
 import abc
 from datetime import datetime
 
+from live.store.aggregates.job_queue import JobQueue
 from live.store.models import VodJob
 
 
@@ -59,3 +60,38 @@ class VodJobStore(abc.ABC):
     @abc.abstractmethod
     async def list_vod_jobs(self) -> list[VodJob]:
         """Every job, running ones first, then the queue in the order it is served."""
+
+
+class QueuedVodJobs(VodJobStore):
+    """The VOD jobs on a backend's job queue, which does all the work: each backend
+    only says which queue (its own table or key namespace)."""
+
+    @property
+    @abc.abstractmethod
+    def _vod_queue(self) -> JobQueue: ...
+
+    async def enqueue_vod_job(self, asset_id: str) -> VodJob:
+        return await self._vod_queue.enqueue(asset_id)
+
+    async def claim_vod_job(
+        self, node_id: str, now: datetime, lease_until: datetime
+    ) -> VodJob | None:
+        return await self._vod_queue.claim(node_id, now, lease_until)
+
+    async def renew_vod_job(self, asset_id: str, node_id: str, lease_until: datetime) -> bool:
+        return await self._vod_queue.renew(asset_id, node_id, lease_until)
+
+    async def release_vod_job(self, asset_id: str, node_id: str) -> bool:
+        return await self._vod_queue.release(asset_id, node_id)
+
+    async def requeue_vod_jobs(self) -> int:
+        return await self._vod_queue.requeue()
+
+    async def remove_vod_job(self, asset_id: str, node_id: str | None = None) -> bool:
+        return await self._vod_queue.remove(asset_id, node_id)
+
+    async def get_vod_job(self, asset_id: str) -> VodJob | None:
+        return await self._vod_queue.get(asset_id)
+
+    async def list_vod_jobs(self) -> list[VodJob]:
+        return await self._vod_queue.list()
