@@ -2,6 +2,14 @@
 
 import {loadVendored} from "./vendor-loader.js";
 
+// Every playlist the server writes is fMP4, which hls.js passes through without
+// transmuxing, so its worker buys nothing and costs a hop: a live playlist update that
+// lands during that hop and completes the part's segment makes hls.js 1.7 take the
+// segment as fully buffered (within its 0.2 s padding) and never load the segment's
+// last part, a stall of a second or more on a busy machine. Inline, a part is matched
+// to its segment as soon as it arrives.
+const INLINE = {enableWorker: false};
+
 /** Resolves to the Hls class, or null when there is no copy to load or it failed. */
 export function loadHls() {
   return loadVendored("hls-src", "Hls");
@@ -16,7 +24,7 @@ export function nativeHls(video) {
 export async function attach(video, src, config = {}) {
   const Hls = await loadHls();
   if (Hls && Hls.isSupported()) {
-    const hls = new Hls(config);
+    const hls = new Hls({...INLINE, ...config});
     hls.loadSource(src);
     hls.attachMedia(video);
     return {hls, Hls, native: false};

@@ -85,13 +85,6 @@ async function start(src) {
     lowLatencyMode: true,
     maxLiveSyncPlaybackRate: 1.5, // catch up to the live edge after a stall
     backBufferLength: 30,
-    // Our parts are fMP4, which hls.js passes through without transmuxing, so its
-    // worker buys nothing and costs a hop: a playlist update that lands during that
-    // hop and completes the part's segment makes hls.js 1.7 take the segment as
-    // fully buffered (within its 0.2 s padding) and never load the segment's last
-    // part, a stall of a second or more on a busy machine. Inline, a part is matched
-    // to its segment as soon as it arrives.
-    enableWorker: false,
   });
   if (!player) {
     fail("This browser cannot play HLS without hls.js, and hls.js is not available here.");
