@@ -34,6 +34,7 @@ from live.hls import HlsLimits, HlsRegistry, setup_hls_routes
 from live.hls.direct import DirectRunner
 from live.hls.handlers import HlsHandlers
 from live.hls.paths import LiveTarget
+from live.hls.request import HlsRequest
 from live.hls.spool import HlsSpool
 from live.ingest.rtmp import RtmpIngestServer
 from live.ingest.srt import SrtIngestServer
@@ -429,7 +430,7 @@ class LiveServer:
     def _stream_status(self, playback_id: str) -> dict:
         return stream_status(self.hls, self.viewers.current_viewers, playback_id)
 
-    def _on_hls_request(self, request: web.BaseRequest, target: LiveTarget, size: int) -> None:
+    def _on_hls_request(self, request: HlsRequest, target: LiveTarget, size: int) -> None:
         self.metrics.on_hls_request(request, target, size)
         self.viewers.on_request(request, target, size)
 

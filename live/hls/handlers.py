@@ -7,13 +7,15 @@ its path, `paths.py`), so one rendering and one gzip per (window version, skip,
 rendition reports, own query) serve every viewer.
 
 The hot path is kept short: the target is read from the raw path (no router, no URL
-decoding), response headers are built once per kind of answer, and `direct` lets a
-server answer `/live` before aiohttp's router and the application's middlewares,
-which exist for the API.
+decoding) and response heads are built once per kind of answer. `answer` decides what
+a request gets as plain data (`Answer`), which aiohttp sends; `direct` lets a server
+answer `/live` before aiohttp's router and the application's middlewares, which exist
+for the API.
 
-A blocked request whose client went away is cancelled by aiohttp when the runner has
-`handler_cancellation=True`; without it, a coarse liveness check releases the waiter
-within `DISCONNECT_POLL_S` (and the hold timeout bounds it in any case).
+A blocked request whose client went away is cancelled by its server (aiohttp when the
+runner has `handler_cancellation=True`); without that, a coarse
+liveness check releases the waiter within `DISCONNECT_POLL_S` (and the hold timeout
+bounds it in any case).
 """
 
 from __future__ import annotations
@@ -23,11 +25,11 @@ import logging
 import weakref
 import zlib
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
-from multidict import CIMultiDict
 
 from live.hls.directives import (
     DirectiveError,
@@ -40,6 +42,7 @@ from live.hls.directives import (
 from live.hls.holds import Holds, Outcome
 from live.hls.paths import LiveTarget, parse_live_target
 from live.hls.playlist import RenditionReport, render_media_playlist, render_multivariant
+from live.hls.request import HlsRequest
 from live.hls.responses import (
     CORS_HEADERS,
     IMMUTABLE,
@@ -47,9 +50,11 @@ from live.hls.responses import (
     PER_VIEWER,
     PLAYLIST_TYPE,
     SHARED_BRIEFLY,
+    Answer,
+    ResponseHead,
     accepts_gzip,
     blocking_playlist_max_age,
-    error_response,
+    error_answer,
     playlist_error_max_age,
     playlist_max_age,
 )
@@ -60,8 +65,8 @@ from live.limits import LimitHits
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-RequestHook = Callable[[web.BaseRequest, LiveTarget, int], None]
-PlayerHook = Callable[[web.BaseRequest, str], "str | None"]
+RequestHook = Callable[[HlsRequest, LiveTarget, int], None]
+PlayerHook = Callable[[HlsRequest, str], "str | None"]
 
 HOLD_TARGET_DURATIONS = 3.0  # §6.2.5.2: a request held longer than 3 x TD gets 503
 DISCONNECT_POLL_S = 1.0
@@ -80,7 +85,7 @@ _OUTCOMES = {Outcome.READY: _Hold.READY, Outcome.TIMEOUT: _Hold.TIMEOUT, Outcome
 
 
 # None to serve the request, or why a new viewer is turned away (503).
-AdmitHook = Callable[[web.BaseRequest, LiveTarget], "str | None"]
+AdmitHook = Callable[[HlsRequest, LiveTarget], "str | None"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +97,7 @@ class HlsLimits:
     memory for nothing, and gets 429."""
 
     max_blocking_per_address: int | None = None
-    client_address: Callable[[web.BaseRequest], str] = lambda request: request.remote or ""
+    client_address: Callable[[HlsRequest], str] = lambda request: request.remote or ""
     hits: LimitHits = field(default_factory=LimitHits)
 
 
@@ -130,27 +135,27 @@ class _RenderCache:
         self.entries.clear()
 
 
-class _Headers:
-    """Response headers, built once per (content type, Cache-Control, gzip) and copied
-    (a C-level copy) into each response."""
+class _Heads:
+    """Response heads of 200 answers, built once per (content type, Cache-Control,
+    gzip) and shared by every response of that kind."""
 
     def __init__(self) -> None:
-        self._built: dict[tuple[str, str, bool | None], CIMultiDict[str]] = {}
+        self._built: dict[tuple[str, str, bool | None], ResponseHead] = {}
 
-    def get(self, content_type: str, cache_control: str, gzip: bool | None) -> CIMultiDict[str]:
+    def get(self, content_type: str, cache_control: str, gzip: bool | None) -> ResponseHead:
         """`gzip`: None for media (no Vary), else whether the body is gzipped."""
         key = (content_type, cache_control, gzip)
-        headers = self._built.get(key)
-        if headers is None:
-            headers = CIMultiDict(CORS_HEADERS)
+        head = self._built.get(key)
+        if head is None:
+            headers = dict(CORS_HEADERS)
             headers["Content-Type"] = content_type
             headers["Cache-Control"] = cache_control
             if gzip is not None:
                 headers["Vary"] = "Accept-Encoding"
                 if gzip:
                     headers["Content-Encoding"] = "gzip"
-            self._built[key] = headers
-        return headers
+            head = self._built[key] = ResponseHead.of(headers.items())
+        return head
 
 
 def setup_hls_routes(
@@ -180,7 +185,7 @@ def setup_hls_routes(
 
 class HlsHandlers:
     """The `/live` answers, reached through the router (`routed`) or before it
-    (`direct`); both parse the raw target and end in `serve`."""
+    (`direct`); both parse the raw target and end in `answer`."""
 
     def __init__(
         self,
@@ -199,7 +204,7 @@ class HlsHandlers:
         self._holds = Holds(disconnect_poll_s=DISCONNECT_POLL_S)
         # Only a player hook makes a multivariant playlist differ between viewers.
         self._mv_cache = PER_VIEWER if start_player else SHARED_BRIEFLY
-        self._headers = _Headers()
+        self._heads = _Heads()
         self._caches: weakref.WeakKeyDictionary[HlsWindow, _RenderCache] = (
             weakref.WeakKeyDictionary()
         )
@@ -208,40 +213,62 @@ class HlsHandlers:
 
     def direct(self, app_handler: Handler) -> Handler:
         """Wrap the application's request handler: a GET or HEAD of `/live` for a stream
-        that is live here is answered at once; anything else (the API, a stream another
-        node runs, a lingering ended one) goes through `app_handler` as before."""
-        registry = self._registry
-        serve = self.serve
+        that is live here is answered at once; anything else goes through
+        `app_handler` as before."""
+        start = self.start
+        send = self._send
 
         async def handle(request: web.Request) -> web.StreamResponse:
-            raw = request.raw_path
-            if raw.startswith("/live/") and request.method in _READS:
-                target = parse_live_target(raw)
-                if target is not None:
-                    stream = registry.get(target.playback_id)
-                    if stream is not None and not stream.ended:
-                        return await serve(request, target, stream)
+            if request.method in _READS:
+                answer = start(request, request.raw_path)
+                if answer is not None:
+                    return await send(request, await answer)
             return await app_handler(request)
 
         return handle
+
+    def start(self, request: HlsRequest, raw_target: str) -> Coroutine[Any, Any, Answer] | None:
+        """The answer to a GET or HEAD for a stream live on this node, still to be run;
+        None for anything else (the API, a stream another node runs, a lingering
+        ended one), which the application is to answer."""
+        if not raw_target.startswith("/live/"):
+            return None
+        target = parse_live_target(raw_target)
+        if target is None:
+            return None
+        stream = self._registry.get(target.playback_id)
+        if stream is None or stream.ended:
+            return None
+        return self.answer(request, target, stream)
+
+    def finished(self, request: HlsRequest, answer: Answer, sent: int) -> None:
+        """`answer` went out with `sent` body bytes: a successful one is reported to the
+        request hook."""
+        target = answer.target
+        if target is None or self._on_request is None:
+            return
+        try:
+            self._on_request(request, target, sent)
+        except Exception:
+            log.exception("HLS on_request hook failed")
 
     async def routed(self, request: web.Request) -> web.StreamResponse:
         """The `/live` GET route, for requests that came through the router."""
         target = parse_live_target(request.raw_path)
         if target is None:
-            return _not_found("Not found")
-        stream = self._registry.get(target.playback_id)
-        if stream is None:
-            return _not_found("No live stream with this playback id")
-        return await self.serve(request, target, stream)
+            answer = _not_found("Not found")
+        elif (stream := self._registry.get(target.playback_id)) is None:
+            answer = _not_found("No live stream with this playback id")
+        else:
+            answer = await self.answer(request, target, stream)
+        return await self._send(request, answer)
 
-    async def serve(
-        self, request: web.BaseRequest, target: LiveTarget, stream: HlsStream
-    ) -> web.StreamResponse:
+    async def answer(self, request: HlsRequest, target: LiveTarget, stream: HlsStream) -> Answer:
+        """What `request` gets; it waits only while a blocking request is held."""
         if self._admit is not None:
             refusal = self._admit(request, target)
             if refusal is not None:  # the stream or the node is at its limit of viewers
-                return error_response(503, "unavailable", refusal, headers={"Retry-After": "10"})
+                return error_answer(503, "unavailable", refusal, headers={"Retry-After": "10"})
         kind = target.kind
         if kind == "multivariant":
             return await self._multivariant(request, target, stream)
@@ -257,11 +284,11 @@ class HlsHandlers:
     # ------------------------------------------------------------------ playlists
 
     async def _multivariant(
-        self, request: web.BaseRequest, target: LiveTarget, stream: HlsStream
-    ) -> web.StreamResponse:
+        self, request: HlsRequest, target: LiveTarget, stream: HlsStream
+    ) -> Answer:
         renditions = list(stream.renditions)
         if not renditions:
-            return error_response(
+            return error_answer(
                 503,
                 "stream_starting",
                 "The stream has no renditions yet",
@@ -272,15 +299,15 @@ class HlsHandlers:
             player_id = self._start_player(request, stream.playback_id)
         query = strip_hls_params(target.query)
         body = render_multivariant(renditions, player_id=player_id, query=query).encode()
-        return await self._send_playlist(request, target, _Rendered(body), self._mv_cache)
+        return self._playlist(request, target, _Rendered(body), self._mv_cache)
 
     async def _media_playlist(
         self,
-        request: web.BaseRequest,
+        request: HlsRequest,
         target: LiveTarget,
         stream: HlsStream,
         rendition: Rendition,
-    ) -> web.StreamResponse:
+    ) -> Answer:
         window = rendition.window
         td = window.target_duration
         low = stream.latency_mode == "low"
@@ -298,7 +325,7 @@ class HlsHandlers:
                     part_target=window.part_target,
                 )
             except DirectiveError as exc:
-                return error_response(
+                return error_answer(
                     400,
                     "invalid_parameter_value",
                     exc.message,
@@ -329,11 +356,11 @@ class HlsHandlers:
         if outcome is _Hold.REFUSED:
             return _too_many_held()
         if outcome is _Hold.GONE:
-            return error_response(503, "client_gone", "The client went away")
+            return error_answer(503, "client_gone", "The client went away")
         if not ready and window.ended:
             return _not_found("The stream ended without media")
         if outcome is _Hold.TIMEOUT or not ready:
-            return error_response(
+            return error_answer(
                 503,
                 "playlist_unavailable",
                 "The requested update did not arrive in time",
@@ -344,7 +371,7 @@ class HlsHandlers:
         blocked = directives.blocking and not window.ended
         rendered = self._render(raw_query, stream, rendition, low=low, skip=directives.skip)
         cache = blocking_playlist_max_age(td) if blocked else playlist_max_age(td)
-        return await self._send_playlist(request, target, rendered, cache)
+        return self._playlist(request, target, rendered, cache)
 
     def _render(
         self,
@@ -386,8 +413,8 @@ class HlsHandlers:
     # ------------------------------------------------------------------ media files
 
     async def _stored(
-        self, request: web.BaseRequest, target: LiveTarget, rendition: Rendition
-    ) -> web.StreamResponse:
+        self, request: HlsRequest, target: LiveTarget, rendition: Rendition
+    ) -> Answer:
         """An init section or segment: in the window already, or 404 (never held)."""
         window = rendition.window
         assert target.index is not None
@@ -395,15 +422,13 @@ class HlsHandlers:
             init = window.init_data(target.index)
             if init is None:
                 return _not_found("No such init section")
-            return await self._send_media(request, target, rendition, init)
+            return self._media(target, rendition, init)
         chunks = window.segment_chunks(target.index)
         if chunks is None:
             return _not_found("No such segment")
-        return await self._send_chunks(request, target, rendition, chunks)
+        return self._media(target, rendition, chunks)
 
-    async def _part(
-        self, request: web.BaseRequest, target: LiveTarget, rendition: Rendition
-    ) -> web.StreamResponse:
+    async def _part(self, request: HlsRequest, target: LiveTarget, rendition: Rendition) -> Answer:
         """A part; the preload-hinted one is held until complete, then sent whole."""
         window = rendition.window
         index = target.index
@@ -419,10 +444,10 @@ class HlsHandlers:
             if outcome is _Hold.REFUSED:
                 return _too_many_held()
             if outcome is _Hold.GONE:
-                return error_response(503, "client_gone", "The client went away")
+                return error_answer(503, "client_gone", "The client went away")
             data = window.part_data(index)
             if data is None and outcome is _Hold.TIMEOUT:
-                return error_response(
+                return error_answer(
                     503,
                     "part_unavailable",
                     "The hinted part did not arrive in time",
@@ -430,7 +455,7 @@ class HlsHandlers:
                 )
         if data is None:
             return _not_found("No such part")
-        return await self._send_media(request, target, rendition, data)
+        return self._media(target, rendition, data)
 
     async def preflight(self, request: web.Request) -> web.StreamResponse:
         headers = {
@@ -446,19 +471,20 @@ class HlsHandlers:
     async def fallback(self, request: web.Request) -> web.StreamResponse:
         """Anything else under /live: still a JSON error with CORS headers."""
         if request.method in ("GET", "HEAD"):
-            return _not_found("Not found")
-        return error_response(
+            return await self._send(request, _not_found("Not found"))
+        answer = error_answer(
             405,
             "method_not_allowed",
             "Playback paths are read-only",
             headers={"Allow": "GET, HEAD, OPTIONS"},
         )
+        return await self._send(request, answer)
 
     # ------------------------------------------------------------------ plumbing
 
     async def _hold(
         self,
-        request: web.BaseRequest,
+        request: HlsRequest,
         window: HlsWindow,
         ready: Callable[[], bool],
         enter: Callable[[], Gate | None],
@@ -486,7 +512,7 @@ class HlsHandlers:
                     del self._held[address]
 
     async def _wait(
-        self, request: web.BaseRequest, window: HlsWindow, enter: Callable[[], Gate | None]
+        self, request: HlsRequest, window: HlsWindow, enter: Callable[[], Gate | None]
     ) -> _Hold:
         gate = enter()
         if gate is None:
@@ -501,76 +527,48 @@ class HlsHandlers:
             window.leave(gate)
         return _OUTCOMES[outcome]
 
-    async def _send_playlist(
-        self,
-        request: web.BaseRequest,
-        target: LiveTarget,
-        rendered: _Rendered,
-        cache_control: str,
-    ) -> web.StreamResponse:
+    def _playlist(
+        self, request: HlsRequest, target: LiveTarget, rendered: _Rendered, cache_control: str
+    ) -> Answer:
         gzip = accepts_gzip(request.headers.get("Accept-Encoding", ""))
         body = rendered.gzip() if gzip else rendered.text
-        headers = self._headers.get(PLAYLIST_TYPE, cache_control, gzip)
-        return await self._send(request, target, web.Response(body=body, headers=headers))
+        return Answer(200, self._heads.get(PLAYLIST_TYPE, cache_control, gzip), body, target)
 
-    async def _send_media(
-        self, request: web.BaseRequest, target: LiveTarget, rendition: Rendition, data: bytes
-    ) -> web.StreamResponse:
-        headers = self._headers.get(_media_type(rendition), IMMUTABLE, None)
-        return await self._send(request, target, web.Response(body=data, headers=headers))
+    def _media(
+        self, target: LiveTarget, rendition: Rendition, body: bytes | tuple[bytes, ...]
+    ) -> Answer:
+        return Answer(200, self._heads.get(_media_type(rendition), IMMUTABLE, None), body, target)
 
-    async def _send_chunks(
-        self,
-        request: web.BaseRequest,
-        target: LiveTarget,
-        rendition: Rendition,
-        chunks: tuple[bytes, ...],
-    ) -> web.StreamResponse:
-        """A segment, sent as its parts one after another (no joined copy)."""
-        headers = self._headers.get(_media_type(rendition), IMMUTABLE, None)
-        resp = web.StreamResponse(headers=headers)
-        resp.content_length = size = sum(map(len, chunks))
+    async def _send(self, request: web.BaseRequest, answer: Answer) -> web.StreamResponse:
+        """Send `answer` with aiohttp, then report it. A segment goes out as its parts
+        one after another (no joined copy)."""
+        body = answer.body
+        head = answer.head.headers
+        resp: web.StreamResponse
+        if isinstance(body, bytes):
+            resp = web.Response(status=answer.status, body=body, headers=head)
+            size = len(body)
+        else:
+            resp = web.StreamResponse(status=answer.status, headers=head)
+            resp.content_length = size = sum(map(len, body))
         try:
             await resp.prepare(request)
-            if request.method != "HEAD":
-                for chunk in chunks:
+            if not isinstance(body, bytes) and request.method != "HEAD":
+                for chunk in body:
                     await resp.write(chunk)
             await resp.write_eof()
         except ConnectionResetError:
             return resp
-        self._report(request, target, 0 if request.method == "HEAD" else size)
+        self.finished(request, answer, 0 if request.method == "HEAD" else size)
         return resp
-
-    async def _send(
-        self, request: web.BaseRequest, target: LiveTarget, resp: web.Response
-    ) -> web.StreamResponse:
-        """Send a 200 now, then report it to the stats hook."""
-        try:
-            await resp.prepare(request)
-            await resp.write_eof()
-        except ConnectionResetError:
-            return resp
-        if self._on_request is not None:
-            body = resp.body
-            sent = 0 if request.method == "HEAD" or body is None else len(body)  # type: ignore[arg-type]
-            self._report(request, target, sent)
-        return resp
-
-    def _report(self, request: web.BaseRequest, target: LiveTarget, sent: int) -> None:
-        if self._on_request is None:
-            return
-        try:
-            self._on_request(request, target, sent)
-        except Exception:
-            log.exception("HLS on_request hook failed")
 
 
 def _media_type(rendition: Rendition) -> str:
     return "audio/mp4" if rendition.audio_only else "video/mp4"
 
 
-def _too_many_held() -> web.Response:
-    return error_response(
+def _too_many_held() -> Answer:
+    return error_answer(
         429,
         "rate_limited",
         "Too many blocking playlist requests from this address are waiting already",
@@ -578,6 +576,6 @@ def _too_many_held() -> web.Response:
     )
 
 
-def _not_found(message: str) -> web.Response:
+def _not_found(message: str) -> Answer:
     # Short-lived on purpose: a missing part or stream may exist a moment later.
-    return error_response(404, "not_found", message, cache_control=NO_CACHE)
+    return error_answer(404, "not_found", message, cache_control=NO_CACHE)

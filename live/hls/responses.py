@@ -1,14 +1,22 @@
-"""HTTP details shared by the /live handlers: CORS, Cache-Control, Accept-Encoding, errors.
+"""HTTP details shared by the /live handlers: CORS, Cache-Control, Accept-Encoding,
+errors, and the `Answer` a request gets before either server sends it.
 
 Kept apart from the handlers so the caching policy (HLS B.1 recommendations) reads in
-one place.
+one place. An answer is plain data (status, headers, body) because two servers send
+them: aiohttp for requests routed through the application, and the front of the port
+(`front.py`) for the `/live` requests it answers itself.
 """
 
 from __future__ import annotations
 
 import functools
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
 
-from aiohttp import web
+from multidict import CIMultiDict
+
+from live.hls.paths import LiveTarget
 
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
 
@@ -62,7 +70,34 @@ def _is_zero(value: str) -> bool:
         return False
 
 
-def error_response(
+@dataclass(frozen=True, slots=True)
+class ResponseHead:
+    """Response headers (all but Content-Length, Date and Connection), both as aiohttp
+    takes them and as the header lines the front writes. The heads of 200 answers are
+    built once per kind and shared by every response."""
+
+    headers: CIMultiDict[str]
+    lines: bytes
+
+    @classmethod
+    def of(cls, pairs: Iterable[tuple[str, str]]) -> ResponseHead:
+        headers = CIMultiDict(pairs)
+        lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        return cls(headers, lines.encode("latin-1"))
+
+
+@dataclass(slots=True)
+class Answer:
+    """What a `/live` request is answered with. `target` is set on the answers the
+    request hook is told of once sent (the successful ones)."""
+
+    status: int
+    head: ResponseHead
+    body: bytes | tuple[bytes, ...]  # a tuple: a segment, sent part by part (no join)
+    target: LiveTarget | None = None
+
+
+def error_answer(
     status: int,
     code: str,
     message: str,
@@ -70,10 +105,17 @@ def error_response(
     cache_control: str = NO_CACHE,
     param: str | None = None,
     headers: dict[str, str] | None = None,
-) -> web.Response:
+) -> Answer:
     """A JSON error in the API's shape, with the CORS headers every /live answer has."""
     error: dict[str, str] = {"code": code, "message": message}
     if param is not None:
         error["param"] = param
-    all_headers = {**CORS_HEADERS, "Cache-Control": cache_control, **(headers or {})}
-    return web.json_response({"error": error}, status=status, headers=all_headers)
+    head = ResponseHead.of(
+        {
+            **CORS_HEADERS,
+            "Content-Type": "application/json; charset=utf-8",
+            "Cache-Control": cache_control,
+            **(headers or {}),
+        }.items()
+    )
+    return Answer(status, head, json.dumps({"error": error}).encode())

@@ -21,6 +21,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from live.broadcast.manager import StreamManager
 from live.hls import HlsRegistry
 from live.hls.paths import LiveTarget
+from live.hls.request import HlsRequest
 from live.limits import LIMITS, LimitHits
 from live.stats.running_total import RunningTotal
 
@@ -97,7 +98,7 @@ class Metrics:
                 route = "hls"
             self._latency_by_route[route].observe(time.perf_counter() - started)
 
-    def on_hls_request(self, request: web.BaseRequest, target: LiveTarget, size: int) -> None:
+    def on_hls_request(self, request: HlsRequest, target: LiveTarget, size: int) -> None:
         self.hls_requests[target.kind] += 1
         self.hls_bytes_out += size
 

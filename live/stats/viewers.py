@@ -40,10 +40,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from aiohttp import web
-
 from live.hls import HlsRegistry
 from live.hls.paths import LiveTarget
+from live.hls.request import HlsRequest
 from live.limits import LimitHits
 from live.store.times import to_rfc3339, utcnow
 
@@ -168,7 +167,7 @@ class ViewerTracker:
 
     # -- the HLS hooks (setup_hls_routes) -----------------------------------------
 
-    def admit(self, request: web.BaseRequest, target: LiveTarget) -> str | None:
+    def admit(self, request: HlsRequest, target: LiveTarget) -> str | None:
         """None when the request comes from a player already known, or there is room
         for a new one; else why not. A dict lookup for a known player."""
         edge = request.headers.get(EDGE_HEADER)
@@ -197,17 +196,17 @@ class ViewerTracker:
         return None
 
     @staticmethod
-    def _known(stream: StreamViewers, request: web.BaseRequest, target: LiveTarget) -> bool:
+    def _known(stream: StreamViewers, request: HlsRequest, target: LiveTarget) -> bool:
         if target.player_id is not None:
             return target.player_id in stream.players
         ip, user_agent = viewer_address(request), request.headers.get("User-Agent", "")
         return _fallback_id(ip, user_agent) in stream.players
 
-    def _refuse(self, limit: str, request: web.BaseRequest, figure: str, reason: str) -> str:
+    def _refuse(self, limit: str, request: HlsRequest, figure: str, reason: str) -> str:
         self.limit_hits.hit(limit, f"viewer from {viewer_address(request)} refused: {figure}")
         return reason
 
-    def start_player(self, request: web.BaseRequest, playback_id: str) -> str | None:
+    def start_player(self, request: HlsRequest, playback_id: str) -> str | None:
         """Start a player session: its id goes into the media playlist URIs (None once
         the stream's table is full: such players are counted by address)."""
         stream = self._stream(playback_id)
@@ -222,7 +221,7 @@ class ViewerTracker:
         stream.touched = now
         return player_id
 
-    def on_request(self, request: web.BaseRequest, target: LiveTarget, size: int) -> None:
+    def on_request(self, request: HlsRequest, target: LiveTarget, size: int) -> None:
         """Count one successful HLS response. Cheap: no I/O and, for a player already
         known, no allocation: a dict lookup and a few attribute updates (the stream's
         totals are summed from its players when read)."""
@@ -253,7 +252,7 @@ class ViewerTracker:
         player.bytes_out += size
 
     def _find_or_add(
-        self, stream: StreamViewers, request: web.BaseRequest, player_id: str | None, now: float
+        self, stream: StreamViewers, request: HlsRequest, player_id: str | None, now: float
     ) -> Player | None:
         """The player a request without a known id belongs to: by its address and user
         agent if it has no id; a new one if none is known (None once the stream's table
@@ -446,7 +445,7 @@ class ViewerTracker:
         return TIMEOUT_TARGET_DURATIONS * math.ceil(td)
 
 
-def viewer_address(request: web.BaseRequest) -> str:
+def viewer_address(request: HlsRequest) -> str:
     """The viewer's address: the peer's, or the address the hop in front of this node
     saw: another cluster node that proxied the request here (the last X-Forwarded-For
     entry it added), the edge (the entry it added), or both (the edge's entry, then
