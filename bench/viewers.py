@@ -116,7 +116,7 @@ async def _start_handlers(mode: str, registry):
     from aiohttp import web
 
     from live.hls import setup_hls_routes
-    from live.hls.direct import DirectRunner
+    from live.hls.front import FrontRunner
     from live.stats.viewers import ViewerTracker
 
     tracker = ViewerTracker(registry, default_target_duration=1)
@@ -130,7 +130,7 @@ async def _start_handlers(mode: str, registry):
         tracker.start()
     else:
         handlers = setup_hls_routes(app, registry)
-    runner = DirectRunner(app, front=handlers.direct, access_log=None)
+    runner = FrontRunner(app, service=handlers, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

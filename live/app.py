@@ -31,7 +31,7 @@ from live.events.ban_expiry import BanExpiry, ban_waker
 from live.events.dispatcher import DispatchSettings, RetryPolicy, WebhookDispatcher
 from live.events.outbox import WebhookOutbox
 from live.hls import HlsLimits, HlsRegistry, setup_hls_routes
-from live.hls.direct import DirectRunner
+from live.hls.front import FrontRunner
 from live.hls.handlers import HlsHandlers
 from live.hls.paths import LiveTarget
 from live.hls.request import HlsRequest
@@ -279,8 +279,8 @@ class LiveServer:
         # aiohttp closes a connection whose next request's headers have not all come
         # within keepalive_timeout of opening or of its last response: a slowloris
         # client is dropped, and so is an idle keep-alive.
-        self._runner = DirectRunner(
-            http_app, front=hls_handlers.direct, access_log=None, handler_cancellation=True,
+        self._runner = FrontRunner(
+            http_app, service=hls_handlers, access_log=None, handler_cancellation=True,
             keepalive_timeout=settings.http_header_timeout_s,
         )  # fmt: skip
         await self._runner.setup()

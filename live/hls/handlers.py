@@ -8,12 +8,13 @@ rendition reports, own query) serve every viewer.
 
 The hot path is kept short: the target is read from the raw path (no router, no URL
 decoding) and response heads are built once per kind of answer. `answer` decides what
-a request gets as plain data (`Answer`), which aiohttp sends; `direct` lets a server
-answer `/live` before aiohttp's router and the application's middlewares, which exist
-for the API.
+a request gets as plain data (`Answer`); two servers send it: aiohttp for the routes
+(`routed`), and the front of the port (`front.py`, through `start` and `finished`)
+for requests of a stream live here, before aiohttp and the application's
+middlewares, which exist for the API.
 
 A blocked request whose client went away is cancelled by its server (aiohttp when the
-runner has `handler_cancellation=True`); without that, a coarse
+runner has `handler_cancellation=True`, the front always); without that, a coarse
 liveness check releases the waiter within `DISCONNECT_POLL_S` (and the hold timeout
 bounds it in any case).
 """
@@ -25,7 +26,7 @@ import logging
 import weakref
 import zlib
 from collections import Counter
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,7 +65,6 @@ from live.limits import LimitHits
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 RequestHook = Callable[[HlsRequest, LiveTarget, int], None]
 PlayerHook = Callable[[HlsRequest, str], "str | None"]
 
@@ -167,7 +167,8 @@ def setup_hls_routes(
     admit: AdmitHook | None = None,
     limits: HlsLimits | None = None,
 ) -> HlsHandlers:
-    """Add the `/live/...` routes; the handlers returned can also answer `direct`ly.
+    """Add the `/live/...` routes; the handlers returned can also serve the front of the
+    port (`front.FrontRunner`), which answers `/live` before the application.
 
     `on_request(request, target, bytes_sent)` runs after each successful response; it
     must be cheap. `start_player(request, playback_id)` runs for each multivariant
@@ -184,8 +185,8 @@ def setup_hls_routes(
 
 
 class HlsHandlers:
-    """The `/live` answers, reached through the router (`routed`) or before it
-    (`direct`); both parse the raw target and end in `answer`."""
+    """The `/live` answers, reached through the router (`routed`) or before it (`start`,
+    by the front of the port); both parse the raw target and end in `answer`."""
 
     def __init__(
         self,
@@ -210,22 +211,6 @@ class HlsHandlers:
         )
 
     # ------------------------------------------------------------------ entry points
-
-    def direct(self, app_handler: Handler) -> Handler:
-        """Wrap the application's request handler: a GET or HEAD of `/live` for a stream
-        that is live here is answered at once; anything else goes through
-        `app_handler` as before."""
-        start = self.start
-        send = self._send
-
-        async def handle(request: web.Request) -> web.StreamResponse:
-            if request.method in _READS:
-                answer = start(request, request.raw_path)
-                if answer is not None:
-                    return await send(request, await answer)
-            return await app_handler(request)
-
-        return handle
 
     def start(self, request: HlsRequest, raw_target: str) -> Coroutine[Any, Any, Answer] | None:
         """The answer to a GET or HEAD for a stream live on this node, still to be run;

@@ -82,8 +82,9 @@ class Metrics:
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Root-app middleware: time every request that goes through the application.
 
-        `/live` requests for streams live on this node are answered before it
-        (`HlsHandlers.direct`) and counted by kind in `live_hls_requests` instead."""
+        `/live` requests for streams live on this node are answered before it (by the
+        front of the port, `live/hls/front.py`) and counted by kind in
+        `live_hls_requests` instead."""
         started = time.perf_counter()
         try:
             return await handler(request)

@@ -11,7 +11,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from live.hls import HlsRegistry, HlsStream, HlsWindow, Rendition, setup_hls_routes
-from live.hls.direct import DirectRunner
+from live.hls.front import FrontRunner
 from live.hls.handlers import HlsHandlers
 
 PB = "pb_test"
@@ -108,26 +108,26 @@ def make_stream(
     return HlsStream(playback_id=PB, renditions=renditions, latency_mode=latency_mode)  # type: ignore[arg-type]
 
 
-class DirectTestServer(TestServer):
-    """A test server that answers `/live` before the router, as `live serve` does."""
+class FrontTestServer(TestServer):
+    """A test server whose front answers `/live` before the router, as `live serve` does."""
 
     def __init__(self, app: web.Application, handlers: HlsHandlers) -> None:
         super().__init__(app)
         self._handlers = handlers
 
-    async def _make_runner(self, **kwargs: Any) -> DirectRunner:
-        return DirectRunner(self.app, front=self._handlers.direct, **kwargs)
+    async def _make_runner(self, **kwargs: Any) -> FrontRunner:
+        return FrontRunner(self.app, service=self._handlers, **kwargs)
 
 
-# Whether `serve` answers through `HlsHandlers.direct` (True) or the router; the
+# Whether `serve` answers through the front of the port (True) or the router; the
 # handler tests run both ways.
-SERVE_DIRECT = {"on": False}
+SERVE_FRONT = {"on": False}
 
 
 @contextlib.asynccontextmanager
 async def serve(registry: HlsRegistry, **kwargs: Any) -> AsyncIterator[TestClient]:
     app = web.Application()
     handlers = setup_hls_routes(app, registry, **kwargs)
-    server = DirectTestServer(app, handlers) if SERVE_DIRECT["on"] else TestServer(app)
+    server = FrontTestServer(app, handlers) if SERVE_FRONT["on"] else TestServer(app)
     async with TestClient(server) as client:
         yield client

@@ -1,7 +1,7 @@
 """The /live HTTP surface: blocking reload, parts, errors, headers, query propagation.
 
 Every test runs twice: through aiohttp's router, and answered before it
-(`HlsHandlers.direct`), as `live serve` does for streams live on the node."""
+(the front of the port, `front.py`), as `live serve` does for streams live on the node."""
 
 from __future__ import annotations
 
@@ -37,9 +37,9 @@ MEDIA = f"/live/{PB}/source"
 PLAYLIST = f"{MEDIA}/index.m3u8"
 
 
-@pytest.fixture(autouse=True, params=["routed", "direct"])
+@pytest.fixture(autouse=True, params=["routed", "front"])
 def serving_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setitem(hls_testing.SERVE_DIRECT, "on", request.param == "direct")
+    monkeypatch.setitem(hls_testing.SERVE_FRONT, "on", request.param == "front")
     return request.param
 
 

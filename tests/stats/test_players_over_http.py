@@ -10,7 +10,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from live.hls import HlsRegistry, HlsStream, HlsWindow, Rendition, setup_hls_routes
-from live.hls.direct import DirectRunner
+from live.hls.front import FrontRunner
 from live.stats.viewers import ViewerTracker
 
 PB = "pb_http"
@@ -31,8 +31,8 @@ class _Server(TestServer):
         super().__init__(app)
         self._front = front
 
-    async def _make_runner(self, **kwargs) -> DirectRunner:
-        return DirectRunner(self.app, front=self._front, **kwargs)
+    async def _make_runner(self, **kwargs) -> FrontRunner:
+        return FrontRunner(self.app, service=self._front, **kwargs)
 
 
 async def test_two_players_are_counted_with_their_renditions_and_bytes() -> None:
@@ -46,7 +46,7 @@ async def test_two_players_are_counted_with_their_renditions_and_bytes() -> None
     handlers = setup_hls_routes(
         app, registry, on_request=tracker.on_request, start_player=tracker.start_player
     )
-    async with TestClient(_Server(app, handlers.direct)) as client:
+    async with TestClient(_Server(app, handlers)) as client:
         players = {}
         for choice in ("source", "480p"):
             multivariant = await (await client.get(f"/live/{PB}/index.m3u8")).text()
