@@ -303,6 +303,9 @@ class FrontConnection(asyncio.Protocol):
         except StopIteration as done:
             self._respond(done.value)
             return
+        except asyncio.CancelledError:  # what it waited on was cancelled: the loop ends
+            self._fail()
+            return
         except Exception:
             log.exception("/live request failed")
             self._fail()

@@ -22,7 +22,8 @@ from hls_testing import PB, add_parts, feed, make_stream, make_window, part_byte
 from waiting import eventually
 
 from live.hls import HlsRegistry, HlsWindow, setup_hls_routes
-from live.hls.front import FrontRunner, FrontServer
+from live.hls.front import FrontRunner, FrontServer, LeanRequest
+from live.hls.responses import Answer, ResponseHead
 
 MEDIA = f"/live/{PB}/source"
 
@@ -327,5 +328,46 @@ async def test_a_reader_that_does_not_read_stops_the_front_reading_its_requests(
         for _ in range(200):
             assert len((await read_response(reader))[2]) == 1_000_000
         transport.close()
+    finally:
+        await runner.cleanup()
+
+
+class _FailingService:
+    """Answers `/live/fail` with a handler that raises, `/live/ok` with a 200."""
+
+    def __init__(self, ok: Answer) -> None:
+        self.ok = ok
+
+    def start(self, request: LeanRequest, raw_target: str) -> Any:
+        async def fail() -> Answer:
+            raise RuntimeError("a bug in a handler")
+
+        async def ok() -> Answer:
+            return self.ok
+
+        return {"/live/fail": fail, "/live/ok": ok}.get(raw_target, lambda: None)()
+
+    def finished(self, request: LeanRequest, answer: Answer, sent: int) -> None:
+        pass
+
+
+@on_both_loops
+async def test_a_handler_that_fails_gets_500_and_its_connection_closed_only() -> None:
+    ok = Answer(200, ResponseHead.of([("Content-Type", "text/plain")]), b"fine")
+    runner = FrontRunner(web.Application(), service=_FailingService(ok))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        port = runner.addresses[0][1]
+        other_reader, other_writer = await connect(port)
+        reader, writer = await connect(port)
+        writer.write(get("/live/fail") + get("/live/ok"))
+        status, headers, _ = await read_response(reader)
+        assert (status, headers["connection"]) == ("HTTP/1.1 500 Internal Server Error", "close")
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+        other_writer.write(get("/live/ok"))
+        assert (await read_response(other_reader))[2] == b"fine"
+        writer.close()
+        other_writer.close()
     finally:
         await runner.cleanup()
