@@ -9,7 +9,6 @@ lease lapses meanwhile, the next renewal that gets through says so.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -49,7 +48,13 @@ async def renewed(renewal: Awaitable[bool], what: str) -> bool:
 
 
 async def cancel_and_wait(task: asyncio.Task[Any]) -> None:
-    """Cancel `task` and wait until it has ended, whatever it ends with."""
+    """Cancel `task` and wait until it has ended, whatever it ends with.
+
+    A cancellation of the caller while it waits still cancels the caller. (Awaiting
+    `task` itself under `suppress(CancelledError)` would swallow it, being the same
+    exception as `task`'s own: a VOD worker told to stop while it stopped a job went
+    on taking jobs, and the node's shutdown waited for it for ever.)"""
     task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await task
+    await asyncio.wait({task})
+    if not task.cancelled():
+        task.exception()  # retrieved: what the task ended with is not the caller's
