@@ -40,8 +40,19 @@ _HINT = re.compile(r'#EXT-X-PRELOAD-HINT:TYPE=PART,URI="([^"]+)"')
 def start_redis(reaper: Reaper, directory: Path) -> str:
     port = free_port()
     reaper.popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory),
-         "--save", "", "--appendonly", "no"],
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(directory),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
         stdout=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 10
@@ -57,7 +68,9 @@ def start_redis(reaper: Reaper, directory: Path) -> str:
 def api(node: LiveServer, method: str, path: str, body: dict | None = None) -> dict:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(
-        node.http + path, data=data, method=method,
+        node.http + path,
+        data=data,
+        method=method,
         headers={"X-API-Key": node.api_key, "Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=10) as response:
@@ -67,10 +80,32 @@ def api(node: LiveServer, method: str, path: str, body: dict | None = None) -> d
 
 def publish(reaper: Reaper, url: str, seconds: int = 120) -> subprocess.Popen:
     return reaper.popen(
-        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i",
-         "testsrc2=size=640x360:rate=30", "-t", str(seconds), "-c:v", "libx264",
-         "-preset", "ultrafast", "-tune", "zerolatency", "-g", "30", "-f", "flv", url],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            "ffmpeg",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-re",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x360:rate=30",
+            "-t",
+            str(seconds),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-tune",
+            "zerolatency",
+            "-g",
+            "30",
+            "-f",
+            "flv",
+            url,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
 
 
@@ -141,23 +176,42 @@ def main() -> None:
     try:
         redis_url = start_redis(reaper, scratch)
         env = {"LIVE_VIEWER_STATS": "false", "LIVE_API_RATE_LIMIT_PER_MIN": "0"}
-        a = LiveServer(reaper, scratch / "a", env, "--redis", redis_url,
-                       "--storage", str(scratch / "recordings"))
-        b = LiveServer(reaper, scratch / "b", env, "--redis", redis_url,
-                       "--storage", str(scratch / "recordings"), api_key=a.api_key)
+        a = LiveServer(
+            reaper,
+            scratch / "a",
+            env,
+            "--redis",
+            redis_url,
+            "--storage",
+            str(scratch / "recordings"),
+        )
+        b = LiveServer(
+            reaper,
+            scratch / "b",
+            env,
+            "--redis",
+            redis_url,
+            "--storage",
+            str(scratch / "recordings"),
+            api_key=a.api_key,
+        )
         delays = ban_rounds(reaper, a, b, args.bans)
-        print(f"ban on b -> a's publisher cut, {len(delays)} bans: "
-              f"p50 {percentile(delays, 50) * 1000:.0f} ms, "
-              f"p99 {percentile(delays, 99) * 1000:.0f} ms, max {max(delays) * 1000:.0f} ms")
+        print(
+            f"ban on b -> a's publisher cut, {len(delays)} bans: "
+            f"p50 {percentile(delays, 50) * 1000:.0f} ms, "
+            f"p99 {percentile(delays, 99) * 1000:.0f} ms, max {max(delays) * 1000:.0f} ms"
+        )
 
         stream = b.create_livestream("proxy")
         publish(reaper, a.rtmp_url(stream["stream_key"]))
         wait_live(b, stream["id"])
         time.sleep(2)
         differences = asyncio.run(proxy_latency(a, b, stream["playback_id"], args.parts))
-        print(f"a part through the non-owner node, {len(differences)} parts: extra "
-              f"p50 {percentile(differences, 50) * 1000:.1f} ms, "
-              f"p99 {percentile(differences, 99) * 1000:.1f} ms")
+        print(
+            f"a part through the non-owner node, {len(differences)} parts: extra "
+            f"p50 {percentile(differences, 50) * 1000:.1f} ms, "
+            f"p99 {percentile(differences, 99) * 1000:.1f} ms"
+        )
     finally:
         reaper.end_all()
         shutil.rmtree(scratch, ignore_errors=True)

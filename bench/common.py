@@ -82,10 +82,25 @@ class LiveServer:
         self.ports: dict[str, int] = {}
         self._ready = threading.Event()
         self.process = reaper.popen(
-            [str(PYTHON), "-m", "live.cli", "serve", "--http", "127.0.0.1:0",
-             "--rtmp", "127.0.0.1:0", "--srt", "127.0.0.1:0", "--data-dir", str(data_dir),
-             *extra],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment,
+            [
+                str(PYTHON),
+                "-m",
+                "live.cli",
+                "serve",
+                "--http",
+                "127.0.0.1:0",
+                "--rtmp",
+                "127.0.0.1:0",
+                "--srt",
+                "127.0.0.1:0",
+                "--data-dir",
+                str(data_dir),
+                *extra,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=environment,
             cwd=REPO,
         )
         threading.Thread(target=self._read_output, daemon=True).start()
@@ -118,7 +133,9 @@ class LiveServer:
         """A livestream that ends as soon as its publisher leaves (no reconnect window)."""
         body = json.dumps({"name": name, "reconnect_window_s": 0, **fields}).encode()
         request = urllib.request.Request(
-            self.http + "/v1/livestreams", data=body, method="POST",
+            self.http + "/v1/livestreams",
+            data=body,
+            method="POST",
             headers={"X-API-Key": self.api_key, "Content-Type": "application/json"},
         )
         with urllib.request.urlopen(request, timeout=10) as response:

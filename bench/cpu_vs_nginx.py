@@ -100,14 +100,52 @@ def make_input() -> Path:
     CACHE.mkdir(parents=True, exist_ok=True)
     partial = INPUT.with_suffix(".partial.flv")
     subprocess.run(
-        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
-         "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30",
-         "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "20",
-         "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
-         "-g", "30", "-keyint_min", "30", "-sc_threshold", "0",
-         "-b:v", "3M", "-maxrate", "3M", "-bufsize", "3M",
-         "-c:a", "aac", "-b:a", "128k", "-ar", "48000", "-f", "flv", str(partial)],
-        check=True, timeout=300,
+        [
+            "ffmpeg",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=1280x720:rate=30",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000",
+            "-t",
+            "20",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-pix_fmt",
+            "yuv420p",
+            "-g",
+            "30",
+            "-keyint_min",
+            "30",
+            "-sc_threshold",
+            "0",
+            "-b:v",
+            "3M",
+            "-maxrate",
+            "3M",
+            "-bufsize",
+            "3M",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "128k",
+            "-ar",
+            "48000",
+            "-f",
+            "flv",
+            str(partial),
+        ],
+        check=True,
+        timeout=300,
     )
     partial.rename(INPUT)
     return INPUT
@@ -118,11 +156,29 @@ def start_publishers(reaper: Reaper, urls: list[str], logs: Path) -> list[subpro
     publishers = []
     for number, url in enumerate(urls):
         log = (logs / f"publisher-{number}.log").open("w")
-        publishers.append(reaper.popen(
-            ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostats", "-re",
-             "-stream_loop", "-1", "-i", str(INPUT), "-c", "copy", "-f", "flv", url],
-            stdout=subprocess.DEVNULL, stderr=log,
-        ))
+        publishers.append(
+            reaper.popen(
+                [
+                    "ffmpeg",
+                    "-hide_banner",
+                    "-loglevel",
+                    "error",
+                    "-nostats",
+                    "-re",
+                    "-stream_loop",
+                    "-1",
+                    "-i",
+                    str(INPUT),
+                    "-c",
+                    "copy",
+                    "-f",
+                    "flv",
+                    url,
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
+        )
         log.close()
     return publishers
 
@@ -181,8 +237,9 @@ def measure_window(pids: list[int], publisher_pids: list[int], window: float) ->
         time.sleep(window)
         cpu_after, publishers_after = total_cpu(pids), total_cpu(publisher_pids)
         ended = time.monotonic()
-    return Measured(ended - started, cpu_after - cpu_before,
-                    publishers_after - publishers_before, kernel.cpu)
+    return Measured(
+        ended - started, cpu_after - cpu_before, publishers_after - publishers_before, kernel.cpu
+    )
 
 
 # ---------------------------------------------------------------------------- live
@@ -218,7 +275,8 @@ def measure_live(count: int, warmup: float, window: float, *, record: bool) -> W
         server = LiveServer(reaper, temp / "data")
         streams = [server.create_livestream(f"cpu-{n}", record=record) for n in range(count)]
         publishers = start_publishers(
-            reaper, [server.rtmp_url(s["stream_key"]) for s in streams], temp)
+            reaper, [server.rtmp_url(s["stream_key"]) for s in streams], temp
+        )
         time.sleep(warmup)
         check_publishers(publishers, temp)
         playback = [s["playback_id"] for s in streams]
@@ -234,16 +292,28 @@ def measure_live(count: int, warmup: float, window: float, *, record: bool) -> W
         check_publishers(publishers, temp)
         elapsed = measured.seconds
         expected = elapsed / PART_S
-        live = sum(1 for b, a in zip(hints_before, hints_after, strict=True)
-                   if b is not None and a is not None and a - b >= 0.8 * expected)
+        live = sum(
+            1
+            for b, a in zip(hints_before, hints_after, strict=True)
+            if b is not None and a is not None and a - b >= 0.8 * expected
+        )
         rate = (parts_after - parts_before) / (count * expected)
-        warnings = [line.strip() for line in server.output
-                    if " WARNING " in line or " ERROR " in line]
+        warnings = [
+            line.strip() for line in server.output if " WARNING " in line or " ERROR " in line
+        ]
         note = f"parts {rate:.0%} of expected"
         if warnings:
             note += f", {len(warnings)} warning/error log lines, first: {warnings[0]!r}"
-        return Window("live+rec" if record else "live", count, elapsed, measured.cpu,
-                      measured.publishers_cpu, live, note, measured.kernel_cpu)
+        return Window(
+            "live+rec" if record else "live",
+            count,
+            elapsed,
+            measured.cpu,
+            measured.publishers_cpu,
+            live,
+            note,
+            measured.kernel_cpu,
+        )
     finally:
         reaper.end_all()
         shutil.rmtree(temp, ignore_errors=True)
@@ -347,13 +417,22 @@ def measure_nginx(count: int, warmup: float, window: float) -> Window:
         port = free_port()
         (temp / "nginx.conf").write_text(nginx_config(temp, port))
         master = reaper.popen(
-            ["nginx", "-p", str(temp), "-c", str(temp / "nginx.conf"), "-e",
-             str(temp / "error.log")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+            [
+                "nginx",
+                "-p",
+                str(temp),
+                "-c",
+                str(temp / "nginx.conf"),
+                "-e",
+                str(temp / "error.log"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
         )
         wait_listening(port, master)
         publishers = start_publishers(
-            reaper, [f"rtmp://127.0.0.1:{port}/live/cpu-{n}" for n in range(count)], temp)
+            reaper, [f"rtmp://127.0.0.1:{port}/live/cpu-{n}" for n in range(count)], temp
+        )
         time.sleep(warmup)
         check_publishers(publishers, temp)
         before = nginx_sequences(hls, count)
@@ -367,12 +446,23 @@ def measure_nginx(count: int, warmup: float, window: float) -> Window:
         check_publishers(publishers, temp)
         elapsed = measured.seconds
         # 1 s fragments, cut on keyframes: expect about one per second of window.
-        live = sum(1 for b, a in zip(before, after, strict=True)
-                   if b is not None and a is not None and a - b >= 0.6 * elapsed)
+        live = sum(
+            1
+            for b, a in zip(before, after, strict=True)
+            if b is not None and a is not None and a - b >= 0.6 * elapsed
+        )
         gained = sum((a or 0) - (b or 0) for b, a in zip(before, after, strict=True))
         note = f"{gained / (count * elapsed):.2f} fragments/s per stream"
-        return Window("nginx-rtmp", count, elapsed, measured.cpu,
-                      measured.publishers_cpu, live, note, measured.kernel_cpu)
+        return Window(
+            "nginx-rtmp",
+            count,
+            elapsed,
+            measured.cpu,
+            measured.publishers_cpu,
+            live,
+            note,
+            measured.kernel_cpu,
+        )
     finally:
         reaper.end_all()
         end_nginx_workers(workers)
@@ -383,9 +473,14 @@ def measure_nginx(count: int, warmup: float, window: float) -> Window:
 
 
 def machine() -> str:
-    model = next((line.split(":", 1)[1].strip() for line in
-                  Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), "unknown CPU")
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        "unknown CPU",
+    )
     return f"{os.cpu_count()} CPUs ({model}), load average {os.getloadavg()[0]:.2f}"
 
 
@@ -395,11 +490,18 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="3 s warm-up, 8 s windows")
     parser.add_argument("--warmup", type=float, default=None)
     parser.add_argument("--window", type=float, default=None)
-    parser.add_argument("--rounds", type=int, default=1,
-                        help="windows per server and N, taken in alternating order; "
-                        "the figures pool them")
-    parser.add_argument("--no-record", dest="record", action="store_false",
-                        help="skip the extra run of live with recording on")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="windows per server and N, taken in alternating order; the figures pool them",
+    )
+    parser.add_argument(
+        "--no-record",
+        dest="record",
+        action="store_false",
+        help="skip the extra run of live with recording on",
+    )
     args = parser.parse_args()
     warmup = args.warmup if args.warmup is not None else (3.0 if args.quick else 5.0)
     window = args.window if args.window is not None else (8.0 if args.quick else 20.0)
@@ -411,13 +513,19 @@ def main() -> None:
     make_input()
 
     print(f"machine: {machine()}")
-    print(f"input: {INPUT.name}, publishers: ffmpeg -re -stream_loop -1 -c copy; "
-          f"warm-up {warmup:g} s, window {window:g} s")
-    print("counted: the server's own CPU (utime+stime of its process tree); "
-          "publishers' CPU excluded (shown for reference)")
+    print(
+        f"input: {INPUT.name}, publishers: ffmpeg -re -stream_loop -1 -c copy; "
+        f"warm-up {warmup:g} s, window {window:g} s"
+    )
+    print(
+        "counted: the server's own CPU (utime+stime of its process tree); "
+        "publishers' CPU excluded (shown for reference)"
+    )
     idle = measure_live_idle(window)
-    print(f"  live idle (no streams): {idle:.4f} CPU s/s ({idle * 100:.2f}% of a core); "
-          "included in the figures below")
+    print(
+        f"  live idle (no streams): {idle:.4f} CPU s/s ({idle * 100:.2f}% of a core); "
+        "included in the figures below"
+    )
     results: list[dict[str, Window]] = []
     names = ("live", "live+rec", "nginx") if args.record else ("live", "nginx")
     for count in sizes:
@@ -431,17 +539,25 @@ def main() -> None:
                 else:
                     result = measure_live(count, warmup, window, record=name == "live+rec")
                 windows[name].append(result)
-                print(f"  {result.server:<10} N={count:<3} cpu {result.cpu:6.2f} s in "
-                      f"{result.seconds:.1f} s = {result.per_stream:.4f} s/stream/s "
-                      f"({result.per_stream * 100:.2f}% of a core per stream); streams live "
-                      f"{result.streams_live}/{count}; {result.output_note}; publishers' cpu "
-                      f"{result.publishers_cpu:.2f} s (excluded); kernel threads "
-                      f"{result.kernel_cpu:.2f} s", flush=True)
+                print(
+                    f"  {result.server:<10} N={count:<3} cpu {result.cpu:6.2f} s in "
+                    f"{result.seconds:.1f} s = {result.per_stream:.4f} s/stream/s "
+                    f"({result.per_stream * 100:.2f}% of a core per stream); streams live "
+                    f"{result.streams_live}/{count}; {result.output_note}; publishers' cpu "
+                    f"{result.publishers_cpu:.2f} s (excluded); kernel threads "
+                    f"{result.kernel_cpu:.2f} s",
+                    flush=True,
+                )
         if args.rounds > 1:
-            rounds = [ratio(ours, theirs)
-                      for ours, theirs in zip(windows["live"], windows["nginx"], strict=True)]
-            print(f"  N={count}: live / nginx per round: "
-                  + ", ".join(f"{value:.2f}x" for value in rounds), flush=True)
+            rounds = [
+                ratio(ours, theirs)
+                for ours, theirs in zip(windows["live"], windows["nginx"], strict=True)
+            ]
+            print(
+                f"  N={count}: live / nginx per round: "
+                + ", ".join(f"{value:.2f}x" for value in rounds),
+                flush=True,
+            )
         results.append({name: pooled(found) for name, found in windows.items()})
 
     print()
@@ -456,33 +572,43 @@ def main() -> None:
     print(rule + "---|")
     for row in results:
         live, nginx = row["live"], row["nginx"]
-        line = (f"| {live.streams} | {live.per_stream:.4f} | {nginx.per_stream:.4f} | "
-                f"{ratio(live, nginx):.1f}x |")
+        line = (
+            f"| {live.streams} | {live.per_stream:.4f} | {nginx.per_stream:.4f} | "
+            f"{ratio(live, nginx):.1f}x |"
+        )
         if "live+rec" in row:
             line += f" {row['live+rec'].per_stream:.4f} | {ratio(row['live+rec'], nginx):.1f}x |"
         ok = f"{live.streams_live}/{live.streams} / {nginx.streams_live}/{nginx.streams}"
         print(f"{line} {ok} |")
     print()
-    print("With the kernel threads' CPU over the same windows (writeback, softirqs; a "
-          "sync before and after each window):")
+    print(
+        "With the kernel threads' CPU over the same windows (writeback, softirqs; a "
+        "sync before and after each window):"
+    )
     print()
-    print("| N | live | live + recording | nginx-rtmp | live / nginx | "
-          "(live + recording) / nginx |")
+    print(
+        "| N | live | live + recording | nginx-rtmp | live / nginx | (live + recording) / nginx |"
+    )
     print("|---|---|---|---|---|---|")
     for row in results:
         live, nginx = row["live"], row["nginx"]
         recorded = row.get("live+rec")
         base = nginx.per_stream_with_kernel
-        print(f"| {live.streams} | {live.per_stream_with_kernel:.4f} | "
-              + (f"{recorded.per_stream_with_kernel:.4f}" if recorded else "-")
-              + f" | {base:.4f} | {live.per_stream_with_kernel / base:.1f}x | "
-              + (f"{recorded.per_stream_with_kernel / base:.1f}x" if recorded else "-") + " |")
+        print(
+            f"| {live.streams} | {live.per_stream_with_kernel:.4f} | "
+            + (f"{recorded.per_stream_with_kernel:.4f}" if recorded else "-")
+            + f" | {base:.4f} | {live.per_stream_with_kernel / base:.1f}x | "
+            + (f"{recorded.per_stream_with_kernel / base:.1f}x" if recorded else "-")
+            + " |"
+        )
     print()
     for row in results:
         value = ratio(row["live"], row["nginx"])
         verdict = "within" if value <= GOAL_RATIO else "NOT within"
-        print(f"N={row['live'].streams}: live (LL-HLS, no recording) uses {value:.1f}x "
-              f"nginx-rtmp's CPU per stream: {verdict} the {GOAL_RATIO}x goal")
+        print(
+            f"N={row['live'].streams}: live (LL-HLS, no recording) uses {value:.1f}x "
+            f"nginx-rtmp's CPU per stream: {verdict} the {GOAL_RATIO}x goal"
+        )
 
 
 def pooled(windows: list[Window]) -> Window:
@@ -502,6 +628,7 @@ def pooled(windows: list[Window]) -> Window:
 
 def ratio(ours: Window, nginx: Window) -> float:
     return ours.per_stream / nginx.per_stream if nginx.per_stream > 0 else float("inf")
+
 
 if __name__ == "__main__":
     main()

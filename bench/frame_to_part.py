@@ -77,14 +77,21 @@ def publish(url: str, seconds: float, audio_lead: float) -> None:
     output = av.open(url, "w", format="flv", container_options={"flush_packets": "1"})
     video = output.add_stream("libx264", rate=FPS)
     video.width, video.height, video.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-    video.options = {"preset": "ultrafast", "tune": "zerolatency", "g": str(FPS),
-                     "keyint_min": str(FPS), "sc_threshold": "0", "bf": "0"}
+    video.options = {
+        "preset": "ultrafast",
+        "tune": "zerolatency",
+        "g": str(FPS),
+        "keyint_min": str(FPS),
+        "sc_threshold": "0",
+        "bf": "0",
+    }
     audio = output.add_stream("aac", rate=SAMPLE_RATE)
     audio.layout = "stereo"
     output.start_encoding()  # connect and publish before the clock starts
 
-    patterns = [bytes((x * 2 + shift * 8) % 256 for x in range(WIDTH)) * HEIGHT
-                for shift in range(FPS)]
+    patterns = [
+        bytes((x * 2 + shift * 8) % 256 for x in range(WIDTH)) * HEIGHT for shift in range(FPS)
+    ]
     chroma = bytes([128]) * (WIDTH * HEIGHT // 4)
     frames = int(seconds * FPS)
     samples = 0
@@ -174,8 +181,9 @@ async def wait_media_playlist(session: aiohttp.ClientSession, base: str, deadlin
     raise TimeoutError("stream never became playable")
 
 
-async def follow_hints(session: aiohttp.ClientSession, playlist_url: str, obs: Observations,
-                       deadline: float) -> None:
+async def follow_hints(
+    session: aiohttp.ClientSession, playlist_url: str, obs: Observations, deadline: float
+) -> None:
     """GET each preload-hinted part as soon as it is hinted; stamp when its body arrived."""
     rendition = playlist_url.rsplit("/", 1)[0]
     async with session.get(playlist_url) as response:  # waits for the first part
@@ -237,14 +245,18 @@ async def follow_hints(session: aiohttp.ClientSession, playlist_url: str, obs: O
             next_part = last + 1
 
 
-async def follow_blocking(session: aiohttp.ClientSession, playlist_url: str, obs: Observations,
-                          deadline: float) -> None:
+async def follow_blocking(
+    session: aiohttp.ClientSession, playlist_url: str, obs: Observations, deadline: float
+) -> None:
     """Blocking playlist reloads for the part after the last one listed."""
     want: tuple[int, int] | None = None
     while time.monotonic() < deadline:
         joiner = "&" if "?" in playlist_url else "?"
-        url = playlist_url if want is None else (
-            f"{playlist_url}{joiner}_HLS_msn={want[0]}&_HLS_part={want[1]}")
+        url = (
+            playlist_url
+            if want is None
+            else (f"{playlist_url}{joiner}_HLS_msn={want[0]}&_HLS_part={want[1]}")
+        )
         async with session.get(url) as response:
             text = await response.text()
             arrived = time.monotonic()
@@ -303,8 +315,10 @@ async def observe(base: str, seconds: float) -> Observations:
     connector = aiohttp.TCPConnector(limit=8)
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
         playlist_url = await wait_media_playlist(session, base, time.monotonic() + 20)
-        await asyncio.gather(follow_hints(session, playlist_url, obs, deadline),
-                             follow_blocking(session, playlist_url, obs, deadline))
+        await asyncio.gather(
+            follow_hints(session, playlist_url, obs, deadline),
+            follow_blocking(session, playlist_url, obs, deadline),
+        )
     return obs
 
 
@@ -338,8 +352,10 @@ def analyse(log: PublisherLog, obs: Observations, skip: float, seconds: float) -
     total = log.total if log.total is not None else len(log.sent)
     aligned = first_part.first_sync and packaged == total and 0 in log.keyframes
     if packaged != total:
-        notes.append(f"server packaged {packaged} frames, publisher sent {total}: "
-                     "frame numbering is not trustworthy")
+        notes.append(
+            f"server packaged {packaged} frames, publisher sent {total}: "
+            "frame numbering is not trustworthy"
+        )
     start = log.sent[0]
     hint, playlist = [], []
     missed = set()
@@ -368,10 +384,18 @@ def run_once(seconds: float, skip: float, audio_lead: float) -> RunResult:
         stream = server.create_livestream("frame-to-part")
         log = PublisherLog()
         publisher = reaper.popen(
-            [str(PYTHON), str(Path(__file__).resolve()), "--publisher",
-             server.rtmp_url(stream["stream_key"]), "--seconds", str(seconds),
-             "--audio-lead", str(audio_lead)],
-            stdout=subprocess.PIPE, text=True,
+            [
+                str(PYTHON),
+                str(Path(__file__).resolve()),
+                "--publisher",
+                server.rtmp_url(stream["stream_key"]),
+                "--seconds",
+                str(seconds),
+                "--audio-lead",
+                str(audio_lead),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
         )
         threading.Thread(target=log.read, args=(publisher,), daemon=True).start()
         base = f"{server.http}/live/{stream['playback_id']}"
@@ -390,21 +414,31 @@ def summary(values: list[float]) -> str:
     if not values:
         return "no samples"
     ms = [v * 1000 for v in values]
-    return (f"mean {sum(ms) / len(ms):6.1f} ms  "
-            f"p50 {percentile(ms, 50):6.1f} ms  p90 {percentile(ms, 90):6.1f} ms  "
-            f"p99 {percentile(ms, 99):6.1f} ms  max {max(ms):6.1f} ms  "
-            f"min {min(ms):6.1f} ms  n={len(ms)}")
+    return (
+        f"mean {sum(ms) / len(ms):6.1f} ms  "
+        f"p50 {percentile(ms, 50):6.1f} ms  p90 {percentile(ms, 90):6.1f} ms  "
+        f"p99 {percentile(ms, 99):6.1f} ms  max {max(ms):6.1f} ms  "
+        f"min {min(ms):6.1f} ms  n={len(ms)}"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=None,
-                        help="publishing time per run (default 30, --quick 12)")
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=None,
+        help="publishing time per run (default 30, --quick 12)",
+    )
     parser.add_argument("--quick", action="store_true", help="one 12 s run")
     parser.add_argument("--skip", type=float, default=3, help="start-up seconds left out")
     parser.add_argument("--runs", type=int, default=1)
-    parser.add_argument("--audio-lead", type=float, default=0.1,
-                        help="seconds of audio muxed ahead of video (see publish())")
+    parser.add_argument(
+        "--audio-lead",
+        type=float,
+        default=0.1,
+        help="seconds of audio muxed ahead of video (see publish())",
+    )
     parser.add_argument("--publisher", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.publisher:
@@ -416,19 +450,24 @@ def main() -> None:
     if args.quick:
         args.runs = 1
 
-    print(f"frame-to-part latency: {WIDTH}x{HEIGHT} {FPS} fps, GOP {FPS}, parts 200 ms, "
-          f"{args.seconds:g} s per run, first {args.skip:g} s skipped")
-    print(f"goal: p50 <= {GOAL_P50_S * 1000:.0f} ms, p90 <= {GOAL_P90_S * 1000:.0f} ms "
-          "(preload hint)")
+    print(
+        f"frame-to-part latency: {WIDTH}x{HEIGHT} {FPS} fps, GOP {FPS}, parts 200 ms, "
+        f"{args.seconds:g} s per run, first {args.skip:g} s skipped"
+    )
+    print(
+        f"goal: p50 <= {GOAL_P50_S * 1000:.0f} ms, p90 <= {GOAL_P90_S * 1000:.0f} ms (preload hint)"
+    )
     all_hint: list[float] = []
     all_playlist: list[float] = []
     for number in range(1, args.runs + 1):
         result = run_once(args.seconds, args.skip, args.audio_lead)
         all_hint += result.hint
         all_playlist += result.playlist
-        print(f"run {number}: frames sent {result.frames_sent}, packaged "
-              f"{result.frames_packaged}, alignment {'ok' if result.aligned else 'NOT VERIFIED'},"
-              f" parts fetched late (not counted) {result.missed_parts}")
+        print(
+            f"run {number}: frames sent {result.frames_sent}, packaged "
+            f"{result.frames_packaged}, alignment {'ok' if result.aligned else 'NOT VERIFIED'},"
+            f" parts fetched late (not counted) {result.missed_parts}"
+        )
         print(f"  preload hint      {summary(result.hint)}")
         print(f"  blocking playlist {summary(result.playlist)}")
         for note in result.notes[:10]:
@@ -439,8 +478,10 @@ def main() -> None:
     if all_hint:
         p50, p90 = percentile(all_hint, 50), percentile(all_hint, 90)
         verdict = "MET" if p50 <= GOAL_P50_S and p90 <= GOAL_P90_S else "NOT MET"
-        print(f"goal {verdict}: p50 {p50 * 1000:.0f} ms (<= {GOAL_P50_S * 1000:.0f}), "
-              f"p90 {p90 * 1000:.0f} ms (<= {GOAL_P90_S * 1000:.0f})")
+        print(
+            f"goal {verdict}: p50 {p50 * 1000:.0f} ms (<= {GOAL_P50_S * 1000:.0f}), "
+            f"p90 {p90 * 1000:.0f} ms (<= {GOAL_P90_S * 1000:.0f})"
+        )
 
 
 if __name__ == "__main__":

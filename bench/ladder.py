@@ -47,12 +47,44 @@ def make_source(directory: Path, seconds: int) -> Path:
     path = directory / f"source-720p30-{seconds}s.flv"
     if not path.exists():
         subprocess.run(
-            ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-             "testsrc2=size=1280x720:rate=30", "-f", "lavfi", "-i", "sine=sample_rate=48000",
-             "-t", str(seconds), "-c:v", "libx264", "-preset", "veryfast", "-b:v", "3M",
-             "-g", "30", "-keyint_min", "30", "-sc_threshold", "0", "-bf", "0",
-             "-c:a", "aac", "-f", "flv", str(path)],
-            check=True, timeout=600,
+            [
+                "ffmpeg",
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=1280x720:rate=30",
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=sample_rate=48000",
+                "-t",
+                str(seconds),
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
+                "-b:v",
+                "3M",
+                "-g",
+                "30",
+                "-keyint_min",
+                "30",
+                "-sc_threshold",
+                "0",
+                "-bf",
+                "0",
+                "-c:a",
+                "aac",
+                "-f",
+                "flv",
+                str(path),
+            ],
+            check=True,
+            timeout=600,
         )
     return path
 
@@ -92,8 +124,9 @@ def throughput(clip, items, rungs, media_seconds: float) -> tuple[float, float]:
 
 async def paced(clip, items, minutes: float) -> dict[str, object]:
     window = HlsWindow(target_duration=1, part_target=0.204, window_segments=7)
-    ladder = ladder_module.Ladder(RUNGS, source_window=window, stream=lambda: None,
-                                  frame_rate=lambda: 30.0, on_warning=print)
+    ladder = ladder_module.Ladder(
+        RUNGS, source_window=window, stream=lambda: None, frame_rate=lambda: 30.0, on_warning=print
+    )
     handed: dict[int, float] = {}
     latencies: list[tuple[float, float]] = []
     original = ladder._add_part
@@ -115,8 +148,10 @@ async def paced(clip, items, minutes: float) -> dict[str, object]:
             if isinstance(item, SegmentStart):
                 ladder.on_segment(item.discontinuity, item.program_date_time)
                 continue
-            shifted = [s.__class__(s.packet, s.dts + loop_offset, s.pts + loop_offset, s.duration)
-                       for s in item.samples]
+            shifted = [
+                s.__class__(s.packet, s.dts + loop_offset, s.pts + loop_offset, s.duration)
+                for s in item.samples
+            ]
             handed[shifted[0].dts] = time.monotonic()
             ladder.on_part(shifted, item.end + loop_offset, item.independent)
             media_time += 0.2
@@ -159,8 +194,12 @@ def main() -> None:
         print(f"{'+'.join(r.name for r in rungs):<16}{factor:>12.2f}{cpu:>20.2f}")
     if args.minutes > 0:
         result = asyncio.run(paced(clip, items, args.minutes))
-        print(f"paced {args.minutes:g} min, 480p+360p: " + ", ".join(
-            f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}" for k, v in result.items()))
+        print(
+            f"paced {args.minutes:g} min, 480p+360p: "
+            + ", ".join(
+                f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}" for k, v in result.items()
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -424,8 +424,13 @@ def main() -> None:
     parser.add_argument("url", nargs="?", help="multivariant playlist URL (without --serve)")
     parser.add_argument("--serve", action="store_true", help="start a server and a publisher")
     parser.add_argument("--edge", action="store_true", help="with --serve: through Varnish")
-    parser.add_argument("--varnish-param", action="append", default=[], metavar="NAME=VALUE",
-                        help="with --edge: a varnishd parameter (-p), e.g. rush_exponent=64")
+    parser.add_argument(
+        "--varnish-param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="with --edge: a varnishd parameter (-p), e.g. rush_exponent=64",
+    )
     parser.add_argument("--no-viewer-stats", action="store_true", help="with --serve")
     parser.add_argument(
         "--fill", type=float, default=8.0, help="with --serve: seconds of stream before "

@@ -70,10 +70,26 @@ def start(reaper: Reaper, data_dir: Path) -> tuple[subprocess.Popen, int, int, f
     environment = {**os.environ, "LIVE_API_KEY": "bench_startup_key_0123456789"}
     started = time.monotonic()
     process = reaper.popen(
-        [str(PYTHON), "-m", "live.cli", "serve", "--http", f"127.0.0.1:{http_port}",
-         "--rtmp", f"127.0.0.1:{rtmp_port}", "--srt", f"127.0.0.1:{free_port()}",
-         "--data-dir", str(data_dir), "--log-level", "warning"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=environment, cwd=REPO,
+        [
+            str(PYTHON),
+            "-m",
+            "live.cli",
+            "serve",
+            "--http",
+            f"127.0.0.1:{http_port}",
+            "--rtmp",
+            f"127.0.0.1:{rtmp_port}",
+            "--srt",
+            f"127.0.0.1:{free_port()}",
+            "--data-dir",
+            str(data_dir),
+            "--log-level",
+            "warning",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=environment,
+        cwd=REPO,
     )
     return process, http_port, rtmp_port, started
 

@@ -386,9 +386,11 @@ def main() -> int:
     share = hook / per_request["on"] * 100
     print(f"steady state, server CPU per request: off {per_request['off'] * 1e6:.0f} us, "
           f"on {per_request['on'] * 1e6:.0f} us -> {overhead:+.1f}% with accounting")  # fmt: skip
-    for mode, label in (("ids", "player ids in the URIs, no counting"),
-                        ("query", "no accounting, one shared query on every request"),
-                        ("distinct", "no accounting, a distinct URL on every part request")):
+    for mode, label in (
+        ("ids", "player ids in the URIs, no counting"),
+        ("query", "no accounting, one shared query on every request"),
+        ("distinct", "no accounting, a distinct URL on every part request"),
+    ):
         if mode in per_request:
             extra = (per_request[mode] - per_request["off"]) / per_request["off"] * 100
             print(f"{label}: {per_request[mode] * 1e6:.0f} us ({extra:+.1f}%)")

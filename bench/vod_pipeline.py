@@ -48,9 +48,7 @@ def make_source(path: Path, seconds: int) -> None:
 def measured(command: list[str], stdin: bytes | None = None, env=None) -> tuple[float, float]:
     """(wall seconds, CPU seconds) of one command and its children."""
     started = time.monotonic()
-    process = subprocess.Popen(
-        command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env
-    )
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env)
     assert process.stdin is not None
     if stdin:
         process.stdin.write(stdin)

@@ -78,13 +78,18 @@ async def publish(url: str, key: str, codec: str, width: int, height: int, secon
     pc.addTransceiver(AudioStreamTrack(), direction="sendonly")
     video = pc.addTransceiver(Pattern(), direction="sendonly")
     video.setCodecPreferences(
-        [c for c in RTCRtpSender.getCapabilities("video").codecs
-         if c.mimeType.lower() == f"video/{codec.lower()}"][:1]
+        [
+            c
+            for c in RTCRtpSender.getCapabilities("video").codecs
+            if c.mimeType.lower() == f"video/{codec.lower()}"
+        ][:1]
     )
     apply_ice_settings(pc, IceSettings(bind_host="127.0.0.1"))
     await pc.setLocalDescription(await pc.createOffer())
     request = urllib.request.Request(
-        url, data=pc.localDescription.sdp.encode(), method="POST",
+        url,
+        data=pc.localDescription.sdp.encode(),
+        method="POST",
         headers={"Content-Type": "application/sdp", "Authorization": f"Bearer {key}"},
     )
     with urllib.request.urlopen(request, timeout=15) as response:
@@ -114,20 +119,36 @@ def cpu_run(codec: str, size: str, seconds: float) -> dict:
     reaper = Reaper()
     try:
         with tempfile.TemporaryDirectory() as data:
-            server = LiveServer(reaper, Path(data), env={
-                "LIVE_WHIP_UDP_HOST": "127.0.0.1", "LIVE_WHIP_CANDIDATE_HOST": "127.0.0.1",
-            })
+            server = LiveServer(
+                reaper,
+                Path(data),
+                env={
+                    "LIVE_WHIP_UDP_HOST": "127.0.0.1",
+                    "LIVE_WHIP_CANDIDATE_HOST": "127.0.0.1",
+                },
+            )
             stream = server.create_livestream("bench", record=False)
             time.sleep(1)
             idle_start, idle_wall = _process_cpu(server.pid), time.monotonic()
             time.sleep(3)
             idle = (_process_cpu(server.pid) - idle_start) / (time.monotonic() - idle_wall)
             width, height = SIZES[size]
-            publisher = reaper.popen([
-                str(PYTHON), __file__, "--publish", f"{server.http}/whip",
-                "--key", stream["stream_key"], "--codec", codec,
-                "--size", f"{width}x{height}", "--seconds", str(seconds + 8),
-            ])
+            publisher = reaper.popen(
+                [
+                    str(PYTHON),
+                    __file__,
+                    "--publish",
+                    f"{server.http}/whip",
+                    "--key",
+                    stream["stream_key"],
+                    "--codec",
+                    codec,
+                    "--size",
+                    f"{width}x{height}",
+                    "--seconds",
+                    str(seconds + 8),
+                ]
+            )
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline:
                 if server.get(f"/live/{stream['playback_id']}/index.m3u8")[0] == 200:
@@ -143,7 +164,8 @@ def cpu_run(codec: str, size: str, seconds: float) -> dict:
             session = _api(server, f"/v1/livestreams/{stream['id']}")["current_session"] or {}
             publisher.wait(30)
             return {
-                "codec": codec, "size": size,
+                "codec": codec,
+                "size": size,
                 "server_cpu_pct": round(100 * (used / wall - idle), 1),
                 "idle_cpu_pct": round(100 * idle, 1),
                 "fps_received": (session.get("ingest_health") or {}).get("fps"),
@@ -190,8 +212,12 @@ async def latency_run(codec: str, size: str, seconds: float) -> dict:
 
     width, height = SIZES[size]
     frames = _encode("libx264" if codec == "h264" else "libvpx", width, height, FPS * 4)
-    media = WhipMedia(_Sink(), video_codec=codec, audio_codec=None,  # type: ignore[arg-type]
-                      video_settings=H264Settings())
+    media = WhipMedia(
+        _Sink(),
+        video_codec=codec,
+        audio_codec=None,  # type: ignore[arg-type]
+        video_settings=H264Settings(),
+    )
     media.on_report("video", time.time(), 0)
     count = int(seconds * FPS)
     started = time.perf_counter()
@@ -206,11 +232,13 @@ async def latency_run(codec: str, size: str, seconds: float) -> dict:
     busy = media.codec_busy_s
     await media.close()
     return {
-        "codec": codec, "size": size,
+        "codec": codec,
+        "size": size,
         "added_ms_p50": round(1000 * statistics.median(latencies), 2),
         "added_ms_p95": round(1000 * percentile(latencies, 95), 2),
         "codec_busy_pct": round(100 * busy / wall, 1),
-        "frames": len(latencies), "dropped": media.stats.dropped,
+        "frames": len(latencies),
+        "dropped": media.stats.dropped,
     }
 
 

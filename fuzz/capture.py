@@ -358,9 +358,10 @@ def ffmpeg_whip_offer() -> bytes:
 
 
 def publish_pyav_whip(url: str) -> None:
-    with contextlib.suppress(av.FFmpegError, OSError), av.open(
-        url, "w", format="whip", options={"authorization": STREAM_KEY}
-    ) as output:
+    with (
+        contextlib.suppress(av.FFmpegError, OSError),
+        av.open(url, "w", format="whip", options={"authorization": STREAM_KEY}) as output,
+    ):
         video = output.add_stream("libx264", rate=10)
         video.width = video.height = 32
         video.pix_fmt = "yuv420p"

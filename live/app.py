@@ -184,7 +184,9 @@ class LiveServer:
                 max_publishers=settings.max_publishers,
                 bitrate_limit=BitrateLimit(
                     settings.max_publisher_bitrate_kbps, settings.publisher_bitrate_window_s
-                ) if settings.max_publisher_bitrate_kbps else None,
+                )
+                if settings.max_publisher_bitrate_kbps
+                else None,
             ),
             limit_hits=self.limit_hits,
             leases=self.cluster.leases if self.cluster else None,
@@ -208,7 +210,10 @@ class LiveServer:
             await self.cluster.start(on_disconnect=self.manager.disconnect)
             assert self.cluster.bus is not None
             self.cluster_control = ClusterControl(
-                self.manager, self.cluster.bus, self.store, self.cluster.leases,
+                self.manager,
+                self.cluster.bus,
+                self.store,
+                self.cluster.leases,
                 viewers=self.viewers if settings.viewer_stats else None,
                 on_orphan=self._finish_orphan,
             )
@@ -300,7 +305,12 @@ class LiveServer:
             f", rtmps {rtmps_port}" if rtmps_port is not None else "",
         )  # fmt: skip
         return StartupInfo(
-            http_port, rtmp_port, rtmps_port, self.urls, created_key, srt_port=srt_port,
+            http_port,
+            rtmp_port,
+            rtmps_port,
+            self.urls,
+            created_key,
+            srt_port=srt_port,
             https_port=https_port,
         )
 

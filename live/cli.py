@@ -29,8 +29,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-cert", dest="tls_cert", help="PEM certificate for RTMPS")
     serve.add_argument("--tls-key", dest="tls_key", help="PEM private key for RTMPS")
     serve.add_argument("--public-url", dest="public_url", help="base URL put in API answers")
-    serve.add_argument("--node-url", dest="node_url",
-                       help="how other cluster nodes reach this one (default: from --http)")
+    serve.add_argument(
+        "--node-url",
+        dest="node_url",
+        help="how other cluster nodes reach this one (default: from --http)",
+    )
     serve.add_argument("--storage", help="recordings: a directory, or s3://BUCKET/PREFIX")
     serve.add_argument("--log-level", dest="log_level", help="debug, info, warning, error")
 
@@ -101,8 +104,10 @@ async def _serve(settings: Settings) -> int:
         f"  HTTP (API, HLS, WHIP)  {urls.http_base}   (port {info.http_port})",
     ]
     if info.https_port is not None:
-        lines.append(f"  HTTPS (the same)       https://{_host(urls)}:{info.https_port}"
-                     f"   (port {info.https_port})")
+        lines.append(
+            f"  HTTPS (the same)       https://{_host(urls)}:{info.https_port}"
+            f"   (port {info.https_port})"
+        )
     lines += [
         f"  RTMP ingest            {urls.rtmp_base}/{{stream_key}}   (port {info.rtmp_port})",
     ]

@@ -260,14 +260,19 @@ class Settings:
             raise ConfigError("webhook_retry_for_s must be >= 0")
         _check_limits(self)
         if self.web_js_url and not self.web_js_url.startswith(("https://", "http://")):
-            raise ConfigError("web_js_url must be an http(s) URL, e.g. https://cdn.jsdelivr.net/npm")
+            raise ConfigError(
+                "web_js_url must be an http(s) URL, e.g. https://cdn.jsdelivr.net/npm"
+            )
         guard_settings(self)
         return self
 
 
 def _check_limits(settings: Settings) -> None:
     for name in (
-        "max_publishers", "max_viewers_per_stream", "max_viewers", "srt_max_handshakes",
+        "max_publishers",
+        "max_viewers_per_stream",
+        "max_viewers",
+        "srt_max_handshakes",
         "hls_max_blocking_per_address",
     ):
         if getattr(settings, name) < 1:
@@ -281,7 +286,9 @@ def _check_limits(settings: Settings) -> None:
     if not 0.5 <= settings.publisher_bitrate_window_s <= 60:
         raise ConfigError("publisher_bitrate_window_s must be between 0.5 and 60")
     for name in (
-        "rtmp_handshake_timeout_s", "http_header_timeout_s", "http_body_timeout_s",
+        "rtmp_handshake_timeout_s",
+        "http_header_timeout_s",
+        "http_body_timeout_s",
         "whip_connect_timeout_s",
     ):
         if not 0.5 <= getattr(settings, name) <= 3600:

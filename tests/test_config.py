@@ -91,9 +91,7 @@ def test_storage_replaces_recordings_dir_which_still_works_with_a_warning():
     old = load_settings(None, environ={"LIVE_RECORDINGS_DIR": "/old/place"})
     url, warning = storage_url(old)
     assert url == "/old/place" and "deprecated" in warning and "storage" in warning
-    both = load_settings(
-        None, environ={"LIVE_RECORDINGS_DIR": "/old", "LIVE_STORAGE": "/new"}
-    )
+    both = load_settings(None, environ={"LIVE_RECORDINGS_DIR": "/old", "LIVE_STORAGE": "/new"})
     url, warning = storage_url(both)
     assert url == "/new" and "ignored" in warning
 

@@ -32,7 +32,9 @@ def body_timed_out(timeout_s: float) -> ApiError:
     """408 for a body that did not arrive in time; the connection is closed after
     it (aiohttp never reuses one whose body was not read to its end)."""
     return ApiError(
-        408, "request_timeout", f"The request body did not arrive within {timeout_s:g} s",
+        408,
+        "request_timeout",
+        f"The request body did not arrive within {timeout_s:g} s",
         headers={"Connection": "close"},
     )
 

@@ -128,7 +128,11 @@ class StreamManager:
         self.on_orphan = on_orphan
         self.broadcasts: dict[str, Broadcast] = {}
         self.refusals: dict[str, int] = {
-            "unknown_key": 0, "banned": 0, "busy": 0, "limit": 0, "rate_limited": 0,
+            "unknown_key": 0,
+            "banned": 0,
+            "busy": 0,
+            "limit": 0,
+            "rate_limited": 0,
         }
         # Refusals and disconnections by the limit that caused them (/metrics).
         self.limit_hits = limit_hits or LimitHits()
@@ -157,7 +161,9 @@ class StreamManager:
         if verdict.refused:
             self.throttled[(protocol, "refused")] += 1
             raise self._refuse(
-                "rate_limited", protocol, remote_addr,
+                "rate_limited",
+                protocol,
+                remote_addr,
                 f"too many failed attempts; try again in {verdict.retry_after_whole_s} s",
                 retry_after_s=verdict.retry_after_whole_s,
             )
@@ -167,7 +173,9 @@ class StreamManager:
                 livestream = await self.store.get_livestream_by_stream_key(stream_key)
             except StoreUnavailable:
                 raise self._refuse(
-                    "busy", protocol, remote_addr,
+                    "busy",
+                    protocol,
+                    remote_addr,
                     "the server's state is unreachable; try again in a moment",
                 ) from None
         if livestream is None:
@@ -210,7 +218,10 @@ class StreamManager:
                     raise self._refuse("busy", protocol, remote_addr, "another publisher is live")
                 log.info(
                     "stream %s: %s publisher from %s takes over from %s",
-                    livestream.id, protocol, remote_addr, current.remote_addr,
+                    livestream.id,
+                    protocol,
+                    remote_addr,
+                    current.remote_addr,
                 )
                 broadcast.publisher = None
                 current.stop("publisher_disconnected")
@@ -271,12 +282,16 @@ class StreamManager:
             )
         except LeaseBusy as busy:
             raise self._refuse(
-                "busy", protocol, remote_addr,
+                "busy",
+                protocol,
+                remote_addr,
                 f"another publisher is live on node {busy.holder.node_id}",
             ) from None
         except LeaseUnavailable:
             raise self._refuse(
-                "busy", protocol, remote_addr,
+                "busy",
+                protocol,
+                remote_addr,
                 "the cluster's state is unreachable; publishing resumes when it is back",
             ) from None
         lease.active_at = time.time()
@@ -291,8 +306,7 @@ class StreamManager:
         try:
             await close_displaced(self.store, livestream_id, keep, self.on_orphan)
         except Exception:
-            log.exception("stream %s: closing the displaced node's session failed",
-                          livestream_id)
+            log.exception("stream %s: closing the displaced node's session failed", livestream_id)
 
     async def _lease_lost(self, livestream_id: str, reason: str) -> None:
         """Another node took the stream over (or this one could not keep it): stop
@@ -358,7 +372,9 @@ class StreamManager:
         figures that close it)."""
         video, audio = broadcast.media_description()
         figures: dict[str, Any] = {
-            "video": video, "audio": audio, "bytes_in": broadcast.health.bytes_in,
+            "video": video,
+            "audio": audio,
+            "bytes_in": broadcast.health.bytes_in,
         }
         totals = self.viewer_totals if final else self.live_viewer_totals
         if totals is not None:
@@ -380,8 +396,12 @@ class StreamManager:
 
         async def write() -> Session | None:
             return await self.store.end_session(
-                session.id, ended_at=ended_at, end_reason=reason, encoder=session.encoder,
-                fence=fence, **final,
+                session.id,
+                ended_at=ended_at,
+                end_reason=reason,
+                encoder=session.encoder,
+                fence=fence,
+                **final,
             )
 
         ended = await self._write_soon(write, f"the end of session {session.id}")
@@ -391,9 +411,7 @@ class StreamManager:
         lease = self._leases.get(broadcast.livestream.id)
         return lease.token if lease is not None else None
 
-    async def _write_soon(
-        self, write: Callable[[], Coroutine[Any, Any, Any]], what: str
-    ) -> Any:
+    async def _write_soon(self, write: Callable[[], Coroutine[Any, Any, Any]], what: str) -> Any:
         """Write now; while the store is unreachable, keep retrying in the background
         (a session's end must not be lost to a Redis restart). A write another owner
         fenced off is dropped: the stream's newer owner decides."""
@@ -436,8 +454,12 @@ class StreamManager:
         window = broadcast.livestream.reconnect_window_s
         if window > 0 and reason in _RECOVERABLE and not self.closing:
             broadcast.reconnecting = True
-            log.info("stream %s: publisher left (%s); waiting %d s for it to come back",
-                     broadcast.livestream.id, reason, window)
+            log.info(
+                "stream %s: publisher left (%s); waiting %d s for it to come back",
+                broadcast.livestream.id,
+                reason,
+                window,
+            )
 
             async def expire() -> None:
                 if broadcast.publisher is None:
@@ -490,12 +512,13 @@ class StreamManager:
         if self.outputs is not None:
             self.spawn(self.outputs.retire(broadcast))
 
-    async def _emit(
-        self, event: str, broadcast: Broadcast, session: Session | None = None
-    ) -> None:
+    async def _emit(self, event: str, broadcast: Broadcast, session: Session | None = None) -> None:
         livestream = broadcast.livestream
-        live = self.current_session(livestream.id) if self.broadcasts.get(
-            livestream.id) is broadcast else None
+        live = (
+            self.current_session(livestream.id)
+            if self.broadcasts.get(livestream.id) is broadcast
+            else None
+        )
         session = session or broadcast.session
 
         async def write() -> None:
@@ -553,7 +576,8 @@ class StreamManager:
             if session is not None:
                 with contextlib.suppress(StaleFence):
                     await self.store.update_session(
-                        session.id, fence=self._fence(broadcast),
+                        session.id,
+                        fence=self._fence(broadcast),
                         **self._session_figures(broadcast),
                     )
 

@@ -88,8 +88,11 @@ class StreamOutputs:
             rungs = plan_ladder(video.width, video.height, list(self.ladder_rungs))
             if not rungs:
                 return None
-            log.info("stream %s: ladder %s", broadcast.livestream.id,
-                     ", ".join(f"{r.name} {r.bitrate // 1000} kbps" for r in rungs))
+            log.info(
+                "stream %s: ladder %s",
+                broadcast.livestream.id,
+                ", ".join(f"{r.name} {r.bitrate // 1000} kbps" for r in rungs),
+            )
             return Ladder(
                 rungs,
                 source_window=packager.window,

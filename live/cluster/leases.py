@@ -123,9 +123,7 @@ class RedisLeases:
                 displaced = holder
         except RedisError as error:
             raise LeaseUnavailable(str(error)) from error
-        lease = Lease(
-            livestream_id, int(value), on_lost, active_at=float(now), displaced=displaced
-        )
+        lease = Lease(livestream_id, int(value), on_lost, active_at=float(now), displaced=displaced)
         self.held[livestream_id] = lease
         self._ensure_renewing()
         return lease

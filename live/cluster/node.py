@@ -42,7 +42,9 @@ class ClusterMembership:
     @classmethod
     def connect(cls, redis_url: str, node_url: str) -> ClusterMembership:
         redis = Redis.from_url(
-            redis_url, socket_connect_timeout=2.0, socket_timeout=5.0,
+            redis_url,
+            socket_connect_timeout=2.0,
+            socket_timeout=5.0,
             health_check_interval=10,
         )
         node_id = new_node_id()

@@ -23,12 +23,29 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # Hop-by-hop and length headers are the proxy's own business.
 _SKIP_HEADERS = frozenset(
-    h.lower() for h in ("Connection", "Keep-Alive", "Transfer-Encoding", "Content-Length",
-                        "Upgrade", "Proxy-Authenticate", "Proxy-Authorization", "TE", "Trailer")
+    h.lower()
+    for h in (
+        "Connection",
+        "Keep-Alive",
+        "Transfer-Encoding",
+        "Content-Length",
+        "Upgrade",
+        "Proxy-Authenticate",
+        "Proxy-Authorization",
+        "TE",
+        "Trailer",
+    )
 )
 # X-Live-Edge: the edge's mark on the requests it passes for viewer counting.
-_FORWARD_HEADERS = ("Accept", "Accept-Encoding", "Range", "User-Agent", "If-None-Match",
-                    "If-Modified-Since", "X-Live-Edge")
+_FORWARD_HEADERS = (
+    "Accept",
+    "Accept-Encoding",
+    "Range",
+    "User-Agent",
+    "If-None-Match",
+    "If-Modified-Since",
+    "X-Live-Edge",
+)
 _OWNER_CACHE_S = 1.0
 
 
@@ -66,7 +83,11 @@ class ClusterPlayback:
     """Middleware in front of the `/live` routes of a cluster node."""
 
     def __init__(
-        self, hls: HlsRegistry, owners: OwnerLookup, *, mode: str = "proxy",
+        self,
+        hls: HlsRegistry,
+        owners: OwnerLookup,
+        *,
+        mode: str = "proxy",
         timeout_s: float = 30.0,
     ) -> None:
         self.hls = hls
@@ -115,7 +136,9 @@ class ClusterPlayback:
         response: web.StreamResponse | None = None
         try:
             async with self._client.request(
-                request.method, owner + request.raw_path, headers=headers,
+                request.method,
+                owner + request.raw_path,
+                headers=headers,
                 allow_redirects=False,
             ) as upstream:
                 response = web.StreamResponse(status=upstream.status)
@@ -136,9 +159,7 @@ class ClusterPlayback:
                 if request.transport is not None:
                     request.transport.close()
                 return response
-            raise web.HTTPBadGateway(
-                text="the node that runs this stream did not answer"
-            ) from None
+            raise web.HTTPBadGateway(text="the node that runs this stream did not answer") from None
 
     async def close(self) -> None:
         if self._client is not None:

@@ -255,9 +255,7 @@ def _convert(packet: av.Packet, converter: TsToMedia) -> list[MediaItem]:
     # has no codec context: it is no media of ours, and no reason to stop.
     if packet.size == 0 or context is None:
         return []
-    return converter.convert(
-        context.name, packet.pts, packet.dts, bytes(packet), packet.is_corrupt
-    )
+    return converter.convert(context.name, packet.pts, packet.dts, bytes(packet), packet.is_corrupt)
 
 
 class BoundedByteQueue:

@@ -52,7 +52,6 @@ _REFUSAL_LINGER_S = 2.0
 _LIMIT_SETTINGS = {"message_size": "rtmp_max_message_bytes", "chunk_size": "rtmp_max_chunk_size"}
 
 
-
 class RtmpIngestServer:
     def __init__(
         self,
@@ -365,8 +364,10 @@ class _RtmpSession(asyncio.Protocol):
                 stop=self._stop,
             )
         except PublishRefused as refusal:
-            code = "NetStream.Publish.Rejected" if refusal.reason == "limit" else (
-                "NetStream.Publish.BadName"
+            code = (
+                "NetStream.Publish.Rejected"
+                if refusal.reason == "limit"
+                else ("NetStream.Publish.BadName")
             )
             self.core.reject_publish(code, str(refusal))
             self._flush()

@@ -67,9 +67,9 @@ class TsGuard:
             if self._early is not None and len(self._early) >= _PROBE_PACKETS:
                 self._early = None  # FFmpeg's first look is over: no more starting over
             if reason:
-                    kept.append(data[run_start:offset])
-                    self._partial = b""
-                    return b"".join(kept), reason
+                kept.append(data[run_start:offset])
+                self._partial = b""
+                return b"".join(kept), reason
             offset += PACKET_SIZE
         kept.append(data[run_start:offset])
         self._partial = data[offset:]

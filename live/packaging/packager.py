@@ -373,9 +373,7 @@ class HlsPackager:
         codecs = ",".join(t.codec_string for t in self._tracks if t.codec_string)
         resolution = (video.width, video.height) if video and video.width else None
         frame_rate = (
-            nominal_frame_rate(1 / self._frame_duration)
-            if video and self._frame_duration
-            else None
+            nominal_frame_rate(1 / self._frame_duration) if video and self._frame_duration else None
         )
         if self.rendition is None:
             self.rendition = Rendition(

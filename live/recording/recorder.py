@@ -367,7 +367,9 @@ class Recorder:
         """A local disk problem costs the crash protection, never the recording."""
         log.warning(
             "stream %s: cannot journal segment %d (%s); a crash would lose it",
-            self.broadcast.livestream.id, entry.number, error,
+            self.broadcast.livestream.id,
+            entry.number,
+            error,
         )
 
     def _journal_failed(self, buffer: _SegmentBuffer, error: OSError) -> None:

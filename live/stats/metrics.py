@@ -159,9 +159,7 @@ class Metrics:
                 refused.add_metric([reason], count)
             for protocol in ("rtmp", "rtmps", "srt", "whip", "api"):
                 for action in ("slowed", "refused"):
-                    throttled.add_metric(
-                        [protocol, action], manager.throttled[(protocol, action)]
-                    )
+                    throttled.add_metric([protocol, action], manager.throttled[(protocol, action)])
             bytes_in.add_metric([], self._bytes_in_total.update(healths))
             parts.add_metric([], self._parts_total.update(packagers))
             total_waiting = 0
@@ -188,7 +186,6 @@ class Metrics:
             for kind, value in sorted(self.srt_stats().items()):
                 srt.add_metric([kind], value)
             yield srt
-
 
     def _limit_refusals(self) -> CounterMetricFamily:
         family = CounterMetricFamily(

@@ -146,9 +146,7 @@ SESSION_MUTABLE: tuple[str, ...] = (
 
 # -- assets (recordings, uploads, imports) ----------------------------------------
 
-AssetStatus = Literal[
-    "recording", "empty", "pending", "processing", "viewable", "ready", "failed"
-]
+AssetStatus = Literal["recording", "empty", "pending", "processing", "viewable", "ready", "failed"]
 ASSET_STATUSES: tuple[str, ...] = get_args(AssetStatus)
 # Where an asset's media came from: a session's recording, a file sent to the API
 # (tus or PUT), or a URL the server fetched.

@@ -77,9 +77,15 @@ class PosterService:
         jpeg = await self.poster(request.match_info["playback_id"])
         if jpeg is None:
             return web.json_response(
-                {"error": {"code": "not_found", "message": "No live picture for this stream",
-                           "param": "playback_id"}},
-                status=404, headers={**headers, "Cache-Control": "no-cache"},
+                {
+                    "error": {
+                        "code": "not_found",
+                        "message": "No live picture for this stream",
+                        "param": "playback_id",
+                    }
+                },
+                status=404,
+                headers={**headers, "Cache-Control": "no-cache"},
             )
         headers["Cache-Control"] = f"max-age={max(1, int(self.refresh_s))}"
         return web.Response(body=jpeg, content_type="image/jpeg", headers=headers)

@@ -59,8 +59,11 @@ def make_sprite(
     for index, at in enumerate(times[: len(tiles)]):
         end = min(duration, at + interval)
         x, y = (index % columns) * tile_width, (index // columns) * tile_height
-        cues += [f"{_vtt_time(at)} --> {_vtt_time(end)}",
-                 f"{image_name}#xywh={x},{y},{tile_width},{tile_height}", ""]
+        cues += [
+            f"{_vtt_time(at)} --> {_vtt_time(end)}",
+            f"{image_name}#xywh={x},{y},{tile_width},{tile_height}",
+            "",
+        ]
     return Sprite(encode_jpeg(sheet), "\n".join(cues), len(tiles))
 
 

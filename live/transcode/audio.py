@@ -22,8 +22,14 @@ from live.media.packet import MediaPacket, TrackInfo
 log = logging.getLogger(__name__)
 
 AAC_FRAME = 1024
-DECODERS = {"opus": "libopus", "aac": "aac", "mp3": "mp3", "pcm_mulaw": "pcm_mulaw",
-            "pcm_alaw": "pcm_alaw", "g722": "g722"}
+DECODERS = {
+    "opus": "libopus",
+    "aac": "aac",
+    "mp3": "mp3",
+    "pcm_mulaw": "pcm_mulaw",
+    "pcm_alaw": "pcm_alaw",
+    "g722": "g722",
+}
 
 
 class AudioDecoder:

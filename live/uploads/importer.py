@@ -224,4 +224,3 @@ class Importer:
             task.cancel()
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)
         await self.fetcher.close()
-

@@ -182,4 +182,3 @@ class UploadIntake:
 
     async def close(self) -> None:
         await self.importer.close()
-

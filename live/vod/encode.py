@@ -47,9 +47,7 @@ class EncodeSettings:
 
 
 class _VideoRendition:
-    def __init__(
-        self, rung: Rung, out_dir: Path, rate: Fraction, settings: EncodeSettings
-    ) -> None:
+    def __init__(self, rung: Rung, out_dir: Path, rate: Fraction, settings: EncodeSettings) -> None:
         self.rung = rung
         self.container = open_rendition(out_dir, rung.name, settings.segment_s)
         stream = self.container.add_stream("libx264", rate=rate)

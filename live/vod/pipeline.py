@@ -105,7 +105,9 @@ class VodPipeline:
     async def fail(self, asset_id: str, code: str, message: str) -> None:
         log.warning("asset %s failed: %s (%s)", asset_id, message, code)
         asset = await self._update(
-            asset_id, status="failed", error=asset_error(code, message)  # type: ignore[arg-type]
+            asset_id,
+            status="failed",
+            error=asset_error(code, message),  # type: ignore[arg-type]
         )
         # what was made of it is useless; the file as received is kept
         prefix = layout.asset_prefix(asset_id)

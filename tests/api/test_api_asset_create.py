@@ -107,10 +107,14 @@ async def test_an_import_starts_pending_and_never_shows_its_headers(
     assert "s3cr3t" not in text
     body = await response.json()
     assert (body["status"], body["source"], body["origin_url"]) == (
-        "pending", "url", "https://media.example/a.mp4"
+        "pending",
+        "url",
+        "https://media.example/a.mp4",
     )
     assert (body["clip_start_s"], body["clip_duration_s"], body["transcode"]) == (
-        5.0, 10.5, "passthrough"
+        5.0,
+        10.5,
+        "passthrough",
     )
     assert "upload" not in body
     stored = await store.get_asset(body["id"])

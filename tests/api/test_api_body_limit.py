@@ -23,9 +23,7 @@ LIMIT = 4096
 @pytest.fixture
 async def server(store: SqliteStore, control: Any) -> AsyncIterator[TestServer]:
     root = web.Application(middlewares=[request_id_middleware])
-    root.add_subapp(
-        "/v1", build_api(store=store, control=control, urls=URLS, max_body_bytes=LIMIT)
-    )
+    root.add_subapp("/v1", build_api(store=store, control=control, urls=URLS, max_body_bytes=LIMIT))
     async with TestServer(root) as test_server:
         yield test_server
 
@@ -75,9 +73,7 @@ def test_the_setting_defaults_to_10_mb_and_is_checked():
 async def slow_server(store: SqliteStore, control: Any) -> AsyncIterator[TestServer]:
     root = web.Application(middlewares=[request_id_middleware])
     hits = LimitHits()
-    api = build_api(
-        store=store, control=control, urls=URLS, body_timeout_s=0.5, limit_hits=hits
-    )
+    api = build_api(store=store, control=control, urls=URLS, body_timeout_s=0.5, limit_hits=hits)
     root.add_subapp("/v1", api)
     async with TestServer(root) as test_server:
         test_server.hits = hits  # type: ignore[attr-defined]

@@ -21,9 +21,7 @@ def _described() -> set[tuple[str, str]]:
     document = spec()
     base = document["servers"][0]["url"]
     return {
-        (method.upper(), base + path)
-        for path, item in document["paths"].items()
-        for method in item
+        (method.upper(), base + path) for path, item in document["paths"].items() for method in item
     }
 
 

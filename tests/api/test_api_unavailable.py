@@ -40,9 +40,7 @@ async def test_every_store_call_raises_store_unavailable(unreachable: RedisStore
 
 async def test_the_api_answers_503_with_retry_after(unreachable: RedisStore) -> None:
     root = web.Application(middlewares=[request_id_middleware])
-    root.add_subapp(
-        "/v1", build_api(store=unreachable, control=RecordingControl(), urls=URLS)
-    )
+    root.add_subapp("/v1", build_api(store=unreachable, control=RecordingControl(), urls=URLS))
     async with TestClient(TestServer(root)) as client:
         for method, path in (("GET", "/v1/livestreams"), ("POST", "/v1/livestreams")):
             response = await client.request(

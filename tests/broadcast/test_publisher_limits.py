@@ -42,9 +42,7 @@ async def manager(store: SqliteStore, hits: LimitHits) -> AsyncIterator[StreamMa
     await instance.shutdown()
 
 
-async def publish(
-    manager: StreamManager, livestream: Livestream
-) -> tuple[Publisher, Connection]:
+async def publish(manager: StreamManager, livestream: Livestream) -> tuple[Publisher, Connection]:
     connection = Connection()
     publisher = await manager.begin_publish(
         livestream.stream_key, protocol="rtmp", remote_addr="10.0.0.1:1", stop=connection.stop
@@ -60,9 +58,7 @@ def push(publisher: Publisher, size: int, pts: int = 0) -> None:
 # -- max_publishers ---------------------------------------------------------------------
 
 
-async def test_one_stream_over_max_publishers_is_refused_and_the_others_go_on(
-    manager, store, hits
-):
+async def test_one_stream_over_max_publishers_is_refused_and_the_others_go_on(manager, store, hits):
     streams = [await store.create_livestream(name=f"s{i}", reconnect_window_s=5) for i in range(3)]
     first, _ = await publish(manager, streams[0])
     second, _ = await publish(manager, streams[1])
@@ -118,9 +114,7 @@ def test_meter_calls_a_flood_at_once():
     assert meter.add(1, 0.5) == 1000  # one byte more: over, without waiting 5 s
 
 
-async def test_a_publisher_over_its_bitrate_is_disconnected_with_the_reason(
-    manager, store, hits
-):
+async def test_a_publisher_over_its_bitrate_is_disconnected_with_the_reason(manager, store, hits):
     livestream = await store.create_livestream(name="loud", reconnect_window_s=0)
     calm_stream = await store.create_livestream(name="calm", reconnect_window_s=0)
     loud, connection = await publish(manager, livestream)

@@ -85,9 +85,7 @@ async def make_manager(
     made: list[StreamManager] = []
 
     def make(**rules) -> StreamManager:
-        manager = StreamManager(
-            store, None, SessionRules(**rules), leases=leases, events=events
-        )
+        manager = StreamManager(store, None, SessionRules(**rules), leases=leases, events=events)
         made.append(manager)
         return manager
 
@@ -135,7 +133,9 @@ async def test_takeover_always_closes_the_old_connection_and_keeps_the_session(
     assert manager.broadcasts[livestream.id].publisher is second
     assert manager.broadcasts[livestream.id].session.id == session_id
     assert [e for e, _ in events.seen] == [
-        "livestream.connected", "livestream.disconnected", "livestream.connected",
+        "livestream.connected",
+        "livestream.disconnected",
+        "livestream.connected",
     ]
 
 
@@ -211,9 +211,7 @@ async def test_a_stale_holder_elsewhere_is_taken_over(make_manager, store, lease
     assert livestream.id in manager.broadcasts
 
 
-async def test_a_dead_nodes_session_is_closed_after_the_takeover(
-    store, leases, events
-) -> None:
+async def test_a_dead_nodes_session_is_closed_after_the_takeover(store, leases, events) -> None:
     livestream = await store.create_livestream(name="show")
     dead_nodes = Session(livestream_id=livestream.id, protocol="srt")
     await store.create_session(dead_nodes)
@@ -223,7 +221,11 @@ async def test_a_dead_nodes_session_is_closed_after_the_takeover(
         finished.append(session.id)
 
     manager = StreamManager(
-        store, None, SessionRules(displaced_grace_s=0.0), leases=leases, events=events,
+        store,
+        None,
+        SessionRules(displaced_grace_s=0.0),
+        leases=leases,
+        events=events,
         on_orphan=on_orphan,
     )
     try:

@@ -140,9 +140,9 @@ async def test_two_nodes_racing_for_streams_never_both_win(node_a, node_b) -> No
 
 
 async def test_each_orphan_is_claimed_by_one_node(node_a, node_b) -> None:
-    claims = await asyncio.gather(*(
-        leases.claim_orphan(f"ses_{i}") for i in range(20) for leases in (node_a, node_b)
-    ))
+    claims = await asyncio.gather(
+        *(leases.claim_orphan(f"ses_{i}") for i in range(20) for leases in (node_a, node_b))
+    )
     assert sum(claims) == 20
 
 

@@ -25,9 +25,7 @@ from pathlib import Path
 from media_fixtures import gop_args
 
 API_KEY = "lk_test_admin_key_0123456789"
-_PORT_LINE = re.compile(
-    r"^\s+(HTTPS|HTTP|RTMP ingest|RTMPS ingest|SRT ingest)\b.*\(port (\d+)\)"
-)
+_PORT_LINE = re.compile(r"^\s+(HTTPS|HTTP|RTMP ingest|RTMPS ingest|SRT ingest)\b.*\(port (\d+)\)")
 
 
 @dataclass
@@ -281,9 +279,21 @@ class RedisProcess:
 
     def start(self) -> None:
         self.process = self.processes.popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-             "--dir", str(self.directory), "--save", "",
-             "--appendonly", "yes" if self.appendonly else "no", "--appendfsync", "always"],
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.directory),
+                "--save",
+                "",
+                "--appendonly",
+                "yes" if self.appendonly else "no",
+                "--appendfsync",
+                "always",
+            ],
             stdout=subprocess.DEVNULL,
         )
         wait_for(self._answers, 10, interval=0.05, message="redis-server to answer")

@@ -244,8 +244,10 @@ def crash_soak(
             name, code = "end", server.stop(signal.SIGTERM, timeout=300)
             assert code == 0, "".join(server.output[-30:])
         else:
-            sig = signals[len(lives) % len(signals)] if signals else rng.choice(
-                [signal.SIGKILL, signal.SIGTERM]
+            sig = (
+                signals[len(lives) % len(signals)]
+                if signals
+                else rng.choice([signal.SIGKILL, signal.SIGTERM])
             )
             name = SIGNAL_NAMES[sig]
             code = server.stop(sig, timeout=300)
@@ -285,9 +287,7 @@ def _check_crash_soak(server: LiveProcess, stream: dict, lives: list[Life], data
         return body["data"] if done and len(body["data"]) == len(lives) else None
 
     by_id = {a["id"]: a for a in wait_for(assets, 300, interval=1, message="every asset ready")}
-    status, body = server.api(
-        "GET", f"/v1/livestreams/{stream['id']}/history?page_size=100"
-    )
+    status, body = server.api("GET", f"/v1/livestreams/{stream['id']}/history?page_size=100")
     assert status == 200, body
     sessions = sorted(body["data"], key=lambda s: s["started_at"])
     assert len(sessions) == len(lives), sessions

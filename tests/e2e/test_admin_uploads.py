@@ -30,10 +30,31 @@ def live(processes):  # noqa: F811
 
 def _make_video(path: Path) -> Path:
     subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30",
-         "-f", "lavfi", "-i", "sine", "-c:v", "libx264", "-preset", "ultrafast",
-         "-c:a", "aac", "-t", "4", str(path)],
-        check=True, timeout=60,
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x360:rate=30",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-c:a",
+            "aac",
+            "-t",
+            "4",
+            str(path),
+        ],
+        check=True,
+        timeout=60,
     )
     return path
 
@@ -52,7 +73,9 @@ def _upload(tab: Page, name: str, file: Path) -> str:
 
 
 def test_a_video_uploaded_in_the_dashboard_is_stored_whole_and_becomes_playable(
-    live, page, tmp_path  # noqa: F811 (fixtures)
+    live,
+    page,  # noqa: F811 (a fixture)
+    tmp_path,
 ):
     video = _make_video(tmp_path / "clip.mp4")
     sign_in(page)

@@ -43,8 +43,13 @@ def cluster(processes, tmp_path, s3_bucket):
 
     def node(name: str, **env: str) -> LiveProcess:
         server = LiveProcess(
-            processes, tmp_path / name, "--redis", redis.url,
-            "--storage", s3_bucket.url, env={**FAST, **s3_bucket.env, **env},
+            processes,
+            tmp_path / name,
+            "--redis",
+            redis.url,
+            "--storage",
+            s3_bucket.url,
+            env={**FAST, **s3_bucket.env, **env},
         )
         nodes.append(server)
         return server
@@ -106,8 +111,10 @@ def test_a_stream_on_one_node_is_watched_banned_and_counted_on_the_other(
     status, raw, _ = b.get("/healthz")
     health = json.loads(raw)
     assert status == 200 and health["redis"] == "ok" and health["storage"] == "ok"
-    assert health["node"]["url"] == b.http and health["node"]["id"] != json.loads(
-        a.get("/healthz")[1])["node"]["id"]
+    assert (
+        health["node"]["url"] == b.http
+        and health["node"]["id"] != json.loads(a.get("/healthz")[1])["node"]["id"]
+    )
     media_url = b.wait_playable(stream["playback_id"])  # proxied to a
     assert media_url.startswith(b.http)
     kinds = {s["codec_type"] for s in ffprobe_streams(media_url)}
@@ -165,9 +172,7 @@ def test_a_stream_on_one_node_is_watched_banned_and_counted_on_the_other(
     assert abs(frames_a - asset["duration_s"] * 30) <= 2, (frames_a, asset["duration_s"])
 
 
-def test_a_killed_nodes_stream_publishes_elsewhere_and_its_session_is_closed(
-    cluster, processes
-):
+def test_a_killed_nodes_stream_publishes_elsewhere_and_its_session_is_closed(cluster, processes):
     a, b = cluster("a"), cluster("b")
     stream = a.create_livestream(reconnect_window_s=0, record=True)
     path = f"/v1/livestreams/{stream['id']}"

@@ -46,9 +46,9 @@ def _frames(url_or_path: str, count: int, skip: int = 0) -> list[bytes]:
             grey = frame.reformat(width=64, height=36, format="gray")
             plane = grey.planes[0]
             rows = bytes(plane)
-            out.append(b"".join(
-                rows[y * plane.line_size : y * plane.line_size + 64] for y in range(36)
-            ))
+            out.append(
+                b"".join(rows[y * plane.line_size : y * plane.line_size + 64] for y in range(36))
+            )
             if len(out) == count:
                 break
     return out

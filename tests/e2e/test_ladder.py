@@ -32,8 +32,13 @@ def test_720p_source_gets_480p_and_360p_renditions_that_line_up(live, processes)
 
     for height, variant in by_height.items():
         url = f"{live.http}{base}/{variant.uri}"
-        wait_for(lambda url=url: len([s for s in m3u8.loads(live.get(url)[1].decode()).segments
-                                      if s.uri]) >= 3, 15, message="three closed segments")
+        wait_for(
+            lambda url=url: (
+                len([s for s in m3u8.loads(live.get(url)[1].decode()).segments if s.uri]) >= 3
+            ),
+            15,
+            message="three closed segments",
+        )
         streams = ffprobe_streams(url)
         video = next((s for s in streams if s["codec_type"] == "video"), None)
         assert video is not None, (height, streams, live.get(url)[1].decode())

@@ -136,7 +136,11 @@ def test_no_request_leaves_its_folder(processes, tmp_path):
              "/web/", "/web/vendor/"]  # fmt: skip
     checked += check([t for base in bases for t in _targets(base, data_dir, other_asset)])
     # Look-alike digits name no file either (an ASCII number is what a name holds).
-    look_alikes = [f"{vod}seg_\uff10\uff10\uff10\uff10\uff11.m4s", f"{vod}init_\u0661.mp4",
-                   f"{playback}{rendition}/part-\uff11.m4s", "/web/js/player\uff0ejs"]
+    look_alikes = [
+        f"{vod}seg_\uff10\uff10\uff10\uff10\uff11.m4s",
+        f"{vod}init_\u0661.mp4",
+        f"{playback}{rendition}/part-\uff11.m4s",
+        "/web/js/player\uff0ejs",
+    ]
     checked += check(look_alikes + [urllib.parse.quote(path) for path in look_alikes])
     assert checked > 2000

@@ -29,8 +29,11 @@ def test_reconnect_inside_the_window_continues_one_session(live, processes):
     assert "#EXT-X-ENDLIST" not in live.get(media_url)[1].decode()
 
     second = ffmpeg_publish(processes, live.rtmp_url(stream["stream_key"]), seconds=6)
-    wait_for(lambda: live.api("GET", path)[1]["current_session"]["reconnecting"] is False, 10,
-             message="publishing again")
+    wait_for(
+        lambda: live.api("GET", path)[1]["current_session"]["reconnecting"] is False,
+        10,
+        message="publishing again",
+    )
     history = live.api("GET", f"{path}/history")[1]
     assert history["total"] == 1  # one session across the drop
 
@@ -41,8 +44,11 @@ def test_reconnect_inside_the_window_continues_one_session(live, processes):
     wait_for(discontinuity, 10, message="a discontinuity where the publisher came back")
     assert second.wait(30) == 0
     # the window runs out after the second publisher leaves: the session ends then
-    ended = wait_for(lambda: "#EXT-X-ENDLIST" in live.get(media_url)[1].decode(), 10,
-                     message="ENDLIST after the window")
+    ended = wait_for(
+        lambda: "#EXT-X-ENDLIST" in live.get(media_url)[1].decode(),
+        10,
+        message="ENDLIST after the window",
+    )
     assert ended
     (session,) = live.api("GET", f"{path}/history")[1]["data"]
     assert session["end_reason"] == "publisher_disconnected"
@@ -58,8 +64,9 @@ def test_a_return_after_the_window_is_a_new_session(live, processes):
     first.wait(5)
     wait_for(lambda: live.api("GET", path)[1]["status"] == "idle", 6, message="idle")
     ffmpeg_publish(processes, live.rtmp_url(stream["stream_key"]), seconds=5)
-    wait_for(lambda: live.api("GET", f"{path}/history")[1]["total"] == 2, 10,
-             message="a second session")
+    wait_for(
+        lambda: live.api("GET", f"{path}/history")[1]["total"] == 2, 10, message="a second session"
+    )
 
 
 def test_kick_ends_the_session_even_with_a_window(live, processes):

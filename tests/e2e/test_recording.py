@@ -272,8 +272,12 @@ def test_a_full_disk_fails_the_asset_and_the_stream_plays_on(processes, tmp_path
     live = LiveProcess(InTinyTmpfs(), tmp_path / "data",
                        env={"LIVE_RECORDINGS_DIR": str(recordings)})  # fmt: skip
     stream = live.create_livestream(reconnect_window_s=0)
-    publisher = ffmpeg_publish(processes, live.rtmp_url(stream["stream_key"]), seconds=20,
-                               extra_output=("-b:v", "3M", "-maxrate", "3M", "-bufsize", "1M"))
+    publisher = ffmpeg_publish(
+        processes,
+        live.rtmp_url(stream["stream_key"]),
+        seconds=20,
+        extra_output=("-b:v", "3M", "-maxrate", "3M", "-bufsize", "1M"),
+    )
     media_url = live.wait_playable(stream["playback_id"])
 
     def failed():
@@ -284,6 +288,7 @@ def test_a_full_disk_fails_the_asset_and_the_stream_plays_on(processes, tmp_path
     assert asset["error"]["code"] == "processing_failed", asset["error"]
     assert "disk is full" in asset["error"]["message"], asset["error"]
     assert not (recordings / "assets").exists()  # the tmpfs is the server's alone
+
     # the live stream goes on: new media in the playlist, playable with ffprobe
     def next_msn() -> int:
         playlist = m3u8.loads(live.get(media_url)[1].decode())

@@ -31,9 +31,7 @@ def get_without_following(url: str) -> tuple[int, dict[str, str]]:
         return error.code, dict(error.headers)
 
 
-def test_a_broadcast_recorded_to_s3_plays_by_proxy_and_by_redirect(
-    processes, tmp_path, s3_bucket
-):
+def test_a_broadcast_recorded_to_s3_plays_by_proxy_and_by_redirect(processes, tmp_path, s3_bucket):
     data_dir = tmp_path / "data"
     live = LiveProcess(processes, data_dir, "--storage", s3_bucket.url, env=s3_bucket.env)
     stream = live.create_livestream(reconnect_window_s=0)

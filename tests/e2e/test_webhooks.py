@@ -94,8 +94,9 @@ def test_nothing_is_lost_while_the_receiver_is_down_and_the_server_restarts(
     down_at = time.monotonic()
     _stream, expected = _cycle(live, processes)
     wait_for(
-        lambda: live.api("GET", "/v1/webhooks/deliveries?page_size=100")[1]["total"]
-        == len(expected),
+        lambda: (
+            live.api("GET", "/v1/webhooks/deliveries?page_size=100")[1]["total"] == len(expected)
+        ),
         10,
         message="the events in the outbox",
     )

@@ -30,8 +30,12 @@ def test_chromium_publishes_over_whip(processes, tmp_path, codec):
     pages = PageServer()
     try:
         query = urllib.parse.urlencode(
-            {"endpoint": f"{live.http}/whip", "key": stream["stream_key"], "codec": codec,
-             "seconds": "15"}
+            {
+                "endpoint": f"{live.http}/whip",
+                "key": stream["stream_key"],
+                "codec": codec,
+                "seconds": "15",
+            }
         )
         _open_publisher(processes, pages.url(f"whip_publisher.html?{query}"), tmp_path / "p")
         connected = pages.wait_report(30)
@@ -60,8 +64,11 @@ def test_chromium_publishes_over_whip(processes, tmp_path, codec):
         assert done["sentCodec"].upper() == f"VIDEO/{codec}"
         assert done["framesSent"] > 60
         history = wait_for(
-            lambda: (h := live.api("GET", f"/v1/livestreams/{stream['id']}/history")[1]["data"])
-            and h[0]["ended_at"] and h,
+            lambda: (
+                (h := live.api("GET", f"/v1/livestreams/{stream['id']}/history")[1]["data"])
+                and h[0]["ended_at"]
+                and h
+            ),
             5,
             message="the DELETE to end the session",
         )

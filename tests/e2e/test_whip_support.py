@@ -28,12 +28,28 @@ def make_certificate(directory: Path) -> tuple[str, str]:
     key, cert = directory / "whip-key.pem", directory / "whip-cert.pem"
     subprocess.run(
         ["openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", str(key)],
-        check=True, capture_output=True, timeout=30,
+        check=True,
+        capture_output=True,
+        timeout=30,
     )
     subprocess.run(
-        ["openssl", "req", "-new", "-x509", "-key", str(key), "-out", str(cert),
-         "-days", "2", "-subj", "/CN=whip-test"],
-        check=True, capture_output=True, timeout=30,
+        [
+            "openssl",
+            "req",
+            "-new",
+            "-x509",
+            "-key",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=whip-test",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=30,
     )
     return str(cert), str(key)
 
@@ -42,8 +58,18 @@ def ffmpeg_whip(
     processes: Processes, live: LiveProcess, key: str, cert: tuple[str, str], *args: str
 ) -> subprocess.Popen:
     return processes.popen(
-        [sys.executable, PUBLISHER, f"{live.http}/whip", "--key", key,
-         "--cert", cert[0], "--cert-key", cert[1], *args],
+        [
+            sys.executable,
+            PUBLISHER,
+            f"{live.http}/whip",
+            "--key",
+            key,
+            "--cert",
+            cert[0],
+            "--cert-key",
+            cert[1],
+            *args,
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,

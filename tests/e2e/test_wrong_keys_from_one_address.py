@@ -149,9 +149,7 @@ def _whip_post(live: LiveProcess, key: str, source: str) -> tuple[int, dict, dic
         connection.close()
 
 
-def test_whip_guesses_get_429_with_retry_after_and_another_address_publishes(
-    processes, tmp_path
-):
+def test_whip_guesses_get_429_with_retry_after_and_another_address_publishes(processes, tmp_path):
     live = LiveProcess(processes, tmp_path / "data", env={**WHIP_ENV, **GUARD_ENV})
     stream = live.create_livestream(reconnect_window_s=0)
     answers = [_whip_post(live, f"sk_guess{attempt}", "127.0.0.2") for attempt in range(ATTEMPTS)]

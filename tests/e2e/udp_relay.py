@@ -154,4 +154,3 @@ class UdpRelay:
     def _to_caller(self, data: bytes) -> None:
         assert self._caller is not None
         self._outer.sendto(data, self._caller)
-

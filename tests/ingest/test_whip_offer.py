@@ -26,8 +26,10 @@ def refusal(sdp, transcode="auto") -> OfferRefused:
 
 
 def test_browser_offer_prefers_h264_then_vp8():
-    sdp = HEADER + section("audio", "sendonly", "opus/48000/2") + section(
-        "video", "sendonly", "VP8/90000", "rtx/90000", "H264/90000"
+    sdp = (
+        HEADER
+        + section("audio", "sendonly", "opus/48000/2")
+        + section("video", "sendonly", "VP8/90000", "rtx/90000", "H264/90000")
     )
     choice = choose(parse_offer(sdp), "auto")
     assert choice.kinds == ("audio", "video")
@@ -43,8 +45,14 @@ def test_session_level_direction_applies_to_sections_without_one():
 
 @pytest.mark.parametrize(
     "body",
-    ["", "hello", "v=0\r\n", "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\n", HEADER + "m=video\r\n",
-     HEADER + "garbage line\r\n" + section("video", "sendonly", "VP8/90000")],
+    [
+        "",
+        "hello",
+        "v=0\r\n",
+        "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\n",
+        HEADER + "m=video\r\n",
+        HEADER + "garbage line\r\n" + section("video", "sendonly", "VP8/90000"),
+    ],
 )
 def test_not_sdp_is_400(body):
     error = refusal(body)
@@ -80,13 +88,15 @@ def test_passthrough_refuses_vp8_and_opus_with_a_hint():
     video = refusal(HEADER + section("video", "sendonly", "VP8/90000"), "passthrough")
     assert video.code == "unsupported_codec" and '"auto"' in video.message
     audio = refusal(
-        HEADER + section("audio", "sendonly", "opus/48000/2")
+        HEADER
+        + section("audio", "sendonly", "opus/48000/2")
         + section("video", "sendonly", "H264/90000"),
         "passthrough",
     )
     assert audio.param == "audio"
-    only_h264 = choose(parse_offer(HEADER + section("video", "sendonly", "H264/90000")),
-                       "passthrough")
+    only_h264 = choose(
+        parse_offer(HEADER + section("video", "sendonly", "H264/90000")), "passthrough"
+    )
     assert only_h264.mime_types == {"video": ["video/H264"]}
 
 
@@ -102,7 +112,9 @@ def test_ladder_takes_what_auto_takes():
 _H264 = "a=rtpmap:96 H264/90000\r\n"
 _UNREADABLE_BY_AIORTC = [
     # a=fmtp for payload type 99, which no a=rtpmap of the section declares
-    HEADER + "m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=sendonly\r\n" + _H264
+    HEADER
+    + "m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=sendonly\r\n"
+    + _H264
     + "a=fmtp:99 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f\r\n",
     # a payload type beyond 255 on the m= line
     HEADER + "m=video 9 UDP/TLS/RTP/SAVPF 96 300\r\na=sendonly\r\n" + _H264,

@@ -18,13 +18,17 @@ def test_port_range():
 
 
 def test_settings_from_environment():
-    settings = load_settings(environ={
-        "LIVE_WHIP_UDP_PORTS": "41000-41010",
-        "LIVE_WHIP_CANDIDATE_HOST": "203.0.113.7",
-        "LIVE_WHIP_ICE_SERVERS": "stun:stun.example.net:3478, turn:turn.example.net?transport=udp",
-        "LIVE_WHIP_TURN_USERNAME": "u",
-        "LIVE_WHIP_TURN_CREDENTIAL": "p",
-    })
+    settings = load_settings(
+        environ={
+            "LIVE_WHIP_UDP_PORTS": "41000-41010",
+            "LIVE_WHIP_CANDIDATE_HOST": "203.0.113.7",
+            "LIVE_WHIP_ICE_SERVERS": (
+                "stun:stun.example.net:3478, turn:turn.example.net?transport=udp"
+            ),
+            "LIVE_WHIP_TURN_USERNAME": "u",
+            "LIVE_WHIP_TURN_CREDENTIAL": "p",
+        }
+    )
     whip = whip_settings(settings)
     assert (whip.ice.port_min, whip.ice.port_max) == (41000, 41010)
     assert whip.ice.sockets() == [("0.0.0.0", "203.0.113.7")]

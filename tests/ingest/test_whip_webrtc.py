@@ -97,13 +97,12 @@ async def _answer(offer: str, ice: IceSettings, frames: list, reports: list):
     return pc, taps, mimes
 
 
-
-
 async def test_frames_are_taken_before_the_decoder_with_raw_rtp_timestamps():
     webrtc.install_codecs()
     port = _free_udp_port()
-    ice = IceSettings(bind_host="127.0.0.1", candidate_host="127.0.0.1", port_min=port,
-                      port_max=port)
+    ice = IceSettings(
+        bind_host="127.0.0.1", candidate_host="127.0.0.1", port_min=port, port_max=port
+    )
     publisher = _Publisher()
     frames, reports = [], []
     pc, taps, mimes = await _answer(await publisher.offer(), ice, frames, reports)

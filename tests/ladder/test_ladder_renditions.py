@@ -45,8 +45,9 @@ async def run_ladder(clip, rungs_text):
             on_warning=warnings.append,
         )
 
-    packager = HlsPackager(hub.subscribe("hls"), registry, "pb_ladder", PackagingSettings(),
-                           ladder=make)
+    packager = HlsPackager(
+        hub.subscribe("hls"), registry, "pb_ladder", PackagingSettings(), ladder=make
+    )
     task = asyncio.create_task(packager.run())
     hub.set_tracks(clip.tracks)
     for packet in clip.packets:
@@ -61,9 +62,24 @@ def probe(data: bytes, tmp_path, name: str) -> tuple[int, int, int]:
     path = tmp_path / name
     path.write_bytes(data)
     out = subprocess.run(
-        ["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v",
-         "-show_entries", "stream=width,height,nb_read_frames", "-of", "csv=p=0", str(path)],
-        capture_output=True, text=True, check=True, timeout=60).stdout.strip()
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-count_frames",
+            "-select_streams",
+            "v",
+            "-show_entries",
+            "stream=width,height,nb_read_frames",
+            "-of",
+            "csv=p=0",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.strip()
     width, height, frames = out.split(",")
     return int(width), int(height), int(frames)
 

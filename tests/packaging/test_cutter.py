@@ -142,8 +142,9 @@ def test_audio_only_parts_are_all_independent():
 
 def test_a_late_frame_starts_a_new_part_instead_of_overflowing_one():
     sink = Sink()
-    timing = plan_timing(part_target=0.2, segment_target=1.0, frame_duration=FRAME,
-                         keyframe_interval=1.0)
+    timing = plan_timing(
+        part_target=0.2, segment_target=1.0, frame_duration=FRAME, keyframe_interval=1.0
+    )
     cutter = PartCutter(sink, timing, has_video=True)
     cutter.new_init(b"i", discontinuity=False)
     durations = [FRAME] * 5 + [0.05] + [FRAME] * 24  # the sixth frame came late

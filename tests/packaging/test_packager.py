@@ -96,9 +96,7 @@ async def test_every_frame_is_packaged_and_segments_start_on_keyframes(clip, tmp
     assert 29 < rendition.frame_rate < 31
 
 
-async def test_segments_that_left_the_playlist_are_spooled_and_freed_on_close(
-    media_dir, tmp_path
-):
+async def test_segments_that_left_the_playlist_are_spooled_and_freed_on_close(media_dir, tmp_path):
     clip = make_clip(media_dir, seconds=12.0)
     spool = HlsSpool.open(tmp_path)
     settings = PackagingSettings(window_segments=3)

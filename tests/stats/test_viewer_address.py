@@ -19,9 +19,7 @@ def test_a_direct_viewer_is_its_peer() -> None:
 
 
 def test_a_proxied_viewer_is_the_address_the_node_saw() -> None:
-    request = _request(
-        {"X-Live-Forwarded": "1", "X-Forwarded-For": "198.51.100.1, 203.0.113.9"}
-    )
+    request = _request({"X-Live-Forwarded": "1", "X-Forwarded-For": "198.51.100.1, 203.0.113.9"})
     assert viewer_address(request) == "203.0.113.9"
 
 

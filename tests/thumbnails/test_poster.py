@@ -34,8 +34,9 @@ def test_hevc_keyframes_too(media_dir):
 async def test_many_requests_cost_one_decode_and_a_new_keyframe_refreshes(clip):
     first, second = keyframes(clip)[:2]
     current = {"keyframe": first}
-    service = PosterService(lambda pb: (clip.video, current["keyframe"]) if pb == "pb" else None,
-                            refresh_s=0.0)
+    service = PosterService(
+        lambda pb: (clip.video, current["keyframe"]) if pb == "pb" else None, refresh_s=0.0
+    )
     answers = await asyncio.gather(*(service.poster("pb") for _ in range(50)))
     assert service.decodes == 1 and len(set(answers)) == 1
     assert await service.poster("pb") == answers[0]  # same keyframe: no new decode

@@ -40,8 +40,11 @@ def test_avc_decoder_config_bytes():
     record = avc_decoder_config([SPS], [PPS])
     assert record == (
         bytes([1, 0x64, 0x00, 0x1E, 0xFF, 0xE1])
-        + len(SPS).to_bytes(2, "big") + SPS
-        + bytes([1]) + len(PPS).to_bytes(2, "big") + PPS
+        + len(SPS).to_bytes(2, "big")
+        + SPS
+        + bytes([1])
+        + len(PPS).to_bytes(2, "big")
+        + PPS
     )
     assert avc_codec_string(record) == "avc1.64001e"
     assert avc_dimensions(record) == (640, 360)
@@ -52,8 +55,15 @@ def test_avc_decoder_config_bytes():
 
 
 def test_access_unit_moves_parameter_sets_out_of_the_sample():
-    unit = AccessUnit(b"\x00\x00\x00\x01\x09\xf0" + b"\x00\x00\x00\x01" + SPS
-                      + b"\x00\x00\x00\x01" + PPS + b"\x00\x00\x00\x01" + IDR)
+    unit = AccessUnit(
+        b"\x00\x00\x00\x01\x09\xf0"
+        + b"\x00\x00\x00\x01"
+        + SPS
+        + b"\x00\x00\x00\x01"
+        + PPS
+        + b"\x00\x00\x00\x01"
+        + IDR
+    )
     assert unit.keyframe
     assert unit.sps == [SPS] and unit.pps == [PPS]
     assert unit.sample == to_avcc([IDR])  # no AUD, SPS, PPS

@@ -57,8 +57,18 @@ async def test_a_dead_nodes_job_is_taken_over_and_finished_from_s3(
     assert recorder.events == [("asset.viewable", "viewable"), ("asset.ready", "ready")]
     assert await store.list_vod_jobs() == []
     names = {key.rsplit("/", 1)[-1] for key in s3_bucket.object_keys()}
-    for name in (layout.PLAYLIST, "360p.m3u8", "360p_init.mp4", "360p_00000.m4s", "audio.m3u8",
-                 layout.MP4, layout.POSTER, layout.SPRITE, layout.SPRITE_VTT, layout.SOURCE):
+    for name in (
+        layout.PLAYLIST,
+        "360p.m3u8",
+        "360p_init.mp4",
+        "360p_00000.m4s",
+        "audio.m3u8",
+        layout.MP4,
+        layout.POSTER,
+        layout.SPRITE,
+        layout.SPRITE_VTT,
+        layout.SOURCE,
+    ):
         assert name in names, name  # fmt: skip
     index = (await storage.get(layout.asset_prefix(asset.id) + layout.PLAYLIST)).decode()
     assert "360p.m3u8" in index and 'URI="audio.m3u8"' in index

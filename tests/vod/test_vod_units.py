@@ -69,7 +69,7 @@ def test_passthrough_needs_hls_codecs_and_no_cut() -> None:
 
 def test_bandwidth_is_measured_from_the_segments() -> None:
     playlist = (
-        "#EXTM3U\n#EXT-X-MAP:URI=\"a_init.mp4\"\n#EXTINF:2.0,\na_00000.m4s\n"
+        '#EXTM3U\n#EXT-X-MAP:URI="a_init.mp4"\n#EXTINF:2.0,\na_00000.m4s\n'
         "#EXTINF:2.0,\na_00001.m4s\n#EXTINF:0.1,\na_00002.m4s\n#EXT-X-ENDLIST\n"
     )
     sizes = {"a_00000.m4s": 250_000, "a_00001.m4s": 500_000, "a_00002.m4s": 1_000}
@@ -162,8 +162,15 @@ async def test_vod_serves_a_viewable_uploads_renditions_and_nothing_else(vod_cli
         assert await answer.read() == objects[name]
     segment = await client.get(f"/vod/{asset.id}/360p_00000.m4s")
     assert segment.headers["Content-Type"] == "video/iso.segment"
-    for name in ("source", "poster_source", "360p.json", "..%2Fsource", "x360p.m3u8",
-                 "360p_0.m4s", "720p.m3u8.tmp"):
+    for name in (
+        "source",
+        "poster_source",
+        "360p.json",
+        "..%2Fsource",
+        "x360p.m3u8",
+        "360p_0.m4s",
+        "720p.m3u8.tmp",
+    ):
         assert (await client.get(f"/vod/{asset.id}/{name}")).status == 404, name  # fmt: skip
     await store.update_asset(asset.id, status="processing")
     assert (await client.get(f"/vod/{asset.id}/360p.m3u8")).status == 404

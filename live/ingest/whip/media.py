@@ -133,8 +133,8 @@ class WhipMedia:
         if self.video_codec is None or self._closed:
             return False
         now = time.monotonic()
-        waiting = self._last_keyframe_at is None if self.passthrough else (
-            self._video_needs_keyframe
+        waiting = (
+            self._last_keyframe_at is None if self.passthrough else (self._video_needs_keyframe)
         )
         overdue = (
             self.passthrough
@@ -252,4 +252,3 @@ def _is_keyframe(codec: str, frame: bytes) -> bool:
     if codec == "vp8":
         return bool(frame) and not frame[0] & 0x01
     return True
-

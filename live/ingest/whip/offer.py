@@ -52,7 +52,7 @@ class Choice:
     mime_types: dict[str, list[str]]
 
     def codec_name(self, kind: str, mime_type: str) -> str:
-        for mime, name in (_VIDEO_CODECS["auto"] if kind == "video" else _AUDIO_CODECS["auto"]):
+        for mime, name in _VIDEO_CODECS["auto"] if kind == "video" else _AUDIO_CODECS["auto"]:
             if mime.lower() == mime_type.lower():
                 return name
         raise KeyError(mime_type)
@@ -73,7 +73,8 @@ def parse_offer(text: str) -> list[MediaSection]:
         if current is not None:
             sections.append(
                 MediaSection(
-                    current["kind"], current["direction"] or session_direction,
+                    current["kind"],
+                    current["direction"] or session_direction,
                     tuple(current["codecs"]),
                 )
             )
@@ -131,8 +132,8 @@ def choose(sections: list[MediaSection], transcode: str) -> Choice:
         if not usable:
             offered = ", ".join(sorted(set(section.codecs))) or "none"
             if mode == "passthrough":
-                hint = " With transcode \"passthrough\" only H.264 video (and no WebRTC "
-                hint += "audio codec) can be packaged as sent: set transcode to \"auto\"."
+                hint = ' With transcode "passthrough" only H.264 video (and no WebRTC '
+                hint += 'audio codec) can be packaged as sent: set transcode to "auto".'
             else:
                 names = ", ".join(name for _, name in table[mode])
                 hint = f" Supported: {names}."

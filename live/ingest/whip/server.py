@@ -43,7 +43,9 @@ _REFUSALS = {
     "busy": (409, "livestream_live", "Another publisher is live on this stream key."),
     "limit": (503, "unavailable", "This server is at its limit of live streams; try later."),
     "rate_limited": (
-        429, "rate_limited", "Too many failed attempts from this address; retry later."
+        429,
+        "rate_limited",
+        "Too many failed attempts from this address; retry later.",
     ),
 }
 
@@ -164,7 +166,9 @@ class WhipServer:
         content_type = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if content_type != "application/sdp":
             return self._error(
-                415, "unsupported_media_type", "A WHIP offer is sent as application/sdp.",
+                415,
+                "unsupported_media_type",
+                "A WHIP offer is sent as application/sdp.",
                 "Content-Type",
             )
         try:
@@ -227,7 +231,10 @@ class WhipServer:
         self._add_links(response)
         log.info(
             "WHIP session %s for %s from %s: %s",
-            session_id, livestream.id, remote, session.codecs,
+            session_id,
+            livestream.id,
+            remote,
+            session.codecs,
         )
         return response
 

@@ -93,7 +93,9 @@ class WhipSession:
             mime = keep_first_codec(transceiver)
             if mime is None:
                 raise OfferRefused(
-                    422, "unsupported_codec", f"No usable {transceiver.kind} codec in the offer.",
+                    422,
+                    "unsupported_codec",
+                    f"No usable {transceiver.kind} codec in the offer.",
                     transceiver.kind,
                 )
             kind = transceiver.kind

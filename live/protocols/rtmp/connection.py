@@ -126,9 +126,7 @@ class RtmpServerConnection:
         self._out_chunk_size = out_chunk_size
         self._handshake = ServerHandshake(random_bytes)
         self._handshake_buffer = bytearray()
-        self._reader = ChunkReader(
-            max_message_size=max_message_size, max_chunk_size=max_chunk_size
-        )
+        self._reader = ChunkReader(max_message_size=max_message_size, max_chunk_size=max_chunk_size)
         self._writer = ChunkWriter()
         self._out = bytearray()
         self._events: list[RtmpEvent] = []

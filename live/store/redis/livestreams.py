@@ -234,9 +234,7 @@ class RedisLivestreams(RedisConnection, LivestreamStore):
             plaintext = name[start:]
             if _HASH_HEX.fullmatch(plaintext):
                 continue
-            done += await self._run(
-                _HASH_OLD_LOOKUP, [], [plaintext, hash_stream_key(plaintext)]
-            )
+            done += await self._run(_HASH_OLD_LOOKUP, [], [plaintext, hash_stream_key(plaintext)])
         return done
 
     async def get_livestream_by_playback_id(self, playback_id: str) -> Livestream | None:

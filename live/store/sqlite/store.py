@@ -54,9 +54,7 @@ class SqliteStore(
             await conn.execute("PRAGMA busy_timeout = 5000")
             await conn.execute("PRAGMA journal_mode = WAL")
             await conn.execute("PRAGMA synchronous = NORMAL")
-            await conn.create_function(
-                "stream_key_digest", 1, hash_stream_key, deterministic=True
-            )
+            await conn.create_function("stream_key_digest", 1, hash_stream_key, deterministic=True)
             await migrate(conn)
         except BaseException:
             await conn.close()

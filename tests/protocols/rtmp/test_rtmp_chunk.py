@@ -383,7 +383,7 @@ def test_bytes_wanted_is_what_the_unfinished_message_lacks_with_its_chunk_header
     # 300 bytes in chunks of 128: 128 + 1 + 128 + 1 + 44
     data = h("06 000000 00012c 09 01000000") + payload[:128] + h("c6") + payload[128:256]
     data += h("c6") + payload[256:]
-    assert read_all(data[:12 + 128], reader) == []
+    assert read_all(data[: 12 + 128], reader) == []
     assert reader.bytes_wanted() == 172 + 2  # 172 payload bytes in 2 more chunks
     assert read_all(data[140:150], reader) == []  # held, not yet a whole chunk
     assert reader.bytes_wanted() == 174 - 10

@@ -133,9 +133,10 @@ async def test_a_frame_that_lost_a_ts_packet_is_dropped_with_what_refers_to_it(t
     # the frames before the damaged one pass; what follows waits for the next keyframe
     assert len(video) + demuxer.skipped_frames + 1 == 60 and demuxer.skipped_frames >= 20
     resumed = next(i for i, p in enumerate(video) if i and p.keyframe)
-    assert resumed >= 3 and video[resumed].dts - video[resumed - 1].dts == (
-        demuxer.skipped_frames + 2
-    ) * 3000
+    assert (
+        resumed >= 3
+        and video[resumed].dts - video[resumed - 1].dts == (demuxer.skipped_frames + 2) * 3000
+    )
     assert len(audio) == 95  # audio frames stand alone: none are held back
 
 
