@@ -56,9 +56,7 @@ _INTERNAL_ERROR = (
 class LeanService(Protocol):
     """What the front asks of the `/live` handlers (`HlsHandlers`)."""
 
-    def start(
-        self, request: LeanRequest, raw_target: str
-    ) -> Coroutine[Any, Any, Answer] | None: ...
+    def start(self, request: LeanRequest) -> Coroutine[Any, Any, Answer] | None: ...
 
     def finished(self, request: LeanRequest, answer: Answer, sent: int) -> None: ...
 
@@ -261,7 +259,7 @@ class FrontConnection(asyncio.Protocol):
                     self._hand_over()
                 return
             request = self._parse(bytes(unread[: end + 4]))
-            coroutine = None if request is None else self._service.start(request, request.raw_path)
+            coroutine = None if request is None else self._service.start(request)
             if coroutine is None:
                 self._hand_over()
                 return

@@ -71,7 +71,6 @@ PlayerHook = Callable[[HlsRequest, str], "str | None"]
 HOLD_TARGET_DURATIONS = 3.0  # §6.2.5.2: a request held longer than 3 x TD gets 503
 DISCONNECT_POLL_S = 1.0
 MAX_QUERY_RENDERINGS = 64  # distinct own queries cached per playlist version
-_READS = frozenset({"GET", "HEAD"})
 
 
 class _Hold(enum.Enum):
@@ -212,10 +211,11 @@ class HlsHandlers:
 
     # ------------------------------------------------------------------ entry points
 
-    def start(self, request: HlsRequest, raw_target: str) -> Coroutine[Any, Any, Answer] | None:
+    def start(self, request: HlsRequest) -> Coroutine[Any, Any, Answer] | None:
         """The answer to a GET or HEAD for a stream live on this node, still to be run;
         None for anything else (the API, a stream another node runs, a lingering
         ended one), which the application is to answer."""
+        raw_target = request.raw_path
         if not raw_target.startswith("/live/"):
             return None
         target = parse_live_target(raw_target)

@@ -11,8 +11,9 @@ one future, one callback on the shared gate and a place in a time slot:
 - deadlines are kept in slots of `tick_s`, and one timer per `Holds` (running only
   while something is held) answers the expired slots: a hold ends at most `tick_s`
   after its deadline;
-- clients that went away are noticed by a scan every `disconnect_poll_s` (aiohttp's
-  handler cancellation, when a runner has it, ends such a hold at once instead).
+- clients that went away are noticed by a scan every `disconnect_poll_s` (the front
+  of the port, or aiohttp's handler cancellation when a runner has it, ends such a
+  hold at once instead).
 """
 
 from __future__ import annotations

@@ -17,6 +17,11 @@ class HlsRequest(Protocol):
     def method(self) -> str: ...
 
     @property
+    def raw_path(self) -> str:
+        """The request target as sent: path and query, still percent-encoded."""
+        ...
+
+    @property
     def headers(self) -> Mapping[str, str]:
         """Case-insensitive."""
         ...

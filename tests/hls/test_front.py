@@ -338,14 +338,14 @@ class _FailingService:
     def __init__(self, ok: Answer) -> None:
         self.ok = ok
 
-    def start(self, request: LeanRequest, raw_target: str) -> Any:
+    def start(self, request: LeanRequest) -> Any:
         async def fail() -> Answer:
             raise RuntimeError("a bug in a handler")
 
         async def ok() -> Answer:
             return self.ok
 
-        return {"/live/fail": fail, "/live/ok": ok}.get(raw_target, lambda: None)()
+        return {"/live/fail": fail, "/live/ok": ok}.get(request.raw_path, lambda: None)()
 
     def finished(self, request: LeanRequest, answer: Answer, sent: int) -> None:
         pass
