@@ -284,6 +284,29 @@ def test_bytewise_feed_matches_whole_feed() -> None:
     assert read_bytewise(data) == whole
 
 
+def test_a_payload_is_a_bytes_object_whatever_the_splits() -> None:
+    payload = bytes(range(256)) * 3
+    data = ChunkWriter(128).write(6, 9, 1, 0, payload) + ChunkWriter(128).write(4, 8, 1, 0, b"a")
+    for split in (1, 13, 128, 129, 141, 500, len(data) - 1):
+        reader = ChunkReader()
+        messages = read_all(data[:split], reader) + read_all(data[split:], reader)
+        assert [type(m.payload) for m in messages] == [bytes, bytes]
+        assert [m.payload for m in messages] == [payload, b"a"]
+        assert reader.buffered == 0
+
+
+def test_a_mutable_buffer_fed_in_may_be_reused_by_the_caller() -> None:
+    payload = bytes(range(200))
+    data = h("06 000000 0000c8 09 01000000") + payload[:128] + h("c6") + payload[128:]
+    reader = ChunkReader()
+    scratch = bytearray(data[:100])  # a message and a chunk left unfinished in it
+    reader.feed(scratch)
+    assert reader.next_message() is None
+    scratch[:] = bytes(100)  # the caller reads the next input into the same buffer
+    reader.feed(memoryview(data[100:]))
+    assert reader.next_message() == RtmpMessage(6, 9, 1, 0, payload)
+
+
 # -- safety limits ------------------------------------------------------------------------
 
 
