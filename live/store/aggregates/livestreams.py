@@ -6,13 +6,14 @@ import abc
 from datetime import datetime
 from typing import Any
 
+from live.store.ids import new_id, new_playback_id, new_stream_key
 from live.store.models import Livestream, Status
+from live.store.times import utcnow
 
 
 class LivestreamStore(abc.ABC):
     """A livestream is found by id, by stream key (ingest) and by playback id (viewers)."""
 
-    @abc.abstractmethod
     async def create_livestream(
         self,
         *,
@@ -25,6 +26,27 @@ class LivestreamStore(abc.ABC):
         srt_passphrase: str | None = None,
     ) -> Livestream:
         """Create a livestream with a fresh id, stream key and playback id."""
+        now = utcnow()
+        livestream = Livestream(
+            id=new_id("ls"),
+            name=name,
+            stream_key=new_stream_key(),
+            playback_id=new_playback_id(),
+            record=record,
+            latency_mode=latency_mode,  # type: ignore[arg-type]
+            transcode=transcode,  # type: ignore[arg-type]
+            reconnect_window_s=reconnect_window_s,
+            max_duration_s=max_duration_s,
+            srt_passphrase=srt_passphrase,
+            created_at=now,
+            updated_at=now,
+        )
+        await self._insert_livestream(livestream)
+        return livestream
+
+    @abc.abstractmethod
+    async def _insert_livestream(self, livestream: Livestream) -> None:
+        """Store a new livestream, findable by its stream key and playback id."""
 
     @abc.abstractmethod
     async def get_livestream(self, livestream_id: str) -> Livestream | None: ...

@@ -32,7 +32,6 @@ class SessionStore(abc.ABC):
         """Change `models.SESSION_MUTABLE` fields (codecs, counters, asset id).
         Raises `StaleFence` as `create_session` does."""
 
-    @abc.abstractmethod
     async def end_session(
         self,
         session_id: str,
@@ -43,6 +42,9 @@ class SessionStore(abc.ABC):
         **final_fields: Any,
     ) -> Session | None:
         """Close the session, with its final counters in the same write."""
+        return await self.update_session(
+            session_id, fence=fence, ended_at=ended_at, end_reason=end_reason, **final_fields
+        )
 
     @abc.abstractmethod
     async def get_session(self, session_id: str) -> Session | None: ...

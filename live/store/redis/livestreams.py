@@ -17,7 +17,7 @@ from typing import Any
 
 from live.store.aggregates.livestreams import LivestreamStore
 from live.store.checks import check_fields, check_page, check_status
-from live.store.ids import hash_stream_key, new_id, new_playback_id, new_stream_key, same_secret
+from live.store.ids import hash_stream_key, new_stream_key, same_secret
 from live.store.models import LIVESTREAM_SETTINGS, Livestream, Status
 from live.store.redis.codec import from_hash, pairs_to_dict
 from live.store.redis.connection import RedisConnection, changes_args, records_of
@@ -172,43 +172,17 @@ return out
 
 
 class RedisLivestreams(RedisConnection, LivestreamStore):
-    async def create_livestream(
-        self,
-        *,
-        name: str,
-        record: bool = True,
-        latency_mode: str = "low",
-        transcode: str = "auto",
-        reconnect_window_s: int = 10,
-        max_duration_s: int = 43200,
-        srt_passphrase: str | None = None,
-    ) -> Livestream:
-        now = utcnow()
-        ls = Livestream(
-            id=new_id("ls"),
-            name=name,
-            stream_key=new_stream_key(),
-            playback_id=new_playback_id(),
-            record=record,
-            latency_mode=latency_mode,  # type: ignore[arg-type]
-            transcode=transcode,  # type: ignore[arg-type]
-            reconnect_window_s=reconnect_window_s,
-            max_duration_s=max_duration_s,
-            srt_passphrase=srt_passphrase,
-            created_at=now,
-            updated_at=now,
-        )
+    async def _insert_livestream(self, ls: Livestream) -> None:
         keys = self._keys
         key_hash = hash_stream_key(ls.stream_key)
         await self._insert(
             ls,
             keys.livestream(ls.id),
-            stamp=now,
+            stamp=ls.created_at,
             indexes=[keys.livestreams],
             lookups=[keys.stream_key_hash(key_hash), keys.playback_id(ls.playback_id)],
             own_fields={"_key_hash": key_hash},
         )
-        return ls
 
     async def get_livestream(self, livestream_id: str) -> Livestream | None:
         return await self._get(Livestream, self._keys.livestream(livestream_id))

@@ -85,19 +85,6 @@ class RedisSessions(RedisConnection, SessionStore):
             return await self.get_session(session_id)
         return await self._write_session(session_id, fence, None, changes)
 
-    async def end_session(
-        self,
-        session_id: str,
-        ended_at: datetime,
-        end_reason: str,
-        *,
-        fence: int | None = None,
-        **final_fields: Any,
-    ) -> Session | None:
-        return await self.update_session(
-            session_id, fence=fence, ended_at=ended_at, end_reason=end_reason, **final_fields
-        )
-
     async def _write_session(
         self,
         session_id: str,

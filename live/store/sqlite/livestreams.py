@@ -8,7 +8,7 @@ from typing import Any
 
 from live.store.aggregates.livestreams import LivestreamStore
 from live.store.checks import check_fields, check_page, check_status
-from live.store.ids import hash_stream_key, new_id, new_playback_id, new_stream_key, same_secret
+from live.store.ids import hash_stream_key, new_stream_key, same_secret
 from live.store.models import LIVESTREAM_SETTINGS, Livestream, Status
 from live.store.sqlite.connection import SqliteConnection, assignments, encode, time_or_none
 from live.store.times import from_storage, to_storage, utcnow
@@ -23,32 +23,7 @@ _STATUS_WHERE: dict[str, str] = {
 
 
 class SqliteLivestreams(SqliteConnection, LivestreamStore):
-    async def create_livestream(
-        self,
-        *,
-        name: str,
-        record: bool = True,
-        latency_mode: str = "low",
-        transcode: str = "auto",
-        reconnect_window_s: int = 10,
-        max_duration_s: int = 43200,
-        srt_passphrase: str | None = None,
-    ) -> Livestream:
-        now = utcnow()
-        ls = Livestream(
-            id=new_id("ls"),
-            name=name,
-            stream_key=new_stream_key(),
-            playback_id=new_playback_id(),
-            record=record,
-            latency_mode=latency_mode,  # type: ignore[arg-type]
-            transcode=transcode,  # type: ignore[arg-type]
-            reconnect_window_s=reconnect_window_s,
-            max_duration_s=max_duration_s,
-            srt_passphrase=srt_passphrase,
-            created_at=now,
-            updated_at=now,
-        )
+    async def _insert_livestream(self, ls: Livestream) -> None:
         await self._write(
             "INSERT INTO livestreams (id, name, stream_key, stream_key_hash, playback_id,"
             " record, latency_mode, transcode, reconnect_window_s, max_duration_s,"
@@ -57,10 +32,10 @@ class SqliteLivestreams(SqliteConnection, LivestreamStore):
             (
                 ls.id, ls.name, ls.stream_key, hash_stream_key(ls.stream_key), ls.playback_id,
                 int(ls.record), ls.latency_mode, ls.transcode, ls.reconnect_window_s,
-                ls.max_duration_s, ls.srt_passphrase, to_storage(now), to_storage(now),
+                ls.max_duration_s, ls.srt_passphrase, to_storage(ls.created_at),
+                to_storage(ls.updated_at),
             ),
         )  # fmt: skip
-        return ls
 
     async def get_livestream(self, livestream_id: str) -> Livestream | None:
         row = await self._one("SELECT * FROM livestreams WHERE id = ?", (livestream_id,))

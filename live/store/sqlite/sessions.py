@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import datetime
 from typing import Any
 
 from live.store.aggregates.sessions import SessionStore
@@ -70,19 +69,6 @@ class SqliteSessions(SqliteConnection, SessionStore):
             if current is not None:
                 await self._stale(current.livestream_id, fence)
         return _session(row) if row else None
-
-    async def end_session(
-        self,
-        session_id: str,
-        ended_at: datetime,
-        end_reason: str,
-        *,
-        fence: int | None = None,
-        **final_fields: Any,
-    ) -> Session | None:
-        return await self.update_session(
-            session_id, fence=fence, ended_at=ended_at, end_reason=end_reason, **final_fields
-        )
 
     async def _raise_fence(self, livestream_id: str, fence: int | None) -> None:
         """Record `fence` as the stream's highest, or raise StaleFence if it is lower."""
