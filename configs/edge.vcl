@@ -78,7 +78,8 @@ sub vcl_recv {
         return (pass);
     }
     # What the edge tells a node about a playback request (see vcl_backend_fetch);
-    # never a client's word.
+    # never a client's word. (A node believes it, and the X-Forwarded-For entry
+    # Varnish adds, only from the addresses in its `trusted_proxies`.)
     unset req.http.X-Live-Edge;
     if (req.url !~ "^/(live|vod)/") {
         # The API, metrics, health, admin pages: never cached, never coalesced.

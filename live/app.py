@@ -36,6 +36,7 @@ from live.hls.handlers import HlsHandlers
 from live.hls.paths import LiveTarget
 from live.hls.request import HlsRequest
 from live.hls.spool import HlsSpool
+from live.hops import TrustedHops, parse_networks
 from live.ingest.rtmp import RtmpIngestServer
 from live.ingest.srt import SrtIngestServer
 from live.ingest.whip import WhipServer, whip_settings
@@ -45,7 +46,7 @@ from live.packaging.packager import PackagingSettings
 from live.recording.service import RecordingService
 from live.recording.vod_routes import setup_vod_routes
 from live.stats.metrics import Metrics, setup_metrics_route
-from live.stats.viewers import ViewerTracker, viewer_address
+from live.stats.viewers import ViewerTracker
 from live.storage import Storage, open_storage
 from live.store.base import Store
 from live.store.factory import open_store
@@ -86,10 +87,11 @@ class LiveServer:
         self.hls = HlsRegistry()
         self.limit_hits = LimitHits()  # refusals by limit, for /metrics
         self.metrics = Metrics(self.limit_hits)
+        self.hops = TrustedHops(parse_networks(settings.trusted_proxies))
         self.viewers = ViewerTracker(
             self.hls, default_target_duration=settings.segment_target_s,
             max_viewers_per_stream=settings.max_viewers_per_stream,
-            max_viewers=settings.max_viewers, limit_hits=self.limit_hits,
+            max_viewers=settings.max_viewers, limit_hits=self.limit_hits, hops=self.hops,
         )  # fmt: skip
         self.dispatcher: WebhookDispatcher | None = None
         self.outbox: WebhookOutbox | None = None
@@ -368,6 +370,7 @@ class LiveServer:
             self.playback = ClusterPlayback(
                 self.hls,
                 OwnerLookup(self.store, self.cluster.leases, self.cluster.nodes),
+                hops=self.hops,
                 mode=self.settings.cluster_playback,
             )
             middlewares.append(self.playback.middleware)
@@ -378,7 +381,7 @@ class LiveServer:
         PosterService(self.manager.latest_keyframe).setup_route(app)  # before /live/ fallback
         hls_limits = HlsLimits(
             max_blocking_per_address=self.settings.hls_max_blocking_per_address,
-            client_address=viewer_address,
+            client_address=self.hops.client_address,
             hits=self.limit_hits,
         )
         if self.settings.viewer_stats:

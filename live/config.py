@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from live.attempts import GuardSettings
+from live.hops import parse_networks
 from live.ladder.plan import parse_rungs
 from live.storage.factory import parse_s3_url
 
@@ -131,6 +132,10 @@ class Settings:
     api_rate_limit_burst: int = 100
     # Origins allowed to call /v1 from a browser, comma-separated ("*": any); empty: no CORS.
     cors_origins: str = ""
+    # Peers whose hop headers (the edge's X-Live-Edge, a proxying node's
+    # X-Live-Forwarded, and the X-Forwarded-For entries they add) are believed:
+    # addresses or networks, comma-separated. By default an edge on this machine.
+    trusted_proxies: str = "127.0.0.0/8,::1"
     # JSON request bodies of /v1 over this are refused (413) before they are read.
     api_max_body_bytes: int = 10 * 1024 * 1024
     # Webhooks: an attempt without a 2xx within webhook_timeout_s fails; retries wait
@@ -236,6 +241,10 @@ class Settings:
             except ValueError as error:
                 message = f"storage must be a directory or s3://BUCKET/PREFIX: {error}"
                 raise ConfigError(message) from error
+        try:
+            parse_networks(self.trusted_proxies)
+        except ValueError as error:
+            raise ConfigError(f"trusted_proxies: {error}") from error
         if self.vod_delivery not in ("proxy", "redirect"):
             raise ConfigError("vod_delivery must be proxy or redirect")
         if not 60 <= self.vod_url_expiry_s <= 604800:  # SigV4 URLs last 7 days at most

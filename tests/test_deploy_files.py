@@ -20,6 +20,7 @@ from aiohttp.test_utils import make_mocked_request
 
 from live.cli import _parser
 from live.config import Settings, load_settings, split_address
+from live.hops import TrustedHops, parse_networks
 from live.stats.viewers import ViewerTracker
 
 REPO = Path(__file__).resolve().parent.parent
@@ -116,6 +117,12 @@ def test_nodes_run_live_in_cluster_mode_with_settings_live_accepts(services):
         # key), and nodes that proxy for each other
         assert settings.viewer_stats is True
         assert settings.cluster_playback == "proxy"
+        # ... whose hop headers they believe: compose networks come from docker's
+        # private pools, and a node's HTTP is published nowhere
+        hops = TrustedHops(parse_networks(settings.trusted_proxies))
+        assert all(hops.trusts(a) for a in ("172.18.0.5", "192.168.32.4", "10.0.1.2"))
+        assert not hops.trusts("203.0.113.9")
+        assert not any(p.split(":")[-1] == "8080" for p in service.get("ports", []))
         node_url = urlsplit(settings.node_url)
         assert node_url.hostname == name, "a node's URL names its own service"
         assert node_url.port == split_address(settings.http)[1]

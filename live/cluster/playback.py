@@ -1,7 +1,11 @@
 """Viewers on any node: a `/live` request for a stream another node runs is proxied
 to that node (`cluster_playback = "proxy"`, the default: blocking playlist reloads
 wait there, parts stream through as they arrive) or redirected to it
-(`"redirect"`: cheaper for this node, but the viewer must reach every node)."""
+(`"redirect"`: cheaper for this node, but the viewer must reach every node).
+
+A proxied request carries `X-Live-Forwarded` and the viewer's address at the end
+of `X-Forwarded-For`, and the edge's mark when the edge sent it; what a client that
+is not a trusted hop (live/hops.py) says in those headers is not passed on."""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from aiohttp import web
 from live.cluster.leases import RedisLeases
 from live.cluster.nodes import NodeRegistry
 from live.hls import HlsRegistry
+from live.hops import EDGE_HEADER, FORWARDED_HEADER, TrustedHops
 from live.store.base import Store
 
 log = logging.getLogger(__name__)
@@ -36,7 +41,6 @@ _SKIP_HEADERS = frozenset(
         "Trailer",
     )
 )
-# X-Live-Edge: the edge's mark on the requests it passes for viewer counting.
 _FORWARD_HEADERS = (
     "Accept",
     "Accept-Encoding",
@@ -44,7 +48,6 @@ _FORWARD_HEADERS = (
     "User-Agent",
     "If-None-Match",
     "If-Modified-Since",
-    "X-Live-Edge",
 )
 _OWNER_CACHE_S = 1.0
 
@@ -87,11 +90,14 @@ class ClusterPlayback:
         hls: HlsRegistry,
         owners: OwnerLookup,
         *,
+        hops: TrustedHops,
         mode: str = "proxy",
         timeout_s: float = 30.0,
     ) -> None:
+        """`hops`: the peers whose hop headers are believed and passed on."""
         self.hls = hls
         self.owners = owners
+        self.hops = hops
         self.mode = mode
         self.timeout_s = timeout_s
         self._client: aiohttp.ClientSession | None = None
@@ -112,7 +118,7 @@ class ClusterPlayback:
         except Exception as error:  # the cluster's state is unreachable: answer locally
             log.warning("cannot look up the owner of %s: %s", playback_id, error)
             owner = None
-        if owner is None or request.headers.get("X-Live-Forwarded"):
+        if owner is None or self.hops.forwarded(request):
             return await handler(request)
         if self.mode == "redirect":
             raise web.HTTPFound(owner + request.raw_path)
@@ -129,9 +135,13 @@ class ClusterPlayback:
                 connector=aiohttp.TCPConnector(keepalive_timeout=_IDLE_CONNECTION_S),
             )
         headers = {h: request.headers[h] for h in _FORWARD_HEADERS if h in request.headers}
-        headers["X-Live-Forwarded"] = "1"
+        headers[FORWARDED_HEADER] = "1"
         peer = request.remote or ""
-        forwarded_for = request.headers.get("X-Forwarded-For")
+        forwarded_for = None
+        if self.hops.trusts(peer):  # the edge: its mark and the address it saw go on
+            forwarded_for = request.headers.get("X-Forwarded-For")
+            if EDGE_HEADER in request.headers:
+                headers[EDGE_HEADER] = request.headers[EDGE_HEADER]
         headers["X-Forwarded-For"] = f"{forwarded_for}, {peer}" if forwarded_for else peer
         response: web.StreamResponse | None = None
         try:

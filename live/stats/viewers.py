@@ -17,6 +17,8 @@ request for a segment's second part, or any plain reload), marked `X-Live-Edge: 
 such a request keeps the player alive and credits it with the segment it has just
 played (`_edge_credit`), so players, renditions and bytes stay right behind the edge.
 The fetches the edge shares among players (`X-Live-Edge: shared`) count for nobody.
+These marks, and the addresses the hops add, are believed only from the peers
+`live/hops.py` trusts.
 
 Everything is in memory and O(1) per request (a dict lookup and a few additions); a
 sweep once a second expires players. The store sees the totals once, when the
@@ -43,13 +45,13 @@ from typing import Any
 from live.hls import HlsRegistry
 from live.hls.paths import LiveTarget
 from live.hls.request import HlsRequest
+from live.hops import TrustedHops
 from live.limits import LimitHits
 from live.store.times import to_rfc3339, utcnow
 
-# Set by the edge (configs/edge.vcl) on each /live fetch: "count" on the one request
-# per player and segment it passes on with the player's id (the player got that
-# segment's media from the edge's cache), "shared" on the fetches it caches for all.
-EDGE_HEADER = "X-Live-Edge"
+# What the edge's mark (live/hops.py) says of a request it passes with a player's id:
+# the player got that segment's media from the edge's cache. Any other mark is a
+# fetch the edge shares among its players.
 EDGE_COUNT = "count"
 TIMEOUT_TARGET_DURATIONS = 3
 MAX_PLAYERS_PER_STREAM = 50_000  # beyond this, new players are counted by address only
@@ -154,8 +156,12 @@ class ViewerTracker:
         max_viewers_per_stream: int | None = None,
         max_viewers: int | None = None,
         limit_hits: LimitHits | None = None,
+        hops: TrustedHops | None = None,
     ) -> None:
+        """`hops`: whose edge marks and forwarded addresses to believe (by default
+        nobody's: every request is its peer's own)."""
         self.registry = registry
+        self.hops = hops or TrustedHops(())
         self.default_target_duration = default_target_duration
         self.clock = clock
         self.max_viewers_per_stream = max_viewers_per_stream
@@ -170,7 +176,7 @@ class ViewerTracker:
     def admit(self, request: HlsRequest, target: LiveTarget) -> str | None:
         """None when the request comes from a player already known, or there is room
         for a new one; else why not. A dict lookup for a known player."""
-        edge = request.headers.get(EDGE_HEADER)
+        edge = self.hops.edge_mark(request)
         if edge is not None and edge != EDGE_COUNT:
             return None  # a fetch the edge shares among its players: nobody's
         playback_id = target.playback_id
@@ -195,15 +201,16 @@ class ViewerTracker:
                 )  # fmt: skip
         return None
 
-    @staticmethod
-    def _known(stream: StreamViewers, request: HlsRequest, target: LiveTarget) -> bool:
+    def _known(self, stream: StreamViewers, request: HlsRequest, target: LiveTarget) -> bool:
         if target.player_id is not None:
             return target.player_id in stream.players
-        ip, user_agent = viewer_address(request), request.headers.get("User-Agent", "")
+        ip = self.hops.client_address(request)
+        user_agent = request.headers.get("User-Agent", "")
         return _fallback_id(ip, user_agent) in stream.players
 
     def _refuse(self, limit: str, request: HlsRequest, figure: str, reason: str) -> str:
-        self.limit_hits.hit(limit, f"viewer from {viewer_address(request)} refused: {figure}")
+        address = self.hops.client_address(request)
+        self.limit_hits.hit(limit, f"viewer from {address} refused: {figure}")
         return reason
 
     def start_player(self, request: HlsRequest, playback_id: str) -> str | None:
@@ -215,7 +222,7 @@ class ViewerTracker:
         now = self.clock()
         player_id = f"pl_{secrets.token_urlsafe(9)}"
         stream.players[player_id] = Player(
-            player_id, viewer_address(request), request.headers.get("User-Agent", ""),
+            player_id, self.hops.client_address(request), request.headers.get("User-Agent", ""),
             utcnow(), now, now,
         )  # fmt: skip
         stream.touched = now
@@ -227,7 +234,7 @@ class ViewerTracker:
         totals are summed from its players when read)."""
         if target.kind == "multivariant":
             return
-        edge = request.headers.get(EDGE_HEADER)
+        edge = self.hops.edge_mark(request)
         if edge is not None and edge != EDGE_COUNT:
             return  # a fetch the edge shares among its players: nobody's view
         playback_id = target.playback_id
@@ -257,7 +264,7 @@ class ViewerTracker:
         """The player a request without a known id belongs to: by its address and user
         agent if it has no id; a new one if none is known (None once the stream's table
         is full)."""
-        ip = viewer_address(request)
+        ip = self.hops.client_address(request)
         user_agent = request.headers.get("User-Agent", "")
         if player_id is None:  # no id: the address + user agent stand for one
             player_id = _fallback_id(ip, user_agent)
@@ -443,20 +450,6 @@ class ViewerTracker:
             if hls is not None and hls.renditions:
                 td = hls.renditions[0].window.target_duration
         return TIMEOUT_TARGET_DURATIONS * math.ceil(td)
-
-
-def viewer_address(request: HlsRequest) -> str:
-    """The viewer's address: the peer's, or the address the hop in front of this node
-    saw: another cluster node that proxied the request here (the last X-Forwarded-For
-    entry it added), the edge (the entry it added), or both (the edge's entry, then
-    the node's)."""
-    headers = request.headers
-    hops = ("X-Live-Forwarded" in headers) + (EDGE_HEADER in headers)
-    if hops:
-        entries = headers.get("X-Forwarded-For", "").split(",")
-        if len(entries) >= hops and entries[-hops].strip():
-            return entries[-hops].strip()
-    return request.remote or ""
 
 
 def _fallback_id(ip: str, user_agent: str) -> str:

@@ -31,6 +31,7 @@ import live.hls.handlers as handlers
 from live.hls import HlsLimits, HlsRegistry, HlsStream, HlsWindow, Rendition, setup_hls_routes
 from live.hls.paths import LiveTarget
 from live.hls.spool import HlsSpool
+from live.hops import TrustedHops, parse_networks
 from live.limits import LimitHits
 
 MEDIA = f"/live/{PB}/source"
@@ -729,6 +730,25 @@ async def test_first_number_window_over_http() -> None:
 
 
 # ---------------------------------------------------------------------- limits
+
+
+async def test_a_client_cannot_name_its_own_address_to_wait_more() -> None:
+    """The per-address cap counts a client that is not a trusted hop by its peer
+    address, whatever hop headers it sends."""
+    registry, window = live_setup()
+    hops = TrustedHops(parse_networks("192.0.2.1"))  # an edge elsewhere; not us
+    limits = HlsLimits(max_blocking_per_address=1, client_address=hops.client_address)
+    async with serve(registry, limits=limits) as client:
+        blocking = f"{PLAYLIST}?_HLS_msn=2&_HLS_part=2"
+        held = asyncio.create_task(client.get(blocking))
+        await wait_until(lambda: window.waiter_count == 1)
+        for n in range(3):
+            spoofed = {"X-Live-Edge": "count", "X-Forwarded-For": f"198.51.100.{n}"}
+            assert (await client.get(blocking, headers=spoofed)).status == 429
+            forwarded = {"X-Live-Forwarded": "1", "X-Forwarded-For": f"203.0.113.{n}"}
+            assert (await client.get(blocking, headers=forwarded)).status == 429
+        add_parts(window, 1)
+        assert (await held).status == 200
 
 
 async def test_blocking_requests_over_the_per_address_limit_get_429() -> None:

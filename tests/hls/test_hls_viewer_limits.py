@@ -10,6 +10,7 @@ import dataclasses
 from hls_testing import PB, add_parts, feed, make_stream, make_window, serve
 
 from live.hls import HlsRegistry
+from live.hops import TrustedHops, parse_networks
 from live.limits import LimitHits
 from live.stats.viewers import ViewerTracker
 
@@ -114,3 +115,19 @@ async def test_without_limits_nobody_is_turned_away():
     async with tracked(registry_with(PB), tracker) as client:
         players = [await start_player(client) for _ in range(20)]
         assert all(isinstance(p, str) for p in players)
+
+
+async def test_the_edge_headers_of_a_client_that_is_not_the_edge_get_it_nowhere(caplog):
+    """A fetch the edge shares is nobody's, so it passes the limits; the same mark
+    from a client that is not a trusted hop is that client's own fetch, refused like
+    any other, under the client's own address."""
+    for trusted, status in (("127.0.0.1", 200), ("192.0.2.1", 503)):
+        hops = TrustedHops(parse_networks(trusted))
+        tracker = ViewerTracker(clock=Clock(), max_viewers_per_stream=1, hops=hops)
+        async with tracked(registry_with(PB), tracker) as client:
+            assert isinstance(await start_player(client), str)
+            shared = {"X-Live-Edge": "shared", "X-Forwarded-For": "198.51.100.7"}
+            response = await client.get(f"/live/{PB}/source/index.m3u8", headers=shared)
+            assert response.status == status, (trusted, await response.text())
+    assert "viewer from 127.0.0.1 refused" in caplog.text
+    assert "198.51.100.7" not in caplog.text

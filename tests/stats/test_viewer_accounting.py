@@ -8,9 +8,11 @@ from aiohttp.test_utils import make_mocked_request
 
 from live.hls import HlsRegistry, HlsStream, HlsWindow, Rendition
 from live.hls.paths import parse_live_target
-from live.stats.viewers import EDGE_COUNT, EDGE_HEADER, ViewerTracker
+from live.hops import EDGE_HEADER, TrustedHops, parse_networks
+from live.stats.viewers import EDGE_COUNT, ViewerTracker
 
 PB = "pb_test"
+EDGE = "192.0.2.1"  # the edge's address, which the trackers below trust
 
 
 class Clock:
@@ -183,9 +185,8 @@ def test_bytes_follow_rendition_switches_departures_and_sessions() -> None:
     assert report["players"][0]["bytes_out"] == 50  # a player's own figure goes on
 
 
-def test_a_request_the_edge_passes_credits_the_segment_played_from_its_cache() -> None:
-    """Behind the edge a node sees one request per player and segment (marked by the
-    edge); the player is credited with the newest whole segment of its rendition."""
+def _two_renditions() -> HlsRegistry:
+    """Two renditions of two whole segments each, parts of 1000 and 300 bytes."""
     registry = HlsRegistry()
     windows = [HlsWindow(target_duration=1) for _ in range(2)]
     for size, window in zip((1000, 300), windows, strict=True):
@@ -197,19 +198,40 @@ def test_a_request_the_edge_passes_credits_the_segment_played_from_its_cache() -
         window.start_segment()
     renditions = [Rendition("source", windows[0], 3_000_000), Rendition("480p", windows[1], 900)]
     registry.register(HlsStream(PB, renditions))
+    return registry
+
+
+def test_a_request_the_edge_passes_credits_the_segment_played_from_its_cache() -> None:
+    """Behind the edge a node sees one request per player and segment (marked by the
+    edge); the player is credited with the newest whole segment of its rendition."""
+    registry = _two_renditions()
     segment = 5 * 300
-    tracker = ViewerTracker(registry, clock=Clock())
+    tracker = ViewerTracker(registry, clock=Clock(), hops=TrustedHops(parse_networks(EDGE)))
     player = _start_player(tracker)
     path = f"/live/{PB}/{player}/480p/index.m3u8?_HLS_msn=2&_HLS_part=1"
-    _on_request(tracker, path, 400, **{EDGE_HEADER: EDGE_COUNT})
+    _on_request(tracker, path, 400, ip=EDGE, **{EDGE_HEADER: EDGE_COUNT})
     _on_request(tracker, path, 400)  # straight to the node: its own parts count instead
     # what the edge fetches once for all its players is nobody's
-    _on_request(tracker, f"/live/{PB}/480p/part-3.m4s", 300, **{EDGE_HEADER: "shared"})
+    _on_request(tracker, f"/live/{PB}/480p/part-3.m4s", 300, ip=EDGE, **{EDGE_HEADER: "shared"})
     report = tracker.report(PB, live=True)
     assert report["current_viewers"] == 1
     assert report["players"][0]["bytes_out"] == 400 + segment + 400
     assert report["players"][0]["rendition"] == "480p"
     assert report["renditions"]["480p"]["bytes_out"] == 800 + segment
+
+
+def test_a_client_that_is_not_the_edge_gets_no_credit_for_its_marks() -> None:
+    registry = _two_renditions()
+    tracker = ViewerTracker(registry, clock=Clock(), hops=TrustedHops(parse_networks(EDGE)))
+    player = _start_player(tracker)
+    path = f"/live/{PB}/{player}/480p/index.m3u8?_HLS_msn=2&_HLS_part=1"
+    _on_request(tracker, path, 400, **{EDGE_HEADER: EDGE_COUNT})  # from 203.0.113.9
+    # "shared" from a client is a fetch of its own: it is counted, as a new viewer
+    part = f"/live/{PB}/480p/part-3.m4s"
+    _on_request(tracker, part, 300, ip="198.51.100.4", **{EDGE_HEADER: "shared"})
+    report = tracker.report(PB, live=True)
+    assert report["current_viewers"] == 2
+    assert sorted(p["bytes_out"] for p in report["players"]) == [300, 400]
 
 
 async def test_the_sweep_runs_only_while_some_stream_is_tracked() -> None:
