@@ -95,6 +95,7 @@ class LiveServer:
         )  # fmt: skip
         self.dispatcher: WebhookDispatcher | None = None
         self.outbox: WebhookOutbox | None = None
+        self.deletion: AssetDeletion | None = None
         self.recordings: RecordingService | None = None
         self.storage: Storage | None = None
         self.ban_expiry: BanExpiry | None = None
@@ -426,7 +427,8 @@ class LiveServer:
             throttled=self.manager.throttled,
         )
         assert self.vod_jobs is not None
-        api[ASSET_FILES] = AssetDeletion(self.recordings, self.vod_jobs)
+        self.deletion = AssetDeletion(self.recordings, self.vod_jobs)
+        api[ASSET_FILES] = self.deletion
         setup_vod_routes(
             app,
             self.store,
@@ -489,6 +491,8 @@ class LiveServer:
             await self.manager.shutdown()
         if self.whip is not None:  # peer connections and codec threads of WHIP sessions
             await self.whip.close()
+        if self.deletion is not None:  # asset deletions asked for finish first
+            await self.deletion.close()
         if self.vod_jobs is not None:  # jobs under way go back to the queue, to resume
             await self.vod_jobs.close()
         if self.upload_sweeper is not None:
