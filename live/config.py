@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from live.attempts import GuardSettings
-from live.hops import parse_networks
+from live.hops import DEFAULT_TRUSTED, parse_networks
 from live.ladder.plan import parse_rungs
 from live.storage.factory import parse_s3_url
 
@@ -134,8 +134,9 @@ class Settings:
     cors_origins: str = ""
     # Peers whose hop headers (the edge's X-Live-Edge, a proxying node's
     # X-Live-Forwarded, and the X-Forwarded-For entries they add) are believed:
-    # addresses or networks, comma-separated. By default an edge on this machine.
-    trusted_proxies: str = "127.0.0.0/8,::1"
+    # addresses or networks, comma-separated. By default loopback and the private
+    # networks, where an edge and the other nodes are (live/hops.py).
+    trusted_proxies: str = DEFAULT_TRUSTED
     # JSON request bodies of /v1 over this are refused (413) before they are read.
     api_max_body_bytes: int = 10 * 1024 * 1024
     # Webhooks: an attempt without a 2xx within webhook_timeout_s fails; retries wait

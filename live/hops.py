@@ -10,22 +10,29 @@ per-address cap on blocking requests, and to stop a proxied request from being
 proxied again.
 
 A client that reaches a node directly can send the same headers, so they are
-believed only from peers in `trusted_proxies` (networks, by default loopback: an
-edge on the same machine). From anyone else they are ignored, as if absent: the
-client is a viewer like any other, known by its own address, and "shared" no
-longer lets it past the audience limits. A deployment whose edge or nodes are on
-other machines lists their networks (docker-compose.yml: the compose network).
+believed only from peers in `trusted_proxies`: by default loopback and the private
+networks (RFC 1918, IPv6 unique local), where an edge and the other nodes are in
+any deployment of a few machines, while viewers on the internet are not. From
+anyone else they are ignored, as if absent (and logged once per address, which
+shows an edge left out of the setting): the client is a viewer like any other,
+known by its own address, and "shared" no longer lets it past the audience limits.
+A node whose HTTP port untrusted clients on a private network can reach narrows the
+setting to the edge's and the nodes' addresses.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from live.hls.request import HlsRequest
 
+log = logging.getLogger(__name__)
+
+DEFAULT_TRUSTED = "127.0.0.0/8,::1,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
 EDGE_HEADER = "X-Live-Edge"
 FORWARDED_HEADER = "X-Live-Forwarded"
 # Remote addresses remembered with their verdict; a node's peers are few, but any
@@ -53,6 +60,7 @@ class TrustedHops:
     def __init__(self, networks: Iterable[Network]) -> None:
         self.networks = tuple(networks)
         self._verdicts: dict[str, bool] = {}
+        self._ignored: set[str] = set()
 
     def trusts(self, remote: str | None) -> bool:
         """Whether the peer at `remote` (a socket's address) is a trusted hop."""
@@ -75,16 +83,32 @@ class TrustedHops:
             address = address.ipv4_mapped
         return any(address in network for network in self.networks)
 
+    def _believed(self, remote: str | None) -> bool:
+        """`trusts`, for a request that carries hop headers: the first ones from an
+        address not trusted are logged."""
+        if self.trusts(remote):
+            return True
+        if remote not in self._ignored:
+            if len(self._ignored) >= _CACHE_LIMIT:
+                self._ignored.clear()
+            self._ignored.add(remote or "")
+            log.warning(
+                "hop headers (X-Live-Edge, X-Live-Forwarded, X-Forwarded-For) from %s "
+                "ignored: not in trusted_proxies",
+                remote or "an unknown peer",
+            )
+        return False
+
     def edge_mark(self, request: HlsRequest) -> str | None:
         """The edge's `X-Live-Edge` on `request`, None when absent or not believed."""
         mark = request.headers.get(EDGE_HEADER)
-        if mark is None or not self.trusts(request.remote):
+        if mark is None or not self._believed(request.remote):
             return None
         return mark
 
     def forwarded(self, request: HlsRequest) -> bool:
         """Whether `request` was proxied here by another node."""
-        return FORWARDED_HEADER in request.headers and self.trusts(request.remote)
+        return FORWARDED_HEADER in request.headers and self._believed(request.remote)
 
     def client_address(self, request: HlsRequest) -> str:
         """The viewer's address: the peer's, or, behind trusted hops, the address the
@@ -94,7 +118,7 @@ class TrustedHops:
         remote = request.remote or ""
         headers = request.headers
         hops = (FORWARDED_HEADER in headers) + (EDGE_HEADER in headers)
-        if hops and self.trusts(remote):
+        if hops and self._believed(remote):
             entries = headers.get("X-Forwarded-For", "").split(",")
             if len(entries) >= hops and entries[-hops].strip():
                 return entries[-hops].strip()

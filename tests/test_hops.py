@@ -59,8 +59,26 @@ def test_networks_are_addresses_or_prefixes() -> None:
         parse_networks("127.0.0.1, 10.0.0.0/33")
 
 
+def test_by_default_loopback_and_the_private_networks_are_trusted() -> None:
+    hops = TrustedHops(parse_networks(Settings().trusted_proxies))
+    for peer in ("127.0.0.1", "::1", "10.4.0.2", "172.18.0.3", "192.168.1.20", "fd00::7"):
+        assert hops.trusts(peer), peer
+    for peer in ("203.0.113.9", "172.32.0.1", "2001:db8::1", "100.64.0.1"):
+        assert not hops.trusts(peer), peer
+
+
+def test_hop_headers_from_an_untrusted_peer_are_logged_once_per_address(caplog) -> None:
+    hops = TrustedHops(parse_networks("127.0.0.1"))
+    for _ in range(3):
+        for remote in ("203.0.113.9", "198.51.100.1"):
+            hops.client_address(_request(remote, X_Live_Edge="count", X_Forwarded_For="a"))
+            hops.edge_mark(_request(remote, X_Live_Edge="count"))
+    hops.client_address(_request("203.0.113.10"))  # no hop header: nothing to say
+    ignored = [r.getMessage() for r in caplog.records if "not in trusted_proxies" in r.message]
+    assert len(ignored) == 2 and "203.0.113.9" in ignored[0] and "198.51.100.1" in ignored[1]
+
+
 def test_the_setting_is_checked_at_start() -> None:
-    assert Settings().trusted_proxies == "127.0.0.0/8,::1"
     Settings(trusted_proxies="").validate()  # nobody: every request is its peer's
     with pytest.raises(ConfigError, match="trusted_proxies"):
         Settings(trusted_proxies="edge.example.com").validate()
