@@ -10,7 +10,8 @@ API.md that are not built yet go, so each sees what it needs:
 4. key rate limit        per ApiKey, so after auth; X-RateLimit-* and 429
 5. json_body_middleware  400 invalid_json, 413 payload_too_large (upload routes
                          stream their own bodies: live/api/route_marks.py)
-6. idempotency           needs the key and the raw body to fingerprint a POST
+6. to_the_end            a change, once begun, runs to its end if the client goes
+7. idempotency           needs the key and the raw body to fingerprint a POST
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from live.api.ratelimit import (
     key_rate_limit_middleware,
 )
 from live.api.state import CONTROL, STORE, URLS
+from live.api.to_the_end import to_the_end_middleware
 from live.api.webhooks import EVENTS, ApiEvents
 from live.attempts import AttemptGuard
 from live.control import LiveControl
@@ -89,6 +91,7 @@ def build_api(
         middlewares.append(key_rate_limit_middleware(rate_limiter))
     middlewares += [
         json_body_middleware(max_body_bytes, body_timeout_s, limit_hits),
+        to_the_end_middleware(),
         idempotency_middleware(store),
     ]
     api = web.Application(middlewares=middlewares)

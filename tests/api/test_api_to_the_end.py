@@ -1,0 +1,100 @@
+"""A change begun through the API is carried to its end when its client hangs up
+(the server cancels handlers then: `handler_cancellation=True`, as `live serve`)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from conftest import URLS, RecordingControl
+
+from live.api import build_api, request_id_middleware
+from live.api.to_the_end import to_the_end_middleware
+from live.store import SqliteStore
+
+
+class SlowControl(RecordingControl):
+    """Kicks a publisher only once `go_on` is set, as a node that takes a moment."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.called = asyncio.Event()
+        self.go_on = asyncio.Event()
+
+    async def disconnect(self, livestream_id: str, end_reason: str) -> bool:
+        self.called.set()
+        await self.go_on.wait()
+        return await super().disconnect(livestream_id, end_reason)
+
+
+async def _hang_up_during(url: str, method: str, headers: dict[str, str], control) -> None:
+    control.called.clear()
+    async with aiohttp.ClientSession() as session:
+        request = asyncio.create_task(session.request(method, url, headers=headers))
+        await asyncio.wait_for(control.called.wait(), 5)
+        request.cancel()  # the client goes away while the change is half done
+        await asyncio.gather(request, return_exceptions=True)
+
+
+async def test_a_ban_and_a_delete_finish_when_the_client_hangs_up(
+    store: SqliteStore, admin: dict[str, str]
+) -> None:
+    control = SlowControl()
+    root = web.Application(middlewares=[request_id_middleware])
+    root.add_subapp("/v1", build_api(store=store, control=control, urls=URLS))
+    banned = await store.create_livestream(name="abusive")
+    deleted = await store.create_livestream(name="old")
+    async with TestServer(root, handler_cancellation=True) as server:
+        base = str(server.make_url("/v1/livestreams"))
+        await _hang_up_during(f"{base}/{banned.id}/ban", "PATCH", admin, control)
+        await _hang_up_during(f"{base}/{deleted.id}", "DELETE", admin, control)
+        control.go_on.set()
+        for _ in range(100):
+            if len(control.disconnects) == 2 and await store.get_livestream(deleted.id) is None:
+                break
+            await asyncio.sleep(0.05)
+    assert control.disconnects == [(banned.id, "banned"), (deleted.id, "deleted")]
+    assert (await store.get_livestream(banned.id)).is_banned()
+    assert await store.get_livestream(deleted.id) is None
+
+
+async def test_a_change_that_fails_after_its_client_has_gone_is_logged(caplog) -> None:
+    started, go_on, finished = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def change(request: web.Request) -> web.Response:
+        started.set()
+        try:
+            await go_on.wait()
+            raise RuntimeError("the store went away")
+        finally:
+            finished.set()
+
+    async def read(request: web.Request) -> web.Response:
+        started.set()
+        await go_on.wait()
+        finished.set()
+        return web.Response()
+
+    app = web.Application(middlewares=[to_the_end_middleware()])
+    app.router.add_post("/change", change)
+    app.router.add_get("/read", read)
+    async with TestServer(app, handler_cancellation=True) as server:
+        for path, method in (("/change", "POST"), ("/read", "GET")):
+            for event in (started, go_on, finished):
+                event.clear()
+            async with aiohttp.ClientSession() as session:
+                request = asyncio.create_task(session.request(method, server.make_url(path)))
+                await asyncio.wait_for(started.wait(), 5)
+                request.cancel()
+                await asyncio.gather(request, return_exceptions=True)
+            await asyncio.sleep(0.1)  # the server notices the connection is gone
+            go_on.set()
+            if method == "POST":
+                await asyncio.wait_for(finished.wait(), 5)
+            else:  # a read is simply cancelled with its client
+                await asyncio.sleep(0.1)
+                assert not finished.is_set()
+    assert "POST /change failed after its client had gone" in caplog.text
+    assert "the store went away" in caplog.text
