@@ -17,6 +17,7 @@ from live.api.assets import ASSET_FILES, UploadSettings, asset_json
 from live.api.cors import parse_origins
 from live.api.ratelimit import Limiter, RateLimiter
 from live.api.ratelimit_redis import RedisRateLimiter
+from live.api.to_the_end import ChangesUnderWay
 from live.attempts import AttemptGuard
 from live.broadcast.bitrate import BitrateLimit
 from live.broadcast.manager import SessionRules, StreamManager
@@ -95,7 +96,7 @@ class LiveServer:
         )  # fmt: skip
         self.dispatcher: WebhookDispatcher | None = None
         self.outbox: WebhookOutbox | None = None
-        self.deletion: AssetDeletion | None = None
+        self.api_changes = ChangesUnderWay()
         self.recordings: RecordingService | None = None
         self.storage: Storage | None = None
         self.ban_expiry: BanExpiry | None = None
@@ -425,10 +426,10 @@ class LiveServer:
             # Its own count: wrong API keys do not stop an address from publishing.
             key_guard=AttemptGuard(guard_settings(self.settings)),
             throttled=self.manager.throttled,
+            changes=self.api_changes,
         )
         assert self.vod_jobs is not None
-        self.deletion = AssetDeletion(self.recordings, self.vod_jobs)
-        api[ASSET_FILES] = self.deletion
+        api[ASSET_FILES] = AssetDeletion(self.recordings, self.vod_jobs)
         setup_vod_routes(
             app,
             self.store,
@@ -491,8 +492,7 @@ class LiveServer:
             await self.manager.shutdown()
         if self.whip is not None:  # peer connections and codec threads of WHIP sessions
             await self.whip.close()
-        if self.deletion is not None:  # asset deletions asked for finish first
-            await self.deletion.close()
+        await self.api_changes.wait()  # what the API began (deletions...) ends first
         if self.vod_jobs is not None:  # jobs under way go back to the queue, to resume
             await self.vod_jobs.close()
         if self.upload_sweeper is not None:

@@ -43,7 +43,7 @@ from live.api.ratelimit import (
     key_rate_limit_middleware,
 )
 from live.api.state import CONTROL, STORE, URLS
-from live.api.to_the_end import to_the_end_middleware
+from live.api.to_the_end import ChangesUnderWay
 from live.api.webhooks import EVENTS, ApiEvents
 from live.attempts import AttemptGuard
 from live.control import LiveControl
@@ -72,12 +72,15 @@ def build_api(
     uploads: UploadReceiver | None = None,
     key_guard: AttemptGuard | None = None,
     throttled: Counter[tuple[str, str]] | None = None,
+    changes: ChangesUnderWay | None = None,
 ) -> web.Application:
     """The REST API, to be mounted with `root.add_subapp("/v1", api)`; the root app
     should carry `request_id_middleware`. Without `rate_limiter` there are no limits;
     without `cors_origins` no CORS; without `key_guard` wrong API keys are only
-    rate-limited (`throttled` counts what the guard slowed or refused)."""
+    rate-limited (`throttled` counts what the guard slowed or refused). `changes`
+    holds the changes under way, for the server's shutdown to wait for."""
     origins = frozenset(cors_origins)
+    changes = changes or ChangesUnderWay()
     middlewares: list[Middleware] = [error_middleware]
     if origins:
         middlewares.append(cors_middleware(origins))
@@ -91,7 +94,7 @@ def build_api(
         middlewares.append(key_rate_limit_middleware(rate_limiter))
     middlewares += [
         json_body_middleware(max_body_bytes, body_timeout_s, limit_hits),
-        to_the_end_middleware(),
+        changes.middleware,
         idempotency_middleware(store),
     ]
     api = web.Application(middlewares=middlewares)

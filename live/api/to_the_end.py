@@ -4,10 +4,13 @@ The HTTP server cancels a handler when its client hangs up (`handler_cancellatio
 that is how held playlist requests are released). For a change that is several
 writes, a cancellation between two of them leaves half of it done: a ban stored
 while the publisher goes on streaming (a single node has no audit to catch it),
-a livestream kicked but not deleted, an `Idempotency-Key` whose change happened
-but whose answer was never kept, so a retry does it twice. So a POST, PUT, PATCH
-or DELETE runs in a task of its own, from the idempotency check to the answer, and
-the request only waits for it; a failure after the client has gone is logged.
+a livestream kicked but not deleted, an asset's upload job removed but its record
+kept (stuck short of `ready` for good) or its record deleted but its files kept,
+an `Idempotency-Key` whose change happened but whose answer was never kept, so a
+retry does it twice. So a POST, PUT, PATCH or DELETE runs in a task of its own,
+from the idempotency check to the answer, and the request only waits for it; a
+failure after the client has gone is logged, and the server's shutdown waits for
+the changes under way (`ChangesUnderWay.wait`).
 
 Upload routes are left out: they stream their body, and their receiver keeps what
 arrived when the client goes (uploads/receiver.py).
@@ -19,7 +22,7 @@ import asyncio
 import logging
 
 from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
+from aiohttp.typedefs import Handler
 
 from live.api.route_marks import body_is_streamed
 
@@ -28,12 +31,19 @@ log = logging.getLogger(__name__)
 CHANGE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-def to_the_end_middleware() -> Middleware:
+class ChangesUnderWay:
+    """The API's changes in progress, each in a task its request cannot cancel."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Future[web.StreamResponse]] = set()
+
     @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.method not in CHANGE_METHODS or body_is_streamed(request):
             return await handler(request)
         change = asyncio.ensure_future(handler(request))
+        self._tasks.add(change)
+        change.add_done_callback(self._tasks.discard)
         try:
             return await asyncio.shield(change)
         except asyncio.CancelledError:
@@ -42,7 +52,10 @@ def to_the_end_middleware() -> Middleware:
                 change.add_done_callback(lambda done: _log_failure(what, done))
             raise
 
-    return middleware
+    async def wait(self) -> None:
+        """Until the changes under way have ended."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks))
 
 
 def _log_failure(what: str, change: asyncio.Future[web.StreamResponse]) -> None:

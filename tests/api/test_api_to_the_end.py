@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestServer
 from conftest import URLS, RecordingControl
 
 from live.api import build_api, request_id_middleware
-from live.api.to_the_end import to_the_end_middleware
+from live.api.to_the_end import ChangesUnderWay
 from live.store import SqliteStore
 
 
@@ -42,7 +42,17 @@ async def test_a_ban_and_a_delete_finish_when_the_client_hangs_up(
     store: SqliteStore, admin: dict[str, str]
 ) -> None:
     control = SlowControl()
-    root = web.Application(middlewares=[request_id_middleware])
+    cancelled: list[str] = []
+
+    @web.middleware
+    async def notice_cancelled(request: web.Request, handler):  # the server saw it go
+        try:
+            return await handler(request)
+        except asyncio.CancelledError:
+            cancelled.append(request.method)
+            raise
+
+    root = web.Application(middlewares=[notice_cancelled, request_id_middleware])
     root.add_subapp("/v1", build_api(store=store, control=control, urls=URLS))
     banned = await store.create_livestream(name="abusive")
     deleted = await store.create_livestream(name="old")
@@ -50,6 +60,11 @@ async def test_a_ban_and_a_delete_finish_when_the_client_hangs_up(
         base = str(server.make_url("/v1/livestreams"))
         await _hang_up_during(f"{base}/{banned.id}/ban", "PATCH", admin, control)
         await _hang_up_during(f"{base}/{deleted.id}", "DELETE", admin, control)
+        for _ in range(100):  # both handlers cancelled, their changes half done
+            if len(cancelled) == 2:
+                break
+            await asyncio.sleep(0.05)
+        assert cancelled == ["PATCH", "DELETE"]
         control.go_on.set()
         for _ in range(100):
             if len(control.disconnects) == 2 and await store.get_livestream(deleted.id) is None:
@@ -71,30 +86,52 @@ async def test_a_change_that_fails_after_its_client_has_gone_is_logged(caplog) -
         finally:
             finished.set()
 
+    read_cancelled = asyncio.Event()
+
     async def read(request: web.Request) -> web.Response:
         started.set()
-        await go_on.wait()
+        try:
+            await go_on.wait()
+        except asyncio.CancelledError:
+            read_cancelled.set()
+            raise
         finished.set()
         return web.Response()
 
-    app = web.Application(middlewares=[to_the_end_middleware()])
+    changes = ChangesUnderWay()
+    request_cancelled = asyncio.Event()
+
+    @web.middleware
+    async def notice_cancelled(request: web.Request, handler):  # the server saw it go
+        try:
+            return await handler(request)
+        except asyncio.CancelledError:
+            request_cancelled.set()
+            raise
+
+    app = web.Application(middlewares=[notice_cancelled, changes.middleware])
     app.router.add_post("/change", change)
     app.router.add_get("/read", read)
     async with TestServer(app, handler_cancellation=True) as server:
         for path, method in (("/change", "POST"), ("/read", "GET")):
-            for event in (started, go_on, finished):
+            for event in (started, go_on, finished, request_cancelled):
                 event.clear()
             async with aiohttp.ClientSession() as session:
                 request = asyncio.create_task(session.request(method, server.make_url(path)))
                 await asyncio.wait_for(started.wait(), 5)
                 request.cancel()
                 await asyncio.gather(request, return_exceptions=True)
-            await asyncio.sleep(0.1)  # the server notices the connection is gone
-            go_on.set()
-            if method == "POST":
-                await asyncio.wait_for(finished.wait(), 5)
+            await asyncio.wait_for(request_cancelled.wait(), 5)
+            if method == "POST":  # the server's shutdown waits for it
+                waiting = asyncio.create_task(changes.wait())
+                await asyncio.sleep(0.05)
+                assert not waiting.done()
+                go_on.set()
+                await asyncio.wait_for(waiting, 5)
+                assert finished.is_set()
             else:  # a read is simply cancelled with its client
-                await asyncio.sleep(0.1)
+                await asyncio.wait_for(read_cancelled.wait(), 5)
+                go_on.set()
                 assert not finished.is_set()
     assert "POST /change failed after its client had gone" in caplog.text
     assert "the store went away" in caplog.text
