@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 DEFAULT_TRUSTED = "127.0.0.0/8,::1,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
 EDGE_HEADER = "X-Live-Edge"
 FORWARDED_HEADER = "X-Live-Forwarded"
+FORWARDED_FOR_HEADER = "X-Forwarded-For"
 # Remote addresses remembered with their verdict; a node's peers are few, but any
 # client's address passes through here when it sends a hop header.
 _CACHE_LIMIT = 4096
@@ -86,17 +87,17 @@ class TrustedHops:
     def _believed(self, remote: str | None) -> bool:
         """`trusts`, for a request that carries hop headers: the first ones from an
         address not trusted are logged."""
+        remote = remote or ""
         if self.trusts(remote):
             return True
         if remote not in self._ignored:
             if len(self._ignored) >= _CACHE_LIMIT:
                 self._ignored.clear()
-            self._ignored.add(remote or "")
+            self._ignored.add(remote)
             log.warning(
-                "hop headers (X-Live-Edge, X-Live-Forwarded, X-Forwarded-For) from %s "
-                "ignored: not in trusted_proxies",
-                remote or "an unknown peer",
-            )
+                "hop headers (%s, %s, %s) from %s ignored: not in trusted_proxies",
+                EDGE_HEADER, FORWARDED_HEADER, FORWARDED_FOR_HEADER, remote or "an unknown peer",
+            )  # fmt: skip
         return False
 
     def edge_mark(self, request: HlsRequest) -> str | None:
@@ -119,7 +120,7 @@ class TrustedHops:
         headers = request.headers
         hops = (FORWARDED_HEADER in headers) + (EDGE_HEADER in headers)
         if hops and self._believed(remote):
-            entries = headers.get("X-Forwarded-For", "").split(",")
+            entries = headers.get(FORWARDED_FOR_HEADER, "").split(",")
             if len(entries) >= hops and entries[-hops].strip():
                 return entries[-hops].strip()
         return remote

@@ -35,13 +35,13 @@ class ChangesUnderWay:
     """The API's changes in progress, each in a task its request cannot cancel."""
 
     def __init__(self) -> None:
-        self._tasks: set[asyncio.Future[web.StreamResponse]] = set()
+        self._tasks: set[asyncio.Task[web.StreamResponse]] = set()
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.method not in CHANGE_METHODS or body_is_streamed(request):
             return await handler(request)
-        change = asyncio.ensure_future(handler(request))
+        change = asyncio.create_task(handler(request))
         self._tasks.add(change)
         change.add_done_callback(self._tasks.discard)
         try:
@@ -58,7 +58,7 @@ class ChangesUnderWay:
             await asyncio.wait(list(self._tasks))
 
 
-def _log_failure(what: str, change: asyncio.Future[web.StreamResponse]) -> None:
+def _log_failure(what: str, change: asyncio.Task[web.StreamResponse]) -> None:
     if change.cancelled():
         return
     error = change.exception()

@@ -19,7 +19,7 @@ from aiohttp import web
 from live.cluster.leases import RedisLeases
 from live.cluster.nodes import NodeRegistry
 from live.hls import HlsRegistry
-from live.hops import EDGE_HEADER, FORWARDED_HEADER, TrustedHops
+from live.hops import EDGE_HEADER, FORWARDED_FOR_HEADER, FORWARDED_HEADER, TrustedHops
 from live.store.base import Store
 
 log = logging.getLogger(__name__)
@@ -139,10 +139,10 @@ class ClusterPlayback:
         peer = request.remote or ""
         forwarded_for = None
         if self.hops.trusts(peer):  # the edge: its mark and the address it saw go on
-            forwarded_for = request.headers.get("X-Forwarded-For")
+            forwarded_for = request.headers.get(FORWARDED_FOR_HEADER)
             if EDGE_HEADER in request.headers:
                 headers[EDGE_HEADER] = request.headers[EDGE_HEADER]
-        headers["X-Forwarded-For"] = f"{forwarded_for}, {peer}" if forwarded_for else peer
+        headers[FORWARDED_FOR_HEADER] = f"{forwarded_for}, {peer}" if forwarded_for else peer
         response: web.StreamResponse | None = None
         try:
             async with self._client.request(
